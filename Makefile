@@ -1,0 +1,43 @@
+# shelfwise: `make run` opens the app on the demo library, `make test` runs every
+# test. Both install what is missing first (scripts/setup.sh).
+SHELL := /bin/bash
+
+CACHE_DIR ?= $(HOME)/.cache/shelfwise
+VENV ?= $(CACHE_DIR)/torch-venv
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+BIN := $(TARGET_DIR)/release/shelfwise
+
+# tch builds against PyPI's torch unless you point LIBTORCH at your own libtorch.
+ifeq ($(strip $(LIBTORCH)),)
+TORCH_ENV := LIBTORCH_USE_PYTORCH=1 PATH="$(VENV)/bin:$$PATH" SHELFWISE_VENV="$(VENV)"
+else
+TORCH_ENV :=
+endif
+CARGO := $(TORCH_ENV) cargo
+
+.PHONY: all setup build run test lint bench clean-library
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+## Release binary at $(BIN), for scripts and `make run`.
+build: setup
+	$(CARGO) build --release --bin shelfwise
+
+## Opens the window; imports the bundled demo library when the library is empty.
+run: build
+	$(BIN) --demo-if-empty $(ARGS)
+
+lint: setup
+	cargo fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## Formatting, lints, then every test (dev profile).
+test: lint
+	$(CARGO) test
+
+## Criterion benchmarks (import throughput, rayon against a plain loop).
+bench: setup
+	$(CARGO) bench --bench import

@@ -1,0 +1,281 @@
+//! The window's state and its logic: jobs drained into state, dropped files and
+//! file dialogs turned into imports. Drawing lives in `ui`; no SQL here beyond
+//! calls into `store`, no tch at all.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, sync_channel};
+
+use crate::import::{self, ImportOptions, ImportReport};
+use crate::jobs::{Job, JobOutcome};
+use crate::store::{BookDetail, BookId, BookSummary, Library};
+
+/// Thumbnail textures kept alive; beyond this the least recently drawn are freed,
+/// so scrolling through 10,000 covers does not hold 10,000 textures.
+const MAX_LIVE_THUMBNAILS: usize = 600;
+
+/// The shelfwise window.
+pub struct ShelfwiseApp {
+    pub(crate) library_dir: PathBuf,
+    pub(crate) library: Option<Library>,
+    pub(crate) books: Vec<BookSummary>,
+    /// Lower-cased "title author" per book, for search.
+    search_keys: Vec<String>,
+    pub(crate) categories: Vec<(String, usize)>,
+    pub(crate) query: String,
+    pub(crate) category: Option<String>,
+    /// Indices into `books` that pass the search and the category filter.
+    pub(crate) visible: Vec<usize>,
+    pub(crate) selected: Option<BookDetail>,
+    pub(crate) import_job: Option<Job<ImportReport>>,
+    pub(crate) queued_imports: VecDeque<PathBuf>,
+    pub(crate) last_report: Option<ImportReport>,
+    pub(crate) report_open: bool,
+    pub(crate) status: Option<String>,
+    pub(crate) path_entry: String,
+    pub(crate) demo_csv: Option<PathBuf>,
+    file_pick: Option<Receiver<Option<PathBuf>>>,
+    thumbnails_drawn: HashMap<String, u64>,
+}
+
+impl ShelfwiseApp {
+    /// Opens the library in `library_dir`; when `import_demo_if_empty` is set and
+    /// the library has no books, imports the demo library in the background.
+    pub fn new(ctx: &egui::Context, library_dir: PathBuf, demo_csv: Option<PathBuf>, import_demo_if_empty: bool) -> Self {
+        egui_extras::install_image_loaders(ctx);
+        let mut app = Self {
+            library_dir,
+            library: None,
+            books: Vec::new(),
+            search_keys: Vec::new(),
+            categories: Vec::new(),
+            query: String::new(),
+            category: None,
+            visible: Vec::new(),
+            selected: None,
+            import_job: None,
+            queued_imports: VecDeque::new(),
+            last_report: None,
+            report_open: false,
+            status: None,
+            path_entry: String::new(),
+            demo_csv,
+            file_pick: None,
+            thumbnails_drawn: HashMap::new(),
+        };
+        match Library::open(&app.library_dir) {
+            Ok(library) => app.library = Some(library),
+            Err(error) => {
+                app.status = Some(format!("Cannot open the library in {}: {error}", app.library_dir.display()));
+            }
+        }
+        app.reload_books();
+        if import_demo_if_empty
+            && app.books.is_empty()
+            && app.library.is_some()
+            && let Some(demo) = app.demo_csv.clone()
+        {
+            app.start_import(ctx, demo);
+        }
+        app
+    }
+
+    /// Re-reads the book list after an import and re-applies the filters.
+    pub(crate) fn reload_books(&mut self) {
+        let Some(library) = &self.library else {
+            return;
+        };
+        match library.book_summaries() {
+            Ok(books) => {
+                self.search_keys = books
+                    .iter()
+                    .map(|b| format!("{} {}", b.title, b.author).to_lowercase())
+                    .collect();
+                let mut counts: HashMap<&str, usize> = HashMap::new();
+                for book in &books {
+                    *counts.entry(book.category.as_str()).or_default() += 1;
+                }
+                let mut categories: Vec<(String, usize)> =
+                    counts.into_iter().map(|(c, n)| (c.to_string(), n)).collect();
+                categories.sort();
+                self.categories = categories;
+                self.books = books;
+            }
+            Err(error) => self.status = Some(format!("Cannot read the library: {error}")),
+        }
+        if let Some(category) = &self.category
+            && !self.categories.iter().any(|(c, _)| c == category)
+        {
+            self.category = None;
+        }
+        self.apply_filters();
+    }
+
+    /// Recomputes which books the grid shows.
+    pub(crate) fn apply_filters(&mut self) {
+        let needle = self.query.trim().to_lowercase();
+        let words: Vec<&str> = needle.split_whitespace().collect();
+        self.visible = (0..self.books.len())
+            .filter(|&i| {
+                self.category
+                    .as_ref()
+                    .is_none_or(|category| &self.books[i].category == category)
+                    && words.iter().all(|w| self.search_keys[i].contains(w))
+            })
+            .collect();
+    }
+
+    pub(crate) fn select(&mut self, book_id: BookId) {
+        let Some(library) = &self.library else {
+            return;
+        };
+        match library.book_detail(book_id) {
+            Ok(detail) => self.selected = detail,
+            Err(error) => self.status = Some(format!("Cannot read book {}: {error}", book_id.0)),
+        }
+    }
+
+    /// Starts importing `path` in the background, or queues it behind a running import.
+    pub fn start_import(&mut self, ctx: &egui::Context, path: PathBuf) {
+        if self.import_job.is_some() {
+            self.queued_imports.push_back(path);
+            return;
+        }
+        let library_dir = self.library_dir.clone();
+        let repaint_ctx = ctx.clone();
+        let name = path
+            .file_name()
+            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        self.status = None;
+        self.import_job = Some(Job::spawn(
+            name,
+            move || repaint_ctx.request_repaint(),
+            move |job| {
+                let mut library = Library::open(&library_dir)?;
+                let mut on_progress = |p: import::Progress| job.progress(p.done, p.total, "");
+                let report = import::import_path(
+                    &mut library,
+                    &path,
+                    ImportOptions::default(),
+                    &mut on_progress,
+                    job.cancel_flag(),
+                )?;
+                Ok(report)
+            },
+        ));
+    }
+
+    /// Opens a native file dialog on its own thread, so the window keeps drawing.
+    pub(crate) fn pick_import_source(&mut self, ctx: &egui::Context, folder: bool) {
+        let (sender, receiver) = sync_channel(1);
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("shelfwise-file-dialog".into())
+            .spawn(move || {
+                let dialog = rfd::FileDialog::new().set_title("Import into shelfwise");
+                let picked = if folder {
+                    dialog.pick_folder()
+                } else {
+                    dialog
+                        .add_filter("CSV (books or reading history)", &["csv"])
+                        .pick_file()
+                };
+                let _ = sender.send(picked);
+                ctx.request_repaint();
+            });
+        match spawned {
+            Ok(_) => self.file_pick = Some(receiver),
+            Err(error) => self.status = Some(format!("Cannot open the file dialog: {error}")),
+        }
+    }
+
+    /// Drains events: job progress and results, dialog answers, dropped files.
+    pub fn run_logic(&mut self, ctx: &egui::Context) {
+        if let Some(job) = &mut self.import_job
+            && let Some(outcome) = job.poll()
+        {
+            self.import_job = None;
+            match outcome {
+                JobOutcome::Finished(report) => {
+                    self.last_report = Some(report);
+                    self.report_open = true;
+                }
+                JobOutcome::Failed(reason) => self.status = Some(format!("Import failed: {reason}")),
+            }
+            self.reload_books();
+            if let Some(next) = self.queued_imports.pop_front() {
+                self.start_import(ctx, next);
+            }
+        }
+        if let Some(receiver) = &self.file_pick
+            && let Ok(picked) = receiver.try_recv()
+        {
+            self.file_pick = None;
+            if let Some(path) = picked {
+                self.start_import(ctx, path);
+            }
+        }
+        let dropped: Vec<PathBuf> = ctx.input(|input| {
+            input
+                .raw
+                .dropped_files
+                .iter()
+                .map(|file| file.path().to_path_buf())
+                .collect()
+        });
+        for path in dropped {
+            self.start_import(ctx, path);
+        }
+        self.free_unused_thumbnails(ctx);
+    }
+
+    /// Remembers that a thumbnail was drawn this frame.
+    pub(crate) fn thumbnail_drawn(&mut self, uri: &str, frame: u64) {
+        if let Some(last) = self.thumbnails_drawn.get_mut(uri) {
+            *last = frame;
+        } else {
+            self.thumbnails_drawn.insert(uri.to_string(), frame);
+        }
+    }
+
+    fn free_unused_thumbnails(&mut self, ctx: &egui::Context) {
+        if self.thumbnails_drawn.len() <= MAX_LIVE_THUMBNAILS {
+            return;
+        }
+        let mut by_age: Vec<(u64, String)> = self
+            .thumbnails_drawn
+            .iter()
+            .map(|(uri, frame)| (*frame, uri.clone()))
+            .collect();
+        by_age.sort();
+        let excess = by_age.len() - MAX_LIVE_THUMBNAILS * 3 / 4;
+        for (_, uri) in by_age.into_iter().take(excess) {
+            ctx.forget_image(&uri);
+            self.thumbnails_drawn.remove(&uri);
+        }
+    }
+
+    pub fn library_dir(&self) -> &Path {
+        &self.library_dir
+    }
+
+    /// Titles of the books the grid shows now, in order (for tests and exports).
+    pub fn visible_titles(&self) -> Vec<&str> {
+        self.visible.iter().map(|&i| self.books[i].title.as_str()).collect()
+    }
+}
+
+impl eframe::App for ShelfwiseApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.run_logic(ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        crate::ui::show(self, ui);
+    }
+}
+
+/// A `file://` URI egui's loaders understand.
+pub(crate) fn file_uri(path: &Path) -> String {
+    format!("file://{}", path.display())
+}

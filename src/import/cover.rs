@@ -1,0 +1,195 @@
+//! Cover files: checked, decoded under a memory limit, thumbnailed once, and
+//! stored under their content hash.
+
+use std::io::Cursor;
+use std::path::{Component, Path, PathBuf};
+
+use image::{ImageFormat, ImageReader, Limits};
+use sha2::{Digest, Sha256};
+
+use crate::store::{StoredCover, write_file_atomically};
+
+/// Largest cover file read at all; anything bigger is not a book cover.
+pub const MAX_COVER_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest side a cover may have; a header claiming more is refused before decoding.
+pub const MAX_COVER_SIDE: u32 = 12_000;
+/// The decoder's memory ceiling for one cover.
+pub const MAX_DECODE_ALLOC: u64 = 512 * 1024 * 1024;
+/// Thumbnails fit in this box (width, height), the grid's cell at 2x.
+pub const THUMB_BOX: (u32, u32) = (160, 240);
+
+/// Resolves a cover path written in an import file against that file's folder,
+/// refusing absolute paths and paths that leave the folder (also through symlinks).
+pub fn resolve_inside(base_dir: &Path, raw: &str) -> Result<PathBuf, String> {
+    let relative = Path::new(raw);
+    if relative.is_absolute() || raw.starts_with('/') {
+        return Err(format!("cover path `{raw}` is absolute; it must be relative to the import file"));
+    }
+    let mut depth: i64 = 0;
+    for component in relative.components() {
+        match component {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!("cover path `{raw}` is absolute; it must be relative to the import file"));
+            }
+        }
+        if depth < 0 {
+            return Err(format!("cover path `{raw}` leaves the import folder"));
+        }
+    }
+    let base = base_dir
+        .canonicalize()
+        .map_err(|e| format!("import folder {}: {e}", base_dir.display()))?;
+    let full = base
+        .join(relative)
+        .canonicalize()
+        .map_err(|e| format!("cover file `{raw}`: {e}"))?;
+    if !full.starts_with(&base) {
+        return Err(format!("cover path `{raw}` leaves the import folder (through a link)"));
+    }
+    Ok(full)
+}
+
+/// Reads, checks and stores one cover; the error is the report's reason.
+pub fn store_cover(library_root: &Path, path: &Path, known: impl Fn(&str) -> Option<StoredCover>) -> Result<StoredCover, String> {
+    let metadata = std::fs::metadata(path).map_err(|e| format!("cover file unreadable: {e}"))?;
+    if !metadata.is_file() {
+        return Err("cover path is not a file".into());
+    }
+    if metadata.len() > MAX_COVER_BYTES {
+        return Err(format!(
+            "cover file is {} MB, over the {} MB limit",
+            metadata.len() / (1024 * 1024),
+            MAX_COVER_BYTES / (1024 * 1024)
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("cover file unreadable: {e}"))?;
+    let cover_hash = hex(&Sha256::digest(&bytes));
+    if let Some(stored) = known(&cover_hash) {
+        let cover_file = library_root.join("covers").join(&stored.file_name);
+        let thumb_file = library_root.join("thumbs").join(&stored.thumb_name);
+        if cover_file.is_file() && thumb_file.is_file() {
+            return Ok(stored);
+        }
+    }
+    store_cover_bytes(library_root, &bytes, cover_hash)
+}
+
+fn store_cover_bytes(library_root: &Path, bytes: &[u8], cover_hash: String) -> Result<StoredCover, String> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| format!("cover file unreadable: {e}"))?;
+    let format = reader
+        .format()
+        .ok_or_else(|| "cover file is not an image (unknown format)".to_string())?;
+    if format == ImageFormat::Jpeg && !jpeg_has_end_marker(bytes) {
+        return Err("cover JPEG is truncated (no end-of-image marker)".into());
+    }
+    let mut reader = reader;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_COVER_SIDE);
+    limits.max_image_height = Some(MAX_COVER_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
+    reader.limits(limits);
+    let image = reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(limit) => format!(
+            "cover image is too large to decode ({limit}; at most {MAX_COVER_SIDE}x{MAX_COVER_SIDE} pixels)"
+        ),
+        other => format!("cover image is corrupt or truncated: {other}"),
+    })?;
+    let (width, height) = (image.width(), image.height());
+    if width == 0 || height == 0 {
+        return Err("cover image is empty (0 pixels)".into());
+    }
+    let thumbnail = image.thumbnail(THUMB_BOX.0, THUMB_BOX.1).to_rgb8();
+    let mut thumb_bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut thumb_bytes, 85)
+        .encode_image(&thumbnail)
+        .map_err(|e| format!("cannot make the thumbnail: {e}"))?;
+
+    let extension = format.extensions_str().first().copied().unwrap_or("img");
+    let shard = &cover_hash[..2];
+    let file_name = format!("{shard}/{cover_hash}.{extension}");
+    let thumb_name = format!("{shard}/{cover_hash}.jpg");
+    let cover_file = library_root.join("covers").join(&file_name);
+    let thumb_file = library_root.join("thumbs").join(&thumb_name);
+    if !cover_file.is_file() {
+        write_file_atomically(&cover_file, bytes).map_err(|e| e.to_string())?;
+    }
+    if !thumb_file.is_file() {
+        write_file_atomically(&thumb_file, &thumb_bytes).map_err(|e| e.to_string())?;
+    }
+    Ok(StoredCover {
+        cover_hash,
+        file_name,
+        thumb_name,
+        width,
+        height,
+    })
+}
+
+/// A complete JPEG ends with the EOI marker (FF D9), possibly followed by padding.
+/// Decoders fill a cut-off scan with grey instead of failing, so this is checked first.
+fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
+    let trimmed = bytes
+        .iter()
+        .rposition(|&b| b != 0 && b != b'\n' && b != b'\r')
+        .map_or(&bytes[..0], |last| &bytes[..=last]);
+    trimmed.ends_with(&[0xFF, 0xD9])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_that_leave_the_folder_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("covers")).unwrap();
+        std::fs::write(dir.path().join("covers/a.jpg"), b"x").unwrap();
+        assert!(resolve_inside(dir.path(), "covers/a.jpg").is_ok());
+        assert!(resolve_inside(dir.path(), "./covers/../covers/a.jpg").is_ok());
+        let err = resolve_inside(dir.path(), "../../etc/passwd").unwrap_err();
+        assert!(err.contains("leaves the import folder"), "{err}");
+        let err = resolve_inside(dir.path(), "covers/../../x.jpg").unwrap_err();
+        assert!(err.contains("leaves the import folder"), "{err}");
+        let err = resolve_inside(dir.path(), "/etc/passwd").unwrap_err();
+        assert!(err.contains("absolute"), "{err}");
+        let err = resolve_inside(dir.path(), "covers/missing.jpg").unwrap_err();
+        assert!(err.contains("missing.jpg"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_out_of_the_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.jpg"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.jpg"), dir.path().join("link.jpg")).unwrap();
+        let err = resolve_inside(dir.path(), "link.jpg").unwrap_err();
+        assert!(err.contains("leaves the import folder"), "{err}");
+    }
+
+    #[test]
+    fn end_marker_check() {
+        assert!(jpeg_has_end_marker(&[0xFF, 0xD8, 1, 2, 0xFF, 0xD9]));
+        assert!(jpeg_has_end_marker(&[0xFF, 0xD8, 1, 2, 0xFF, 0xD9, 0, 0]));
+        assert!(!jpeg_has_end_marker(&[0xFF, 0xD8, 1, 2, 3]));
+        assert!(!jpeg_has_end_marker(&[]));
+    }
+
+    #[test]
+    fn hex_is_lowercase_and_padded() {
+        assert_eq!(hex(&[0, 15, 255]), "000fff");
+    }
+}

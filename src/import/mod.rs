@@ -1,0 +1,269 @@
+//! Import: books CSVs, Calibre libraries and reading-history CSVs become library
+//! rows and cover files. Bad input never stops an import: each bad row or cover
+//! becomes one line of the report (file, row, reason), and the rest goes on.
+
+pub mod calibre;
+pub mod cover;
+pub mod csv_files;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::store::{ImportIssue, Library, NewBook, StoreError, StoredCover, WriteCounts};
+
+/// Books written per transaction: small enough for steady progress, large
+/// enough that SQLite's per-commit cost stays small.
+pub const DEFAULT_BATCH_SIZE: usize = 64;
+
+/// What an import path holds, told apart by a CSV's header or a folder's layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `id,title,author,category,synopsis,cover`
+    BooksCsv(PathBuf),
+    /// `reader,book_id,rating,date`
+    ReadingsCsv(PathBuf),
+    /// A folder with Calibre's `metadata.db`.
+    Calibre(PathBuf),
+}
+
+impl Source {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::BooksCsv(_) => "books-csv",
+            Source::ReadingsCsv(_) => "readings-csv",
+            Source::Calibre(_) => "calibre",
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            Source::BooksCsv(path) | Source::ReadingsCsv(path) | Source::Calibre(path) => path,
+        }
+    }
+}
+
+/// Errors that stop an import before or outside its rows; row-level problems go
+/// into the report instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{path}: no such file or folder")]
+    NotFound { path: PathBuf },
+    #[error("{path}: {reason}")]
+    Unrecognised { path: PathBuf, reason: String },
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("Calibre library {path}: {source}")]
+    Calibre {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How far an import has come, in rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub done: usize,
+    pub total: usize,
+}
+
+/// Knobs for an import; the defaults are what the app and the CLI use.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportOptions {
+    /// Decode covers on all cores (rayon); off only to measure what rayon buys.
+    pub parallel: bool,
+    pub batch_size: usize,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            parallel: true,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+}
+
+/// The outcome of one import, as printed, stored and sent as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportReport {
+    pub source: String,
+    pub kind: &'static str,
+    pub imported: usize,
+    pub updated: usize,
+    pub skipped: Vec<ImportIssue>,
+    pub cancelled: bool,
+    pub import_id: i64,
+}
+
+/// A parsed row waiting for its cover: `cover` is the resolved file, or the
+/// reason it cannot be used.
+#[derive(Debug, Clone)]
+pub struct PendingBook {
+    pub line: u64,
+    pub book: NewBook,
+    pub cover: Result<Option<PathBuf>, String>,
+}
+
+/// Tells what `path` holds.
+pub fn detect(path: &Path) -> Result<Source, ImportError> {
+    if !path.exists() {
+        return Err(ImportError::NotFound {
+            path: path.to_path_buf(),
+        });
+    }
+    if path.is_dir() {
+        if path.join("metadata.db").is_file() {
+            return Ok(Source::Calibre(path.to_path_buf()));
+        }
+        let books_csv = path.join("books.csv");
+        if books_csv.is_file() {
+            return detect(&books_csv);
+        }
+        return Err(ImportError::Unrecognised {
+            path: path.to_path_buf(),
+            reason: "a folder to import must hold a Calibre library (metadata.db) or a books.csv".into(),
+        });
+    }
+    let header = csv_files::read_header(path)?;
+    let names: Vec<&str> = header.iter().map(String::as_str).collect();
+    if csv_files::is_books_header(&names) {
+        Ok(Source::BooksCsv(path.to_path_buf()))
+    } else if csv_files::is_readings_header(&names) {
+        Ok(Source::ReadingsCsv(path.to_path_buf()))
+    } else {
+        Err(ImportError::Unrecognised {
+            path: path.to_path_buf(),
+            reason: format!(
+                "unrecognised CSV header `{}`; expected `id,title,author,category,synopsis,cover` (books) or `reader,book_id,rating,date` (reading history)",
+                header.join(",")
+            ),
+        })
+    }
+}
+
+/// Imports whatever `path` holds into `library`.
+///
+/// Books are written a batch per transaction, so cancelling (or killing the
+/// process) keeps whole books only. `on_progress` is called after each batch.
+pub fn import_path(
+    library: &mut Library,
+    path: &Path,
+    options: ImportOptions,
+    on_progress: &mut dyn FnMut(Progress),
+    cancel: &AtomicBool,
+) -> Result<ImportReport, ImportError> {
+    let source = detect(path)?;
+    let label = path.display().to_string();
+    match &source {
+        Source::BooksCsv(csv_path) => {
+            let (pending, issues) = csv_files::read_books(csv_path)?;
+            import_books(library, &source, &label, pending, issues, options, on_progress, cancel)
+        }
+        Source::Calibre(dir) => {
+            let (pending, issues) = calibre::read_library(dir)?;
+            import_books(library, &source, &label, pending, issues, options, on_progress, cancel)
+        }
+        Source::ReadingsCsv(csv_path) => {
+            csv_files::import_readings(library, csv_path, &label, options, on_progress, cancel)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn import_books(
+    library: &mut Library,
+    source: &Source,
+    label: &str,
+    pending: Vec<PendingBook>,
+    mut issues: Vec<ImportIssue>,
+    options: ImportOptions,
+    on_progress: &mut dyn FnMut(Progress),
+    cancel: &AtomicBool,
+) -> Result<ImportReport, ImportError> {
+    let known_covers: HashMap<String, StoredCover> = library.stored_covers()?;
+    let library_root = library.root().to_path_buf();
+    let known = |hash: &str| known_covers.get(hash).cloned();
+    let store_one = |item: &PendingBook| -> Result<Option<StoredCover>, String> {
+        match &item.cover {
+            Ok(None) => Ok(None),
+            Ok(Some(path)) => cover::store_cover(&library_root, path, known).map(Some),
+            Err(reason) => Err(reason.clone()),
+        }
+    };
+
+    let total = pending.len();
+    let mut counts = WriteCounts::default();
+    let mut cancelled = false;
+    on_progress(Progress { done: 0, total });
+    for (batch_index, batch) in pending.chunks(options.batch_size.max(1)).enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            cancelled = true;
+            break;
+        }
+        let covers: Vec<Result<Option<StoredCover>, String>> = if options.parallel {
+            batch.par_iter().map(store_one).collect()
+        } else {
+            batch.iter().map(store_one).collect()
+        };
+        let mut books = Vec::with_capacity(batch.len());
+        for (item, cover) in batch.iter().zip(covers) {
+            let mut book = item.book.clone();
+            match cover {
+                Ok(stored) => book.cover = stored,
+                Err(reason) => issues.push(ImportIssue {
+                    source: label.to_string(),
+                    line: Some(item.line),
+                    reason: format!("{reason}; book `{}` imported without a cover", book.external_id),
+                }),
+            }
+            books.push(book);
+        }
+        let written = library.upsert_books(&books, label)?;
+        counts.imported += written.imported;
+        counts.updated += written.updated;
+        let done = (batch_index * options.batch_size.max(1) + batch.len()).min(total);
+        on_progress(Progress { done, total });
+    }
+    issues.sort_by_key(|issue| issue.line);
+    let import_id = library.record_import(label, source.kind(), counts, cancelled, &issues)?;
+    Ok(ImportReport {
+        source: label.to_string(),
+        kind: source.kind(),
+        imported: counts.imported,
+        updated: counts.updated,
+        skipped: issues,
+        cancelled,
+        import_id,
+    })
+}
+
+impl ImportReport {
+    /// A few lines for a terminal: counts, then one line per skipped row.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = format!(
+            "{}: {} imported, {} updated, {} skipped{}\n",
+            self.source,
+            self.imported,
+            self.updated,
+            self.skipped.len(),
+            if self.cancelled { " (cancelled)" } else { "" }
+        );
+        for issue in &self.skipped {
+            let _ = match issue.line {
+                Some(line) => writeln!(out, "  {}:{}: {}", issue.source, line, issue.reason),
+                None => writeln!(out, "  {}: {}", issue.source, issue.reason),
+            };
+        }
+        out
+    }
+}

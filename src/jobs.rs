@@ -1,0 +1,204 @@
+//! Background work for the window: a named thread, a bounded channel of events,
+//! a cancel flag, and a repaint call so the UI wakes when something happens.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::time::Instant;
+
+/// Progress events beyond this many unread are dropped (the next one carries
+/// the same information); final events always get through.
+const EVENT_CAPACITY: usize = 64;
+
+/// What a job reports.
+#[derive(Debug)]
+pub enum JobEvent<T> {
+    Progress { done: usize, total: usize, message: String },
+    Finished(T),
+    Failed(String),
+}
+
+/// The job's side: report progress, check for cancel.
+pub struct JobContext<T> {
+    sender: SyncSender<JobEvent<T>>,
+    cancel: Arc<AtomicBool>,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl<T> JobContext<T> {
+    pub fn progress(&self, done: usize, total: usize, message: impl Into<String>) {
+        let event = JobEvent::Progress {
+            done,
+            total,
+            message: message.into(),
+        };
+        match self.sender.try_send(event) {
+            Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
+        }
+        (self.repaint)();
+    }
+
+    pub fn cancel_flag(&self) -> &AtomicBool {
+        &self.cancel
+    }
+}
+
+/// The UI's side of a running job.
+pub struct Job<T> {
+    pub name: String,
+    events: Receiver<JobEvent<T>>,
+    cancel: Arc<AtomicBool>,
+    pub started: Instant,
+    pub done: usize,
+    pub total: usize,
+    pub message: String,
+}
+
+/// How a job ended, once it has.
+#[derive(Debug)]
+pub enum JobOutcome<T> {
+    Finished(T),
+    Failed(String),
+}
+
+impl<T: Send + 'static> Job<T> {
+    /// Runs `work` on a named thread. `repaint` is called after each event.
+    pub fn spawn(
+        name: impl Into<String>,
+        repaint: impl Fn() + Send + Sync + 'static,
+        work: impl FnOnce(&JobContext<T>) -> anyhow::Result<T> + Send + 'static,
+    ) -> Self {
+        let name = name.into();
+        let (sender, events) = sync_channel(EVENT_CAPACITY);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let context = JobContext {
+            sender,
+            cancel: Arc::clone(&cancel),
+            repaint: Arc::new(repaint),
+        };
+        let thread_name = format!("shelfwise-{name}");
+        let spawned = std::thread::Builder::new().name(thread_name).spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&context)));
+            let event = match result {
+                Ok(Ok(value)) => JobEvent::Finished(value),
+                Ok(Err(error)) => JobEvent::Failed(format!("{error:#}")),
+                Err(panic) => JobEvent::Failed(format!(
+                    "the job crashed: {}",
+                    panic
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or_else(|| panic.downcast_ref::<&str>().copied())
+                        .unwrap_or("unknown panic")
+                )),
+            };
+            // Blocking send: the final event must arrive even when progress filled the channel.
+            let _ = context.sender.send(event);
+            (context.repaint)();
+        });
+        let job = Self {
+            name,
+            events,
+            cancel,
+            started: Instant::now(),
+            done: 0,
+            total: 0,
+            message: String::new(),
+        };
+        if let Err(error) = spawned {
+            // Nothing runs; report it like any failure.
+            let (sender, events) = sync_channel(1);
+            let _ = sender.send(JobEvent::Failed(format!("cannot start a thread: {error}")));
+            return Self { events, ..job };
+        }
+        job
+    }
+
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelling(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// Drains pending events into the progress fields; returns the outcome once the job has ended.
+    pub fn poll(&mut self) -> Option<JobOutcome<T>> {
+        loop {
+            match self.events.try_recv() {
+                Ok(JobEvent::Progress { done, total, message }) => {
+                    self.done = done;
+                    self.total = total;
+                    self.message = message;
+                }
+                Ok(JobEvent::Finished(value)) => return Some(JobOutcome::Finished(value)),
+                Ok(JobEvent::Failed(reason)) => return Some(JobOutcome::Failed(reason)),
+                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Disconnected) => {
+                    return Some(JobOutcome::Failed("the job stopped without a result".into()));
+                }
+            }
+        }
+    }
+
+    /// Share done, items per second and seconds left, for a progress line.
+    pub fn rate_and_eta(&self) -> (f32, f64, Option<f64>) {
+        let fraction = if self.total == 0 {
+            0.0
+        } else {
+            self.done as f32 / self.total as f32
+        };
+        let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
+        let rate = self.done as f64 / elapsed;
+        let eta = (rate > 0.0).then(|| (self.total.saturating_sub(self.done)) as f64 / rate);
+        (fraction, rate, eta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait<T: Send + 'static>(job: &mut Job<T>) -> JobOutcome<T> {
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(outcome) = job.poll() {
+                return outcome;
+            }
+            assert!(Instant::now() < deadline, "job did not end");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn the_result_arrives_even_after_a_flood_of_progress() {
+        let mut job = Job::spawn("flood", || {}, |ctx| {
+            for i in 0..10_000 {
+                ctx.progress(i, 10_000, "");
+            }
+            Ok(42)
+        });
+        assert!(matches!(wait(&mut job), JobOutcome::Finished(42)));
+    }
+
+    #[test]
+    fn cancel_is_seen_by_the_job() {
+        let mut job = Job::spawn("cancel", || {}, |ctx| {
+            let start = Instant::now();
+            while !ctx.cancel_flag().load(Ordering::Relaxed) {
+                anyhow::ensure!(start.elapsed().as_secs() < 10, "cancel never arrived");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Ok("stopped")
+        });
+        job.cancel();
+        assert!(matches!(wait(&mut job), JobOutcome::Finished("stopped")));
+    }
+
+    #[test]
+    fn errors_and_panics_become_failures() {
+        let mut failing: Job<()> = Job::spawn("fail", || {}, |_| anyhow::bail!("bad input"));
+        assert!(matches!(wait(&mut failing), JobOutcome::Failed(reason) if reason == "bad input"));
+        let mut panicking: Job<()> = Job::spawn("panic", || {}, |_| panic!("boom"));
+        assert!(matches!(wait(&mut panicking), JobOutcome::Failed(reason) if reason.contains("boom")));
+    }
+}

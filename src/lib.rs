@@ -1,0 +1,11 @@
+//! shelfwise: a desktop app that recommends books from what their covers look
+//! like and what their synopses say. The library crate holds every job, so that
+//! the window, the command line, tests and benchmarks share one code path.
+
+pub mod app;
+pub mod cli;
+pub mod import;
+pub mod jobs;
+pub mod paths;
+pub mod store;
+pub mod ui;

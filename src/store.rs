@@ -1,0 +1,669 @@
+//! The library on disk: one SQLite file (WAL, foreign keys on, migrations by
+//! `user_version`) plus content-addressed cover files and their thumbnails.
+//!
+//! This is the only module that writes SQL. Every multi-row write runs in one
+//! transaction, so a process killed in the middle leaves whole rows only.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+/// File name of the SQLite database inside a library folder.
+pub const DATABASE_FILE: &str = "library.sqlite";
+
+/// Errors of the library store; callers at the edges add context with anyhow.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the library folder {path}: {source}")]
+    CreateFolder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("library database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("library database is at schema version {found}, newer than this shelfwise knows ({known}); update shelfwise")]
+    TooNew { found: i64, known: i64 },
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+    #[error("writing {path}: {source}")]
+    WriteFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The schema, one migration per entry; entry `i` takes `user_version` from `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: books, covers, readers, reading history, import records.
+    r#"
+    CREATE TABLE covers (
+        cover_hash  TEXT PRIMARY KEY,
+        file_name   TEXT NOT NULL,
+        thumb_name  TEXT NOT NULL,
+        width       INTEGER NOT NULL,
+        height      INTEGER NOT NULL
+    );
+    CREATE TABLE books (
+        book_id      INTEGER PRIMARY KEY,
+        external_id  TEXT NOT NULL UNIQUE,
+        title        TEXT NOT NULL,
+        author       TEXT NOT NULL DEFAULT '',
+        synopsis     TEXT NOT NULL DEFAULT '',
+        category     TEXT NOT NULL DEFAULT '',
+        language     TEXT,
+        cover_hash   TEXT REFERENCES covers(cover_hash),
+        source       TEXT NOT NULL,
+        added_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        updated_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE INDEX books_category ON books(category);
+    CREATE TABLE readers (
+        reader_id    INTEGER PRIMARY KEY,
+        external_id  TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE readings (
+        reader_id  INTEGER NOT NULL REFERENCES readers(reader_id) ON DELETE CASCADE,
+        book_id    INTEGER NOT NULL REFERENCES books(book_id) ON DELETE CASCADE,
+        rating     REAL,
+        read_on    TEXT,
+        PRIMARY KEY (reader_id, book_id)
+    );
+    CREATE TABLE imports (
+        import_id    INTEGER PRIMARY KEY,
+        source       TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        finished_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        imported     INTEGER NOT NULL,
+        updated      INTEGER NOT NULL,
+        cancelled    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE import_issues (
+        import_id  INTEGER NOT NULL REFERENCES imports(import_id) ON DELETE CASCADE,
+        source     TEXT NOT NULL,
+        line       INTEGER,
+        reason     TEXT NOT NULL
+    );
+    "#,
+];
+
+/// Database row id of a book; the external id is what import files use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct BookId(pub i64);
+
+/// A cover stored in the library: original bytes and thumbnail, named by content hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCover {
+    pub cover_hash: String,
+    pub file_name: String,
+    pub thumb_name: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One book as an importer hands it to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewBook {
+    pub external_id: String,
+    pub title: String,
+    pub author: String,
+    pub synopsis: String,
+    pub category: String,
+    pub language: Option<String>,
+    /// `None` keeps the cover a re-imported book already has.
+    pub cover: Option<StoredCover>,
+}
+
+/// One reading-history row; the book is named by its external id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewReading {
+    pub reader: String,
+    pub book_external_id: String,
+    /// `None`: read, not rated.
+    pub rating: Option<f64>,
+    pub read_on: Option<String>,
+}
+
+/// How many rows a write added and how many it changed in place.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct WriteCounts {
+    pub imported: usize,
+    pub updated: usize,
+}
+
+/// One line of an import report, as stored with the import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ImportIssue {
+    pub source: String,
+    pub line: Option<u64>,
+    pub reason: String,
+}
+
+/// What the grid needs of a book: small, loaded for every book at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookSummary {
+    pub book_id: BookId,
+    pub external_id: String,
+    pub title: String,
+    pub author: String,
+    pub category: String,
+    pub thumb_path: Option<PathBuf>,
+}
+
+/// Everything about one book, for the detail panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookDetail {
+    pub book_id: BookId,
+    pub external_id: String,
+    pub title: String,
+    pub author: String,
+    pub synopsis: String,
+    pub category: String,
+    pub language: Option<String>,
+    pub cover_path: Option<PathBuf>,
+    pub thumb_path: Option<PathBuf>,
+    pub source: String,
+    pub added_at: String,
+}
+
+/// Counts for `shelfwise stats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LibraryStats {
+    pub books: u64,
+    pub with_cover: u64,
+    pub with_synopsis: u64,
+    pub categories: std::collections::BTreeMap<String, u64>,
+    pub readers: u64,
+    pub readings: u64,
+}
+
+/// An open library folder.
+pub struct Library {
+    root: PathBuf,
+    conn: Connection,
+}
+
+impl Library {
+    /// Opens the library in `root`, creating the folder and the schema when missing.
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        for dir in [root.to_path_buf(), root.join("covers"), root.join("thumbs")] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|source| StoreError::CreateFolder { path: dir, source })?;
+        }
+        let db_path = root.join(DATABASE_FILE);
+        let open_err = |source| StoreError::Open {
+            path: db_path.clone(),
+            source,
+        };
+        let mut conn = Connection::open(&db_path).map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(open_err)?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| {
+            row.get::<_, String>(0)
+        })
+        .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            conn,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a cover's original bytes live, by file name from [`StoredCover`].
+    pub fn cover_path(&self, file_name: &str) -> PathBuf {
+        self.root.join("covers").join(file_name)
+    }
+
+    pub fn thumb_path(&self, thumb_name: &str) -> PathBuf {
+        self.root.join("thumbs").join(thumb_name)
+    }
+
+    /// Every stored cover by hash, so an import can skip decoding covers it already has.
+    pub fn stored_covers(&self) -> Result<std::collections::HashMap<String, StoredCover>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT cover_hash, file_name, thumb_name, width, height FROM covers")?;
+        let rows = stmt.query_map([], |row| {
+            Ok(StoredCover {
+                cover_hash: row.get(0)?,
+                file_name: row.get(1)?,
+                thumb_name: row.get(2)?,
+                width: row.get(3)?,
+                height: row.get(4)?,
+            })
+        })?;
+        rows.map(|row| row.map(|c| (c.cover_hash.clone(), c)).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Adds or updates books by external id, all in one transaction: either every
+    /// book of the batch is written whole, or none is.
+    pub fn upsert_books(&mut self, books: &[NewBook], source: &str) -> Result<WriteCounts, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut counts = WriteCounts::default();
+        {
+            let mut find = tx.prepare_cached("SELECT book_id FROM books WHERE external_id = ?1")?;
+            let mut put_cover = tx.prepare_cached(
+                "INSERT INTO covers (cover_hash, file_name, thumb_name, width, height)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(cover_hash) DO NOTHING",
+            )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO books (external_id, title, author, synopsis, category, language, cover_hash, source)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut update = tx.prepare_cached(
+                "UPDATE books SET title = ?2, author = ?3, synopsis = ?4, category = ?5,
+                    language = COALESCE(?6, language), cover_hash = COALESCE(?7, cover_hash),
+                    source = ?8, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE book_id = ?1",
+            )?;
+            for book in books {
+                if let Some(cover) = &book.cover {
+                    put_cover.execute(params![
+                        cover.cover_hash,
+                        cover.file_name,
+                        cover.thumb_name,
+                        cover.width,
+                        cover.height
+                    ])?;
+                }
+                let cover_hash = book.cover.as_ref().map(|c| c.cover_hash.as_str());
+                let existing: Option<i64> = find
+                    .query_row([&book.external_id], |row| row.get(0))
+                    .optional()?;
+                match existing {
+                    Some(book_id) => {
+                        update.execute(params![
+                            book_id,
+                            book.title,
+                            book.author,
+                            book.synopsis,
+                            book.category,
+                            book.language,
+                            cover_hash,
+                            source
+                        ])?;
+                        counts.updated += 1;
+                    }
+                    None => {
+                        insert.execute(params![
+                            book.external_id,
+                            book.title,
+                            book.author,
+                            book.synopsis,
+                            book.category,
+                            book.language,
+                            cover_hash,
+                            source
+                        ])?;
+                        counts.imported += 1;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(counts)
+    }
+
+    /// Which of these external ids name books already in the library.
+    pub fn book_id_by_external(&self, external_id: &str) -> Result<Option<BookId>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT book_id FROM books WHERE external_id = ?1")?
+            .query_row([external_id], |row| row.get(0).map(BookId))
+            .optional()?)
+    }
+
+    /// Adds or updates reading-history rows in one transaction. Every reading's
+    /// book must exist; the importer checks that first.
+    pub fn upsert_readings(&mut self, readings: &[NewReading]) -> Result<WriteCounts, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut counts = WriteCounts::default();
+        {
+            let mut put_reader = tx.prepare_cached(
+                "INSERT INTO readers (external_id) VALUES (?1) ON CONFLICT(external_id) DO NOTHING",
+            )?;
+            let mut find_reader = tx.prepare_cached("SELECT reader_id FROM readers WHERE external_id = ?1")?;
+            let mut find_book = tx.prepare_cached("SELECT book_id FROM books WHERE external_id = ?1")?;
+            let mut exists = tx.prepare_cached(
+                "SELECT 1 FROM readings WHERE reader_id = ?1 AND book_id = ?2",
+            )?;
+            let mut put = tx.prepare_cached(
+                "INSERT INTO readings (reader_id, book_id, rating, read_on) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(reader_id, book_id) DO UPDATE SET rating = excluded.rating, read_on = excluded.read_on",
+            )?;
+            for reading in readings {
+                put_reader.execute([&reading.reader])?;
+                let reader_id: i64 = find_reader.query_row([&reading.reader], |row| row.get(0))?;
+                let book_id: i64 =
+                    find_book.query_row([&reading.book_external_id], |row| row.get(0))?;
+                let known = exists.exists(params![reader_id, book_id])?;
+                put.execute(params![reader_id, book_id, reading.rating, reading.read_on])?;
+                if known {
+                    counts.updated += 1;
+                } else {
+                    counts.imported += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(counts)
+    }
+
+    /// Stores an import's outcome and its report lines together.
+    pub fn record_import(
+        &mut self,
+        source: &str,
+        kind: &str,
+        counts: WriteCounts,
+        cancelled: bool,
+        issues: &[ImportIssue],
+    ) -> Result<i64, StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO imports (source, kind, imported, updated, cancelled) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![source, kind, counts.imported, counts.updated, cancelled],
+        )?;
+        let import_id = tx.last_insert_rowid();
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT INTO import_issues (import_id, source, line, reason) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for issue in issues {
+                put.execute(params![import_id, issue.source, issue.line, issue.reason])?;
+            }
+        }
+        tx.commit()?;
+        Ok(import_id)
+    }
+
+    /// The report lines stored with one import.
+    pub fn import_issues(&self, import_id: i64) -> Result<Vec<ImportIssue>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT source, line, reason FROM import_issues WHERE import_id = ?1 ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([import_id], |row| {
+            Ok(ImportIssue {
+                source: row.get(0)?,
+                line: row.get(1)?,
+                reason: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn book_count(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM books", [], |row| row.get(0))?)
+    }
+
+    pub fn stats(&self) -> Result<LibraryStats, StoreError> {
+        let (books, with_cover, with_synopsis) = self.conn.query_row(
+            "SELECT COUNT(*), COUNT(cover_hash), COALESCE(SUM(synopsis <> ''), 0) FROM books",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT category, COUNT(*) FROM books GROUP BY category ORDER BY category")?;
+        let categories = stmt
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let readers = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM readers", [], |row| row.get(0))?;
+        let readings = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM readings", [], |row| row.get(0))?;
+        Ok(LibraryStats {
+            books,
+            with_cover,
+            with_synopsis,
+            categories,
+            readers,
+            readings,
+        })
+    }
+
+    /// Every book, ordered by title, with just what a cover grid needs.
+    pub fn book_summaries(&self) -> Result<Vec<BookSummary>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT b.book_id, b.external_id, b.title, b.author, b.category, c.thumb_name
+             FROM books b LEFT JOIN covers c ON c.cover_hash = b.cover_hash
+             ORDER BY b.title COLLATE NOCASE, b.book_id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            let thumb_name: Option<String> = row.get(5)?;
+            Ok(BookSummary {
+                book_id: BookId(row.get(0)?),
+                external_id: row.get(1)?,
+                title: row.get(2)?,
+                author: row.get(3)?,
+                category: row.get(4)?,
+                thumb_path: thumb_name.map(|name| self.thumb_path(&name)),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn book_detail(&self, book_id: BookId) -> Result<Option<BookDetail>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT b.book_id, b.external_id, b.title, b.author, b.synopsis, b.category, b.language,
+                        c.file_name, c.thumb_name, b.source, b.added_at
+                 FROM books b LEFT JOIN covers c ON c.cover_hash = b.cover_hash
+                 WHERE b.book_id = ?1",
+                [book_id.0],
+                |row| {
+                    let file_name: Option<String> = row.get(7)?;
+                    let thumb_name: Option<String> = row.get(8)?;
+                    Ok(BookDetail {
+                        book_id: BookId(row.get(0)?),
+                        external_id: row.get(1)?,
+                        title: row.get(2)?,
+                        author: row.get(3)?,
+                        synopsis: row.get(4)?,
+                        category: row.get(5)?,
+                        language: row.get(6)?,
+                        cover_path: file_name.map(|name| self.cover_path(&name)),
+                        thumb_path: thumb_name.map(|name| self.thumb_path(&name)),
+                        source: row.get(9)?,
+                        added_at: row.get(10)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Reading history of one reader: (book external id, rating, date).
+    pub fn readings_of(&self, reader: &str) -> Result<Vec<(String, Option<f64>, Option<String>)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT b.external_id, r.rating, r.read_on FROM readings r
+             JOIN readers p ON p.reader_id = r.reader_id JOIN books b ON b.book_id = r.book_id
+             WHERE p.external_id = ?1 ORDER BY b.external_id",
+        )?;
+        let rows = stmt.query_map([reader], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Checks that every stored book is whole: its cover, when it has one, exists on
+    /// disk with its thumbnail. Returns the external ids of books that are not.
+    pub fn books_with_missing_cover_files(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT b.external_id, c.file_name, c.thumb_name FROM books b
+             JOIN covers c ON c.cover_hash = b.cover_hash ORDER BY b.book_id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut broken = Vec::new();
+        for row in rows {
+            let (external_id, file_name, thumb_name) = row?;
+            if !self.cover_path(&file_name).is_file() || !self.thumb_path(&thumb_name).is_file() {
+                broken.push(external_id);
+            }
+        }
+        Ok(broken)
+    }
+
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))?)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if found > known {
+        return Err(StoreError::TooNew { found, known });
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(migration)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a
+/// rename, so a killed process never leaves a half-written file under that name.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let err = |source| StoreError::WriteFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(external_id: &str, title: &str) -> NewBook {
+        NewBook {
+            external_id: external_id.into(),
+            title: title.into(),
+            author: "Someone".into(),
+            synopsis: String::new(),
+            category: "Drama".into(),
+            language: None,
+            cover: None,
+        }
+    }
+
+    #[test]
+    fn schema_is_migrated_once_and_settings_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let library = Library::open(dir.path()).unwrap();
+        let version: i64 = library
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let mode: String = library
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = library
+            .conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        drop(library);
+        // Opening again must not re-run migrations (they would fail on existing tables).
+        Library::open(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let library = Library::open(dir.path()).unwrap();
+        library.conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(library);
+        assert!(matches!(
+            Library::open(dir.path()),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn upsert_updates_by_external_id_and_adds_none_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut library = Library::open(dir.path()).unwrap();
+        let counts = library
+            .upsert_books(&[book("a", "A"), book("b", "B")], "test")
+            .unwrap();
+        assert_eq!(counts, WriteCounts { imported: 2, updated: 0 });
+        let counts = library
+            .upsert_books(&[book("a", "A, revised"), book("c", "C")], "test")
+            .unwrap();
+        assert_eq!(counts, WriteCounts { imported: 1, updated: 1 });
+        assert_eq!(library.book_count().unwrap(), 3);
+        let titles: Vec<_> = library
+            .book_summaries()
+            .unwrap()
+            .into_iter()
+            .map(|b| b.title)
+            .collect();
+        assert_eq!(titles, ["A, revised", "B", "C"]);
+    }
+
+    #[test]
+    fn a_reading_of_an_unknown_book_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut library = Library::open(dir.path()).unwrap();
+        let reading = NewReading {
+            reader: "r1".into(),
+            book_external_id: "missing".into(),
+            rating: None,
+            read_on: None,
+        };
+        assert!(library.upsert_readings(&[reading]).is_err());
+        // The failed transaction left nothing behind, not even the reader.
+        assert_eq!(library.stats().unwrap().readers, 0);
+    }
+
+    #[test]
+    fn import_records_keep_their_issues() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut library = Library::open(dir.path()).unwrap();
+        let issue = ImportIssue {
+            source: "books.csv".into(),
+            line: Some(3),
+            reason: "empty title".into(),
+        };
+        let import_id = library
+            .record_import("books.csv", "books-csv", WriteCounts::default(), false, &[issue.clone()])
+            .unwrap();
+        assert_eq!(library.import_issues(import_id).unwrap(), vec![issue]);
+    }
+}

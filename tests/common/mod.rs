@@ -1,0 +1,74 @@
+//! Helpers the integration tests share: covers and CSVs made on the spot.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use shelfwise::import::{self, ImportOptions, ImportReport};
+use shelfwise::store::Library;
+
+/// A small JPEG cover in one colour, so that each cover hashes differently.
+pub fn jpeg_cover(seed: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(60, 90, |x, y| {
+        image::Rgb([(seed * 37 % 256) as u8, (x * 4) as u8, (y * 2 + seed) as u8])
+    });
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+        .encode_image(&image)
+        .unwrap();
+    bytes
+}
+
+/// Quotes one CSV field.
+pub fn field(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+/// Writes `covers/<id>.jpg` for each id and a books.csv naming them; returns the CSV path.
+pub fn write_books(dir: &Path, rows: &[(&str, &str, &str, &str, &str)]) -> PathBuf {
+    std::fs::create_dir_all(dir.join("covers")).unwrap();
+    let mut csv = String::from("id,title,author,category,synopsis,cover\n");
+    for (index, (id, title, author, category, synopsis)) in rows.iter().enumerate() {
+        let cover = format!("covers/{id}.jpg");
+        std::fs::write(dir.join(&cover), jpeg_cover(index as u32)).unwrap();
+        csv.push_str(&[*id, title, author, category, synopsis, &cover].map(field).join(","));
+        csv.push('\n');
+    }
+    let path = dir.join("books.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+pub fn import(library: &mut Library, path: &Path) -> ImportReport {
+    import::import_path(library, path, ImportOptions::default(), &mut |_| {}, &AtomicBool::new(false))
+        .unwrap()
+}
+
+/// The bundled demo library in the source tree.
+pub fn demo_csv() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/books.csv")
+}
+
+/// `../shared/data/<name>` when this checkout has it (CI does; a user's clone does not).
+pub fn shared_data(name: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(name);
+    if dir.join("books.csv").is_file() {
+        Some(dir)
+    } else {
+        eprintln!("skipped: ../shared/data/{name} is not here (only CI and developers have it)");
+        None
+    }
+}
+
+/// Runs the real binary with arguments; returns (status, stdout, stderr).
+pub fn shelfwise(args: &[&str]) -> (std::process::ExitStatus, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_shelfwise"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,117 @@
+//! The Library view, driven headless with egui_kittest: the grid shows the
+//! imported books, search and the category filter narrow it, a click opens the
+//! detail panel, and an import started from the window reports at the end.
+
+mod common;
+
+use egui::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use shelfwise::app::ShelfwiseApp;
+use shelfwise::store::Library;
+
+const BOOKS: &[(&str, &str, &str, &str, &str)] = &[
+    ("a", "Alpha Voyage", "Ann Archer", "Adventure", "Sailors cross the sea in search of an island."),
+    ("b", "Beta Murders", "Bo Brown", "Mystery", "A detective untangles three poisonings."),
+    ("c", "Gamma Rays", "Cy Cole", "Science Fiction", "A probe returns from Jupiter changed."),
+];
+
+fn library_with_books() -> tempfile::TempDir {
+    let source = tempfile::tempdir().unwrap();
+    let csv = common::write_books(source.path(), BOOKS);
+    let library_dir = tempfile::tempdir().unwrap();
+    let mut library = Library::open(library_dir.path()).unwrap();
+    common::import(&mut library, &csv);
+    library_dir
+}
+
+fn harness(library_dir: &std::path::Path, demo: Option<std::path::PathBuf>) -> Harness<'static, ShelfwiseApp> {
+    let dir = library_dir.to_path_buf();
+    Harness::builder()
+        .with_size(egui::vec2(1200.0, 800.0))
+        .build_eframe(move |cc| ShelfwiseApp::new(&cc.egui_ctx, dir, demo, false))
+}
+
+fn book_button_count(harness: &Harness<'_, ShelfwiseApp>, title: &str) -> usize {
+    harness.query_all_by_role_and_label(Role::Button, title).count()
+}
+
+#[test]
+fn the_grid_shows_every_imported_book() {
+    let library_dir = library_with_books();
+    let mut harness = harness(library_dir.path(), None);
+    harness.run();
+    for (_, title, ..) in BOOKS {
+        assert_eq!(book_button_count(&harness, title), 1, "{title} is not in the grid");
+    }
+    harness.get_by_label("3 of 3 books");
+}
+
+#[test]
+fn search_narrows_the_grid() {
+    let library_dir = library_with_books();
+    let mut harness = harness(library_dir.path(), None);
+    harness.run();
+    let search = harness.get_by_role(Role::TextInput);
+    search.focus();
+    harness.run();
+    harness.get_by_role(Role::TextInput).type_text("brown");
+    harness.run();
+    assert_eq!(book_button_count(&harness, "Beta Murders"), 1);
+    assert_eq!(book_button_count(&harness, "Alpha Voyage"), 0);
+    assert_eq!(book_button_count(&harness, "Gamma Rays"), 0);
+    harness.get_by_label("1 of 3 books");
+}
+
+#[test]
+fn the_category_filter_narrows_the_grid() {
+    let library_dir = library_with_books();
+    let mut harness = harness(library_dir.path(), None);
+    harness.run();
+    harness.get_by_label("All categories").click();
+    harness.run();
+    harness.get_by_label("Science Fiction (1)").click();
+    harness.run();
+    assert_eq!(book_button_count(&harness, "Gamma Rays"), 1);
+    assert_eq!(book_button_count(&harness, "Alpha Voyage"), 0);
+    harness.get_by_label("1 of 3 books");
+}
+
+#[test]
+fn a_click_opens_the_detail_panel() {
+    let library_dir = library_with_books();
+    let mut harness = harness(library_dir.path(), None);
+    harness.run();
+    assert!(harness.query_by_label(BOOKS[1].4).is_none());
+    harness.get_by_role_and_label(Role::Button, "Beta Murders").click();
+    harness.run();
+    harness.get_by_label(BOOKS[1].4);
+    harness.get_by_label("Bo Brown");
+    harness.get_by_label("Mystery");
+    harness.get_by_label("Close").click();
+    harness.run();
+    assert!(harness.query_by_label(BOOKS[1].4).is_none());
+}
+
+#[test]
+fn importing_from_the_window_shows_progress_then_the_report() {
+    let library_dir = tempfile::tempdir().unwrap();
+    let demo = common::demo_csv();
+    let mut harness = harness(library_dir.path(), Some(demo));
+    harness.run();
+    harness.get_by_label("This library has no books yet.");
+    harness.get_by_label("Load the demo library").click();
+    harness.step();
+    harness.step();
+    // The import runs as a job; step until its report window appears.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while harness.query_by_label("Import report").is_none() {
+        assert!(std::time::Instant::now() < deadline, "the import never finished");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        harness.step();
+    }
+    harness.run();
+    harness.get_by_label_contains("296 imported, 0 updated, 0 skipped");
+    harness.get_by_label("296 of 296 books");
+    assert_eq!(book_button_count(&harness, "Dracula"), 1);
+}
