@@ -44,7 +44,7 @@ fn toolbar(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
             }
             let selected_text = app.category.clone().unwrap_or_else(|| "All categories".into());
             let mut category = app.category.clone();
-            egui::ComboBox::from_id_salt("category-filter")
+            egui::ComboBox::from_label("Category")
                 .selected_text(selected_text)
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut category, None, "All categories");

@@ -68,7 +68,7 @@ fn the_category_filter_narrows_the_grid() {
     let library_dir = library_with_books();
     let mut harness = harness(library_dir.path(), None);
     harness.run();
-    harness.get_by_label("All categories").click();
+    harness.get_by_role_and_label(Role::ComboBox, "Category").click();
     harness.run();
     harness.get_by_label("Science Fiction (1)").click();
     harness.run();
@@ -97,7 +97,7 @@ fn a_click_opens_the_detail_panel() {
 fn importing_from_the_window_shows_progress_then_the_report() {
     let library_dir = tempfile::tempdir().unwrap();
     let demo = common::demo_csv();
-    let mut harness = harness(library_dir.path(), Some(demo));
+    let mut harness = harness(library_dir.path(), Some(demo.clone()));
     harness.run();
     harness.get_by_label("This library has no books yet.");
     harness.get_by_label("Load the demo library").click();
@@ -111,7 +111,9 @@ fn importing_from_the_window_shows_progress_then_the_report() {
         harness.step();
     }
     harness.run();
-    harness.get_by_label_contains("296 imported, 0 updated, 0 skipped");
+    // In the report window, and in the status bar below the grid.
+    harness.get_by_label(&format!("{}: 296 imported, 0 updated, 0 skipped", demo.display()));
+    harness.get_by_label("Last import: 296 imported, 0 updated, 0 skipped");
     harness.get_by_label("296 of 296 books");
     assert_eq!(book_button_count(&harness, "Dracula"), 1);
 }
