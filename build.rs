@@ -11,7 +11,9 @@ fn main() {
         // libtorch is linked only when used; keep it, so the rpath always applies.
         println!("cargo:rustc-env=SHELFWISE_LIBTORCH_LIB={lib_dir}");
     } else {
-        println!("cargo:warning=torch-sys did not announce its libtorch folder; set LD_LIBRARY_PATH to run");
+        println!(
+            "cargo:warning=torch-sys did not announce its libtorch folder; set LD_LIBRARY_PATH to run"
+        );
         println!("cargo:rustc-env=SHELFWISE_LIBTORCH_LIB=");
     }
 }

@@ -41,7 +41,12 @@ pub struct ShelfwiseApp {
 impl ShelfwiseApp {
     /// Opens the library in `library_dir`; when `import_demo_if_empty` is set and
     /// the library has no books, imports the demo library in the background.
-    pub fn new(ctx: &egui::Context, library_dir: PathBuf, demo_csv: Option<PathBuf>, import_demo_if_empty: bool) -> Self {
+    pub fn new(
+        ctx: &egui::Context,
+        library_dir: PathBuf,
+        demo_csv: Option<PathBuf>,
+        import_demo_if_empty: bool,
+    ) -> Self {
         egui_extras::install_image_loaders(ctx);
         let mut app = Self {
             library_dir,
@@ -66,7 +71,10 @@ impl ShelfwiseApp {
         match Library::open(&app.library_dir) {
             Ok(library) => app.library = Some(library),
             Err(error) => {
-                app.status = Some(format!("Cannot open the library in {}: {error}", app.library_dir.display()));
+                app.status = Some(format!(
+                    "Cannot open the library in {}: {error}",
+                    app.library_dir.display()
+                ));
             }
         }
         app.reload_books();
@@ -95,8 +103,10 @@ impl ShelfwiseApp {
                 for book in &books {
                     *counts.entry(book.category.as_str()).or_default() += 1;
                 }
-                let mut categories: Vec<(String, usize)> =
-                    counts.into_iter().map(|(c, n)| (c.to_string(), n)).collect();
+                let mut categories: Vec<(String, usize)> = counts
+                    .into_iter()
+                    .map(|(c, n)| (c.to_string(), n))
+                    .collect();
                 categories.sort();
                 self.categories = categories;
                 self.books = books;
@@ -143,9 +153,10 @@ impl ShelfwiseApp {
         }
         let library_dir = self.library_dir.clone();
         let repaint_ctx = ctx.clone();
-        let name = path
-            .file_name()
-            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         self.status = None;
         self.import_job = Some(Job::spawn(
             name,
@@ -200,7 +211,9 @@ impl ShelfwiseApp {
                     self.last_report = Some(report);
                     self.report_open = true;
                 }
-                JobOutcome::Failed(reason) => self.status = Some(format!("Import failed: {reason}")),
+                JobOutcome::Failed(reason) => {
+                    self.status = Some(format!("Import failed: {reason}"))
+                }
             }
             self.reload_books();
             if let Some(next) = self.queued_imports.pop_front() {
@@ -261,7 +274,10 @@ impl ShelfwiseApp {
 
     /// Titles of the books the grid shows now, in order (for tests and exports).
     pub fn visible_titles(&self) -> Vec<&str> {
-        self.visible.iter().map(|&i| self.books[i].title.as_str()).collect()
+        self.visible
+            .iter()
+            .map(|&i| self.books[i].title.as_str())
+            .collect()
     }
 }
 

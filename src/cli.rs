@@ -14,7 +14,11 @@ use crate::import::{self, ImportOptions, Progress};
 use crate::store::Library;
 
 #[derive(Debug, Parser)]
-#[command(name = "shelfwise", version, about = "Book recommendations from covers and synopses")]
+#[command(
+    name = "shelfwise",
+    version,
+    about = "Book recommendations from covers and synopses"
+)]
 pub struct Cli {
     /// Library folder (default: the platform's data folder).
     #[arg(long, global = true, value_name = "DIR")]
@@ -77,8 +81,14 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
                     );
                 }
             };
-            let report = import::import_path(&mut library, path, ImportOptions::default(), &mut on_progress, &cancel)
-                .with_context(|| format!("importing {}", path.display()))?;
+            let report = import::import_path(
+                &mut library,
+                path,
+                ImportOptions::default(),
+                &mut on_progress,
+                &cancel,
+            )
+            .with_context(|| format!("importing {}", path.display()))?;
             if cli.json {
                 print_json(&serde_json::json!({
                     "imported": report.imported,
@@ -98,10 +108,18 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
             } else {
                 println!(
                     "{} books, {} with a cover, {} with a synopsis; {} readers, {} readings",
-                    stats.books, stats.with_cover, stats.with_synopsis, stats.readers, stats.readings
+                    stats.books,
+                    stats.with_cover,
+                    stats.with_synopsis,
+                    stats.readers,
+                    stats.readings
                 );
                 for (category, count) in &stats.categories {
-                    let name = if category.is_empty() { "(none)" } else { category };
+                    let name = if category.is_empty() {
+                        "(none)"
+                    } else {
+                        category
+                    };
                     println!("  {name}: {count}");
                 }
             }

@@ -13,7 +13,11 @@ const EVENT_CAPACITY: usize = 64;
 /// What a job reports.
 #[derive(Debug)]
 pub enum JobEvent<T> {
-    Progress { done: usize, total: usize, message: String },
+    Progress {
+        done: usize,
+        total: usize,
+        message: String,
+    },
     Finished(T),
     Failed(String),
 }
@@ -77,24 +81,27 @@ impl<T: Send + 'static> Job<T> {
             repaint: Arc::new(repaint),
         };
         let thread_name = format!("shelfwise-{name}");
-        let spawned = std::thread::Builder::new().name(thread_name).spawn(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&context)));
-            let event = match result {
-                Ok(Ok(value)) => JobEvent::Finished(value),
-                Ok(Err(error)) => JobEvent::Failed(format!("{error:#}")),
-                Err(panic) => JobEvent::Failed(format!(
-                    "the job crashed: {}",
-                    panic
-                        .downcast_ref::<String>()
-                        .map(String::as_str)
-                        .or_else(|| panic.downcast_ref::<&str>().copied())
-                        .unwrap_or("unknown panic")
-                )),
-            };
-            // Blocking send: the final event must arrive even when progress filled the channel.
-            let _ = context.sender.send(event);
-            (context.repaint)();
-        });
+        let spawned = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || {
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&context)));
+                let event = match result {
+                    Ok(Ok(value)) => JobEvent::Finished(value),
+                    Ok(Err(error)) => JobEvent::Failed(format!("{error:#}")),
+                    Err(panic) => JobEvent::Failed(format!(
+                        "the job crashed: {}",
+                        panic
+                            .downcast_ref::<String>()
+                            .map(String::as_str)
+                            .or_else(|| panic.downcast_ref::<&str>().copied())
+                            .unwrap_or("unknown panic")
+                    )),
+                };
+                // Blocking send: the final event must arrive even when progress filled the channel.
+                let _ = context.sender.send(event);
+                (context.repaint)();
+            });
         let job = Self {
             name,
             events,
@@ -125,7 +132,11 @@ impl<T: Send + 'static> Job<T> {
     pub fn poll(&mut self) -> Option<JobOutcome<T>> {
         loop {
             match self.events.try_recv() {
-                Ok(JobEvent::Progress { done, total, message }) => {
+                Ok(JobEvent::Progress {
+                    done,
+                    total,
+                    message,
+                }) => {
                     self.done = done;
                     self.total = total;
                     self.message = message;
@@ -134,7 +145,9 @@ impl<T: Send + 'static> Job<T> {
                 Ok(JobEvent::Failed(reason)) => return Some(JobOutcome::Failed(reason)),
                 Err(TryRecvError::Empty) => return None,
                 Err(TryRecvError::Disconnected) => {
-                    return Some(JobOutcome::Failed("the job stopped without a result".into()));
+                    return Some(JobOutcome::Failed(
+                        "the job stopped without a result".into(),
+                    ));
                 }
             }
         }
@@ -171,25 +184,33 @@ mod tests {
 
     #[test]
     fn the_result_arrives_even_after_a_flood_of_progress() {
-        let mut job = Job::spawn("flood", || {}, |ctx| {
-            for i in 0..10_000 {
-                ctx.progress(i, 10_000, "");
-            }
-            Ok(42)
-        });
+        let mut job = Job::spawn(
+            "flood",
+            || {},
+            |ctx| {
+                for i in 0..10_000 {
+                    ctx.progress(i, 10_000, "");
+                }
+                Ok(42)
+            },
+        );
         assert!(matches!(wait(&mut job), JobOutcome::Finished(42)));
     }
 
     #[test]
     fn cancel_is_seen_by_the_job() {
-        let mut job = Job::spawn("cancel", || {}, |ctx| {
-            let start = Instant::now();
-            while !ctx.cancel_flag().load(Ordering::Relaxed) {
-                anyhow::ensure!(start.elapsed().as_secs() < 10, "cancel never arrived");
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            Ok("stopped")
-        });
+        let mut job = Job::spawn(
+            "cancel",
+            || {},
+            |ctx| {
+                let start = Instant::now();
+                while !ctx.cancel_flag().load(Ordering::Relaxed) {
+                    anyhow::ensure!(start.elapsed().as_secs() < 10, "cancel never arrived");
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Ok("stopped")
+            },
+        );
         job.cancel();
         assert!(matches!(wait(&mut job), JobOutcome::Finished("stopped")));
     }
@@ -199,6 +220,8 @@ mod tests {
         let mut failing: Job<()> = Job::spawn("fail", || {}, |_| anyhow::bail!("bad input"));
         assert!(matches!(wait(&mut failing), JobOutcome::Failed(reason) if reason == "bad input"));
         let mut panicking: Job<()> = Job::spawn("panic", || {}, |_| panic!("boom"));
-        assert!(matches!(wait(&mut panicking), JobOutcome::Failed(reason) if reason.contains("boom")));
+        assert!(
+            matches!(wait(&mut panicking), JobOutcome::Failed(reason) if reason.contains("boom"))
+        );
     }
 }

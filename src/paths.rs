@@ -8,7 +8,9 @@ use std::path::PathBuf;
 pub fn default_library_dir() -> anyhow::Result<PathBuf> {
     directories::ProjectDirs::from("org", "shelfwise", "shelfwise")
         .map(|dirs| dirs.data_dir().join("library"))
-        .ok_or_else(|| anyhow::anyhow!("no home folder found for the default library; pass --library DIR"))
+        .ok_or_else(|| {
+            anyhow::anyhow!("no home folder found for the default library; pass --library DIR")
+        })
 }
 
 /// The bundled demo library (`assets/demo/books.csv`): `SHELFWISE_DEMO` when set,

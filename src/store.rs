@@ -25,7 +25,9 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("library database is at schema version {found}, newer than this shelfwise knows ({known}); update shelfwise")]
+    #[error(
+        "library database is at schema version {found}, newer than this shelfwise knows ({known}); update shelfwise"
+    )]
     TooNew { found: i64, known: i64 },
     #[error(transparent)]
     Sql(#[from] rusqlite::Error),
@@ -142,6 +144,15 @@ pub struct ImportIssue {
     pub reason: String,
 }
 
+/// One stored reading, as per-reader suggestions will read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadingRecord {
+    pub book_external_id: String,
+    /// `None`: read, not rated.
+    pub rating: Option<f64>,
+    pub read_on: Option<String>,
+}
+
 /// What the grid needs of a book: small, loaded for every book at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BookSummary {
@@ -201,10 +212,8 @@ impl Library {
         let mut conn = Connection::open(&db_path).map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(open_err)?;
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| {
-            row.get::<_, String>(0)
-        })
-        .map_err(open_err)?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+            .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -230,7 +239,9 @@ impl Library {
     }
 
     /// Every stored cover by hash, so an import can skip decoding covers it already has.
-    pub fn stored_covers(&self) -> Result<std::collections::HashMap<String, StoredCover>, StoreError> {
+    pub fn stored_covers(
+        &self,
+    ) -> Result<std::collections::HashMap<String, StoredCover>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT cover_hash, file_name, thumb_name, width, height FROM covers")?;
@@ -243,13 +254,20 @@ impl Library {
                 height: row.get(4)?,
             })
         })?;
-        rows.map(|row| row.map(|c| (c.cover_hash.clone(), c)).map_err(StoreError::from))
-            .collect()
+        rows.map(|row| {
+            row.map(|c| (c.cover_hash.clone(), c))
+                .map_err(StoreError::from)
+        })
+        .collect()
     }
 
     /// Adds or updates books by external id, all in one transaction: either every
     /// book of the batch is written whole, or none is.
-    pub fn upsert_books(&mut self, books: &[NewBook], source: &str) -> Result<WriteCounts, StoreError> {
+    pub fn upsert_books(
+        &mut self,
+        books: &[NewBook],
+        source: &str,
+    ) -> Result<WriteCounts, StoreError> {
         let tx = self.conn.transaction()?;
         let mut counts = WriteCounts::default();
         {
@@ -334,11 +352,12 @@ impl Library {
             let mut put_reader = tx.prepare_cached(
                 "INSERT INTO readers (external_id) VALUES (?1) ON CONFLICT(external_id) DO NOTHING",
             )?;
-            let mut find_reader = tx.prepare_cached("SELECT reader_id FROM readers WHERE external_id = ?1")?;
-            let mut find_book = tx.prepare_cached("SELECT book_id FROM books WHERE external_id = ?1")?;
-            let mut exists = tx.prepare_cached(
-                "SELECT 1 FROM readings WHERE reader_id = ?1 AND book_id = ?2",
-            )?;
+            let mut find_reader =
+                tx.prepare_cached("SELECT reader_id FROM readers WHERE external_id = ?1")?;
+            let mut find_book =
+                tx.prepare_cached("SELECT book_id FROM books WHERE external_id = ?1")?;
+            let mut exists =
+                tx.prepare_cached("SELECT 1 FROM readings WHERE reader_id = ?1 AND book_id = ?2")?;
             let mut put = tx.prepare_cached(
                 "INSERT INTO readings (reader_id, book_id, rating, read_on) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(reader_id, book_id) DO UPDATE SET rating = excluded.rating, read_on = excluded.read_on",
@@ -488,14 +507,20 @@ impl Library {
             .optional()?)
     }
 
-    /// Reading history of one reader: (book external id, rating, date).
-    pub fn readings_of(&self, reader: &str) -> Result<Vec<(String, Option<f64>, Option<String>)>, StoreError> {
+    /// Reading history of one reader, by book external id.
+    pub fn readings_of(&self, reader: &str) -> Result<Vec<ReadingRecord>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT b.external_id, r.rating, r.read_on FROM readings r
              JOIN readers p ON p.reader_id = r.reader_id JOIN books b ON b.book_id = r.book_id
              WHERE p.external_id = ?1 ORDER BY b.external_id",
         )?;
-        let rows = stmt.query_map([reader], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        let rows = stmt.query_map([reader], |row| {
+            Ok(ReadingRecord {
+                book_external_id: row.get(0)?,
+                rating: row.get(1)?,
+                read_on: row.get(2)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -607,7 +632,10 @@ mod tests {
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let library = Library::open(dir.path()).unwrap();
-        library.conn.pragma_update(None, "user_version", 99).unwrap();
+        library
+            .conn
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
         drop(library);
         assert!(matches!(
             Library::open(dir.path()),
@@ -622,11 +650,23 @@ mod tests {
         let counts = library
             .upsert_books(&[book("a", "A"), book("b", "B")], "test")
             .unwrap();
-        assert_eq!(counts, WriteCounts { imported: 2, updated: 0 });
+        assert_eq!(
+            counts,
+            WriteCounts {
+                imported: 2,
+                updated: 0
+            }
+        );
         let counts = library
             .upsert_books(&[book("a", "A, revised"), book("c", "C")], "test")
             .unwrap();
-        assert_eq!(counts, WriteCounts { imported: 1, updated: 1 });
+        assert_eq!(
+            counts,
+            WriteCounts {
+                imported: 1,
+                updated: 1
+            }
+        );
         assert_eq!(library.book_count().unwrap(), 3);
         let titles: Vec<_> = library
             .book_summaries()
@@ -662,7 +702,13 @@ mod tests {
             reason: "empty title".into(),
         };
         let import_id = library
-            .record_import("books.csv", "books-csv", WriteCounts::default(), false, &[issue.clone()])
+            .record_import(
+                "books.csv",
+                "books-csv",
+                WriteCounts::default(),
+                false,
+                std::slice::from_ref(&issue),
+            )
             .unwrap();
         assert_eq!(library.import_issues(import_id).unwrap(), vec![issue]);
     }

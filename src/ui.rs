@@ -42,15 +42,26 @@ fn toolbar(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
             if search.changed() {
                 app.apply_filters();
             }
-            let selected_text = app.category.clone().unwrap_or_else(|| "All categories".into());
+            let selected_text = app
+                .category
+                .clone()
+                .unwrap_or_else(|| "All categories".into());
             let mut category = app.category.clone();
             egui::ComboBox::from_label("Category")
                 .selected_text(selected_text)
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut category, None, "All categories");
                     for (name, count) in &app.categories {
-                        let label = if name.is_empty() { "(none)" } else { name.as_str() };
-                        ui.selectable_value(&mut category, Some(name.clone()), format!("{label} ({count})"));
+                        let label = if name.is_empty() {
+                            "(none)"
+                        } else {
+                            name.as_str()
+                        };
+                        ui.selectable_value(
+                            &mut category,
+                            Some(name.clone()),
+                            format!("{label} ({count})"),
+                        );
                     }
                 });
             if category != app.category {
@@ -58,7 +69,11 @@ fn toolbar(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                 app.apply_filters();
             }
             ui.separator();
-            ui.label(format!("{} of {} books", app.visible.len(), app.books.len()));
+            ui.label(format!(
+                "{} of {} books",
+                app.visible.len(),
+                app.books.len()
+            ));
         });
     });
 }
@@ -68,7 +83,10 @@ fn import_menu(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
         app.pick_import_source(ui.ctx(), false);
         ui.close();
     }
-    if ui.button("Calibre library or folder with books.csv…").clicked() {
+    if ui
+        .button("Calibre library or folder with books.csv…")
+        .clicked()
+    {
         app.pick_import_source(ui.ctx(), true);
         ui.close();
     }
@@ -81,7 +99,8 @@ fn import_menu(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
     ui.separator();
     ui.label("Or type a path:");
     ui.horizontal(|ui| {
-        let entry = ui.add(egui::TextEdit::singleline(&mut app.path_entry).hint_text("/path/to/books.csv"));
+        let entry =
+            ui.add(egui::TextEdit::singleline(&mut app.path_entry).hint_text("/path/to/books.csv"));
         let submitted = entry.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
         if (ui.button("Import path").clicked() || submitted) && !app.path_entry.trim().is_empty() {
             let path = std::path::PathBuf::from(app.path_entry.trim());
@@ -117,7 +136,14 @@ fn status_bar(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                 );
                 let cancelling = job.is_cancelling();
                 if ui
-                    .add_enabled(!cancelling, egui::Button::new(if cancelling { "Cancelling…" } else { "Cancel" }))
+                    .add_enabled(
+                        !cancelling,
+                        egui::Button::new(if cancelling {
+                            "Cancelling…"
+                        } else {
+                            "Cancel"
+                        }),
+                    )
                     .clicked()
                 {
                     job.cancel();
@@ -173,7 +199,8 @@ fn cover_grid(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
         return;
     }
     let spacing = ui.spacing().item_spacing;
-    let columns = (((ui.available_width() + spacing.x) / (CELL_SIZE.x + spacing.x)).floor() as usize).max(1);
+    let columns =
+        (((ui.available_width() + spacing.x) / (CELL_SIZE.x + spacing.x)).floor() as usize).max(1);
     let rows = app.visible.len().div_ceil(columns);
     let frame = ui.ctx().cumulative_pass_nr();
     let mut clicked: Option<BookId> = None;
@@ -188,11 +215,19 @@ fn cover_grid(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                             break;
                         };
                         let book = &app.books[book_index];
-                        let is_selected = app.selected.as_ref().is_some_and(|d| d.book_id == book.book_id);
+                        let is_selected = app
+                            .selected
+                            .as_ref()
+                            .is_some_and(|d| d.book_id == book.book_id);
                         let (rect, response) = ui.allocate_exact_size(CELL_SIZE, Sense::click());
                         let title = book.title.clone();
-                        response.widget_info(|| WidgetInfo::selected(Role::Button, true, is_selected, &title));
-                        let response = response.on_hover_text(format!("{}\n{}\n{}", book.title, book.author, book.category));
+                        response.widget_info(|| {
+                            WidgetInfo::selected(Role::Button, true, is_selected, &title)
+                        });
+                        let response = response.on_hover_text(format!(
+                            "{}\n{}\n{}",
+                            book.title, book.author, book.category
+                        ));
                         if response.clicked() {
                             clicked = Some(book.book_id);
                         }
@@ -221,8 +256,12 @@ fn cover_grid(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                             } else {
                                 ui.visuals().widgets.hovered.fg_stroke.color
                             };
-                            ui.painter()
-                                .rect_stroke(thumb_rect.expand(2.0), 4.0, Stroke::new(2.0, colour), StrokeKind::Outside);
+                            ui.painter().rect_stroke(
+                                thumb_rect.expand(2.0),
+                                4.0,
+                                Stroke::new(2.0, colour),
+                                StrokeKind::Outside,
+                            );
                         }
                         let text_colour = ui.visuals().text_color();
                         let mut job = egui::text::LayoutJob::simple_singleline(
@@ -232,7 +271,10 @@ fn cover_grid(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                         );
                         job.wrap = egui::text::TextWrapping::truncate_at_width(CELL_SIZE.x);
                         let galley = ui.fonts_mut(|fonts| fonts.layout_job(job));
-                        let text_pos = egui::pos2(rect.center().x - galley.size().x / 2.0, thumb_rect.bottom() + 4.0);
+                        let text_pos = egui::pos2(
+                            rect.center().x - galley.size().x / 2.0,
+                            thumb_rect.bottom() + 4.0,
+                        );
                         ui.painter().galley(text_pos, galley, text_colour);
                     }
                 });
@@ -248,7 +290,9 @@ fn cover_grid(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
 
 /// A cover for a book without one: a tinted card with its title.
 fn placeholder_cover(ui: &egui::Ui, rect: Rect, title: &str, category: &str) {
-    let hash = category.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let hash = category
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
     let tint = Color32::from_rgb(
         60 + (hash % 90) as u8,
         60 + ((hash / 90) % 90) as u8,
@@ -292,7 +336,8 @@ fn detail_panel(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                         );
                     }
                     None => {
-                        let (rect, _) = ui.allocate_exact_size(Vec2::new(width, width * 1.5), Sense::hover());
+                        let (rect, _) =
+                            ui.allocate_exact_size(Vec2::new(width, width * 1.5), Sense::hover());
                         placeholder_cover(ui, rect, &detail.title, &detail.category);
                     }
                 }
@@ -345,9 +390,11 @@ fn report_window(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
             }
             ui.separator();
             let row_height = ui.text_style_height(&egui::TextStyle::Body);
-            egui::ScrollArea::vertical()
-                .max_height(360.0)
-                .show_rows(ui, row_height, report.skipped.len(), |ui, range| {
+            egui::ScrollArea::vertical().max_height(360.0).show_rows(
+                ui,
+                row_height,
+                report.skipped.len(),
+                |ui, range| {
                     for issue in &report.skipped[range] {
                         let place = match issue.line {
                             Some(line) => format!("{} line {line}", short_name(&issue.source)),
@@ -355,7 +402,8 @@ fn report_window(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                         };
                         ui.label(format!("{place}: {}", issue.reason));
                     }
-                });
+                },
+            );
         });
     app.report_open = open;
 }
@@ -372,7 +420,10 @@ fn drop_hint(ui: &egui::Ui) {
         return;
     }
     let screen = ui.ctx().content_rect();
-    let painter = ui.ctx().layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::unique("drop-hint")));
+    let painter = ui.ctx().layer_painter(egui::LayerId::new(
+        egui::Order::Foreground,
+        egui::Id::unique("drop-hint"),
+    ));
     painter.rect_filled(screen, 0.0, Color32::from_black_alpha(160));
     painter.text(
         screen.center(),

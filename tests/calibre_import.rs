@@ -38,7 +38,12 @@ fn a_calibre_library_imports_and_stays_untouched() {
     let report = import(&mut library, &fixture());
 
     assert_eq!(report.kind, "calibre");
-    assert_eq!((report.imported, report.updated), (3, 0), "{}", report.to_text());
+    assert_eq!(
+        (report.imported, report.updated),
+        (3, 0),
+        "{}",
+        report.to_text()
+    );
     assert!(report.skipped.is_empty(), "{}", report.to_text());
     let books = library.book_summaries().unwrap();
     let titles: Vec<&str> = books.iter().map(|b| b.title.as_str()).collect();
@@ -61,10 +66,16 @@ fn a_calibre_library_imports_and_stays_untouched() {
     assert_eq!(omens.category, "Fantasy");
     assert_eq!(omens.synopsis, "");
     assert_eq!(omens.language.as_deref(), Some("spa"));
-    assert!(omens.cover_path.is_none(), "Good Omens has no cover in Calibre");
+    assert!(
+        omens.cover_path.is_none(),
+        "Good Omens has no cover in Calibre"
+    );
 
     let stats = library.stats().unwrap();
-    assert_eq!((stats.books, stats.with_cover, stats.with_synopsis), (3, 2, 2));
+    assert_eq!(
+        (stats.books, stats.with_cover, stats.with_synopsis),
+        (3, 2, 2)
+    );
 
     // Importing again updates the same three books.
     let again = import(&mut library, &fixture());

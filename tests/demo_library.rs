@@ -10,7 +10,13 @@ use shelfwise::store::Library;
 fn the_demo_library_imports_all_296_books_with_covers() {
     let library_dir = tempfile::tempdir().unwrap();
     let library = library_dir.path().to_str().unwrap();
-    let (status, stdout, stderr) = shelfwise(&["--library", library, "--json", "import", demo_csv().to_str().unwrap()]);
+    let (status, stdout, stderr) = shelfwise(&[
+        "--library",
+        library,
+        "--json",
+        "import",
+        demo_csv().to_str().unwrap(),
+    ]);
     assert!(status.success(), "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["imported"], 296);
@@ -29,7 +35,12 @@ fn the_demo_library_imports_all_296_books_with_covers() {
 
 #[test]
 fn every_shared_data_set_imports_without_a_skipped_row() {
-    for name in ["standard_ebooks", "goodbooks_text", "goodreads_synopsis_bml", "openlibrary_covers5"] {
+    for name in [
+        "standard_ebooks",
+        "goodbooks_text",
+        "goodreads_synopsis_bml",
+        "openlibrary_covers5",
+    ] {
         let Some(dir) = shared_data(name) else {
             continue;
         };

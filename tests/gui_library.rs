@@ -11,9 +11,27 @@ use shelfwise::app::ShelfwiseApp;
 use shelfwise::store::Library;
 
 const BOOKS: &[(&str, &str, &str, &str, &str)] = &[
-    ("a", "Alpha Voyage", "Ann Archer", "Adventure", "Sailors cross the sea in search of an island."),
-    ("b", "Beta Murders", "Bo Brown", "Mystery", "A detective untangles three poisonings."),
-    ("c", "Gamma Rays", "Cy Cole", "Science Fiction", "A probe returns from Jupiter changed."),
+    (
+        "a",
+        "Alpha Voyage",
+        "Ann Archer",
+        "Adventure",
+        "Sailors cross the sea in search of an island.",
+    ),
+    (
+        "b",
+        "Beta Murders",
+        "Bo Brown",
+        "Mystery",
+        "A detective untangles three poisonings.",
+    ),
+    (
+        "c",
+        "Gamma Rays",
+        "Cy Cole",
+        "Science Fiction",
+        "A probe returns from Jupiter changed.",
+    ),
 ];
 
 fn library_with_books() -> tempfile::TempDir {
@@ -25,7 +43,10 @@ fn library_with_books() -> tempfile::TempDir {
     library_dir
 }
 
-fn harness(library_dir: &std::path::Path, demo: Option<std::path::PathBuf>) -> Harness<'static, ShelfwiseApp> {
+fn harness(
+    library_dir: &std::path::Path,
+    demo: Option<std::path::PathBuf>,
+) -> Harness<'static, ShelfwiseApp> {
     let dir = library_dir.to_path_buf();
     Harness::builder()
         .with_size(egui::vec2(1200.0, 800.0))
@@ -33,7 +54,9 @@ fn harness(library_dir: &std::path::Path, demo: Option<std::path::PathBuf>) -> H
 }
 
 fn book_button_count(harness: &Harness<'_, ShelfwiseApp>, title: &str) -> usize {
-    harness.query_all_by_role_and_label(Role::Button, title).count()
+    harness
+        .query_all_by_role_and_label(Role::Button, title)
+        .count()
 }
 
 #[test]
@@ -42,7 +65,11 @@ fn the_grid_shows_every_imported_book() {
     let mut harness = harness(library_dir.path(), None);
     harness.run();
     for (_, title, ..) in BOOKS {
-        assert_eq!(book_button_count(&harness, title), 1, "{title} is not in the grid");
+        assert_eq!(
+            book_button_count(&harness, title),
+            1,
+            "{title} is not in the grid"
+        );
     }
     harness.get_by_label("3 of 3 books");
 }
@@ -68,7 +95,9 @@ fn the_category_filter_narrows_the_grid() {
     let library_dir = library_with_books();
     let mut harness = harness(library_dir.path(), None);
     harness.run();
-    harness.get_by_role_and_label(Role::ComboBox, "Category").click();
+    harness
+        .get_by_role_and_label(Role::ComboBox, "Category")
+        .click();
     harness.run();
     harness.get_by_label("Science Fiction (1)").click();
     harness.run();
@@ -83,7 +112,9 @@ fn a_click_opens_the_detail_panel() {
     let mut harness = harness(library_dir.path(), None);
     harness.run();
     assert!(harness.query_by_label(BOOKS[1].4).is_none());
-    harness.get_by_role_and_label(Role::Button, "Beta Murders").click();
+    harness
+        .get_by_role_and_label(Role::Button, "Beta Murders")
+        .click();
     harness.run();
     harness.get_by_label(BOOKS[1].4);
     harness.get_by_label("Bo Brown");
@@ -106,14 +137,57 @@ fn importing_from_the_window_shows_progress_then_the_report() {
     // The import runs as a job; step until its report window appears.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while harness.query_by_label("Import report").is_none() {
-        assert!(std::time::Instant::now() < deadline, "the import never finished");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import never finished"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
         harness.step();
     }
     harness.run();
     // In the report window, and in the status bar below the grid.
-    harness.get_by_label(&format!("{}: 296 imported, 0 updated, 0 skipped", demo.display()));
+    harness.get_by_label(&format!(
+        "{}: 296 imported, 0 updated, 0 skipped",
+        demo.display()
+    ));
     harness.get_by_label("Last import: 296 imported, 0 updated, 0 skipped");
     harness.get_by_label("296 of 296 books");
     assert_eq!(book_button_count(&harness, "Dracula"), 1);
+}
+
+#[test]
+fn ten_thousand_books_lay_out_only_the_rows_in_view() {
+    let library_dir = tempfile::tempdir().unwrap();
+    let mut library = Library::open(library_dir.path()).unwrap();
+    let books: Vec<shelfwise::store::NewBook> = (0..10_000)
+        .map(|index| shelfwise::store::NewBook {
+            external_id: format!("book-{index:05}"),
+            title: format!("Book {index:05}"),
+            author: format!("Author {}", index % 97),
+            synopsis: String::new(),
+            category: ["Drama", "Poetry", "Horror"][index % 3].to_string(),
+            language: None,
+            cover: None,
+        })
+        .collect();
+    library.upsert_books(&books, "generated").unwrap();
+    drop(library);
+
+    let mut harness = harness(library_dir.path(), None);
+    harness.run();
+    harness.get_by_label("10000 of 10000 books");
+    let laid_out = harness
+        .query_all_by(|node| {
+            node.role() == Role::Button && node.label().is_some_and(|l| l.starts_with("Book "))
+        })
+        .count();
+    assert!(laid_out > 0, "the grid shows no book");
+    assert!(laid_out < 200, "{laid_out} cells laid out for one screen");
+
+    // Search still reaches books far down the list.
+    harness.get_by_role(Role::TextInput).focus();
+    harness.run();
+    harness.get_by_role(Role::TextInput).type_text("Book 09999");
+    harness.run();
+    assert_eq!(book_button_count(&harness, "Book 09999"), 1);
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{field, import, jpeg_cover, shelfwise, write_books};
-use shelfwise::store::Library;
+use shelfwise::store::{Library, ReadingRecord};
 
 /// A BMP header that claims 100,000 x 100,000 pixels (30 GB decoded).
 fn absurd_bmp() -> Vec<u8> {
@@ -35,7 +35,10 @@ fn write_bad_import(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::create_dir_all(covers.join("folder.jpg")).unwrap();
 
     let row = |id: &str, title: &str, cover: &str| {
-        [id, title, "An Author", "Drama", "A synopsis.", cover].map(field).join(",") + "\n"
+        [id, title, "An Author", "Drama", "A synopsis.", cover]
+            .map(field)
+            .join(",")
+            + "\n"
     };
     let mut bytes = b"id,title,author,category,synopsis,cover\n".to_vec();
     bytes.extend(row("good", "Good Book", "covers/good.jpg").bytes()); // line 2
@@ -67,7 +70,12 @@ fn each_bad_input_is_one_report_line_and_the_rest_is_imported() {
     assert_eq!(report.imported, 9, "{}", report.to_text());
     assert_eq!(report.updated, 0);
     let lines: Vec<u64> = report.skipped.iter().map(|s| s.line.unwrap()).collect();
-    assert_eq!(lines, [3, 4, 5, 6, 7, 8, 9, 10, 11, 12], "{}", report.to_text());
+    assert_eq!(
+        lines,
+        [3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+        "{}",
+        report.to_text()
+    );
     let reason_of = |line: u64| {
         report
             .skipped
@@ -92,11 +100,19 @@ fn each_bad_input_is_one_report_line_and_the_rest_is_imported() {
     for (line, expected) in expectations {
         let reason = reason_of(line);
         assert!(reason.contains(expected), "line {line}: {reason}");
-        assert!(report.skipped.iter().all(|s| s.source.ends_with("books.csv")));
+        assert!(
+            report
+                .skipped
+                .iter()
+                .all(|s| s.source.ends_with("books.csv"))
+        );
     }
     // Books with bad covers are still imported, without a cover, and the report says so.
     for line in 3..=9 {
-        assert!(reason_of(line).contains("imported without a cover"), "line {line}");
+        assert!(
+            reason_of(line).contains("imported without a cover"),
+            "line {line}"
+        );
     }
 
     let stats = library.stats().unwrap();
@@ -104,7 +120,10 @@ fn each_bad_input_is_one_report_line_and_the_rest_is_imported() {
     assert_eq!(stats.with_cover, 1);
     assert!(library.books_with_missing_cover_files().unwrap().is_empty());
     // The report is stored with the import.
-    assert_eq!(library.import_issues(report.import_id).unwrap(), report.skipped);
+    assert_eq!(
+        library.import_issues(report.import_id).unwrap(),
+        report.skipped
+    );
     // Nothing outside the import folder was copied in.
     let stored: Vec<_> = walk(&library_dir.path().join("covers"));
     assert_eq!(stored.len(), 1, "{stored:?}");
@@ -128,7 +147,10 @@ fn a_bad_import_loses_nothing_already_in_the_library() {
     let good_source = tempfile::tempdir().unwrap();
     let good_csv = write_books(
         good_source.path(),
-        &[("a", "Alpha", "Ann", "Poetry", "One."), ("good", "Kept Title", "Bo", "Drama", "Two.")],
+        &[
+            ("a", "Alpha", "Ann", "Poetry", "One."),
+            ("good", "Kept Title", "Bo", "Drama", "Two."),
+        ],
     );
     let bad_source = tempfile::tempdir().unwrap();
     let bad_csv = write_bad_import(bad_source.path());
@@ -154,7 +176,10 @@ fn a_bad_import_loses_nothing_already_in_the_library() {
 #[test]
 fn reimporting_updates_by_id_and_adds_none_twice() {
     let source = tempfile::tempdir().unwrap();
-    let rows = [("a", "Alpha", "Ann", "Poetry", "One."), ("b", "Beta", "Bo", "Drama", "Two.")];
+    let rows = [
+        ("a", "Alpha", "Ann", "Poetry", "One."),
+        ("b", "Beta", "Bo", "Drama", "Two."),
+    ];
     let csv = write_books(source.path(), &rows);
     let library_dir = tempfile::tempdir().unwrap();
     let mut library = Library::open(library_dir.path()).unwrap();
@@ -165,11 +190,19 @@ fn reimporting_updates_by_id_and_adds_none_twice() {
     assert_eq!((second.imported, second.updated), (0, 2));
     assert_eq!(library.stats().unwrap().books, 2);
 
-    let changed = [("a", "Alpha, Revised", "Ann", "Poetry", "One."), ("c", "Gamma", "Cy", "Drama", "")];
+    let changed = [
+        ("a", "Alpha, Revised", "Ann", "Poetry", "One."),
+        ("c", "Gamma", "Cy", "Drama", ""),
+    ];
     let csv = write_books(source.path(), &changed);
     let third = import(&mut library, &csv);
     assert_eq!((third.imported, third.updated), (1, 1));
-    let titles: Vec<String> = library.book_summaries().unwrap().into_iter().map(|b| b.title).collect();
+    let titles: Vec<String> = library
+        .book_summaries()
+        .unwrap()
+        .into_iter()
+        .map(|b| b.title)
+        .collect();
     assert_eq!(titles, ["Alpha, Revised", "Beta", "Gamma"]);
     let stats = library.stats().unwrap();
     assert_eq!((stats.books, stats.with_synopsis), (3, 2));
@@ -178,7 +211,13 @@ fn reimporting_updates_by_id_and_adds_none_twice() {
 #[test]
 fn reading_history_is_imported_with_its_bad_rows_reported() {
     let source = tempfile::tempdir().unwrap();
-    let books = write_books(source.path(), &[("a", "Alpha", "Ann", "Poetry", ""), ("b", "Beta", "Bo", "Drama", "")]);
+    let books = write_books(
+        source.path(),
+        &[
+            ("a", "Alpha", "Ann", "Poetry", ""),
+            ("b", "Beta", "Bo", "Drama", ""),
+        ],
+    );
     let library_dir = tempfile::tempdir().unwrap();
     let mut library = Library::open(library_dir.path()).unwrap();
     import(&mut library, &books);
@@ -198,7 +237,12 @@ fn reading_history_is_imported_with_its_bad_rows_reported() {
     let report = import(&mut library, &history);
 
     assert_eq!(report.kind, "readings-csv");
-    assert_eq!((report.imported, report.updated), (3, 0), "{}", report.to_text());
+    assert_eq!(
+        (report.imported, report.updated),
+        (3, 0),
+        "{}",
+        report.to_text()
+    );
     let lines: Vec<u64> = report.skipped.iter().map(|s| s.line.unwrap()).collect();
     assert_eq!(lines, [4, 5, 6]);
     assert!(report.skipped[0].reason.contains("unknown book_id `zzz`"));
@@ -207,8 +251,16 @@ fn reading_history_is_imported_with_its_bad_rows_reported() {
     assert_eq!(
         library.readings_of("r1").unwrap(),
         vec![
-            ("a".to_string(), Some(4.0), Some("2024-01-01".to_string())),
-            ("b".to_string(), None, Some("2024-02-01".to_string())),
+            ReadingRecord {
+                book_external_id: "a".into(),
+                rating: Some(4.0),
+                read_on: Some("2024-01-01".into()),
+            },
+            ReadingRecord {
+                book_external_id: "b".into(),
+                rating: None,
+                read_on: Some("2024-02-01".into()),
+            },
         ]
     );
     let stats = library.stats().unwrap();
@@ -222,7 +274,13 @@ fn the_command_line_reports_in_json_with_options_before_or_after_the_command() {
     let library_dir = tempfile::tempdir().unwrap();
     let library = library_dir.path().to_str().unwrap();
 
-    let (status, stdout, stderr) = shelfwise(&["--library", library, "import", csv.to_str().unwrap(), "--json"]);
+    let (status, stdout, stderr) = shelfwise(&[
+        "--library",
+        library,
+        "import",
+        csv.to_str().unwrap(),
+        "--json",
+    ]);
     assert!(status.success(), "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(json["imported"], 9);
@@ -230,9 +288,17 @@ fn the_command_line_reports_in_json_with_options_before_or_after_the_command() {
     let skipped = json["skipped"].as_array().unwrap();
     assert_eq!(skipped.len(), 10);
     assert_eq!(skipped[0]["line"], 3);
-    assert!(skipped[0]["source"].as_str().unwrap().ends_with("books.csv"));
+    assert!(
+        skipped[0]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("books.csv")
+    );
     assert!(skipped[0]["reason"].as_str().unwrap().contains("nope.jpg"));
-    assert!(stderr.contains("importing"), "progress goes to stderr: {stderr}");
+    assert!(
+        stderr.contains("importing"),
+        "progress goes to stderr: {stderr}"
+    );
 
     let (status, stdout, _) = shelfwise(&["stats", "--json", "--library", library]);
     assert!(status.success());
@@ -242,10 +308,19 @@ fn the_command_line_reports_in_json_with_options_before_or_after_the_command() {
     assert_eq!(stats["with_synopsis"], 9);
     assert_eq!(stats["categories"]["Drama"], 9);
 
-    let (status, stdout, _) = shelfwise(&["import", csv.to_str().unwrap(), "--library", library, "--json"]);
+    let (status, stdout, _) = shelfwise(&[
+        "import",
+        csv.to_str().unwrap(),
+        "--library",
+        library,
+        "--json",
+    ]);
     assert!(status.success());
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!((json["imported"].as_u64(), json["updated"].as_u64()), (Some(0), Some(9)));
+    assert_eq!(
+        (json["imported"].as_u64(), json["updated"].as_u64()),
+        (Some(0), Some(9))
+    );
 }
 
 #[test]
@@ -257,8 +332,14 @@ fn unknown_files_are_refused_with_a_clear_error() {
     let library = library_dir.path().to_str().unwrap();
     let (status, _, stderr) = shelfwise(&["--library", library, "import", other.to_str().unwrap()]);
     assert!(!status.success());
-    assert!(stderr.contains("notes.csv") && stderr.contains("unrecognised CSV header"), "{stderr}");
+    assert!(
+        stderr.contains("notes.csv") && stderr.contains("unrecognised CSV header"),
+        "{stderr}"
+    );
     let (status, _, stderr) = shelfwise(&["--library", library, "import", "/no/such/place.csv"]);
     assert!(!status.success());
-    assert!(stderr.contains("/no/such/place.csv: no such file or folder"), "{stderr}");
+    assert!(
+        stderr.contains("/no/such/place.csv: no such file or folder"),
+        "{stderr}"
+    );
 }

@@ -38,13 +38,20 @@ fn killing_an_import_leaves_whole_books_only() {
 
     let library_dir = tempfile::tempdir().unwrap();
     // One book already there: it must survive the killed import unchanged.
-    let earlier = common::write_books(&library_dir.path().join("earlier"), &[("kept", "Kept", "K", "Drama", "Here before.")]);
+    let earlier = common::write_books(
+        &library_dir.path().join("earlier"),
+        &[("kept", "Kept", "K", "Drama", "Here before.")],
+    );
     let mut library = Library::open(&library_dir.path().join("lib")).unwrap();
     common::import(&mut library, &earlier);
     drop(library);
 
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shelfwise"))
-        .args(["--library", library_dir.path().join("lib").to_str().unwrap(), "import"])
+        .args([
+            "--library",
+            library_dir.path().join("lib").to_str().unwrap(),
+            "import",
+        ])
         .arg(&csv_path)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -58,7 +65,10 @@ fn killing_an_import_leaves_whole_books_only() {
         if count > 1 + 64 {
             break;
         }
-        assert!(child.try_wait().unwrap().is_none(), "the import ended before it could be killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended before it could be killed"
+        );
         assert!(Instant::now() < deadline, "the import made no progress");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -69,7 +79,10 @@ fn killing_an_import_leaves_whole_books_only() {
     let library = Library::open(&library_dir.path().join("lib")).unwrap();
     assert_eq!(library.integrity_check().unwrap(), "ok");
     let books = library.book_summaries().unwrap();
-    assert!(books.len() < BOOKS + 1, "the kill came too late to prove anything");
+    assert!(
+        books.len() < BOOKS + 1,
+        "the kill came too late to prove anything"
+    );
     assert!(books.iter().any(|b| b.external_id == "kept"));
     for summary in &books {
         let detail = library.book_detail(summary.book_id).unwrap().unwrap();
@@ -77,7 +90,12 @@ fn killing_an_import_leaves_whole_books_only() {
             assert_eq!(detail.synopsis, "Here before.");
             continue;
         }
-        let index: usize = detail.external_id.strip_prefix("book-").unwrap().parse().unwrap();
+        let index: usize = detail
+            .external_id
+            .strip_prefix("book-")
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(detail.title, format!("Title {index}"));
         assert_eq!(detail.author, format!("Author {index}"));
         assert_eq!(detail.synopsis, synopsis_of(index).trim());

@@ -35,7 +35,9 @@ pub fn read_library(dir: &Path) -> Result<(Vec<PendingBook>, Vec<ImportIssue>), 
     };
     let conn = Connection::open_with_flags(
         sqlite_uri_immutable(&db_path),
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(sql_err)?;
     let mut stmt = conn.prepare(BOOKS_QUERY).map_err(sql_err)?;
@@ -79,7 +81,9 @@ pub fn read_library(dir: &Path) -> Result<(Vec<PendingBook>, Vec<ImportIssue>), 
             continue;
         }
         let cover = match (has_cover.unwrap_or(false), book_path) {
-            (true, Some(book_path)) => cover::resolve_inside(dir, &format!("{book_path}/cover.jpg")).map(Some),
+            (true, Some(book_path)) => {
+                cover::resolve_inside(dir, &format!("{book_path}/cover.jpg")).map(Some)
+            }
             _ => Ok(None),
         };
         pending.push(PendingBook {
@@ -127,7 +131,8 @@ mod tests {
 
     #[test]
     fn comments_lose_their_markup() {
-        let html = "<div><p>A <b>bold</b> tale &amp; a <i>long</i>\n journey.</p><p>Second.</p></div>";
+        let html =
+            "<div><p>A <b>bold</b> tale &amp; a <i>long</i>\n journey.</p><p>Second.</p></div>";
         let text = html_to_text(html);
         assert!(!text.contains('<') && !text.contains("&amp;"), "{text}");
         assert!(text.contains("A bold tale & a long journey."), "{text}");

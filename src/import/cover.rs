@@ -23,7 +23,9 @@ pub const THUMB_BOX: (u32, u32) = (160, 240);
 pub fn resolve_inside(base_dir: &Path, raw: &str) -> Result<PathBuf, String> {
     let relative = Path::new(raw);
     if relative.is_absolute() || raw.starts_with('/') {
-        return Err(format!("cover path `{raw}` is absolute; it must be relative to the import file"));
+        return Err(format!(
+            "cover path `{raw}` is absolute; it must be relative to the import file"
+        ));
     }
     let mut depth: i64 = 0;
     for component in relative.components() {
@@ -32,7 +34,9 @@ pub fn resolve_inside(base_dir: &Path, raw: &str) -> Result<PathBuf, String> {
             Component::Normal(_) => depth += 1,
             Component::CurDir => {}
             Component::RootDir | Component::Prefix(_) => {
-                return Err(format!("cover path `{raw}` is absolute; it must be relative to the import file"));
+                return Err(format!(
+                    "cover path `{raw}` is absolute; it must be relative to the import file"
+                ));
             }
         }
         if depth < 0 {
@@ -47,13 +51,19 @@ pub fn resolve_inside(base_dir: &Path, raw: &str) -> Result<PathBuf, String> {
         .canonicalize()
         .map_err(|e| format!("cover file `{raw}`: {e}"))?;
     if !full.starts_with(&base) {
-        return Err(format!("cover path `{raw}` leaves the import folder (through a link)"));
+        return Err(format!(
+            "cover path `{raw}` leaves the import folder (through a link)"
+        ));
     }
     Ok(full)
 }
 
 /// Reads, checks and stores one cover; the error is the report's reason.
-pub fn store_cover(library_root: &Path, path: &Path, known: impl Fn(&str) -> Option<StoredCover>) -> Result<StoredCover, String> {
+pub fn store_cover(
+    library_root: &Path,
+    path: &Path,
+    known: impl Fn(&str) -> Option<StoredCover>,
+) -> Result<StoredCover, String> {
     let metadata = std::fs::metadata(path).map_err(|e| format!("cover file unreadable: {e}"))?;
     if !metadata.is_file() {
         return Err("cover path is not a file".into());
@@ -77,7 +87,11 @@ pub fn store_cover(library_root: &Path, path: &Path, known: impl Fn(&str) -> Opt
     store_cover_bytes(library_root, &bytes, cover_hash)
 }
 
-fn store_cover_bytes(library_root: &Path, bytes: &[u8], cover_hash: String) -> Result<StoredCover, String> {
+fn store_cover_bytes(
+    library_root: &Path,
+    bytes: &[u8],
+    cover_hash: String,
+) -> Result<StoredCover, String> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| format!("cover file unreadable: {e}"))?;
@@ -142,10 +156,12 @@ fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 #[cfg(test)]
@@ -175,7 +191,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(outside.path().join("secret.jpg"), b"x").unwrap();
-        std::os::unix::fs::symlink(outside.path().join("secret.jpg"), dir.path().join("link.jpg")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.jpg"),
+            dir.path().join("link.jpg"),
+        )
+        .unwrap();
         let err = resolve_inside(dir.path(), "link.jpg").unwrap_err();
         assert!(err.contains("leaves the import folder"), "{err}");
     }

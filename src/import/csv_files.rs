@@ -58,7 +58,9 @@ pub(crate) fn read_header(path: &Path) -> Result<Vec<String>, ImportError> {
             };
             std::str::from_utf8(raw)
                 .map(|name| name.trim().to_lowercase())
-                .map_err(|_| unrecognised("the header is not valid UTF-8 text; not a CSV file?".into()))
+                .map_err(|_| {
+                    unrecognised("the header is not valid UTF-8 text; not a CSV file?".into())
+                })
         })
         .collect()
 }
@@ -92,7 +94,11 @@ fn read_rows<'a>(
             }
         };
         let line = record.position().map_or(index as u64 + 1, |p| p.line());
-        if record.len() == 1 && record.get(0).is_some_and(|f| f.iter().all(u8::is_ascii_whitespace)) {
+        if record.len() == 1
+            && record
+                .get(0)
+                .is_some_and(|f| f.iter().all(u8::is_ascii_whitespace))
+        {
             continue; // a blank line
         }
         if record.len() != columns.len() {
@@ -158,10 +164,10 @@ pub fn read_books(path: &Path) -> Result<(Vec<PendingBook>, Vec<ImportIssue>), I
             Some("empty id".to_string())
         } else if title.is_empty() {
             Some(format!("book `{external_id}` has an empty title"))
-        } else if let Some(first) = first_line_of.get(&external_id) {
-            Some(format!("duplicate id `{external_id}` (first on line {first}); row skipped"))
         } else {
-            None
+            first_line_of.get(&external_id).map(|first| {
+                format!("duplicate id `{external_id}` (first on line {first}); row skipped")
+            })
         };
         if let Some(reason) = reason {
             issues.push(ImportIssue {
@@ -212,7 +218,10 @@ pub fn import_readings(
     if !is_readings_header(&names) {
         return Err(ImportError::Unrecognised {
             path: path.to_path_buf(),
-            reason: format!("a reading-history CSV needs the columns {}", READING_COLUMNS.join(",")),
+            reason: format!(
+                "a reading-history CSV needs the columns {}",
+                READING_COLUMNS.join(",")
+            ),
         });
     }
     let bytes = read_bytes(path)?;
@@ -231,7 +240,9 @@ pub fn import_readings(
         } else {
             match rating_text.parse::<f64>() {
                 Ok(value) if value.is_finite() && (0.0..=10.0).contains(&value) => Ok(Some(value)),
-                _ => Err(format!("rating `{rating_text}` is not a number from 0 to 10 (leave it empty for read, not rated)")),
+                _ => Err(format!(
+                    "rating `{rating_text}` is not a number from 0 to 10 (leave it empty for read, not rated)"
+                )),
             }
         };
         let key = (reader.clone(), book_external_id.clone());
@@ -246,7 +257,9 @@ pub fn import_readings(
                 "duplicate reading of `{book_external_id}` by `{reader}` (first on line {first}); row skipped"
             ))
         } else if library.book_id_by_external(&book_external_id)?.is_none() {
-            Some(format!("unknown book_id `{book_external_id}`: import the book first"))
+            Some(format!(
+                "unknown book_id `{book_external_id}`: import the book first"
+            ))
         } else {
             None
         };
@@ -342,29 +355,55 @@ mod tests {
         bytes.extend_from_slice(b"e,Escapes,,,,../../etc/passwd\n"); // line 8
         let path = write(dir.path(), "books.csv", &bytes);
         let (pending, issues) = read_books(&path).unwrap();
-        let ids: Vec<_> = pending.iter().map(|p| p.book.external_id.as_str()).collect();
+        let ids: Vec<_> = pending
+            .iter()
+            .map(|p| p.book.external_id.as_str())
+            .collect();
         assert_eq!(ids, ["a", "e"]);
         let lines: Vec<_> = issues.iter().map(|i| i.line.unwrap()).collect();
         assert_eq!(lines, [3, 4, 5, 6, 7]);
         assert!(issues[0].reason.contains("3 fields where the header has 6"));
         assert!(issues[1].reason.contains("invalid UTF-8 in column `title`"));
-        assert!(issues[2].reason.contains("duplicate id `a` (first on line 2)"));
+        assert!(
+            issues[2]
+                .reason
+                .contains("duplicate id `a` (first on line 2)")
+        );
         assert!(issues[3].reason.contains("empty id"));
         assert!(issues[4].reason.contains("empty title"));
-        assert!(pending[1].cover.as_ref().unwrap_err().contains("leaves the import folder"));
+        assert!(
+            pending[1]
+                .cover
+                .as_ref()
+                .unwrap_err()
+                .contains("leaves the import folder")
+        );
     }
 
     #[test]
     fn headers_tell_the_kinds_apart() {
         let dir = tempfile::tempdir().unwrap();
-        let books = write(dir.path(), "a.csv", b"id,title,author,category,synopsis,cover\n");
+        let books = write(
+            dir.path(),
+            "a.csv",
+            b"id,title,author,category,synopsis,cover\n",
+        );
         let readings = write(dir.path(), "b.csv", b"reader,book_id,rating,date\n");
         let other = write(dir.path(), "c.csv", b"name,value\n");
         let binary = write(dir.path(), "d.csv", b"\xff\xd8\xff\xe0\x00\x10JFIF");
-        assert!(matches!(super::super::detect(&books), Ok(Source::BooksCsv(_))));
-        assert!(matches!(super::super::detect(&readings), Ok(Source::ReadingsCsv(_))));
+        assert!(matches!(
+            super::super::detect(&books),
+            Ok(Source::BooksCsv(_))
+        ));
+        assert!(matches!(
+            super::super::detect(&readings),
+            Ok(Source::ReadingsCsv(_))
+        ));
         let err = super::super::detect(&other).unwrap_err().to_string();
-        assert!(err.contains("unrecognised CSV header `name,value`"), "{err}");
+        assert!(
+            err.contains("unrecognised CSV header `name,value`"),
+            "{err}"
+        );
         assert!(super::super::detect(&binary).is_err());
     }
 }

@@ -130,7 +130,8 @@ pub fn detect(path: &Path) -> Result<Source, ImportError> {
         }
         return Err(ImportError::Unrecognised {
             path: path.to_path_buf(),
-            reason: "a folder to import must hold a Calibre library (metadata.db) or a books.csv".into(),
+            reason: "a folder to import must hold a Calibre library (metadata.db) or a books.csv"
+                .into(),
         });
     }
     let header = csv_files::read_header(path)?;
@@ -166,11 +167,29 @@ pub fn import_path(
     match &source {
         Source::BooksCsv(csv_path) => {
             let (pending, issues) = csv_files::read_books(csv_path)?;
-            import_books(library, &source, &label, pending, issues, options, on_progress, cancel)
+            import_books(
+                library,
+                &source,
+                &label,
+                pending,
+                issues,
+                options,
+                on_progress,
+                cancel,
+            )
         }
         Source::Calibre(dir) => {
             let (pending, issues) = calibre::read_library(dir)?;
-            import_books(library, &source, &label, pending, issues, options, on_progress, cancel)
+            import_books(
+                library,
+                &source,
+                &label,
+                pending,
+                issues,
+                options,
+                on_progress,
+                cancel,
+            )
         }
         Source::ReadingsCsv(csv_path) => {
             csv_files::import_readings(library, csv_path, &label, options, on_progress, cancel)
@@ -222,7 +241,10 @@ fn import_books(
                 Err(reason) => issues.push(ImportIssue {
                     source: label.to_string(),
                     line: Some(item.line),
-                    reason: format!("{reason}; book `{}` imported without a cover", book.external_id),
+                    reason: format!(
+                        "{reason}; book `{}` imported without a cover",
+                        book.external_id
+                    ),
                 }),
             }
             books.push(book);

@@ -31,7 +31,11 @@ pub fn write_books(dir: &Path, rows: &[(&str, &str, &str, &str, &str)]) -> PathB
     for (index, (id, title, author, category, synopsis)) in rows.iter().enumerate() {
         let cover = format!("covers/{id}.jpg");
         std::fs::write(dir.join(&cover), jpeg_cover(index as u32)).unwrap();
-        csv.push_str(&[*id, title, author, category, synopsis, &cover].map(field).join(","));
+        csv.push_str(
+            &[*id, title, author, category, synopsis, &cover]
+                .map(field)
+                .join(","),
+        );
         csv.push('\n');
     }
     let path = dir.join("books.csv");
@@ -40,8 +44,14 @@ pub fn write_books(dir: &Path, rows: &[(&str, &str, &str, &str, &str)]) -> PathB
 }
 
 pub fn import(library: &mut Library, path: &Path) -> ImportReport {
-    import::import_path(library, path, ImportOptions::default(), &mut |_| {}, &AtomicBool::new(false))
-        .unwrap()
+    import::import_path(
+        library,
+        path,
+        ImportOptions::default(),
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap()
 }
 
 /// The bundled demo library in the source tree.
@@ -51,7 +61,9 @@ pub fn demo_csv() -> PathBuf {
 
 /// `../shared/data/<name>` when this checkout has it (CI does; a user's clone does not).
 pub fn shared_data(name: &str) -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(name);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(name);
     if dir.join("books.csv").is_file() {
         Some(dir)
     } else {
