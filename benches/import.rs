@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput};
+use criterion::{Criterion, SamplingMode, Throughput};
 use shelfwise::import::{self, ImportOptions};
 use shelfwise::store::Library;
 
@@ -79,6 +79,8 @@ fn main() {
         .measurement_time(Duration::from_secs(30));
     let mut group = criterion.benchmark_group("import_openlibrary_covers5");
     group.throughput(Throughput::Elements(covers as u64));
+    // One whole import per sample: an import of the full set takes seconds.
+    group.sampling_mode(SamplingMode::Flat);
     for (name, parallel) in [("rayon", true), ("plain_loop", false)] {
         group.bench_function(name, |b| {
             b.iter_custom(|iterations| {

@@ -224,8 +224,15 @@ impl ShelfwiseApp {
             && let Ok(picked) = receiver.try_recv()
         {
             self.file_pick = None;
-            if let Some(path) = picked {
-                self.start_import(ctx, path);
+            match picked {
+                Some(path) => self.start_import(ctx, path),
+                None => {
+                    self.status = Some(
+                        "Nothing was chosen. If no file dialog appeared (it needs xdg-desktop-portal or zenity), \
+                         type the path under Import, or drop the file on the window."
+                            .into(),
+                    );
+                }
             }
         }
         let dropped: Vec<PathBuf> = ctx.input(|input| {

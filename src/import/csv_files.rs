@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{ImportError, ImportOptions, ImportReport, PendingBook, Progress, Source, cover};
+use super::{
+    ImportError, ImportOptions, ImportReport, PendingBook, Progress, Source, cover, finish_import,
+};
 use crate::store::{ImportIssue, Library, NewBook, NewReading, WriteCounts};
 
 const BOOK_COLUMNS: &[&str] = &["id", "title", "author", "category", "synopsis", "cover"];
@@ -298,18 +300,8 @@ pub fn import_readings(
             total,
         });
     }
-    issues.sort_by_key(|issue| issue.line);
     let source = Source::ReadingsCsv(path.to_path_buf());
-    let import_id = library.record_import(label, source.kind(), counts, cancelled, &issues)?;
-    Ok(ImportReport {
-        source: label.to_string(),
-        kind: source.kind(),
-        imported: counts.imported,
-        updated: counts.updated,
-        skipped: issues,
-        cancelled,
-        import_id,
-    })
+    finish_import(library, &source, label, counts, cancelled, issues)
 }
 
 #[cfg(test)]

@@ -164,37 +164,30 @@ pub fn import_path(
 ) -> Result<ImportReport, ImportError> {
     let source = detect(path)?;
     let label = path.display().to_string();
-    match &source {
-        Source::BooksCsv(csv_path) => {
-            let (pending, issues) = csv_files::read_books(csv_path)?;
-            import_books(
-                library,
-                &source,
-                &label,
-                pending,
-                issues,
-                options,
-                on_progress,
-                cancel,
-            )
-        }
-        Source::Calibre(dir) => {
-            let (pending, issues) = calibre::read_library(dir)?;
-            import_books(
-                library,
-                &source,
-                &label,
-                pending,
-                issues,
-                options,
-                on_progress,
-                cancel,
-            )
-        }
+    let (pending, issues) = match &source {
+        Source::BooksCsv(csv_path) => csv_files::read_books(csv_path)?,
+        Source::Calibre(dir) => calibre::read_library(dir)?,
         Source::ReadingsCsv(csv_path) => {
-            csv_files::import_readings(library, csv_path, &label, options, on_progress, cancel)
+            return csv_files::import_readings(
+                library,
+                csv_path,
+                &label,
+                options,
+                on_progress,
+                cancel,
+            );
         }
-    }
+    };
+    import_books(
+        library,
+        &source,
+        &label,
+        pending,
+        issues,
+        options,
+        on_progress,
+        cancel,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -255,6 +248,18 @@ fn import_books(
         let done = (batch_index * options.batch_size.max(1) + batch.len()).min(total);
         on_progress(Progress { done, total });
     }
+    finish_import(library, source, label, counts, cancelled, issues)
+}
+
+/// Stores the import with its report lines (sorted by line) and returns the report.
+pub(crate) fn finish_import(
+    library: &mut Library,
+    source: &Source,
+    label: &str,
+    counts: WriteCounts,
+    cancelled: bool,
+    mut issues: Vec<ImportIssue>,
+) -> Result<ImportReport, ImportError> {
     issues.sort_by_key(|issue| issue.line);
     let import_id = library.record_import(label, source.kind(), counts, cancelled, &issues)?;
     Ok(ImportReport {
