@@ -10,8 +10,12 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use crate::import::{self, ImportOptions, Progress};
+use rayon::prelude::*;
+
+use crate::import::{self, ImportOptions, Progress, csv_files};
 use crate::store::Library;
+use crate::text::preprocess;
+use crate::text::{Vocab, Word2VecConfig, WordVectors, corpus, word2vec};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +48,67 @@ pub enum Command {
     Stats,
     /// Show the library folder and the compute device libtorch sees.
     Info,
+    /// The words the library's word vectors put nearest to WORD.
+    Words {
+        word: String,
+        /// How many neighbours to list.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+    },
+    /// Train word vectors (Word2Vec skip-gram) on the library's titles, authors and synopses.
+    TrainWords(TrainWordsArgs),
+    /// Print each book's tokens, one line per book, as Word2Vec reads them.
+    Preprocess {
+        /// Books CSVs in the import format; without any, the library's own books.
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// Settings of `shelfwise train-words`; defaults as in MODEL.md.
+#[derive(Debug, clap::Args)]
+pub struct TrainWordsArgs {
+    #[arg(long, default_value_t = 100)]
+    pub dim: usize,
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub window: usize,
+    #[arg(long, default_value_t = 5)]
+    pub negative: usize,
+    #[arg(long, default_value_t = 2)]
+    pub min_count: u64,
+    /// Subsampling threshold of frequent words (0: off).
+    #[arg(long, default_value_t = 1e-3)]
+    pub sample: f64,
+    /// Training threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Train on this file instead (one sentence a line, tokens split by spaces,
+    /// e.g. from `shelfwise preprocess`); the vectors are not stored in the library.
+    #[arg(long, value_name = "PATH")]
+    pub corpus_file: Option<PathBuf>,
+    /// Also write the vectors in word2vec's text format.
+    #[arg(long, value_name = "PATH")]
+    pub export: Option<PathBuf>,
+}
+
+impl TrainWordsArgs {
+    fn config(&self) -> Word2VecConfig {
+        let defaults = Word2VecConfig::default();
+        Word2VecConfig {
+            dim: self.dim,
+            window: self.window,
+            negative: self.negative,
+            min_count: self.min_count,
+            sample: self.sample,
+            epochs: self.epochs,
+            threads: self.threads.unwrap_or(defaults.threads),
+            seed: self.seed,
+            ..defaults
+        }
+    }
 }
 
 impl Cli {
@@ -140,8 +205,155 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
                 println!("libtorch: {}", env!("SHELFWISE_LIBTORCH_LIB"));
             }
         }
+        Command::Words { word, k } => {
+            let mut library = open()?;
+            let cancel = AtomicBool::new(false);
+            let progress = progress_printer("training word vectors");
+            let (vectors, trained) =
+                corpus::current_vectors(&mut library, &Word2VecConfig::default(), &progress, &cancel)?;
+            if trained {
+                eprintln!("trained word vectors on the library's current corpus");
+            }
+            let languages = corpus::library_languages(&library)?;
+            let Some((stem, neighbours)) = vectors.neighbours(word, &languages, *k) else {
+                anyhow::bail!(
+                    "`{word}` is not in the library's vocabulary ({} words seen at least {} times)",
+                    vectors.vectors.vocab.len(),
+                    vectors.config.min_count
+                );
+            };
+            if cli.json {
+                print_json(&serde_json::json!({"word": word, "stem": stem, "neighbours": neighbours}))?;
+            } else {
+                for near in neighbours {
+                    println!("{:.3}  {}", near.similarity, near.word);
+                }
+            }
+        }
+        Command::TrainWords(args) => train_words(cli, args, &library_dir)?,
+        Command::Preprocess { paths } => preprocess_command(paths, open)?,
     }
     Ok(Some(ExitCode::SUCCESS))
+}
+
+/// A progress callback that prints "label: done/total (rate)" to stderr twice a second.
+fn progress_printer(label: &'static str) -> impl Fn(u64, u64) + Sync {
+    let started = std::time::Instant::now();
+    let last_print = std::sync::Mutex::new(std::time::Instant::now());
+    move |done, total| {
+        let Ok(mut last) = last_print.try_lock() else {
+            return;
+        };
+        if last.elapsed().as_millis() >= 500 || done == total {
+            *last = std::time::Instant::now();
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            eprintln!("{label}: {done}/{total} words ({rate:.0}/s)");
+        }
+    }
+}
+
+fn train_words(cli: &Cli, args: &TrainWordsArgs, library_dir: &std::path::Path) -> anyhow::Result<()> {
+    let config = args.config();
+    let cancel = AtomicBool::new(false);
+    let progress = progress_printer("training word vectors");
+    let (vectors, stats, stored) = match &args.corpus_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+            let vocab = Vocab::build(lines.iter().map(|l| l.iter().map(|w| (*w, *w))), config.min_count);
+            let sentences: Vec<Vec<u32>> = lines
+                .iter()
+                .map(|l| l.iter().map(|w| vocab.id(w)).collect())
+                .collect();
+            let (vectors, stats) = word2vec::train(&sentences, vocab, &config, &progress, &cancel)?;
+            (vectors, stats, false)
+        }
+        None => {
+            let mut library = Library::open(library_dir)
+                .with_context(|| format!("opening the library in {}", library_dir.display()))?;
+            let (vectors, stats) = corpus::train_library_vectors(&mut library, &config, &progress, &cancel)?;
+            (vectors.vectors, stats, true)
+        }
+    };
+    if let Some(path) = &args.export {
+        export_word2vec_text(&vectors, path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let summary = serde_json::json!({
+        "vocabulary": vectors.vocab.len(),
+        "dim": vectors.dim,
+        "words": stats.words,
+        "seconds": stats.seconds,
+        "words_per_second": stats.words_per_second,
+        "threads": config.threads,
+        "stored": stored,
+    });
+    if cli.json {
+        print_json(&summary)?;
+    } else {
+        println!(
+            "{} words in the vocabulary, {} corpus words in {:.1} s ({:.0} words/s on {} threads){}",
+            vectors.vocab.len(),
+            stats.words,
+            stats.seconds,
+            stats.words_per_second,
+            config.threads,
+            if stored { "; stored with the library" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+/// word2vec's text format: a header line "words dim", then "word v1 v2 ...".
+fn export_word2vec_text(vectors: &WordVectors, path: &std::path::Path) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "{} {}", vectors.vocab.len(), vectors.dim)?;
+    for id in 0..vectors.vocab.len() as u32 {
+        write!(out, "{}", vectors.vocab.word(id))?;
+        for value in vectors.vector(id) {
+            write!(out, " {value}")?;
+        }
+        writeln!(out)?;
+    }
+    out.flush()
+}
+
+fn preprocess_command(paths: &[PathBuf], open: impl Fn() -> anyhow::Result<Library>) -> anyhow::Result<()> {
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut write_books = |books: &[crate::store::BookText]| -> anyhow::Result<()> {
+        let lines: Vec<String> = books
+            .par_iter()
+            .map(|book| {
+                let language = corpus::book_language(book);
+                preprocess::tokens(&corpus::book_document(book), &language).join(" ")
+            })
+            .collect();
+        for line in lines {
+            writeln!(stdout, "{line}")?;
+        }
+        Ok(())
+    };
+    if paths.is_empty() {
+        write_books(&open()?.book_texts()?)?;
+    }
+    for path in paths {
+        let (pending, issues) = csv_files::read_books(path).with_context(|| format!("reading {}", path.display()))?;
+        for issue in issues {
+            eprintln!("{}:{}: {}", issue.source, issue.line.unwrap_or(0), issue.reason);
+        }
+        let books: Vec<crate::store::BookText> = pending
+            .into_iter()
+            .map(|p| crate::store::BookText {
+                book_id: crate::store::BookId(0),
+                language: p.book.language,
+                title: p.book.title,
+                author: p.book.author,
+                synopsis: p.book.synopsis,
+            })
+            .collect();
+        write_books(&books)?;
+    }
+    stdout.flush()?;
+    Ok(())
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -8,4 +8,5 @@ pub mod import;
 pub mod jobs;
 pub mod paths;
 pub mod store;
+pub mod text;
 pub mod ui;

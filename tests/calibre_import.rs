@@ -56,7 +56,7 @@ fn a_calibre_library_imports_and_stays_untouched() {
         dracula.synopsis,
         "A vampire travels from Transylvania to England & is hunted. Told in letters."
     );
-    assert_eq!(dracula.language.as_deref(), Some("eng"));
+    assert_eq!(dracula.language.as_deref(), Some("en"));
     assert!(dracula.external_id.starts_with("calibre:"));
     assert!(dracula.cover_path.unwrap().is_file());
     assert!(dracula.thumb_path.unwrap().is_file());
@@ -65,7 +65,7 @@ fn a_calibre_library_imports_and_stays_untouched() {
     assert_eq!(omens.author, "Terry Pratchett and Neil Gaiman");
     assert_eq!(omens.category, "Fantasy");
     assert_eq!(omens.synopsis, "");
-    assert_eq!(omens.language.as_deref(), Some("spa"));
+    assert_eq!(omens.language.as_deref(), Some("es"));
     assert!(
         omens.cover_path.is_none(),
         "Good Omens has no cover in Calibre"

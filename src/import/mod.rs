@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::text::preprocess;
 use crate::store::{ImportIssue, Library, NewBook, StoreError, StoredCover, WriteCounts};
 
 /// Books written per transaction: small enough for steady progress, large
@@ -204,12 +205,20 @@ fn import_books(
     let known_covers: HashMap<String, StoredCover> = library.stored_covers()?;
     let library_root = library.root().to_path_buf();
     let known = |hash: &str| known_covers.get(hash).cloned();
-    let store_one = |item: &PendingBook| -> Result<Option<StoredCover>, String> {
-        match &item.cover {
+    // Per book, on all cores: its cover stored, and its language named or detected.
+    let store_one = |item: &PendingBook| -> (Result<Option<StoredCover>, String>, Option<String>) {
+        let cover = match &item.cover {
             Ok(None) => Ok(None),
             Ok(Some(path)) => cover::store_cover(&library_root, path, known).map(Some),
             Err(reason) => Err(reason.clone()),
-        }
+        };
+        let book = &item.book;
+        let language = book
+            .language
+            .as_deref()
+            .and_then(preprocess::normalise_language)
+            .or_else(|| preprocess::detect_language(&format!("{}. {}", book.title, book.synopsis)));
+        (cover, language)
     };
 
     let total = pending.len();
@@ -221,14 +230,15 @@ fn import_books(
             cancelled = true;
             break;
         }
-        let covers: Vec<Result<Option<StoredCover>, String>> = if options.parallel {
+        let processed: Vec<_> = if options.parallel {
             batch.par_iter().map(store_one).collect()
         } else {
             batch.iter().map(store_one).collect()
         };
         let mut books = Vec::with_capacity(batch.len());
-        for (item, cover) in batch.iter().zip(covers) {
+        for (item, (cover, language)) in batch.iter().zip(processed) {
             let mut book = item.book.clone();
+            book.language = language;
             match cover {
                 Ok(stored) => book.cover = stored,
                 Err(reason) => issues.push(ImportIssue {

@@ -1,0 +1,247 @@
+//! The library's corpus (each book's title, author and synopsis as tokens) and
+//! the word vectors trained on it: stored with the library, tied to the corpus
+//! by a hash, and retrained only when asked or when the corpus changed.
+
+use std::sync::atomic::AtomicBool;
+
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::preprocess::{self, DEFAULT_LANGUAGE, PREPROCESS_VERSION, Token};
+use super::vocab::Vocab;
+use super::word2vec::{self, TrainError, TrainStats, Word2VecConfig, WordVectors};
+use crate::store::{BookId, BookText, Library, StoreError, StoredWordVectors};
+
+/// Errors of building the corpus or training on it.
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    #[error("stored word vectors are unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Every book's tokens, in book id order, with a hash that changes whenever
+/// any book's tokens (or the preprocessing) change.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    pub book_ids: Vec<BookId>,
+    pub documents: Vec<Vec<Token>>,
+    pub hash: String,
+}
+
+impl Corpus {
+    pub fn token_count(&self) -> usize {
+        self.documents.iter().map(Vec::len).sum()
+    }
+
+    /// Builds the vocabulary of this corpus.
+    pub fn vocab(&self, min_count: u64) -> Vocab {
+        Vocab::build(
+            self.documents
+                .iter()
+                .map(|doc| doc.iter().map(|t| (t.stem.as_str(), t.word.as_str()))),
+            min_count,
+        )
+    }
+
+    /// Each document as word ids of `vocab` (unknown words as its unknown id).
+    pub fn word_ids(&self, vocab: &Vocab) -> Vec<Vec<u32>> {
+        self.documents
+            .iter()
+            .map(|doc| doc.iter().map(|t| vocab.id(&t.stem)).collect())
+            .collect()
+    }
+}
+
+/// The text of a book as the model reads it: title, author, synopsis.
+pub fn book_document(book: &BookText) -> String {
+    format!("{}. {}. {}", book.title, book.author, book.synopsis)
+}
+
+/// The language a book's text is processed in: as stored, else detected.
+pub fn book_language(book: &BookText) -> String {
+    book.language
+        .as_deref()
+        .and_then(preprocess::normalise_language)
+        .or_else(|| preprocess::detect_language(&book_document(book)))
+        .unwrap_or_else(|| DEFAULT_LANGUAGE.to_string())
+}
+
+/// Tokenises every book on all cores, and stores the languages it had to detect.
+pub fn library_corpus(library: &mut Library) -> Result<Corpus, CorpusError> {
+    let books = library.book_texts()?;
+    let processed: Vec<(String, Vec<Token>)> = books
+        .par_iter()
+        .map(|book| {
+            let language = book_language(book);
+            let tokens = preprocess::tokens_with_words(&book_document(book), &language);
+            (language, tokens)
+        })
+        .collect();
+    let detected: Vec<(BookId, String)> = books
+        .iter()
+        .zip(&processed)
+        .filter(|(book, (language, _))| book.language.as_deref() != Some(language.as_str()))
+        .map(|(book, (language, _))| (book.book_id, language.clone()))
+        .collect();
+    if !detected.is_empty() {
+        library.set_languages(&detected)?;
+    }
+    let documents: Vec<Vec<Token>> = processed.into_iter().map(|(_, tokens)| tokens).collect();
+    let mut hasher = Sha256::new();
+    hasher.update(format!("preprocess v{PREPROCESS_VERSION}\n"));
+    for doc in &documents {
+        for token in doc {
+            hasher.update(token.stem.as_bytes());
+            hasher.update(b" ");
+        }
+        hasher.update(b"\n");
+    }
+    Ok(Corpus {
+        book_ids: books.iter().map(|b| b.book_id).collect(),
+        documents,
+        hash: format!("{:x}", hasher.finalize()),
+    })
+}
+
+/// Word vectors of a library with what they were trained on.
+#[derive(Debug, Clone)]
+pub struct LibraryVectors {
+    pub vectors: WordVectors,
+    pub config: Word2VecConfig,
+    pub corpus_hash: String,
+    pub trained_at: String,
+    pub seconds: f64,
+}
+
+/// A neighbour of a probe word.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NearWord {
+    /// The surface word the stem most often came from.
+    pub word: String,
+    pub stem: String,
+    pub similarity: f32,
+    pub count: u64,
+}
+
+impl LibraryVectors {
+    /// The `k` nearest words to `probe`, a word as a person types it: it goes
+    /// through the same preprocessing, in each of `languages` until one knows it.
+    pub fn neighbours(&self, probe: &str, languages: &[String], k: usize) -> Option<(String, Vec<NearWord>)> {
+        let vocab = &self.vectors.vocab;
+        let id = languages
+            .iter()
+            .map(String::as_str)
+            .chain([DEFAULT_LANGUAGE])
+            .filter_map(|language| preprocess::tokens(probe, language).into_iter().next())
+            .chain([probe.trim().to_lowercase()])
+            .find_map(|stem| vocab.get(&stem))?;
+        let neighbours = self
+            .vectors
+            .nearest(id, k)
+            .into_iter()
+            .map(|(near, similarity)| NearWord {
+                word: vocab.surface(near).to_string(),
+                stem: vocab.word(near).to_string(),
+                similarity,
+                count: vocab.count(near),
+            })
+            .collect();
+        Some((vocab.word(id).to_string(), neighbours))
+    }
+}
+
+/// Trains word vectors on the library's corpus and stores them with its hash.
+pub fn train_library_vectors(
+    library: &mut Library,
+    config: &Word2VecConfig,
+    on_progress: &(dyn Fn(u64, u64) + Sync),
+    cancel: &AtomicBool,
+) -> Result<(LibraryVectors, TrainStats), CorpusError> {
+    let corpus = library_corpus(library)?;
+    let vocab = corpus.vocab(config.min_count);
+    let sentences = corpus.word_ids(&vocab);
+    let (vectors, stats) = word2vec::train(&sentences, vocab, config, on_progress, cancel)?;
+    let config_json = serde_json::to_string(config).expect("config serialises");
+    library.save_word_vectors(&StoredWordVectors {
+        corpus_hash: corpus.hash.clone(),
+        config: config_json,
+        words: vectors.vocab.words().to_vec(),
+        surfaces: vectors.vocab.surfaces().to_vec(),
+        counts: vectors.vocab.counts().to_vec(),
+        dim: vectors.dim,
+        vectors: vectors.vectors.clone(),
+        seconds: stats.seconds,
+        trained_at: String::new(),
+    })?;
+    let stored = load_vectors(library)?.expect("vectors were just stored");
+    Ok((stored, stats))
+}
+
+/// The stored word vectors, whatever corpus they came from.
+pub fn load_vectors(library: &Library) -> Result<Option<LibraryVectors>, CorpusError> {
+    let Some(stored) = library.load_word_vectors()? else {
+        return Ok(None);
+    };
+    let config: Word2VecConfig =
+        serde_json::from_str(&stored.config).map_err(|e| CorpusError::Corrupt(format!("settings: {e}")))?;
+    let words = stored.words.len();
+    if stored.surfaces.len() != words || stored.counts.len() != words || stored.vectors.len() != words * stored.dim {
+        return Err(CorpusError::Corrupt(format!(
+            "{words} words, {} surfaces, {} counts, {} values of dim {}",
+            stored.surfaces.len(),
+            stored.counts.len(),
+            stored.vectors.len(),
+            stored.dim
+        )));
+    }
+    Ok(Some(LibraryVectors {
+        vectors: WordVectors {
+            vocab: Vocab::from_parts(stored.words, stored.surfaces, stored.counts),
+            dim: stored.dim,
+            vectors: stored.vectors,
+        },
+        config,
+        corpus_hash: stored.corpus_hash,
+        trained_at: stored.trained_at,
+        seconds: stored.seconds,
+    }))
+}
+
+/// The stored vectors when they match the library's corpus now; otherwise
+/// trains anew (with the stored settings, or `config` when none are stored).
+/// The flag says whether it trained.
+pub fn current_vectors(
+    library: &mut Library,
+    config: &Word2VecConfig,
+    on_progress: &(dyn Fn(u64, u64) + Sync),
+    cancel: &AtomicBool,
+) -> Result<(LibraryVectors, bool), CorpusError> {
+    let stored = load_vectors(library)?;
+    let corpus = library_corpus(library)?;
+    match stored {
+        Some(stored) if stored.corpus_hash == corpus.hash => Ok((stored, false)),
+        stored => {
+            let config = stored.map_or_else(|| config.clone(), |s| s.config);
+            let (vectors, _) = train_library_vectors(library, &config, on_progress, cancel)?;
+            Ok((vectors, true))
+        }
+    }
+}
+
+/// The languages of the library's books, most common first.
+pub fn library_languages(library: &Library) -> Result<Vec<String>, CorpusError> {
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for book in library.book_texts()? {
+        if let Some(language) = book.language {
+            *counts.entry(language).or_default() += 1;
+        }
+    }
+    let mut languages: Vec<(String, usize)> = counts.into_iter().collect();
+    languages.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(languages.into_iter().map(|(language, _)| language).collect())
+}

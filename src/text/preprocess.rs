@@ -1,0 +1,241 @@
+//! Text → tokens, the same way for the library's corpus, a typed query and a
+//! probe word: markup stripped, NFKC, lower case, Unicode word boundaries,
+//! digits and punctuation dropped, stop words removed and Snowball stems, all
+//! in the book's language.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+use rust_stemmers::{Algorithm, Stemmer};
+use unicode_normalization::UnicodeNormalization as _;
+use unicode_segmentation::UnicodeSegmentation as _;
+
+/// Bumped whenever tokens change for the same text, so stored word vectors
+/// trained on older tokens are known to be stale.
+pub const PREPROCESS_VERSION: u32 = 1;
+
+/// Language used when none is given and detection finds none (ISO 639-1).
+pub const DEFAULT_LANGUAGE: &str = "en";
+
+/// Languages with both a Snowball stemmer and a stop-word list, as ISO 639-1
+/// codes with their whatlang and rust-stemmers names.
+const LANGUAGES: &[(&str, whatlang::Lang, Algorithm)] = &[
+    ("en", whatlang::Lang::Eng, Algorithm::English),
+    ("es", whatlang::Lang::Spa, Algorithm::Spanish),
+    ("fr", whatlang::Lang::Fra, Algorithm::French),
+    ("de", whatlang::Lang::Deu, Algorithm::German),
+    ("it", whatlang::Lang::Ita, Algorithm::Italian),
+    ("pt", whatlang::Lang::Por, Algorithm::Portuguese),
+    ("nl", whatlang::Lang::Nld, Algorithm::Dutch),
+    ("sv", whatlang::Lang::Swe, Algorithm::Swedish),
+    ("da", whatlang::Lang::Dan, Algorithm::Danish),
+    ("fi", whatlang::Lang::Fin, Algorithm::Finnish),
+    ("hu", whatlang::Lang::Hun, Algorithm::Hungarian),
+    ("ru", whatlang::Lang::Rus, Algorithm::Russian),
+    ("tr", whatlang::Lang::Tur, Algorithm::Turkish),
+    ("ro", whatlang::Lang::Ron, Algorithm::Romanian),
+    ("el", whatlang::Lang::Ell, Algorithm::Greek),
+    ("no", whatlang::Lang::Nob, Algorithm::Norwegian),
+    ("ar", whatlang::Lang::Ara, Algorithm::Arabic),
+];
+
+/// One language's stop words and stemmer.
+struct LanguageTools {
+    stop_words: HashSet<&'static str>,
+    stemmer: Stemmer,
+}
+
+fn tools(language: &str) -> Option<&'static LanguageTools> {
+    static TOOLS: OnceLock<HashMap<&'static str, LanguageTools>> = OnceLock::new();
+    TOOLS
+        .get_or_init(|| {
+            LANGUAGES
+                .iter()
+                .map(|(code, _, algorithm)| {
+                    let stop_words = stop_words::lookup(code)
+                        .unwrap_or_default()
+                        .iter()
+                        .copied()
+                        .collect();
+                    (
+                        *code,
+                        LanguageTools {
+                            stop_words,
+                            stemmer: Stemmer::create(*algorithm),
+                        },
+                    )
+                })
+                .collect()
+        })
+        .get(language)
+}
+
+/// Turns a language name as import files write it ("en", "eng", "English",
+/// "es-MX") into an ISO 639-1 code, if it is one we know.
+pub fn normalise_language(given: &str) -> Option<String> {
+    let given = given.trim().to_lowercase();
+    let primary = given.split(['-', '_']).next().unwrap_or("");
+    let language = match primary.len() {
+        2 => isolang::Language::from_639_1(primary),
+        3 => isolang::Language::from_639_3(primary),
+        _ => isolang::Language::from_name_lowercase(primary),
+    }?;
+    language.to_639_1().map(str::to_string)
+}
+
+/// Detects a text's language among those we can stem; `None` when the text
+/// is too short or unlike any of them.
+pub fn detect_language(text: &str) -> Option<String> {
+    static DETECTOR: OnceLock<whatlang::Detector> = OnceLock::new();
+    let detector = DETECTOR
+        .get_or_init(|| whatlang::Detector::with_allowlist(LANGUAGES.iter().map(|(_, lang, _)| *lang).collect()));
+    let info = detector.detect(text)?;
+    if info.confidence() < 0.2 {
+        return None;
+    }
+    LANGUAGES
+        .iter()
+        .find(|(_, lang, _)| *lang == info.lang())
+        .map(|(code, ..)| code.to_string())
+}
+
+/// One word as it appears in the text, cleaned: lower case, letters only.
+/// `None` for digits, single letters and stop words.
+fn clean_word(raw: &str, tools: Option<&LanguageTools>) -> Option<String> {
+    if raw.chars().any(|c| c.is_numeric()) {
+        return None;
+    }
+    let apostrophes_unified = raw.replace(['\u{2019}', '\u{2018}', '\u{02BC}'], "'");
+    if let Some(tools) = tools
+        && tools.stop_words.contains(apostrophes_unified.as_str())
+    {
+        return None;
+    }
+    let without_possessive = apostrophes_unified
+        .strip_suffix("'s")
+        .unwrap_or(&apostrophes_unified);
+    let letters: String = without_possessive
+        .chars()
+        .filter(|c| c.is_alphabetic() || is_combining_mark(*c))
+        .collect();
+    if letters.chars().count() < 2 {
+        return None;
+    }
+    if let Some(tools) = tools
+        && tools.stop_words.contains(letters.as_str())
+    {
+        return None;
+    }
+    Some(letters)
+}
+
+/// Marks that NFKC leaves combined with their letter in some scripts (Devanagari
+/// vowel signs, Arabic harakat) belong to the word.
+fn is_combining_mark(c: char) -> bool {
+    matches!(c as u32, 0x0300..=0x036F | 0x0610..=0x061A | 0x064B..=0x065F | 0x0900..=0x0903 | 0x093A..=0x094F)
+}
+
+/// A token and the word it was stemmed from, for showing stems as words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub stem: String,
+    pub word: String,
+}
+
+/// The full pipeline; `language` is an ISO 639-1 code (unknown codes: no stop
+/// words and no stemming, only the cleaning).
+pub fn tokens_with_words(text: &str, language: &str) -> Vec<Token> {
+    let tools = tools(language);
+    let plain = if text.contains('<') || text.contains('&') {
+        nanohtml2text::html2text(text)
+    } else {
+        text.to_string()
+    };
+    let normalised: String = plain.nfkc().collect::<String>().to_lowercase();
+    normalised
+        .unicode_words()
+        .filter_map(|raw| clean_word(raw, tools))
+        .map(|word| {
+            let stem = match tools {
+                Some(tools) => tools.stemmer.stem(&word).into_owned(),
+                None => word.clone(),
+            };
+            Token { stem, word }
+        })
+        .collect()
+}
+
+/// The stems only: what Word2Vec and the text encoder read.
+pub fn tokens(text: &str, language: &str) -> Vec<String> {
+    tokens_with_words(text, language)
+        .into_iter()
+        .map(|token| token.stem)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn english_word_by_word() {
+        assert_eq!(
+            tokens("The Wizard's 3 apprentices were WALKING through 1,000 forests!", "en"),
+            ["wizard", "apprentic", "walk", "forest"]
+        );
+    }
+
+    #[test]
+    fn markup_and_entities_are_cleansed() {
+        assert_eq!(
+            tokens("<p>Knights &amp; <b>dragons</b>&nbsp;fight&hellip;</p>", "en"),
+            ["knight", "dragon", "fight"]
+        );
+    }
+
+    #[test]
+    fn nfkc_folds_compatibility_forms() {
+        // Full-width letters and the "fi" ligature become plain letters.
+        assert_eq!(tokens("ＳＥＡ ﬁsh", "en"), ["sea", "fish"]);
+    }
+
+    #[test]
+    fn curly_apostrophes_and_contractions() {
+        assert_eq!(tokens("Aeschylus’ play doesn’t end; Clytemnestra’s plot", "en"), [
+            "aeschylus",
+            "play",
+            "end",
+            "clytemnestra",
+            "plot"
+        ]);
+    }
+
+    #[test]
+    fn spanish_word_by_word() {
+        assert_eq!(
+            tokens("Los caballeros cabalgaban hacia las montañas del norte", "es"),
+            ["caballer", "cabalg", "haci", "montañ", "nort"]
+        );
+    }
+
+    #[test]
+    fn an_unknown_language_is_only_cleaned() {
+        assert_eq!(tokens("Ĉi tiu libro, 2 fojojn!", "eo"), ["ĉi", "tiu", "libro", "fojojn"]);
+    }
+
+    #[test]
+    fn languages_are_normalised_and_detected() {
+        assert_eq!(normalise_language("eng").as_deref(), Some("en"));
+        assert_eq!(normalise_language("es-MX").as_deref(), Some("es"));
+        assert_eq!(normalise_language("Spanish").as_deref(), Some("es"));
+        assert_eq!(normalise_language("zz"), None);
+        assert_eq!(
+            detect_language("El caballero cabalgaba hacia las montañas del norte con su espada y su escudo").as_deref(),
+            Some("es")
+        );
+        assert_eq!(
+            detect_language("The knight rode towards the northern mountains with his sword and shield").as_deref(),
+            Some("en")
+        );
+    }
+}
