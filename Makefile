@@ -15,7 +15,7 @@ TORCH_ENV :=
 endif
 CARGO := $(TORCH_ENV) cargo
 
-.PHONY: all setup build run test lint bench clean-library
+.PHONY: all setup build run test lint bench bench-words
 
 all: build
 
@@ -41,3 +41,8 @@ test: lint
 ## Criterion benchmarks (import throughput, rayon against a plain loop).
 bench: setup
 	$(CARGO) bench --bench import
+
+## shelfwise's Word2Vec against gensim's on ../shared/data: words/s, ratio, neighbour overlap.
+bench-words: build
+	@$(VENV)/bin/python -c "import gensim" 2>/dev/null || $(VENV)/bin/pip install --quiet "gensim>=4,<5"
+	$(VENV)/bin/python benches/word2vec_vs_gensim.py --binary $(BIN)

@@ -209,8 +209,12 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
             let mut library = open()?;
             let cancel = AtomicBool::new(false);
             let progress = progress_printer("training word vectors");
-            let (vectors, trained) =
-                corpus::current_vectors(&mut library, &Word2VecConfig::default(), &progress, &cancel)?;
+            let (vectors, trained) = corpus::current_vectors(
+                &mut library,
+                &Word2VecConfig::default(),
+                &progress,
+                &cancel,
+            )?;
             if trained {
                 eprintln!("trained word vectors on the library's current corpus");
             }
@@ -223,7 +227,9 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
                 );
             };
             if cli.json {
-                print_json(&serde_json::json!({"word": word, "stem": stem, "neighbours": neighbours}))?;
+                print_json(
+                    &serde_json::json!({"word": word, "stem": stem, "neighbours": neighbours}),
+                )?;
             } else {
                 for near in neighbours {
                     println!("{:.3}  {}", near.similarity, near.word);
@@ -252,15 +258,26 @@ fn progress_printer(label: &'static str) -> impl Fn(u64, u64) + Sync {
     }
 }
 
-fn train_words(cli: &Cli, args: &TrainWordsArgs, library_dir: &std::path::Path) -> anyhow::Result<()> {
+fn train_words(
+    cli: &Cli,
+    args: &TrainWordsArgs,
+    library_dir: &std::path::Path,
+) -> anyhow::Result<()> {
     let config = args.config();
     let cancel = AtomicBool::new(false);
     let progress = progress_printer("training word vectors");
     let (vectors, stats, stored) = match &args.corpus_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
-            let vocab = Vocab::build(lines.iter().map(|l| l.iter().map(|w| (*w, *w))), config.min_count);
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let lines: Vec<Vec<&str>> = text
+                .lines()
+                .map(|l| l.split_whitespace().collect())
+                .collect();
+            let vocab = Vocab::build(
+                lines.iter().map(|l| l.iter().map(|w| (*w, *w))),
+                config.min_count,
+            );
             let sentences: Vec<Vec<u32>> = lines
                 .iter()
                 .map(|l| l.iter().map(|w| vocab.id(w)).collect())
@@ -271,12 +288,14 @@ fn train_words(cli: &Cli, args: &TrainWordsArgs, library_dir: &std::path::Path) 
         None => {
             let mut library = Library::open(library_dir)
                 .with_context(|| format!("opening the library in {}", library_dir.display()))?;
-            let (vectors, stats) = corpus::train_library_vectors(&mut library, &config, &progress, &cancel)?;
+            let (vectors, stats) =
+                corpus::train_library_vectors(&mut library, &config, &progress, &cancel)?;
             (vectors.vectors, stats, true)
         }
     };
     if let Some(path) = &args.export {
-        export_word2vec_text(&vectors, path).with_context(|| format!("writing {}", path.display()))?;
+        export_word2vec_text(&vectors, path)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let summary = serde_json::json!({
         "vocabulary": vectors.vocab.len(),
@@ -297,7 +316,11 @@ fn train_words(cli: &Cli, args: &TrainWordsArgs, library_dir: &std::path::Path) 
             stats.seconds,
             stats.words_per_second,
             config.threads,
-            if stored { "; stored with the library" } else { "" }
+            if stored {
+                "; stored with the library"
+            } else {
+                ""
+            }
         );
     }
     Ok(())
@@ -317,7 +340,10 @@ fn export_word2vec_text(vectors: &WordVectors, path: &std::path::Path) -> std::i
     out.flush()
 }
 
-fn preprocess_command(paths: &[PathBuf], open: impl Fn() -> anyhow::Result<Library>) -> anyhow::Result<()> {
+fn preprocess_command(
+    paths: &[PathBuf],
+    open: impl Fn() -> anyhow::Result<Library>,
+) -> anyhow::Result<()> {
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let mut write_books = |books: &[crate::store::BookText]| -> anyhow::Result<()> {
         let lines: Vec<String> = books
@@ -336,9 +362,15 @@ fn preprocess_command(paths: &[PathBuf], open: impl Fn() -> anyhow::Result<Libra
         write_books(&open()?.book_texts()?)?;
     }
     for path in paths {
-        let (pending, issues) = csv_files::read_books(path).with_context(|| format!("reading {}", path.display()))?;
+        let (pending, issues) =
+            csv_files::read_books(path).with_context(|| format!("reading {}", path.display()))?;
         for issue in issues {
-            eprintln!("{}:{}: {}", issue.source, issue.line.unwrap_or(0), issue.reason);
+            eprintln!(
+                "{}:{}: {}",
+                issue.source,
+                issue.line.unwrap_or(0),
+                issue.reason
+            );
         }
         let books: Vec<crate::store::BookText> = pending
             .into_iter()

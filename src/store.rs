@@ -590,9 +590,9 @@ impl Library {
 
     /// Every book's text, in book id order.
     pub fn book_texts(&self) -> Result<Vec<BookText>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT book_id, language, title, author, synopsis FROM books ORDER BY book_id")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT book_id, language, title, author, synopsis FROM books ORDER BY book_id",
+        )?;
         let rows = stmt.query_map([], |row| {
             Ok(BookText {
                 book_id: BookId(row.get(0)?),
@@ -621,7 +621,11 @@ impl Library {
     /// Replaces the stored word vectors (one set per library) in one transaction.
     pub fn save_word_vectors(&mut self, stored: &StoredWordVectors) -> Result<(), StoreError> {
         let counts: Vec<u8> = stored.counts.iter().flat_map(|c| c.to_le_bytes()).collect();
-        let vectors: Vec<u8> = stored.vectors.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let vectors: Vec<u8> = stored
+            .vectors
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM word_vectors", [])?;
         tx.execute(

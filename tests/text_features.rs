@@ -27,8 +27,9 @@ fn a_real_english_synopsis_word_by_word() {
     assert_eq!(
         tokens(first_sentence, "en"),
         [
-            "dracula", "one", "famous", "horror", "novel", "respons", "introduc", "eponym", "count", "dracula", "lay",
-            "foundat", "mani", "common", "trope", "see", "modern", "horror", "fiction"
+            "dracula", "one", "famous", "horror", "novel", "respons", "introduc", "eponym",
+            "count", "dracula", "lay", "foundat", "mani", "common", "trope", "see", "modern",
+            "horror", "fiction"
         ]
     );
     assert_eq!(detect_language(&synopsis).as_deref(), Some("en"));
@@ -45,9 +46,10 @@ fn real_english_typography_curly_quotes_and_dashes() {
     assert_eq!(
         tokens(opening, "en"),
         [
-            "time", "machin", "novel", "gave", "us", "concept", "even", "word", "time", "machin", "well", "first",
-            "stori", "involv", "time", "travel", "one", "fulli", "flesh", "concept", "devic", "send", "person",
-            "backward", "forward", "time", "complet", "precis"
+            "time", "machin", "novel", "gave", "us", "concept", "even", "word", "time", "machin",
+            "well", "first", "stori", "involv", "time", "travel", "one", "fulli", "flesh",
+            "concept", "devic", "send", "person", "backward", "forward", "time", "complet",
+            "precis"
         ]
     );
 }
@@ -67,11 +69,23 @@ fn real_spanish_titles_word_by_word() {
     assert!(titles.len() > 300, "{} Corín Tellado titles", titles.len());
     let title = |t: &str| titles.iter().find(|x| x.as_str() == t).expect(t).clone();
     // Stems as the reference Snowball (Python's snowballstemmer) gives them.
-    assert_eq!(tokens(&title("Cásate con mi hermana"), "es"), ["casat", "herman"]);
-    assert_eq!(tokens(&title("No traté de engañarte"), "es"), ["trat", "engañart"]);
-    assert_eq!(tokens(&title("Disculpa mi timidez"), "es"), ["disculp", "timidez"]);
+    assert_eq!(
+        tokens(&title("Cásate con mi hermana"), "es"),
+        ["casat", "herman"]
+    );
+    assert_eq!(
+        tokens(&title("No traté de engañarte"), "es"),
+        ["trat", "engañart"]
+    );
+    assert_eq!(
+        tokens(&title("Disculpa mi timidez"), "es"),
+        ["disculp", "timidez"]
+    );
     // Many titles together are unmistakably Spanish.
-    assert_eq!(detect_language(&titles[..40].join(". ")).as_deref(), Some("es"));
+    assert_eq!(
+        detect_language(&titles[..40].join(". ")).as_deref(),
+        Some("es")
+    );
 }
 
 #[test]
@@ -84,18 +98,30 @@ fn word2vec_keeps_two_word_groups_apart() {
     let lines: Vec<Vec<&str>> = (0..3000)
         .map(|_| {
             let group = &groups[rng.next_u32() as usize % 2];
-            (0..12).map(|_| group[rng.next_u32() as usize % 10].as_str()).collect()
+            (0..12)
+                .map(|_| group[rng.next_u32() as usize % 10].as_str())
+                .collect()
         })
         .collect();
     let vocab = Vocab::build(lines.iter().map(|l| l.iter().map(|w| (*w, *w))), 2);
     assert_eq!(vocab.len(), 20);
-    let sentences: Vec<Vec<u32>> = lines.iter().map(|l| l.iter().map(|w| vocab.id(w)).collect()).collect();
+    let sentences: Vec<Vec<u32>> = lines
+        .iter()
+        .map(|l| l.iter().map(|w| vocab.id(w)).collect())
+        .collect();
     let config = Word2VecConfig {
         dim: 32,
         threads: 2,
         ..Word2VecConfig::default()
     };
-    let (vectors, stats) = word2vec::train(&sentences, vocab, &config, &|_, _| {}, &AtomicBool::new(false)).unwrap();
+    let (vectors, stats) = word2vec::train(
+        &sentences,
+        vocab,
+        &config,
+        &|_, _| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
     assert_eq!(stats.words, 3000 * 12 * 5);
     for id in 0..20u32 {
         let word = vectors.vocab.word(id).to_string();

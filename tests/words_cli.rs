@@ -11,12 +11,23 @@ use shelfwise::store::Library;
 fn word_vectors_are_stored_reused_and_retrained_when_the_corpus_changes() {
     let library_dir = tempfile::tempdir().unwrap();
     let library = library_dir.path().to_str().unwrap();
-    let (status, _, stderr) = shelfwise(&["--library", library, "import", demo_csv().to_str().unwrap()]);
+    let (status, _, stderr) =
+        shelfwise(&["--library", library, "import", demo_csv().to_str().unwrap()]);
     assert!(status.success(), "{stderr}");
 
-    let (status, stdout, stderr) = shelfwise(&["--library", library, "train-words", "--epochs", "3", "--json"]);
+    let (status, stdout, stderr) = shelfwise(&[
+        "--library",
+        library,
+        "train-words",
+        "--epochs",
+        "3",
+        "--json",
+    ]);
     assert!(status.success(), "{stderr}");
-    assert!(stderr.contains("training word vectors"), "progress goes to stderr: {stderr}");
+    assert!(
+        stderr.contains("training word vectors"),
+        "progress goes to stderr: {stderr}"
+    );
     let trained: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert!(trained["vocabulary"].as_u64().unwrap() > 2000, "{trained}");
     assert_eq!(trained["dim"], 100);
@@ -24,19 +35,39 @@ fn word_vectors_are_stored_reused_and_retrained_when_the_corpus_changes() {
 
     // Languages were detected and stored: the demo library is English.
     let opened = Library::open(library_dir.path()).unwrap();
-    assert!(opened.book_texts().unwrap().iter().all(|b| b.language.as_deref() == Some("en")));
+    assert!(
+        opened
+            .book_texts()
+            .unwrap()
+            .iter()
+            .all(|b| b.language.as_deref() == Some("en"))
+    );
     drop(opened);
 
-    let (status, stdout, stderr) = shelfwise(&["--library", library, "words", "vampires", "--json"]);
+    let (status, stdout, stderr) =
+        shelfwise(&["--library", library, "words", "vampires", "--json"]);
     assert!(status.success(), "{stderr}");
-    assert!(!stderr.contains("trained"), "the stored vectors were not reused: {stderr}");
+    assert!(
+        !stderr.contains("trained"),
+        "the stored vectors were not reused: {stderr}"
+    );
     let words: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(words["stem"], "vampir");
     let neighbours = words["neighbours"].as_array().unwrap();
     assert_eq!(neighbours.len(), 10);
-    let similarities: Vec<f64> = neighbours.iter().map(|n| n["similarity"].as_f64().unwrap()).collect();
-    assert!(similarities.windows(2).all(|w| w[0] >= w[1]), "{similarities:?}");
-    assert!(neighbours.iter().all(|n| n["word"].is_string() && n["count"].as_u64().unwrap() >= 2));
+    let similarities: Vec<f64> = neighbours
+        .iter()
+        .map(|n| n["similarity"].as_f64().unwrap())
+        .collect();
+    assert!(
+        similarities.windows(2).all(|w| w[0] >= w[1]),
+        "{similarities:?}"
+    );
+    assert!(
+        neighbours
+            .iter()
+            .all(|n| n["word"].is_string() && n["count"].as_u64().unwrap() >= 2)
+    );
 
     let (status, stdout, _) = shelfwise(&["--library", library, "words", "vampire", "--k", "3"]);
     assert!(status.success());
@@ -44,19 +75,31 @@ fn word_vectors_are_stored_reused_and_retrained_when_the_corpus_changes() {
 
     let (status, _, stderr) = shelfwise(&["--library", library, "words", "qqqzzzx"]);
     assert!(!status.success());
-    assert!(stderr.contains("`qqqzzzx` is not in the library's vocabulary"), "{stderr}");
+    assert!(
+        stderr.contains("`qqqzzzx` is not in the library's vocabulary"),
+        "{stderr}"
+    );
 
     // A new book changes the corpus: the next question retrains first.
     let source = tempfile::tempdir().unwrap();
     let csv = common::write_books(
         source.path(),
-        &[("new", "The Vampire Ship", "Ann Archer", "Horror", "A vampire sails a ghost ship.")],
+        &[(
+            "new",
+            "The Vampire Ship",
+            "Ann Archer",
+            "Horror",
+            "A vampire sails a ghost ship.",
+        )],
     );
     let (status, _, stderr) = shelfwise(&["--library", library, "import", csv.to_str().unwrap()]);
     assert!(status.success(), "{stderr}");
     let (status, _, stderr) = shelfwise(&["--library", library, "words", "vampire"]);
     assert!(status.success(), "{stderr}");
-    assert!(stderr.contains("trained word vectors on the library's current corpus"), "{stderr}");
+    assert!(
+        stderr.contains("trained word vectors on the library's current corpus"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -65,5 +108,9 @@ fn preprocess_prints_one_line_of_tokens_per_book() {
     assert!(status.success(), "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 296);
-    assert!(lines.iter().all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphabetic() || c == ' ')));
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphabetic() || c == ' '))
+    );
 }

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::text::preprocess;
 use crate::store::{ImportIssue, Library, NewBook, StoreError, StoredCover, WriteCounts};
+use crate::text::preprocess;
 
 /// Books written per transaction: small enough for steady progress, large
 /// enough that SQLite's per-commit cost stays small.

@@ -131,7 +131,12 @@ pub struct NearWord {
 impl LibraryVectors {
     /// The `k` nearest words to `probe`, a word as a person types it: it goes
     /// through the same preprocessing, in each of `languages` until one knows it.
-    pub fn neighbours(&self, probe: &str, languages: &[String], k: usize) -> Option<(String, Vec<NearWord>)> {
+    pub fn neighbours(
+        &self,
+        probe: &str,
+        languages: &[String],
+        k: usize,
+    ) -> Option<(String, Vec<NearWord>)> {
         let vocab = &self.vectors.vocab;
         let id = languages
             .iter()
@@ -187,10 +192,13 @@ pub fn load_vectors(library: &Library) -> Result<Option<LibraryVectors>, CorpusE
     let Some(stored) = library.load_word_vectors()? else {
         return Ok(None);
     };
-    let config: Word2VecConfig =
-        serde_json::from_str(&stored.config).map_err(|e| CorpusError::Corrupt(format!("settings: {e}")))?;
+    let config: Word2VecConfig = serde_json::from_str(&stored.config)
+        .map_err(|e| CorpusError::Corrupt(format!("settings: {e}")))?;
     let words = stored.words.len();
-    if stored.surfaces.len() != words || stored.counts.len() != words || stored.vectors.len() != words * stored.dim {
+    if stored.surfaces.len() != words
+        || stored.counts.len() != words
+        || stored.vectors.len() != words * stored.dim
+    {
         return Err(CorpusError::Corrupt(format!(
             "{words} words, {} surfaces, {} counts, {} values of dim {}",
             stored.surfaces.len(),
@@ -243,5 +251,8 @@ pub fn library_languages(library: &Library) -> Result<Vec<String>, CorpusError> 
     }
     let mut languages: Vec<(String, usize)> = counts.into_iter().collect();
     languages.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    Ok(languages.into_iter().map(|(language, _)| language).collect())
+    Ok(languages
+        .into_iter()
+        .map(|(language, _)| language)
+        .collect())
 }

@@ -24,7 +24,11 @@ unsafe impl Sync for HogwildMatrix {}
 
 impl HogwildMatrix {
     pub fn from_vec(values: Vec<f32>, dim: usize) -> Self {
-        assert!(dim > 0 && values.len() % dim == 0, "matrix of {} values is not rows of {dim}", values.len());
+        assert!(
+            dim > 0 && values.len() % dim == 0,
+            "matrix of {} values is not rows of {dim}",
+            values.len()
+        );
         let data = values.into_iter().map(UnsafeCell::new).collect();
         Self { data, dim }
     }
@@ -47,7 +51,11 @@ impl HogwildMatrix {
     }
 
     pub fn into_vec(self) -> Vec<f32> {
-        self.data.into_vec().into_iter().map(UnsafeCell::into_inner).collect()
+        self.data
+            .into_vec()
+            .into_iter()
+            .map(UnsafeCell::into_inner)
+            .collect()
     }
 }
 

@@ -87,8 +87,9 @@ pub fn normalise_language(given: &str) -> Option<String> {
 /// is too short or unlike any of them.
 pub fn detect_language(text: &str) -> Option<String> {
     static DETECTOR: OnceLock<whatlang::Detector> = OnceLock::new();
-    let detector = DETECTOR
-        .get_or_init(|| whatlang::Detector::with_allowlist(LANGUAGES.iter().map(|(_, lang, _)| *lang).collect()));
+    let detector = DETECTOR.get_or_init(|| {
+        whatlang::Detector::with_allowlist(LANGUAGES.iter().map(|(_, lang, _)| *lang).collect())
+    });
     let info = detector.detect(text)?;
     if info.confidence() < 0.2 {
         return None;
@@ -180,7 +181,10 @@ mod tests {
     #[test]
     fn english_word_by_word() {
         assert_eq!(
-            tokens("The Wizard's 3 apprentices were WALKING through 1,000 forests!", "en"),
+            tokens(
+                "The Wizard's 3 apprentices were WALKING through 1,000 forests!",
+                "en"
+            ),
             ["wizard", "apprentic", "walk", "forest"]
         );
     }
@@ -188,7 +192,10 @@ mod tests {
     #[test]
     fn markup_and_entities_are_cleansed() {
         assert_eq!(
-            tokens("<p>Knights &amp; <b>dragons</b>&nbsp;fight&hellip;</p>", "en"),
+            tokens(
+                "<p>Knights &amp; <b>dragons</b>&nbsp;fight&hellip;</p>",
+                "en"
+            ),
             ["knight", "dragon", "fight"]
         );
     }
@@ -201,26 +208,29 @@ mod tests {
 
     #[test]
     fn curly_apostrophes_and_contractions() {
-        assert_eq!(tokens("Aeschylus’ play doesn’t end; Clytemnestra’s plot", "en"), [
-            "aeschylus",
-            "play",
-            "end",
-            "clytemnestra",
-            "plot"
-        ]);
+        assert_eq!(
+            tokens("Aeschylus’ play doesn’t end; Clytemnestra’s plot", "en"),
+            ["aeschylus", "play", "end", "clytemnestra", "plot"]
+        );
     }
 
     #[test]
     fn spanish_word_by_word() {
         assert_eq!(
-            tokens("Los caballeros cabalgaban hacia las montañas del norte", "es"),
+            tokens(
+                "Los caballeros cabalgaban hacia las montañas del norte",
+                "es"
+            ),
             ["caballer", "cabalg", "haci", "montañ", "nort"]
         );
     }
 
     #[test]
     fn an_unknown_language_is_only_cleaned() {
-        assert_eq!(tokens("Ĉi tiu libro, 2 fojojn!", "eo"), ["ĉi", "tiu", "libro", "fojojn"]);
+        assert_eq!(
+            tokens("Ĉi tiu libro, 2 fojojn!", "eo"),
+            ["ĉi", "tiu", "libro", "fojojn"]
+        );
     }
 
     #[test]
@@ -230,11 +240,17 @@ mod tests {
         assert_eq!(normalise_language("Spanish").as_deref(), Some("es"));
         assert_eq!(normalise_language("zz"), None);
         assert_eq!(
-            detect_language("El caballero cabalgaba hacia las montañas del norte con su espada y su escudo").as_deref(),
+            detect_language(
+                "El caballero cabalgaba hacia las montañas del norte con su espada y su escudo"
+            )
+            .as_deref(),
             Some("es")
         );
         assert_eq!(
-            detect_language("The knight rode towards the northern mountains with his sword and shield").as_deref(),
+            detect_language(
+                "The knight rode towards the northern mountains with his sword and shield"
+            )
+            .as_deref(),
             Some("en")
         );
     }

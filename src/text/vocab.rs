@@ -128,7 +128,12 @@ mod tests {
     #[test]
     fn min_count_order_and_unknown_id() {
         let sentences = [
-            vec![("sea", "sea"), ("ship", "ships"), ("sea", "seas"), ("mutini", "mutiny")],
+            vec![
+                ("sea", "sea"),
+                ("ship", "ships"),
+                ("sea", "seas"),
+                ("mutini", "mutiny"),
+            ],
             vec![("ship", "ship"), ("sea", "sea"), ("ship", "ships")],
         ];
         let vocab = Vocab::build(sentences.iter().map(|s| s.iter().copied()), 2);

@@ -122,32 +122,86 @@ fn norm(v: &[f32]) -> f32 {
     dot(v, v).sqrt()
 }
 
-/// Dot product with eight independent sums, so the compiler can use SIMD.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut sums = [0.0f32; 8];
-    let a_chunks = a.chunks_exact(8);
-    let b_chunks = b.chunks_exact(8);
-    let tail: f32 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for lane in 0..8 {
-            sums[lane] += x[lane] * y[lane];
-        }
-    }
-    sums.iter().sum::<f32>() + tail
+/// The two vector operations of training. `Plain` is portable; `Fused` uses
+/// fused multiply-add and is only run inside functions compiled for AVX2 + FMA.
+trait Kernel {
+    fn dot(a: &[f32], b: &[f32]) -> f32;
+    /// `y += a * x`
+    fn axpy(a: f32, x: &[f32], y: &mut [f32]);
 }
 
-/// `y += a * x`
-#[inline(always)]
-fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += a * x;
+struct Plain;
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+struct Fused;
+
+impl Kernel for Plain {
+    /// Eight independent sums, so the compiler can use SIMD.
+    #[inline(always)]
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let mut sums = [0.0f32; 8];
+        let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+        let tail: f32 = a_chunks
+            .remainder()
+            .iter()
+            .zip(b_chunks.remainder())
+            .map(|(x, y)| x * y)
+            .sum();
+        for (x, y) in a_chunks.zip(b_chunks) {
+            for lane in 0..8 {
+                sums[lane] += x[lane] * y[lane];
+            }
+        }
+        sums.iter().sum::<f32>() + tail
     }
+
+    #[inline(always)]
+    fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+        for (y, x) in y.iter_mut().zip(x) {
+            *y += a * x;
+        }
+    }
+}
+
+impl Kernel for Fused {
+    #[inline(always)]
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let mut sums = [0.0f32; 16];
+        let (a_chunks, b_chunks) = (a.chunks_exact(16), b.chunks_exact(16));
+        let tail: f32 = a_chunks
+            .remainder()
+            .iter()
+            .zip(b_chunks.remainder())
+            .map(|(x, y)| x * y)
+            .sum();
+        for (x, y) in a_chunks.zip(b_chunks) {
+            for lane in 0..16 {
+                sums[lane] = x[lane].mul_add(y[lane], sums[lane]);
+            }
+        }
+        sums.iter().sum::<f32>() + tail
+    }
+
+    #[inline(always)]
+    fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+        for (y, x) in y.iter_mut().zip(x) {
+            *y = a.mul_add(*x, *y);
+        }
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    Plain::dot(a, b)
+}
+
+#[cfg(test)]
+fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    Plain::axpy(a, x, y)
+}
+
+/// A uniform draw from `0..n` without a division.
+#[inline(always)]
+fn below(random: u32, n: usize) -> usize {
+    ((random as u64 * n as u64) >> 32) as usize
 }
 
 /// Everything the threads share while training.
@@ -156,59 +210,106 @@ struct Shared<'a> {
     syn0: HogwildMatrix,
     syn1neg: HogwildMatrix,
     exp_table: Vec<f32>,
-    /// Word ids laid out in proportion to count^0.75, for drawing negatives.
-    negative_table: Vec<u32>,
+    negatives: NegativeSampler,
     /// Keep a word when a random u32 is below this (subsampling).
     keep_below: Vec<u32>,
+    /// The processor runs AVX2 and FMA: train with the fused kernel.
+    fused: bool,
 }
 
 impl Shared<'_> {
     /// One skip-gram pair: `context`'s input vector learns to predict `center`.
     #[inline(always)]
-    fn train_pair(&self, center: u32, context: u32, alpha: f32, rng: &mut SmallRng, work: &mut [f32]) {
+    fn train_pair<K: Kernel>(
+        &self,
+        center: u32,
+        context: u32,
+        alpha: f32,
+        rng: &mut SmallRng,
+        work: &mut [f32],
+    ) {
         let l1 = self.syn0.row(context as usize);
         work.fill(0.0);
         for d in 0..=self.config.negative {
             let (target, label) = if d == 0 {
                 (center, 1.0)
             } else {
-                let draw = rng.next_u32() as usize % self.negative_table.len();
-                let target = self.negative_table[draw];
+                let target = self.negatives.draw(rng.next_u64());
                 if target == center {
                     continue;
                 }
                 (target, 0.0)
             };
             let l2 = self.syn1neg.row(target as usize);
-            let f = dot(l1, l2);
+            let f = K::dot(l1, l2);
             if f <= -MAX_EXP || f >= MAX_EXP {
                 continue;
             }
             let index = ((f + MAX_EXP) * (EXP_TABLE_SIZE as f32 / MAX_EXP / 2.0)) as usize;
             let g = (label - self.exp_table[index.min(EXP_TABLE_SIZE - 1)]) * alpha;
-            axpy(g, l2, work);
-            axpy(g, l1, l2);
+            K::axpy(g, l2, work);
+            K::axpy(g, l1, l2);
         }
-        axpy(1.0, work, l1);
+        K::axpy(1.0, work, l1);
     }
 
-    fn train_sentence(&self, sentence: &[u32], alpha: f32, rng: &mut SmallRng, kept: &mut Vec<u32>, work: &mut [f32]) {
+    /// Trains one sentence with the fastest kernel this processor runs.
+    fn train_sentence(
+        &self,
+        sentence: &[u32],
+        alpha: f32,
+        rng: &mut SmallRng,
+        kept: &mut Vec<u32>,
+        work: &mut [f32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if self.fused {
+            #[allow(unsafe_code)]
+            // SAFETY: `fused` is set only when the processor reports AVX2 and FMA.
+            unsafe {
+                self.train_sentence_fused(sentence, alpha, rng, kept, work);
+            }
+            return;
+        }
+        self.train_sentence_with::<Plain>(sentence, alpha, rng, kept, work);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn train_sentence_fused(
+        &self,
+        sentence: &[u32],
+        alpha: f32,
+        rng: &mut SmallRng,
+        kept: &mut Vec<u32>,
+        work: &mut [f32],
+    ) {
+        self.train_sentence_with::<Fused>(sentence, alpha, rng, kept, work);
+    }
+
+    #[inline(always)]
+    fn train_sentence_with<K: Kernel>(
+        &self,
+        sentence: &[u32],
+        alpha: f32,
+        rng: &mut SmallRng,
+        kept: &mut Vec<u32>,
+        work: &mut [f32],
+    ) {
         kept.clear();
-        kept.extend(
-            sentence
-                .iter()
-                .copied()
-                .filter(|&word| self.keep_below[word as usize] == u32::MAX || rng.next_u32() < self.keep_below[word as usize]),
-        );
+        kept.extend(sentence.iter().copied().filter(|&word| {
+            self.keep_below[word as usize] == u32::MAX
+                || rng.next_u32() < self.keep_below[word as usize]
+        }));
         let window = self.config.window;
         for (position, &center) in kept.iter().enumerate() {
-            let reduced = rng.next_u32() as usize % window;
+            let reduced = below(rng.next_u32(), window);
             let span = window - reduced;
             let start = position.saturating_sub(span);
             let end = (position + span + 1).min(kept.len());
             for (other, &context) in kept.iter().enumerate().take(end).skip(start) {
                 if other != position {
-                    self.train_pair(center, context, alpha, rng, work);
+                    self.train_pair::<K>(center, context, alpha, rng, work);
                 }
             }
         }
@@ -237,19 +338,29 @@ pub fn train(
         ("threads", config.threads),
     ] {
         if value == 0 {
-            return Err(TrainError::InvalidConfig(format!("{name} must be at least 1")));
+            return Err(TrainError::InvalidConfig(format!(
+                "{name} must be at least 1"
+            )));
         }
     }
     let started = Instant::now();
     let known = vocab.len() as u32;
     let sentences: Vec<Vec<u32>> = sentences
         .iter()
-        .map(|s| s.iter().copied().filter(|&id| id < known).collect::<Vec<_>>())
+        .map(|s| {
+            s.iter()
+                .copied()
+                .filter(|&id| id < known)
+                .collect::<Vec<_>>()
+        })
         .filter(|s: &Vec<u32>| !s.is_empty())
         .collect();
     let shared = Shared {
         config,
-        syn0: HogwildMatrix::from_vec(initial_vectors(vocab.len(), config.dim, config.seed), config.dim),
+        syn0: HogwildMatrix::from_vec(
+            initial_vectors(vocab.len(), config.dim, config.seed),
+            config.dim,
+        ),
         syn1neg: HogwildMatrix::from_vec(vec![0.0; vocab.len() * config.dim], config.dim),
         exp_table: (0..EXP_TABLE_SIZE)
             .map(|i| {
@@ -258,8 +369,9 @@ pub fn train(
                 e / (e + 1.0)
             })
             .collect(),
-        negative_table: negative_table(vocab.counts()),
+        negatives: NegativeSampler::new(vocab.counts()),
         keep_below: keep_thresholds(vocab.counts(), config.sample),
+        fused: fused_kernel_available(),
     };
 
     // Jobs of about JOB_WORDS words; every epoch walks all of them.
@@ -289,7 +401,9 @@ pub fn train(
             let (shared, jobs, sentences) = (&shared, &jobs, &sentences);
             let (next_job, words_done, cancelled) = (&next_job, &words_done, &cancelled);
             scope.spawn(move || {
-                let mut rng = SmallRng::seed_from_u64(config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ thread as u64);
+                let mut rng = SmallRng::seed_from_u64(
+                    config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ thread as u64,
+                );
                 let mut kept = Vec::new();
                 let mut work = vec![0.0f32; config.dim];
                 loop {
@@ -302,8 +416,10 @@ pub fn train(
                         return;
                     }
                     let (first, last, job_words) = jobs[job % jobs.len()];
-                    let progress = words_done.load(Ordering::Relaxed) as f32 / total_words.max(1) as f32;
-                    let alpha = (config.alpha - (config.alpha - config.min_alpha) * progress).max(config.min_alpha);
+                    let progress =
+                        words_done.load(Ordering::Relaxed) as f32 / total_words.max(1) as f32;
+                    let alpha = (config.alpha - (config.alpha - config.min_alpha) * progress)
+                        .max(config.min_alpha);
                     for sentence in &sentences[first..last] {
                         shared.train_sentence(sentence, alpha, &mut rng, &mut kept, &mut work);
                     }
@@ -330,6 +446,17 @@ pub fn train(
     Ok((vectors, stats))
 }
 
+fn fused_kernel_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Small random input vectors, uniform in (-0.5/dim, 0.5/dim), as word2vec.c.
 fn initial_vectors(words: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut rng = SmallRng::seed_from_u64(seed);
@@ -338,23 +465,45 @@ fn initial_vectors(words: usize, dim: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// A table in which each word id fills a share of slots proportional to
-/// count^0.75, so a uniform slot is a draw from the smoothed unigram distribution.
-fn negative_table(counts: &[u64]) -> Vec<u32> {
-    let size = (counts.len() * 100).clamp(1 << 20, 1 << 25);
-    let powered: Vec<f64> = counts.iter().map(|&c| (c as f64).powf(0.75)).collect();
-    let total: f64 = powered.iter().sum();
-    let mut table = Vec::with_capacity(size);
-    let mut cumulative = 0.0;
-    let mut word = 0usize;
-    for slot in 0..size {
-        while word + 1 < counts.len() && (slot as f64 + 0.5) / size as f64 > (cumulative + powered[word]) / total {
-            cumulative += powered[word];
-            word += 1;
+/// Draws word ids with probability proportional to count^0.75 in O(1), from
+/// two vocabulary-sized columns (Vose's alias method), small enough to stay in
+/// cache, unlike word2vec.c's 100-million-slot table.
+struct NegativeSampler {
+    /// Per column: keep the column's own word when the low 32 random bits are
+    /// below `threshold`, else take `alias`.
+    columns: Vec<(u32, u32)>,
+}
+
+impl NegativeSampler {
+    fn new(counts: &[u64]) -> Self {
+        let n = counts.len();
+        let powered: Vec<f64> = counts.iter().map(|&c| (c as f64).powf(0.75)).collect();
+        let total: f64 = powered.iter().sum();
+        let mut scaled: Vec<f64> = powered.iter().map(|p| p * n as f64 / total).collect();
+        let mut columns: Vec<(u32, u32)> = (0..n as u32).map(|id| (u32::MAX, id)).collect();
+        let (mut small, mut large): (Vec<usize>, Vec<usize>) =
+            (0..n).partition(|&i| scaled[i] < 1.0);
+        while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
+            columns[s] = ((scaled[s] * u32::MAX as f64) as u32, l as u32);
+            scaled[l] -= 1.0 - scaled[s];
+            if scaled[l] < 1.0 {
+                large.pop();
+                small.push(l);
+            }
         }
-        table.push(word as u32);
+        Self { columns }
     }
-    table
+
+    #[inline(always)]
+    fn draw(&self, random: u64) -> u32 {
+        let column = below((random >> 32) as u32, self.columns.len());
+        let (threshold, alias) = self.columns[column];
+        if (random as u32) < threshold {
+            column as u32
+        } else {
+            alias
+        }
+    }
 }
 
 /// Subsampling as gensim computes it: a word of count `c` is kept with
@@ -384,6 +533,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_fused_kernel_agrees_with_the_plain_one() {
+        let a: Vec<f32> = (0..100).map(|v| (v as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..100).map(|v| (v as f32 * 0.11).cos()).collect();
+        assert!((Plain::dot(&a, &b) - Fused::dot(&a, &b)).abs() < 1e-4);
+        let (mut y1, mut y2) = (b.clone(), b.clone());
+        Plain::axpy(0.3, &a, &mut y1);
+        Fused::axpy(0.3, &a, &mut y2);
+        assert!(y1.iter().zip(&y2).all(|(p, q)| (p - q).abs() < 1e-5));
+    }
+
+    #[test]
+    fn below_is_uniform_over_its_range() {
+        assert_eq!(below(0, 10), 0);
+        assert_eq!(below(u32::MAX, 10), 9);
+        assert_eq!(below(u32::MAX / 2, 10), 4);
+    }
+
+    #[test]
     fn dot_and_axpy_match_plain_loops() {
         let a: Vec<f32> = (0..13).map(|v| v as f32 * 0.5).collect();
         let b: Vec<f32> = (0..13).map(|v| 1.0 - v as f32).collect();
@@ -391,34 +558,66 @@ mod tests {
         assert!((dot(&a, &b) - plain).abs() < 1e-4);
         let mut y = b.clone();
         axpy(2.0, &a, &mut y);
-        assert!(y.iter().zip(&a).zip(&b).all(|((y, a), b)| (y - (b + 2.0 * a)).abs() < 1e-6));
+        assert!(
+            y.iter()
+                .zip(&a)
+                .zip(&b)
+                .all(|((y, a), b)| (y - (b + 2.0 * a)).abs() < 1e-6)
+        );
     }
 
     #[test]
     fn negatives_follow_the_smoothed_unigram_distribution() {
-        let table = negative_table(&[1000, 100, 10]);
-        let share = |id| table.iter().filter(|&&w| w == id).count() as f64 / table.len() as f64;
-        let powered: Vec<f64> = [1000f64, 100.0, 10.0].iter().map(|c| c.powf(0.75)).collect();
+        let counts = [1000u64, 100, 10, 1, 1];
+        let sampler = NegativeSampler::new(&counts);
+        let mut rng = SmallRng::seed_from_u64(3);
+        let draws = 2_000_000;
+        let mut seen = [0usize; 5];
+        for _ in 0..draws {
+            seen[sampler.draw(rng.next_u64()) as usize] += 1;
+        }
+        let powered: Vec<f64> = counts.iter().map(|&c| (c as f64).powf(0.75)).collect();
         let total: f64 = powered.iter().sum();
-        for id in 0..3 {
-            assert!((share(id) - powered[id as usize] / total).abs() < 1e-3, "word {id}");
+        for id in 0..5 {
+            let share = seen[id] as f64 / draws as f64;
+            assert!(
+                (share - powered[id] / total).abs() < 2e-3,
+                "word {id}: {share}"
+            );
         }
     }
 
     #[test]
     fn frequent_words_are_subsampled_rare_ones_kept() {
         let keep = keep_thresholds(&[100_000, 10], 1e-3);
-        assert!(keep[0] < u32::MAX / 5, "a word of half the corpus is mostly dropped");
+        assert!(
+            keep[0] < u32::MAX / 5,
+            "a word of half the corpus is mostly dropped"
+        );
         assert_eq!(keep[1], u32::MAX);
-        assert!(keep_thresholds(&[100_000, 10], 0.0).iter().all(|&k| k == u32::MAX));
+        assert!(
+            keep_thresholds(&[100_000, 10], 0.0)
+                .iter()
+                .all(|&k| k == u32::MAX)
+        );
     }
 
     #[test]
     fn cancel_stops_training() {
-        let vocab = Vocab::from_parts(vec!["a".into(), "b".into()], vec!["a".into(), "b".into()], vec![5, 5]);
+        let vocab = Vocab::from_parts(
+            vec!["a".into(), "b".into()],
+            vec!["a".into(), "b".into()],
+            vec![5, 5],
+        );
         let sentences = vec![vec![0, 1, 0, 1]; 10];
         let cancel = AtomicBool::new(true);
-        let result = train(&sentences, vocab, &Word2VecConfig::default(), &|_, _| {}, &cancel);
+        let result = train(
+            &sentences,
+            vocab,
+            &Word2VecConfig::default(),
+            &|_, _| {},
+            &cancel,
+        );
         assert_eq!(result.unwrap_err(), TrainError::Cancelled);
     }
 }
