@@ -69,8 +69,9 @@ pub enum Command {
 pub struct TrainWordsArgs {
     #[arg(long, default_value_t = 100)]
     pub dim: usize,
-    #[arg(long, default_value_t = 5)]
-    pub epochs: usize,
+    /// Passes over the corpus (default: enough for about 2 million word updates, at least 5).
+    #[arg(long)]
+    pub epochs: Option<usize>,
     #[arg(long, default_value_t = 5)]
     pub window: usize,
     #[arg(long, default_value_t = 5)]
@@ -103,7 +104,7 @@ impl TrainWordsArgs {
             negative: self.negative,
             min_count: self.min_count,
             sample: self.sample,
-            epochs: self.epochs,
+            epochs: self.epochs.unwrap_or(0),
             threads: self.threads.unwrap_or(defaults.threads),
             seed: self.seed,
             ..defaults
@@ -300,6 +301,7 @@ fn train_words(
     let summary = serde_json::json!({
         "vocabulary": vectors.vocab.len(),
         "dim": vectors.dim,
+        "epochs": stats.epochs,
         "words": stats.words,
         "seconds": stats.seconds,
         "words_per_second": stats.words_per_second,
@@ -310,9 +312,10 @@ fn train_words(
         print_json(&summary)?;
     } else {
         println!(
-            "{} words in the vocabulary, {} corpus words in {:.1} s ({:.0} words/s on {} threads){}",
+            "{} words in the vocabulary, {} corpus words ({} epochs) in {:.1} s ({:.0} words/s on {} threads){}",
             vectors.vocab.len(),
             stats.words,
+            stats.epochs,
             stats.seconds,
             stats.words_per_second,
             config.threads,

@@ -112,6 +112,7 @@ fn word2vec_keeps_two_word_groups_apart() {
     let config = Word2VecConfig {
         dim: 32,
         threads: 2,
+        epochs: 5,
         ..Word2VecConfig::default()
     };
     let (vectors, stats) = word2vec::train(

@@ -25,7 +25,7 @@ unsafe impl Sync for HogwildMatrix {}
 impl HogwildMatrix {
     pub fn from_vec(values: Vec<f32>, dim: usize) -> Self {
         assert!(
-            dim > 0 && values.len() % dim == 0,
+            dim > 0 && values.len().is_multiple_of(dim),
             "matrix of {} values is not rows of {dim}",
             values.len()
         );

@@ -28,6 +28,7 @@ pub struct Word2VecConfig {
     pub sample: f64,
     pub alpha: f32,
     pub min_alpha: f32,
+    /// Passes over the corpus; 0 picks them from the corpus size ([`auto_epochs`]).
     pub epochs: usize,
     pub threads: usize,
     pub seed: u64,
@@ -43,7 +44,7 @@ impl Default for Word2VecConfig {
             sample: 1e-3,
             alpha: 0.025,
             min_alpha: 0.0001,
-            epochs: 5,
+            epochs: 0,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             seed: 1,
         }
@@ -72,6 +73,8 @@ pub struct WordVectors {
 /// How a training run went.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TrainStats {
+    /// Passes made over the corpus.
+    pub epochs: usize,
     /// Corpus words read over all epochs (before subsampling).
     pub words: u64,
     pub seconds: f64,
@@ -334,7 +337,6 @@ pub fn train(
     for (name, value) in [
         ("dim", config.dim),
         ("window", config.window),
-        ("epochs", config.epochs),
         ("threads", config.threads),
     ] {
         if value == 0 {
@@ -390,8 +392,12 @@ pub fn train(
         jobs.push((start, sentences.len(), words));
     }
     let epoch_words: u64 = jobs.iter().map(|job| job.2).sum();
-    let total_words = epoch_words * config.epochs as u64;
-    let total_jobs = jobs.len() * config.epochs;
+    let epochs = match config.epochs {
+        0 => auto_epochs(epoch_words as usize),
+        set => set,
+    };
+    let total_words = epoch_words * epochs as u64;
+    let total_jobs = jobs.len() * epochs;
     let next_job = AtomicUsize::new(0);
     let words_done = AtomicU64::new(0);
     let cancelled = AtomicBool::new(false);
@@ -439,6 +445,7 @@ pub fn train(
         vocab,
     };
     let stats = TrainStats {
+        epochs,
         words: total_words,
         seconds,
         words_per_second: total_words as f64 / seconds.max(1e-9),
@@ -455,6 +462,16 @@ fn fused_kernel_available() -> bool {
     {
         false
     }
+}
+
+/// Word updates that [`auto_epochs`] aims for: fewer leave the vectors of a
+/// small library barely moved from their random start (all neighbours at 0.99).
+pub const AUTO_EPOCH_WORDS: usize = 2_000_000;
+
+/// Epochs for a corpus of `tokens` words when none are set: enough passes for
+/// about two million word updates, at least 5 (word2vec's default), at most 200.
+pub fn auto_epochs(tokens: usize) -> usize {
+    AUTO_EPOCH_WORDS.div_ceil(tokens.max(1)).clamp(5, 200)
 }
 
 /// Small random input vectors, uniform in (-0.5/dim, 0.5/dim), as word2vec.c.
@@ -600,6 +617,13 @@ mod tests {
                 .iter()
                 .all(|&k| k == u32::MAX)
         );
+    }
+
+    #[test]
+    fn small_corpora_get_more_epochs() {
+        assert_eq!(auto_epochs(27_000), 75);
+        assert_eq!(auto_epochs(2_400_000), 5);
+        assert_eq!(auto_epochs(10), 200);
     }
 
     #[test]
