@@ -121,11 +121,29 @@ impl Cli {
     }
 }
 
+/// Set by the first Ctrl-C: long jobs stop at their next checkpoint and keep
+/// what is whole. A second Ctrl-C exits at once.
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+fn cancel_on_ctrl_c() {
+    let installed = ctrlc::set_handler(|| {
+        if CANCEL.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("shelfwise: stopping at the next checkpoint (Ctrl-C again to quit now)");
+    });
+    if let Err(error) = installed {
+        eprintln!("shelfwise: Ctrl-C will not stop jobs cleanly: {error}");
+    }
+}
+
 /// Runs a command-line job; `Ok(None)` means "no command: open the window".
 pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
     let Some(command) = &cli.command else {
         return Ok(None);
     };
+    cancel_on_ctrl_c();
+    let cancel = &CANCEL;
     let library_dir = cli.library_dir()?;
     let open = || {
         Library::open(&library_dir)
@@ -134,7 +152,6 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
     match command {
         Command::Import { path } => {
             let mut library = open()?;
-            let cancel = AtomicBool::new(false);
             let started = std::time::Instant::now();
             let mut last_print = std::time::Instant::now();
             let mut on_progress = |progress: Progress| {
@@ -152,7 +169,7 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
                 path,
                 ImportOptions::default(),
                 &mut on_progress,
-                &cancel,
+                cancel,
             )
             .with_context(|| format!("importing {}", path.display()))?;
             if cli.json {
@@ -165,6 +182,9 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
                 }))?;
             } else {
                 print!("{}", report.to_text());
+            }
+            if report.cancelled {
+                return Ok(Some(ExitCode::from(130)));
             }
         }
         Command::Stats => {
@@ -208,13 +228,12 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
         }
         Command::Words { word, k } => {
             let mut library = open()?;
-            let cancel = AtomicBool::new(false);
             let progress = progress_printer("training word vectors");
             let (vectors, trained) = corpus::current_vectors(
                 &mut library,
                 &Word2VecConfig::default(),
                 &progress,
-                &cancel,
+                cancel,
             )?;
             if trained {
                 eprintln!("trained word vectors on the library's current corpus");
@@ -237,7 +256,7 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
                 }
             }
         }
-        Command::TrainWords(args) => train_words(cli, args, &library_dir)?,
+        Command::TrainWords(args) => train_words(cli, args, &library_dir, cancel)?,
         Command::Preprocess { paths } => preprocess_command(paths, open)?,
     }
     Ok(Some(ExitCode::SUCCESS))
@@ -263,9 +282,9 @@ fn train_words(
     cli: &Cli,
     args: &TrainWordsArgs,
     library_dir: &std::path::Path,
+    cancel: &AtomicBool,
 ) -> anyhow::Result<()> {
     let config = args.config();
-    let cancel = AtomicBool::new(false);
     let progress = progress_printer("training word vectors");
     let (vectors, stats, stored) = match &args.corpus_file {
         Some(path) => {
@@ -283,14 +302,14 @@ fn train_words(
                 .iter()
                 .map(|l| l.iter().map(|w| vocab.id(w)).collect())
                 .collect();
-            let (vectors, stats) = word2vec::train(&sentences, vocab, &config, &progress, &cancel)?;
+            let (vectors, stats) = word2vec::train(&sentences, vocab, &config, &progress, cancel)?;
             (vectors, stats, false)
         }
         None => {
             let mut library = Library::open(library_dir)
                 .with_context(|| format!("opening the library in {}", library_dir.display()))?;
             let (vectors, stats) =
-                corpus::train_library_vectors(&mut library, &config, &progress, &cancel)?;
+                corpus::train_library_vectors(&mut library, &config, &progress, cancel)?;
             (vectors.vectors, stats, true)
         }
     };

@@ -54,7 +54,7 @@ impl Default for Word2VecConfig {
 /// Why training produced no vectors.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TrainError {
-    #[error("training was cancelled")]
+    #[error("training was cancelled; nothing was stored")]
     Cancelled,
     #[error("the corpus has no word seen at least {min_count} times; nothing to train on")]
     EmptyVocabulary { min_count: u64 },
