@@ -7,6 +7,7 @@ pub mod cli;
 pub mod eval;
 pub mod import;
 pub mod jobs;
+pub mod model;
 pub mod paths;
 pub mod store;
 pub mod text;

@@ -1,0 +1,59 @@
+//! The objective (paper §4): `beta * CE + alpha * triplet`, the triplet loss
+//! soft-margin and batch-hard on L2-normalised embeddings:
+//! `log(1 + exp(|e_a - e_p|^2 - |e_a - e_n|^2))` with, per anchor, its farthest
+//! positive (same category) and nearest negative (another category).
+
+use tch::{Kind, Tensor};
+
+/// Mean cross-entropy of softmax(`logits`) against `labels` (`[batch]` int64).
+pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Tensor {
+    logits.cross_entropy_for_logits(labels)
+}
+
+/// Batch-hard soft-margin triplet loss; anchors without a positive or a
+/// negative in the batch are left out (0 when none has both).
+pub fn batch_hard_triplet(embeddings: &Tensor, labels: &Tensor) -> Tensor {
+    let squared_norms =
+        embeddings
+            .pow_tensor_scalar(2)
+            .sum_dim_intlist([1i64].as_slice(), true, None);
+    let distances = (&squared_norms + squared_norms.transpose(0, 1)
+        - embeddings.matmul(&embeddings.transpose(0, 1)) * 2.0)
+        .clamp_min(0.0);
+    let same = labels.unsqueeze(0).eq_tensor(&labels.unsqueeze(1));
+    let batch = labels.size()[0];
+    let not_self = Tensor::eye(batch, (Kind::Bool, labels.device())).logical_not();
+    let positive = same.logical_and(&not_self);
+    let negative = same.logical_not();
+    let hardest_positive =
+        distances.where_self(&positive, &Tensor::from(-1.0f32).to_device(labels.device()));
+    let hardest_positive = hardest_positive.amax([1i64].as_slice(), false);
+    let far = Tensor::from(1e9f32).to_device(labels.device());
+    let hardest_negative = distances
+        .where_self(&negative, &far)
+        .amin([1i64].as_slice(), false);
+    let valid = positive
+        .any_dim(1, false)
+        .logical_and(&negative.any_dim(1, false))
+        .to_kind(Kind::Float);
+    let losses = (hardest_positive - hardest_negative).softplus() * &valid;
+    let anchors = valid.sum(Kind::Float);
+    if anchors.double_value(&[]) == 0.0 {
+        return losses.sum(Kind::Float) * 0.0;
+    }
+    losses.sum(Kind::Float) / anchors
+}
+
+/// `beta * CE + alpha * triplet`, and the two parts for the curves.
+pub fn objective(
+    logits: &Tensor,
+    embeddings: &Tensor,
+    labels: &Tensor,
+    beta: f64,
+    alpha: f64,
+) -> (Tensor, f64, f64) {
+    let ce = cross_entropy(logits, labels);
+    let triplet = batch_hard_triplet(embeddings, labels);
+    let (ce_value, triplet_value) = (ce.double_value(&[]), triplet.double_value(&[]));
+    (ce * beta + triplet * alpha, ce_value, triplet_value)
+}

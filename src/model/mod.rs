@@ -1,0 +1,215 @@
+//! The multimodal model of the paper (MODEL.md), one network piece per module:
+//! the VGG16 trunk, its attention and residual module, the LSTM text encoder,
+//! the modality-weighted fusion, CBAM, and the embedding and classifier heads.
+//! The only place `tch::nn` modules live; callers get plain numbers back.
+
+pub mod attention;
+pub mod cbam;
+pub mod fusion;
+pub mod loss;
+pub mod text_encoder;
+pub mod trunk;
+pub mod weights;
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, Module as _};
+use tch::{Kind, Tensor};
+
+use attention::AttentionResidual;
+use cbam::Cbam;
+use fusion::ModalityFusion;
+use text_encoder::TextEncoder;
+use trunk::Vgg16Trunk;
+
+/// The model's shape; defaults are MODEL.md's CPU-friendly choices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Cover side in pixels after resizing.
+    pub image_size: i64,
+    /// Width multiplier of every trunk convolution (1 = VGG16).
+    pub width: f64,
+    pub word_dim: i64,
+    pub lstm_hidden: i64,
+    /// Fused channels per scale (`k`).
+    pub fused_channels: i64,
+    pub embedding_dim: i64,
+    pub categories: i64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            image_size: 128,
+            width: 1.0,
+            word_dim: 100,
+            lstm_hidden: 128,
+            fused_channels: 128,
+            embedding_dim: 256,
+            categories: 2,
+        }
+    }
+}
+
+/// The heads above the (frozen) trunk, everything that trains.
+#[derive(Debug)]
+pub struct FusionHeads {
+    attention: AttentionResidual,
+    pub text: TextEncoder,
+    fusions: Vec<ModalityFusion>,
+    cbams: Vec<Cbam>,
+    embed: nn::Linear,
+    classify: nn::Linear,
+}
+
+/// One batch's outputs, still as tensors for the loss.
+pub struct ModelOutput {
+    /// L2-normalised embeddings `e`, `[batch, embedding_dim]`.
+    pub embeddings: Tensor,
+    pub logits: Tensor,
+    /// `S_c` per scale, each `[batch]`.
+    pub image_weights: Vec<Tensor>,
+    /// `S_u` per scale.
+    pub text_weights: Vec<Tensor>,
+    /// CBAM's `Ms` per scale, `[batch, 1, H, W]`.
+    pub heatmaps: Vec<Tensor>,
+    /// CBAM's `Mc` per scale.
+    pub channel_weights: Vec<Tensor>,
+}
+
+impl FusionHeads {
+    /// `vocabulary`: the embedding table's rows (known words + unknown + padding).
+    pub fn new(
+        path: &nn::Path,
+        config: &ModelConfig,
+        scale_channels: [i64; 3],
+        vocabulary: i64,
+    ) -> Self {
+        let text = TextEncoder::new(
+            &(path / "text"),
+            vocabulary,
+            config.word_dim,
+            config.lstm_hidden,
+        );
+        let text_features = 2 * config.lstm_hidden;
+        let k = config.fused_channels;
+        let fusions = scale_channels
+            .iter()
+            .enumerate()
+            .map(|(s, &channels)| {
+                ModalityFusion::new(
+                    &(path / format!("fusion{}", s + 1)),
+                    channels,
+                    text_features,
+                    k,
+                )
+            })
+            .collect();
+        let cbams = (0..3)
+            .map(|s| Cbam::new(&(path / format!("cbam{}", s + 1)), k))
+            .collect();
+        Self {
+            attention: AttentionResidual::new(&(path / "attention"), scale_channels[2]),
+            text,
+            fusions,
+            cbams,
+            embed: nn::linear(
+                path / "embed",
+                3 * k,
+                config.embedding_dim,
+                Default::default(),
+            ),
+            classify: nn::linear(
+                path / "classify",
+                config.embedding_dim,
+                config.categories,
+                Default::default(),
+            ),
+        }
+    }
+
+    /// `scales`: C1, C2, C3 from the trunk (or the feature cache); `ids`,
+    /// `lengths`: the text; `image_present`, `text_present`: `[batch]` 0/1
+    /// floats (modality dropout and missing covers or synopses set them to 0).
+    pub fn forward(
+        &self,
+        scales: &[Tensor; 3],
+        ids: &Tensor,
+        lengths: &Tensor,
+        image_present: &Tensor,
+        text_present: &Tensor,
+    ) -> ModelOutput {
+        let attended = self.attention.forward(&scales[2]);
+        let images = [
+            scales[0].shallow_clone(),
+            scales[1].shallow_clone(),
+            attended.c3,
+        ];
+        let texts = self.text.forward(ids, lengths);
+        let mut pooled = Vec::with_capacity(3);
+        let mut output = ModelOutput {
+            embeddings: Tensor::new(),
+            logits: Tensor::new(),
+            image_weights: Vec::new(),
+            text_weights: Vec::new(),
+            heatmaps: Vec::new(),
+            channel_weights: Vec::new(),
+        };
+        for s in 0..3 {
+            let fused = self.fusions[s].forward(&images[s], &texts[s], image_present, text_present);
+            let refined = self.cbams[s].forward(&fused.features);
+            pooled.push(refined.features.mean_dim([2i64, 3].as_slice(), false, None));
+            output.image_weights.push(fused.image_weight);
+            output.text_weights.push(fused.text_weight);
+            output.heatmaps.push(refined.spatial);
+            output.channel_weights.push(refined.channel);
+        }
+        let raw = self.embed.forward(&Tensor::cat(&pooled, 1));
+        output.logits = self.classify.forward(&raw);
+        let norm = raw
+            .pow_tensor_scalar(2)
+            .sum_dim_intlist([1i64].as_slice(), true, Kind::Float)
+            .sqrt()
+            .clamp_min(1e-12);
+        output.embeddings = raw / norm;
+        output
+    }
+}
+
+/// The whole model: a frozen trunk and the heads that train.
+#[derive(Debug)]
+pub struct MultimodalModel {
+    pub trunk: Vgg16Trunk,
+    pub heads: FusionHeads,
+}
+
+impl MultimodalModel {
+    /// The trunk lives at the root of `trunk_path`'s store (torchvision names);
+    /// the heads under `heads_path`.
+    pub fn new(
+        trunk_path: &nn::Path,
+        heads_path: &nn::Path,
+        config: &ModelConfig,
+        vocabulary: i64,
+    ) -> Self {
+        let trunk = Vgg16Trunk::new(trunk_path, config.width);
+        let heads = FusionHeads::new(heads_path, config, trunk.scale_channels, vocabulary);
+        Self { trunk, heads }
+    }
+
+    /// Runs the trunk (without gradients: it is frozen) and the heads.
+    pub fn forward(
+        &self,
+        images: &Tensor,
+        ids: &Tensor,
+        lengths: &Tensor,
+        image_present: &Tensor,
+        text_present: &Tensor,
+    ) -> ModelOutput {
+        let scales = tch::no_grad(|| self.trunk.forward(images));
+        self.heads
+            .forward(&scales, ids, lengths, image_present, text_present)
+    }
+}
+
+#[cfg(test)]
+mod tests;

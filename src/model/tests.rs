@@ -1,0 +1,293 @@
+//! Shapes, gradient flow, and hand-computed values of the model's pieces.
+
+use tch::nn;
+use tch::{Device, Kind, Tensor};
+
+use super::cbam::Cbam;
+use super::fusion::ModalityFusion;
+use super::loss::{batch_hard_triplet, cross_entropy, objective};
+use super::trunk::torchvision_parameter_names;
+use super::weights::{TrunkProvenance, WeightsError, load_by_name};
+use super::*;
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn softplus(x: f64) -> f64 {
+    (1.0 + x.exp()).ln()
+}
+
+fn values(t: &Tensor) -> Vec<f64> {
+    Vec::<f64>::try_from(t.to_kind(Kind::Double).flatten(0, -1)).unwrap()
+}
+
+fn assert_close(found: &[f64], expected: &[f64]) {
+    assert_eq!(found.len(), expected.len(), "{found:?} vs {expected:?}");
+    for (f, e) in found.iter().zip(expected) {
+        assert!((f - e).abs() < 1e-5, "{found:?} vs {expected:?}");
+    }
+}
+
+fn set(t: &Tensor, values: &[f32], shape: &[i64]) {
+    tch::no_grad(|| {
+        t.shallow_clone()
+            .copy_(&Tensor::from_slice(values).reshape(shape));
+    });
+}
+
+fn tiny_config() -> ModelConfig {
+    ModelConfig {
+        image_size: 32,
+        width: 0.125,
+        word_dim: 6,
+        lstm_hidden: 4,
+        fused_channels: 8,
+        embedding_dim: 5,
+        categories: 3,
+    }
+}
+
+struct Batch {
+    images: Tensor,
+    ids: Tensor,
+    lengths: Tensor,
+    present: Tensor,
+    labels: Tensor,
+}
+
+fn tiny_batch() -> Batch {
+    tch::manual_seed(1);
+    Batch {
+        images: Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu)),
+        ids: Tensor::randint(10, [4, 5], (Kind::Int64, Device::Cpu)),
+        lengths: Tensor::from_slice(&[5i64, 3, 1, 2]),
+        present: Tensor::ones([4], (Kind::Float, Device::Cpu)),
+        labels: Tensor::from_slice(&[0i64, 0, 1, 2]),
+    }
+}
+
+#[test]
+fn every_piece_has_the_shapes_of_model_md() {
+    let trunk_store = nn::VarStore::new(Device::Cpu);
+    let heads_store = nn::VarStore::new(Device::Cpu);
+    let config = tiny_config();
+    let model = MultimodalModel::new(&trunk_store.root(), &heads_store.root(), &config, 10);
+    let batch = tiny_batch();
+    let [c1, c2, c3] = model.trunk.forward(&batch.images);
+    assert_eq!(
+        c1.size(),
+        [4, 32, 8, 8],
+        "block 3: 256 x 1/8 channels at S/4"
+    );
+    assert_eq!(c2.size(), [4, 64, 4, 4]);
+    assert_eq!(c3.size(), [4, 64, 2, 2]);
+    let texts = model.heads.text.forward(&batch.ids, &batch.lengths);
+    for u in &texts {
+        assert_eq!(u.size(), [4, 8], "mean and max of 4 hidden units");
+    }
+    let output = model.forward(
+        &batch.images,
+        &batch.ids,
+        &batch.lengths,
+        &batch.present,
+        &batch.present,
+    );
+    assert_eq!(output.embeddings.size(), [4, 5]);
+    assert_eq!(output.logits.size(), [4, 3]);
+    let norms = values(&output.embeddings.pow_tensor_scalar(2).sum_dim_intlist(
+        [1i64].as_slice(),
+        false,
+        None,
+    ));
+    assert_close(&norms, &[1.0; 4]);
+    let heatmap_sizes: Vec<Vec<i64>> = output.heatmaps.iter().map(Tensor::size).collect();
+    assert_eq!(
+        heatmap_sizes,
+        [vec![4, 1, 8, 8], vec![4, 1, 4, 4], vec![4, 1, 2, 2]]
+    );
+    for (image, text) in output.image_weights.iter().zip(&output.text_weights) {
+        assert_eq!((image.size(), text.size()), (vec![4], vec![4]));
+    }
+    assert_eq!(output.channel_weights[0].size(), [4, 8]);
+}
+
+#[test]
+fn gradients_reach_every_head_and_not_the_frozen_trunk() {
+    let mut trunk_store = nn::VarStore::new(Device::Cpu);
+    let heads_store = nn::VarStore::new(Device::Cpu);
+    let model = MultimodalModel::new(&trunk_store.root(), &heads_store.root(), &tiny_config(), 10);
+    trunk_store.freeze();
+    let batch = tiny_batch();
+    let output = model.forward(
+        &batch.images,
+        &batch.ids,
+        &batch.lengths,
+        &batch.present,
+        &batch.present,
+    );
+    let (loss, ..) = objective(&output.logits, &output.embeddings, &batch.labels, 0.3, 0.7);
+    loss.backward();
+    for (name, variable) in heads_store.variables() {
+        let grad = variable.grad();
+        assert!(grad.defined(), "{name} has no gradient");
+        assert!(
+            grad.abs().sum(Kind::Float).double_value(&[]) > 0.0,
+            "{name}'s gradient is zero"
+        );
+    }
+    for (name, variable) in trunk_store.variables() {
+        assert!(!variable.requires_grad(), "{name} is not frozen");
+    }
+}
+
+#[test]
+fn cbam_by_hand() {
+    let store = nn::VarStore::new(Device::Cpu);
+    let cbam = Cbam::new(&store.root(), 2);
+    set(&cbam.mlp_in.ws, &[1.0, 0.0], &[1, 2]);
+    set(cbam.mlp_in.bs.as_ref().unwrap(), &[0.0], &[1]);
+    set(&cbam.mlp_out.ws, &[1.0, 0.0], &[2, 1]);
+    set(cbam.mlp_out.bs.as_ref().unwrap(), &[0.0, 0.0], &[2]);
+    let mut spatial = vec![0.0f32; 2 * 49];
+    spatial[3 * 7 + 3] = 1.0; // the centre tap of the channel-mean map
+    set(&cbam.spatial.ws, &spatial, &[1, 2, 7, 7]);
+    set(cbam.spatial.bs.as_ref().unwrap(), &[0.0], &[1]);
+    // Channel 0 = [1, 3], channel 1 = [2, -2] on a 1x2 grid.
+    let input = Tensor::from_slice(&[1.0f32, 3.0, 2.0, -2.0]).reshape([1, 2, 1, 2]);
+    let output = cbam.forward(&input);
+    // avg = [2, 0], max = [3, 2]; MLP keeps channel 0 only: Mc = sigmoid([2 + 3, 0]).
+    let s5 = sigmoid(5.0);
+    assert_close(&values(&output.channel), &[s5, 0.5]);
+    // L' = [[s5, 3 s5], [1, -1]]; Ms = sigmoid(mean over channels) per pixel.
+    let ms = [sigmoid((s5 + 1.0) / 2.0), sigmoid((3.0 * s5 - 1.0) / 2.0)];
+    assert_close(&values(&output.spatial), &ms);
+    assert_close(
+        &values(&output.features),
+        &[s5 * ms[0], 3.0 * s5 * ms[1], ms[0], -ms[1]],
+    );
+}
+
+fn hand_fusion(store: &nn::VarStore) -> ModalityFusion {
+    let fusion = ModalityFusion::new(&store.root(), 1, 1, 2);
+    set(&fusion.image_nin.ws, &[2.0], &[1, 1, 1, 1]);
+    set(fusion.image_nin.bs.as_ref().unwrap(), &[0.0], &[1]);
+    set(&fusion.text_nin.ws, &[3.0], &[1, 1]);
+    set(fusion.text_nin.bs.as_ref().unwrap(), &[0.0], &[1]);
+    set(&fusion.image_gate.ws, &[1.0], &[1, 1]);
+    set(fusion.image_gate.bs.as_ref().unwrap(), &[0.0], &[1]);
+    set(&fusion.text_gate.ws, &[1.0], &[1, 1]);
+    set(fusion.text_gate.bs.as_ref().unwrap(), &[-1.0], &[1]);
+    fusion
+}
+
+#[test]
+fn fusion_by_hand() {
+    let store = nn::VarStore::new(Device::Cpu);
+    let fusion = hand_fusion(&store);
+    let image = Tensor::from_slice(&[0.5f32]).reshape([1, 1, 1, 1]);
+    let text = Tensor::from_slice(&[1.0f32]).reshape([1, 1]);
+    let one = Tensor::from_slice(&[1.0f32]);
+    let fused = fusion.forward(&image, &text, &one, &one);
+    // NIN(C) = 1, NIN(U) = 3; S_c = sigmoid(1), S_u = sigmoid(3 - 1).
+    let (sc, su) = (sigmoid(1.0), sigmoid(2.0));
+    assert_close(&values(&fused.image_weight), &[sc]);
+    assert_close(&values(&fused.text_weight), &[su]);
+    assert_close(
+        &values(&fused.features),
+        &[sc / (sc + su), 3.0 * su / (sc + su)],
+    );
+    // Without text, the cover takes all the weight.
+    let zero = Tensor::from_slice(&[0.0f32]);
+    let cover_only = fusion.forward(&image, &text, &one, &zero);
+    assert_close(&values(&cover_only.features), &[1.0, 0.0]);
+}
+
+#[test]
+fn losses_by_hand() {
+    let logits = Tensor::from_slice(&[1.0f32, 2.0]).reshape([1, 2]);
+    let ce = cross_entropy(&logits, &Tensor::from_slice(&[1i64]));
+    assert_close(
+        &values(&ce),
+        &[-(2f64.exp() / (1f64.exp() + 2f64.exp())).ln()],
+    );
+
+    // Squared distances: d01 = 1, d02 = 4, d03 = 9, d12 = 5, d13 = 10, d23 = 1.
+    let embeddings =
+        Tensor::from_slice(&[0.0f32, 0.0, 1.0, 0.0, 0.0, 2.0, 0.0, 3.0]).reshape([4, 2]);
+    let labels = Tensor::from_slice(&[0i64, 0, 1, 1]);
+    let triplet = batch_hard_triplet(&embeddings, &labels);
+    let expected =
+        (softplus(1.0 - 4.0) + softplus(1.0 - 5.0) + softplus(1.0 - 4.0) + softplus(1.0 - 9.0))
+            / 4.0;
+    assert_close(&values(&triplet), &[expected]);
+
+    // An anchor alone in its category has no positive and is left out.
+    let lonely = Tensor::from_slice(&[0i64, 0, 1, 2]);
+    let triplet = batch_hard_triplet(&embeddings, &lonely);
+    let expected = (softplus(1.0 - 4.0) + softplus(1.0 - 5.0)) / 2.0;
+    assert_close(&values(&triplet), &[expected]);
+
+    let (total, ce_part, triplet_part) =
+        objective(&logits.repeat([4, 1]), &embeddings, &labels, 0.3, 0.7);
+    assert!((total.double_value(&[]) - (0.3 * ce_part + 0.7 * triplet_part)).abs() < 1e-6);
+}
+
+#[test]
+fn trunk_weights_load_by_torchvision_name() {
+    let store = nn::VarStore::new(Device::Cpu);
+    let _trunk = trunk::Vgg16Trunk::new(&store.root(), 0.125);
+    let names = torchvision_parameter_names();
+    assert_eq!(names.len(), 26);
+    assert_eq!(names[0], "features.0.weight");
+    assert_eq!(names[25], "features.28.bias");
+    let variables = store.variables();
+    let dir = tempfile::tempdir().unwrap();
+    let tensors: Vec<(String, Tensor)> = names
+        .iter()
+        .map(|name| {
+            (
+                name.clone(),
+                Tensor::full(variables[name].size(), 0.5, (Kind::Float, Device::Cpu)),
+            )
+        })
+        .collect();
+    let good = dir.path().join("vgg16.safetensors");
+    Tensor::write_safetensors(&tensors, &good).unwrap();
+
+    let provenance = load_by_name(&store, &good, &names).unwrap();
+    assert_eq!(
+        provenance,
+        TrunkProvenance::Pretrained {
+            file: good.clone(),
+            parameters: 26
+        }
+    );
+    for name in &names {
+        let loaded = &store.variables()[name];
+        assert_eq!(loaded.mean(Kind::Float).double_value(&[]), 0.5, "{name}");
+    }
+
+    let missing = dir.path().join("missing.safetensors");
+    Tensor::write_safetensors(&tensors[1..], &missing).unwrap();
+    let error = load_by_name(&store, &missing, &names).unwrap_err();
+    assert!(
+        matches!(&error, WeightsError::Missing { name, .. } if name == "features.0.weight"),
+        "{error}"
+    );
+
+    let mut wrong = tensors;
+    wrong[2].1 = Tensor::zeros([1, 2, 3], (Kind::Float, Device::Cpu));
+    let wrong_path = dir.path().join("wrong.safetensors");
+    Tensor::write_safetensors(&wrong, &wrong_path).unwrap();
+    let fresh = nn::VarStore::new(Device::Cpu);
+    let _trunk = trunk::Vgg16Trunk::new(&fresh.root(), 0.125);
+    let before = fresh.variables()["features.0.weight"].copy();
+    let error = load_by_name(&fresh, &wrong_path, &names).unwrap_err();
+    assert!(
+        matches!(&error, WeightsError::Shape { name, .. } if name == "features.2.weight"),
+        "{error}"
+    );
+    // All or nothing: the parameters before the bad one were not copied either.
+    assert!(fresh.variables()["features.0.weight"].equal(&before));
+}

@@ -1,0 +1,71 @@
+//! The text encoder: word embeddings initialised from the library's Word2Vec
+//! vectors, then a 3-layer LSTM built as three single-layer LSTMs so that each
+//! layer's output is at hand. `U1, U2, U3` are those outputs pooled over time
+//! (mean and max over the real words, concatenated).
+
+use tch::nn::{self, Module as _, RNN as _};
+use tch::{Kind, Tensor};
+
+#[derive(Debug)]
+pub struct TextEncoder {
+    pub(crate) embedding: nn::Embedding,
+    layers: Vec<nn::LSTM>,
+    pub hidden: i64,
+}
+
+impl TextEncoder {
+    /// `vocabulary` rows: the known words, then one for unknown words and one
+    /// for padding (ids `vocabulary - 2` and `vocabulary - 1`).
+    pub fn new(path: &nn::Path, vocabulary: i64, word_dim: i64, hidden: i64) -> Self {
+        let embedding = nn::embedding(path / "embedding", vocabulary, word_dim, Default::default());
+        let config = nn::RNNConfig {
+            batch_first: true,
+            ..Default::default()
+        };
+        let layers = (0..3)
+            .map(|layer| {
+                let input = if layer == 0 { word_dim } else { hidden };
+                nn::lstm(path / format!("lstm{}", layer + 1), input, hidden, config)
+            })
+            .collect();
+        Self {
+            embedding,
+            layers,
+            hidden,
+        }
+    }
+
+    /// Copies word vectors (`[words, word_dim]`, row = word id) into the first
+    /// rows of the embedding table.
+    pub fn load_word_vectors(&mut self, vectors: &Tensor) {
+        let words = vectors.size()[0];
+        tch::no_grad(|| {
+            self.embedding.ws.narrow(0, 0, words).copy_(vectors);
+        });
+    }
+
+    /// `ids`: `[batch, T]` word ids; `lengths`: `[batch]` real words per row
+    /// (at least 1). Returns U1, U2, U3, each `[batch, 2 * hidden]`.
+    pub fn forward(&self, ids: &Tensor, lengths: &Tensor) -> [Tensor; 3] {
+        let steps = ids.size()[1];
+        let positions = Tensor::arange(steps, (Kind::Int64, ids.device())).unsqueeze(0);
+        let mask = positions
+            .lt_tensor(&lengths.unsqueeze(1))
+            .to_kind(Kind::Float)
+            .unsqueeze(-1);
+        let count = mask
+            .sum_dim_intlist([1i64].as_slice(), false, None)
+            .clamp_min(1.0);
+        let mut xs = self.embedding.forward(ids);
+        let mut pooled = Vec::with_capacity(3);
+        for layer in &self.layers {
+            let (output, _) = layer.seq(&xs);
+            let mean = (&output * &mask).sum_dim_intlist([1i64].as_slice(), false, None) / &count;
+            let max = (&output + (&mask - 1.0) * 1e9).amax([1i64].as_slice(), false);
+            pooled.push(Tensor::cat(&[mean, max], 1));
+            xs = output;
+        }
+        let [u1, u2, u3]: [Tensor; 3] = pooled.try_into().expect("three layers");
+        [u1, u2, u3]
+    }
+}

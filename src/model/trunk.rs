@@ -1,0 +1,104 @@
+//! VGG16's 13-conv trunk in torchvision's layout (`features.0`, `features.2`,
+//! ..., `features.28`), so torchvision weights converted to safetensors load by
+//! name, with a width multiplier that makes training from scratch feasible on a
+//! CPU. It yields the multi-scale maps C1, C2, C3: the outputs of conv blocks 3,
+//! 4 and 5 before their pooling (at 224 px: 56x56, 28x28, 14x14).
+
+use tch::Tensor;
+use tch::nn::{self, Module as _};
+
+/// Output channels of each block's convolutions at width 1.
+const BLOCKS: [&[i64]; 5] = [
+    &[64, 64],
+    &[128, 128],
+    &[256, 256, 256],
+    &[512, 512, 512],
+    &[512, 512, 512],
+];
+
+/// Channels of a layer at width multiplier `width` (at least 8).
+pub fn scaled_channels(channels: i64, width: f64) -> i64 {
+    ((channels as f64 * width).round() as i64).max(8)
+}
+
+/// The trunk's convolutions, each with its torchvision index.
+#[derive(Debug)]
+pub struct Vgg16Trunk {
+    blocks: Vec<Vec<nn::Conv2D>>,
+    /// Channels of C1, C2, C3.
+    pub scale_channels: [i64; 3],
+}
+
+impl Vgg16Trunk {
+    /// Builds the trunk under `path` (use the var store's root so names are
+    /// `features.N.weight` / `features.N.bias`, as torchvision writes them).
+    pub fn new(path: &nn::Path, width: f64) -> Self {
+        let features = path / "features";
+        let conv_config = nn::ConvConfig {
+            padding: 1,
+            ..Default::default()
+        };
+        let mut index = 0i64;
+        let mut in_channels = 3;
+        let mut blocks = Vec::new();
+        for block in BLOCKS {
+            let mut convs = Vec::new();
+            for &channels in block {
+                let out_channels = scaled_channels(channels, width);
+                convs.push(nn::conv2d(
+                    &features / index,
+                    in_channels,
+                    out_channels,
+                    3,
+                    conv_config,
+                ));
+                in_channels = out_channels;
+                index += 2; // each conv is followed by its ReLU
+            }
+            index += 1; // the block's max-pool
+            blocks.push(convs);
+        }
+        Self {
+            blocks,
+            scale_channels: [
+                scaled_channels(256, width),
+                scaled_channels(512, width),
+                scaled_channels(512, width),
+            ],
+        }
+    }
+
+    /// `images`: `[batch, 3, S, S]`, ImageNet-normalised. Returns C1, C2, C3.
+    pub fn forward(&self, images: &Tensor) -> [Tensor; 3] {
+        let mut xs = images.shallow_clone();
+        let mut scales = Vec::with_capacity(3);
+        for (block_index, convs) in self.blocks.iter().enumerate() {
+            if block_index > 0 {
+                xs = xs.max_pool2d_default(2);
+            }
+            for conv in convs {
+                xs = conv.forward(&xs).relu();
+            }
+            if block_index >= 2 {
+                scales.push(xs.shallow_clone());
+            }
+        }
+        let [c1, c2, c3]: [Tensor; 3] = scales.try_into().expect("three scales");
+        [c1, c2, c3]
+    }
+}
+
+/// torchvision's names of the 13 conv layers' parameters.
+pub fn torchvision_parameter_names() -> Vec<String> {
+    let mut names = Vec::new();
+    let mut index = 0;
+    for block in BLOCKS {
+        for _ in block.iter() {
+            names.push(format!("features.{index}.weight"));
+            names.push(format!("features.{index}.bias"));
+            index += 2;
+        }
+        index += 1;
+    }
+    names
+}
