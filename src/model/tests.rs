@@ -56,6 +56,19 @@ struct Batch {
     labels: Tensor,
 }
 
+impl Batch {
+    /// The model on this batch with both modalities present.
+    fn run(&self, model: &MultimodalModel) -> ModelOutput {
+        model.forward(
+            &self.images,
+            &self.ids,
+            &self.lengths,
+            &self.present,
+            &self.present,
+        )
+    }
+}
+
 fn tiny_batch() -> Batch {
     tch::manual_seed(1);
     Batch {
@@ -86,13 +99,7 @@ fn every_piece_has_the_shapes_of_model_md() {
     for u in &texts {
         assert_eq!(u.size(), [4, 8], "mean and max of 4 hidden units");
     }
-    let output = model.forward(
-        &batch.images,
-        &batch.ids,
-        &batch.lengths,
-        &batch.present,
-        &batch.present,
-    );
+    let output = batch.run(&model);
     assert_eq!(output.embeddings.size(), [4, 5]);
     assert_eq!(output.logits.size(), [4, 3]);
     let norms = values(&output.embeddings.pow_tensor_scalar(2).sum_dim_intlist(
@@ -119,13 +126,7 @@ fn gradients_reach_every_head_and_not_the_frozen_trunk() {
     let model = MultimodalModel::new(&trunk_store.root(), &heads_store.root(), &tiny_config(), 10);
     trunk_store.freeze();
     let batch = tiny_batch();
-    let output = model.forward(
-        &batch.images,
-        &batch.ids,
-        &batch.lengths,
-        &batch.present,
-        &batch.present,
-    );
+    let output = batch.run(&model);
     let (loss, ..) = objective(&output.logits, &output.embeddings, &batch.labels, 0.3, 0.7);
     loss.backward();
     for (name, variable) in heads_store.variables() {
