@@ -292,3 +292,36 @@ fn trunk_weights_load_by_torchvision_name() {
     // All or nothing: the parameters before the bad one were not copied either.
     assert!(fresh.variables()["features.0.weight"].equal(&before));
 }
+
+/// A real torchvision VGG16 file, when one is at hand: `SHELFWISE_VGG16=PATH`
+/// (see models/README.md; `scripts/convert_vgg16.py --random` makes one without a download).
+#[test]
+fn a_torchvision_vgg16_file_loads_into_the_full_width_trunk() {
+    let Some(file) = std::env::var_os("SHELFWISE_VGG16") else {
+        eprintln!("skipped: set SHELFWISE_VGG16 to a torchvision VGG16 safetensors file");
+        return;
+    };
+    let store = nn::VarStore::new(Device::Cpu);
+    let trunk = trunk::Vgg16Trunk::new(&store.root(), 1.0);
+    let provenance = load_by_name(
+        &store,
+        std::path::Path::new(&file),
+        &torchvision_parameter_names(),
+    )
+    .unwrap();
+    assert!(matches!(
+        provenance,
+        TrunkProvenance::Pretrained { parameters: 26, .. }
+    ));
+    let [c1, c2, c3] = tch::no_grad(|| {
+        trunk.forward(&Tensor::zeros([1, 3, 224, 224], (Kind::Float, Device::Cpu)))
+    });
+    assert_eq!(
+        (c1.size(), c2.size(), c3.size()),
+        (
+            vec![1, 256, 56, 56],
+            vec![1, 512, 28, 28],
+            vec![1, 512, 14, 14]
+        )
+    );
+}
