@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod embed;
 pub mod eval;
 pub mod import;
 pub mod jobs;

@@ -68,6 +68,33 @@ impl Vgg16Trunk {
         }
     }
 
+    /// Fills every convolution from a generator of its own seeded with `seed`:
+    /// weights uniform in ±sqrt(6 / fan_in) (Kaiming, for ReLU), biases 0. The
+    /// same seed gives the same trunk whatever else draws from libtorch's one
+    /// global generator meanwhile (another thread training, say).
+    pub fn init_random(&self, seed: u64) {
+        use rand::{Rng as _, SeedableRng as _};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+        tch::no_grad(|| {
+            for conv in self.blocks.iter().flatten() {
+                let size = conv.ws.size();
+                let fan_in: i64 = size[1..].iter().product();
+                let bound = (6.0 / fan_in as f64).sqrt() as f32;
+                let values: Vec<f32> = (0..size.iter().product::<i64>())
+                    .map(|_| {
+                        ((rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0) * bound
+                    })
+                    .collect();
+                conv.ws
+                    .shallow_clone()
+                    .copy_(&Tensor::from_slice(&values).reshape(size.as_slice()));
+                if let Some(bias) = &conv.bs {
+                    let _ = bias.shallow_clone().zero_();
+                }
+            }
+        });
+    }
+
     /// `images`: `[batch, 3, S, S]`, ImageNet-normalised. Returns C1, C2, C3.
     pub fn forward(&self, images: &Tensor) -> [Tensor; 3] {
         let mut xs = images.shallow_clone();

@@ -1,0 +1,179 @@
+//! The frozen trunk's outputs are computed once per cover and configuration,
+//! reused afterwards, and recomputed only for a changed cover or configuration.
+
+mod common;
+
+use std::sync::atomic::AtomicBool;
+
+use shelfwise::embed::{self, EmbedError, FeatureCache, TrunkSettings};
+use shelfwise::store::Library;
+use tch::{Device, Kind, Tensor};
+
+const BOOKS: &[(&str, &str, &str, &str, &str)] = &[
+    ("a", "Alpha", "Ann", "Drama", ""),
+    ("b", "Beta", "Bo", "Drama", ""),
+    ("c", "Gamma", "Cy", "Poetry", ""),
+    ("d", "Delta", "Di", "Poetry", ""),
+    ("e", "Epsilon", "Ed", "Horror", ""),
+];
+
+fn settings() -> TrunkSettings {
+    TrunkSettings {
+        image_size: 32,
+        width: 0.125,
+        grid: 2,
+        weights: None,
+        seed: 3,
+    }
+}
+
+fn fill(library: &Library, settings: &TrunkSettings) -> Result<embed::CacheReport, EmbedError> {
+    let (_store, trunk, _) = embed::build_trunk(settings, Device::Cpu).unwrap();
+    let cache = FeatureCache::for_settings(library.root(), settings, trunk.scale_channels).unwrap();
+    embed::fill_cache(
+        library,
+        &trunk,
+        &cache,
+        settings,
+        Device::Cpu,
+        &|_, _| {},
+        &AtomicBool::new(false),
+    )
+}
+
+#[test]
+fn the_cache_is_filled_once_and_follows_covers_and_settings() {
+    let source = tempfile::tempdir().unwrap();
+    let csv = common::write_books(source.path(), BOOKS);
+    let library_dir = tempfile::tempdir().unwrap();
+    let mut library = Library::open(library_dir.path()).unwrap();
+    common::import(&mut library, &csv);
+
+    let first = fill(&library, &settings()).unwrap();
+    assert_eq!((first.computed, first.reused, first.failed), (5, 0, 0));
+    let second = fill(&library, &settings()).unwrap();
+    assert_eq!((second.computed, second.reused), (0, 5));
+
+    // The cached maps are the trunk's outputs, pooled to the grid (to f16 precision).
+    let settings = settings();
+    let (_store, trunk, provenance) = embed::build_trunk(&settings, Device::Cpu).unwrap();
+    assert_eq!(
+        provenance,
+        shelfwise::model::weights::TrunkProvenance::Random
+    );
+    let cache =
+        FeatureCache::for_settings(library.root(), &settings, trunk.scale_channels).unwrap();
+    let cover = library
+        .stored_covers()
+        .unwrap()
+        .into_values()
+        .next()
+        .unwrap();
+    let cached = cache.load(&cover.cover_hash).unwrap().unwrap();
+    let image = embed::cover_tensor(&library.cover_path(&cover.file_name), 32)
+        .unwrap()
+        .unsqueeze(0);
+    let fresh = tch::no_grad(|| trunk.forward(&image));
+    let sizes: Vec<Vec<i64>> = cached.iter().map(Tensor::size).collect();
+    assert_eq!(sizes, [vec![32, 2, 2], vec![64, 2, 2], vec![64, 2, 2]]);
+    for (cached, fresh) in cached.iter().zip(&fresh) {
+        let expected = fresh.adaptive_avg_pool2d([2, 2]).get(0);
+        let error = (cached - &expected).abs().max().double_value(&[]);
+        let scale = expected.abs().max().double_value(&[]).max(1e-6);
+        assert!(error / scale < 1e-2, "relative error {}", error / scale);
+    }
+
+    // Another configuration has a cache of its own.
+    let other = TrunkSettings {
+        grid: 1,
+        ..settings.clone()
+    };
+    assert_eq!(fill(&library, &other).unwrap().computed, 5);
+    let reseeded = TrunkSettings {
+        seed: 4,
+        ..settings.clone()
+    };
+    assert_eq!(fill(&library, &reseeded).unwrap().computed, 5);
+
+    // A changed cover is a new content hash: only it is computed.
+    let changed = source.path().join("covers/a.jpg");
+    std::fs::write(&changed, common::jpeg_cover(99)).unwrap();
+    common::import(&mut library, &csv);
+    let after = fill(&library, &settings).unwrap();
+    assert_eq!((after.computed, after.reused), (1, 5));
+
+    // A damaged entry is reported, not read as features.
+    let entry = std::fs::read_dir(library_dir.path().join("features"))
+        .unwrap()
+        .flat_map(|d| walk(&d.unwrap().path()))
+        .next()
+        .unwrap();
+    std::fs::write(&entry, b"short").unwrap();
+    let hash = entry.file_stem().unwrap().to_str().unwrap().to_string();
+    let caches = [settings.clone(), other, reseeded];
+    let damaged = caches.iter().any(|s| {
+        let (_st, t, _) = embed::build_trunk(s, Device::Cpu).unwrap();
+        let c = FeatureCache::for_settings(library.root(), s, t.scale_channels).unwrap();
+        matches!(c.load(&hash), Err(EmbedError::Damaged { .. }))
+    });
+    assert!(damaged);
+}
+
+#[test]
+fn a_random_trunk_is_the_same_for_a_seed_even_while_other_threads_build_models() {
+    let reference = embed::build_trunk(&settings(), Device::Cpu).unwrap().0;
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..5 {
+                    let (store, ..) = embed::build_trunk(&settings(), Device::Cpu).unwrap();
+                    for (name, variable) in store.variables() {
+                        assert!(
+                            variable.equal(&reference.variables()[&name]),
+                            "{name} differs"
+                        );
+                    }
+                    let _ = Tensor::randn([64], (Kind::Float, Device::Cpu));
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn cancelling_keeps_what_was_computed() {
+    let source = tempfile::tempdir().unwrap();
+    let csv = common::write_books(source.path(), BOOKS);
+    let library_dir = tempfile::tempdir().unwrap();
+    let mut library = Library::open(library_dir.path()).unwrap();
+    common::import(&mut library, &csv);
+    let settings = settings();
+    let (_store, trunk, _) = embed::build_trunk(&settings, Device::Cpu).unwrap();
+    let cache =
+        FeatureCache::for_settings(library.root(), &settings, trunk.scale_channels).unwrap();
+    let cancelled = AtomicBool::new(true);
+    let result = embed::fill_cache(
+        &library,
+        &trunk,
+        &cache,
+        &settings,
+        Device::Cpu,
+        &|_, _| {},
+        &cancelled,
+    );
+    assert!(matches!(result, Err(EmbedError::Cancelled)));
+    assert_eq!(fill(&library, &settings).unwrap().computed, 5);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
