@@ -105,7 +105,7 @@ fn the_cache_is_filled_once_and_follows_covers_and_settings() {
     // A damaged entry is reported, not read as features.
     let entry = std::fs::read_dir(library_dir.path().join("features"))
         .unwrap()
-        .flat_map(|d| walk(&d.unwrap().path()))
+        .flat_map(|d| common::walk(&d.unwrap().path()))
         .next()
         .unwrap();
     std::fs::write(&entry, b"short").unwrap();
@@ -163,17 +163,4 @@ fn cancelling_keeps_what_was_computed() {
     );
     assert!(matches!(result, Err(EmbedError::Cancelled)));
     assert_eq!(fill(&library, &settings).unwrap().computed, 5);
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }

@@ -125,21 +125,8 @@ fn each_bad_input_is_one_report_line_and_the_rest_is_imported() {
         report.skipped
     );
     // Nothing outside the import folder was copied in.
-    let stored: Vec<_> = walk(&library_dir.path().join("covers"));
+    let stored: Vec<_> = common::walk(&library_dir.path().join("covers"));
     assert_eq!(stored.len(), 1, "{stored:?}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[test]
