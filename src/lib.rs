@@ -12,4 +12,5 @@ pub mod model;
 pub mod paths;
 pub mod store;
 pub mod text;
+pub mod train;
 pub mod ui;

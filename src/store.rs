@@ -588,6 +588,15 @@ impl Library {
         Ok(broken)
     }
 
+    /// Each book with a cover, and that cover's hash.
+    pub fn book_cover_hashes(&self) -> Result<Vec<(BookId, String)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT book_id, cover_hash FROM books WHERE cover_hash IS NOT NULL ORDER BY book_id",
+        )?;
+        let rows = stmt.query_map([], |row| Ok((BookId(row.get(0)?), row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Every book's text, in book id order.
     pub fn book_texts(&self) -> Result<Vec<BookText>, StoreError> {
         let mut stmt = self.conn.prepare(

@@ -1,0 +1,575 @@
+//! Training one run of the model on the library: a seeded split by book
+//! (stratified by category), P x K batches from the feature cache, the
+//! objective `beta * CE + alpha * triplet`, Adam, and a report of every step's
+//! loss and every epoch's validation metrics through a callback, stopping at
+//! the next step when cancelled.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rand::rngs::SmallRng;
+use rand::{Rng as _, SeedableRng as _};
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, OptimizerConfig as _};
+use tch::{Device, Kind, Tensor};
+
+use crate::embed::{self, EmbedError, FeatureCache, TrunkSettings};
+use crate::eval::ConfusionMatrix;
+use crate::model::{FusionHeads, ModelConfig, loss};
+use crate::store::{BookId, Library};
+use crate::text::corpus::{self, CorpusError};
+use crate::text::{LibraryVectors, Word2VecConfig};
+
+/// Which inputs a run sees: both (the paper's model) or one alone (the
+/// baselines a sweep draws beside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Modalities {
+    Fused,
+    Image,
+    Text,
+}
+
+/// One run's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub beta: f64,
+    /// Triplet weight; `1 - beta` when not set.
+    pub alpha: Option<f64>,
+    pub epochs: usize,
+    /// Categories per batch (P) and books per category (K).
+    pub categories_per_batch: usize,
+    pub books_per_category: usize,
+    pub learning_rate: f64,
+    pub seed: u64,
+    /// Share of each category held out for validation.
+    pub validation_share: f64,
+    /// Share of training books whose cover or text is hidden in a step.
+    pub modality_dropout: f64,
+    pub modalities: Modalities,
+    /// Words of a book's text read by the LSTM, at most.
+    pub max_words: usize,
+    pub model: ModelConfig,
+    pub trunk: TrunkSettings,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            beta: 0.3,
+            alpha: None,
+            epochs: 15,
+            categories_per_batch: 5,
+            books_per_category: 16,
+            learning_rate: 1e-3,
+            seed: 1,
+            validation_share: 0.2,
+            modality_dropout: 0.1,
+            modalities: Modalities::Fused,
+            max_words: 200,
+            model: ModelConfig::default(),
+            trunk: TrunkSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("the library needs at least two categories with two books each to train; it has {0}")]
+    TooFewBooks(String),
+    #[error("cannot set up the optimiser: {0}")]
+    Optimizer(String),
+    #[error("training was cancelled")]
+    Cancelled,
+}
+
+/// What a run reports while it trains.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TrainEvent {
+    Step {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+        cross_entropy: f64,
+        triplet: f64,
+    },
+    Epoch {
+        epoch: usize,
+        train_loss: f64,
+        val_accuracy: f64,
+        val_macro_f1: f64,
+    },
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunSummary {
+    pub best_epoch: usize,
+    pub val_accuracy: f64,
+    pub val_macro_f1: f64,
+    pub train_accuracy: f64,
+    pub categories: Vec<String>,
+}
+
+/// One book as training reads it.
+#[derive(Debug)]
+struct Example {
+    label: usize,
+    word_ids: Vec<i64>,
+    cover: Option<[Tensor; 3]>,
+}
+
+/// The library turned into examples: labels by category name (sorted), word ids
+/// of the library's vectors (unknown and padding rows after the known words),
+/// and each cover's cached trunk maps.
+struct Dataset {
+    examples: Vec<Example>,
+    categories: Vec<String>,
+    padding_id: i64,
+}
+
+fn build_dataset(
+    library: &mut Library,
+    vectors: &LibraryVectors,
+    cache: &FeatureCache,
+    max_words: usize,
+) -> Result<Dataset, TrainError> {
+    let corpus = corpus::library_corpus(library)?;
+    let summaries = library.book_summaries()?;
+    let covers = library.stored_covers()?;
+    let cover_of: BTreeMap<BookId, String> = library
+        .book_cover_hashes()?
+        .into_iter()
+        .filter(|(_, hash)| covers.contains_key(hash))
+        .collect();
+    let category_of: BTreeMap<BookId, String> = summaries
+        .into_iter()
+        .map(|b| (b.book_id, b.category))
+        .collect();
+    let categories: Vec<String> = {
+        let mut names: Vec<String> = category_of
+            .values()
+            .filter(|c| !c.is_empty())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    let vocab = &vectors.vectors.vocab;
+    let mut examples = Vec::new();
+    for (book_id, document) in corpus.book_ids.iter().zip(&corpus.documents) {
+        let Some(label) = category_of
+            .get(book_id)
+            .and_then(|c| categories.iter().position(|name| name == c))
+        else {
+            continue;
+        };
+        let word_ids = document
+            .iter()
+            .take(max_words)
+            .map(|t| i64::from(vocab.id(&t.stem)))
+            .collect();
+        let cover = match cover_of.get(book_id) {
+            Some(hash) => cache.load(hash)?,
+            None => None,
+        };
+        examples.push(Example {
+            label,
+            word_ids,
+            cover,
+        });
+    }
+    Ok(Dataset {
+        examples,
+        categories,
+        padding_id: vocab.len() as i64 + 1,
+    })
+}
+
+/// Splits example indices by category: `share` of each category (at least one
+/// book when it has two or more) goes to validation. Seeded.
+pub fn stratified_split(labels: &[usize], share: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut by_label: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (index, &label) in labels.iter().enumerate() {
+        by_label.entry(label).or_default().push(index);
+    }
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let (mut train, mut validation) = (Vec::new(), Vec::new());
+    for members in by_label.values_mut() {
+        shuffle(members, &mut rng);
+        let held = if members.len() < 2 {
+            0
+        } else {
+            ((members.len() as f64 * share).round() as usize).clamp(1, members.len() - 1)
+        };
+        validation.extend_from_slice(&members[..held]);
+        train.extend_from_slice(&members[held..]);
+    }
+    train.sort_unstable();
+    validation.sort_unstable();
+    (train, validation)
+}
+
+fn shuffle<T>(items: &mut [T], rng: &mut SmallRng) {
+    for i in (1..items.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
+}
+
+/// One epoch of P x K batches over `train` (indices with `labels`): each batch
+/// takes P categories at random and K books of each, with repeats when a
+/// category has fewer. Steps per epoch: enough to see every training book once
+/// on average.
+pub fn pk_batches(
+    train: &[usize],
+    labels: &[usize],
+    p: usize,
+    k: usize,
+    rng: &mut SmallRng,
+) -> Vec<Vec<usize>> {
+    let mut by_label: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for &index in train {
+        by_label.entry(labels[index]).or_default().push(index);
+    }
+    let classes: Vec<usize> = by_label.keys().copied().collect();
+    let per_batch = p.min(classes.len()).max(1) * k.max(1);
+    let steps = train.len().div_ceil(per_batch).max(1);
+    (0..steps)
+        .map(|_| {
+            let mut chosen = classes.clone();
+            shuffle(&mut chosen, rng);
+            chosen.truncate(p.max(1));
+            let mut batch = Vec::with_capacity(per_batch);
+            for class in chosen {
+                let mut members = by_label[&class].clone();
+                shuffle(&mut members, rng);
+                for i in 0..k.max(1) {
+                    batch.push(members[i % members.len()]);
+                }
+            }
+            batch
+        })
+        .collect()
+}
+
+/// The tensors of one batch for the heads.
+struct BatchTensors {
+    scales: [Tensor; 3],
+    ids: Tensor,
+    lengths: Tensor,
+    image_present: Tensor,
+    text_present: Tensor,
+    labels: Tensor,
+}
+
+fn batch_tensors(
+    dataset: &Dataset,
+    batch: &[usize],
+    channels: [i64; 3],
+    grid: i64,
+    modalities: Modalities,
+    dropout: Option<(f64, &mut SmallRng)>,
+    device: Device,
+) -> BatchTensors {
+    let longest = batch
+        .iter()
+        .map(|&i| dataset.examples[i].word_ids.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let mut ids = Vec::with_capacity(batch.len() * longest);
+    let (mut lengths, mut image_present, mut text_present, mut labels) =
+        (vec![], vec![], vec![], vec![]);
+    let mut maps: [Vec<Tensor>; 3] = Default::default();
+    let mut dropout = dropout;
+    for &index in batch {
+        let example = &dataset.examples[index];
+        let mut has_image = example.cover.is_some() && modalities != Modalities::Text;
+        let mut has_text = !example.word_ids.is_empty() && modalities != Modalities::Image;
+        if let Some((share, rng)) = dropout.as_mut()
+            && has_image
+            && has_text
+            && (rng.next_u32() as f64 / u32::MAX as f64) < *share
+        {
+            if rng.next_u32() % 2 == 0 {
+                has_image = false;
+            } else {
+                has_text = false;
+            }
+        }
+        for scale in 0..3 {
+            maps[scale].push(match (&example.cover, has_image) {
+                (Some(cover), true) => cover[scale].shallow_clone(),
+                _ => Tensor::zeros([channels[scale], grid, grid], (Kind::Float, Device::Cpu)),
+            });
+        }
+        let words = if has_text {
+            &example.word_ids[..]
+        } else {
+            &[][..]
+        };
+        ids.extend_from_slice(words);
+        ids.extend(std::iter::repeat_n(
+            dataset.padding_id,
+            longest - words.len(),
+        ));
+        lengths.push(words.len().max(1) as i64);
+        image_present.push(if has_image { 1f32 } else { 0.0 });
+        text_present.push(if has_text { 1f32 } else { 0.0 });
+        labels.push(example.label as i64);
+    }
+    let [m1, m2, m3] = maps;
+    BatchTensors {
+        scales: [
+            Tensor::stack(&m1, 0).to_device(device),
+            Tensor::stack(&m2, 0).to_device(device),
+            Tensor::stack(&m3, 0).to_device(device),
+        ],
+        ids: Tensor::from_slice(&ids)
+            .reshape([batch.len() as i64, longest as i64])
+            .to_device(device),
+        lengths: Tensor::from_slice(&lengths).to_device(device),
+        image_present: Tensor::from_slice(&image_present).to_device(device),
+        text_present: Tensor::from_slice(&text_present).to_device(device),
+        labels: Tensor::from_slice(&labels).to_device(device),
+    }
+}
+
+/// The device training uses: CUDA when libtorch sees a GPU, else the CPU with
+/// one core left free for the window.
+pub fn training_device() -> Device {
+    let device = Device::cuda_if_available();
+    if device == Device::Cpu {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tch::set_num_threads(cores.saturating_sub(1).max(1) as i32);
+    }
+    device
+}
+
+/// Trains one run and returns its summary; `on_event` hears every step and epoch.
+pub fn train_run(
+    library: &mut Library,
+    config: &TrainConfig,
+    device: Device,
+    on_event: &mut dyn FnMut(TrainEvent),
+    cancel: &AtomicBool,
+) -> Result<RunSummary, TrainError> {
+    let never = AtomicBool::new(false);
+    let (vectors, _) =
+        corpus::current_vectors(library, &Word2VecConfig::default(), &|_, _| {}, &never)?;
+    let (_trunk_store, trunk, _) = embed::build_trunk(&config.trunk, device)?;
+    let cache = FeatureCache::for_settings(library.root(), &config.trunk, trunk.scale_channels)?;
+    embed::fill_cache(
+        library,
+        &trunk,
+        &cache,
+        &config.trunk,
+        device,
+        &|_, _| {},
+        cancel,
+    )
+    .map_err(|e| match e {
+        EmbedError::Cancelled => TrainError::Cancelled,
+        other => other.into(),
+    })?;
+    let dataset = build_dataset(library, &vectors, &cache, config.max_words)?;
+    let labels: Vec<usize> = dataset.examples.iter().map(|e| e.label).collect();
+    let trainable_classes = (0..dataset.categories.len())
+        .filter(|&c| labels.iter().filter(|&&l| l == c).count() >= 2)
+        .count();
+    if trainable_classes < 2 {
+        return Err(TrainError::TooFewBooks(format!(
+            "{} books in {} categories",
+            labels.len(),
+            dataset.categories.len()
+        )));
+    }
+    let (train, validation) = stratified_split(&labels, config.validation_share, config.seed);
+
+    tch::manual_seed(config.seed as i64);
+    let heads_store = nn::VarStore::new(device);
+    let model_config = ModelConfig {
+        categories: dataset.categories.len() as i64,
+        width: config.trunk.width,
+        image_size: config.trunk.image_size,
+        ..config.model.clone()
+    };
+    let vocabulary_rows = vectors.vectors.vocab.len() as i64 + 2;
+    let mut heads = FusionHeads::new(
+        &heads_store.root(),
+        &model_config,
+        trunk.scale_channels,
+        vocabulary_rows,
+    );
+    let word_vectors = Tensor::from_slice(&vectors.vectors.vectors)
+        .reshape([
+            vectors.vectors.vocab.len() as i64,
+            vectors.vectors.dim as i64,
+        ])
+        .to_device(device);
+    if vectors.vectors.dim as i64 == model_config.word_dim {
+        heads.text.load_word_vectors(&word_vectors);
+    }
+    let mut optimizer = nn::Adam::default()
+        .build(&heads_store, config.learning_rate)
+        .map_err(|e| TrainError::Optimizer(e.to_string()))?;
+    let alpha = config.alpha.unwrap_or(1.0 - config.beta);
+    let mut rng = SmallRng::seed_from_u64(config.seed ^ 0x5EED);
+    let grid = config.trunk.grid;
+    let evaluate = |heads: &FusionHeads, indices: &[usize]| -> ConfusionMatrix {
+        let mut predicted = Vec::with_capacity(indices.len());
+        for chunk in indices.chunks(64) {
+            let batch = batch_tensors(
+                &dataset,
+                chunk,
+                trunk.scale_channels,
+                grid,
+                config.modalities,
+                None,
+                device,
+            );
+            let output = tch::no_grad(|| {
+                heads.forward(
+                    &batch.scales,
+                    &batch.ids,
+                    &batch.lengths,
+                    &batch.image_present,
+                    &batch.text_present,
+                )
+            });
+            predicted.extend(
+                Vec::<i64>::try_from(output.logits.argmax(1, false).to_device(Device::Cpu))
+                    .unwrap_or_default(),
+            );
+        }
+        let actual: Vec<usize> = indices.iter().map(|&i| labels[i]).collect();
+        let predicted: Vec<usize> = predicted.into_iter().map(|p| p as usize).collect();
+        ConfusionMatrix::from_labels(&actual, &predicted, dataset.categories.len())
+            .expect("labels in range")
+    };
+
+    let mut best: Option<RunSummary> = None;
+    let mut step = 0;
+    for epoch in 1..=config.epochs {
+        let batches = pk_batches(
+            &train,
+            &labels,
+            config.categories_per_batch,
+            config.books_per_category,
+            &mut rng,
+        );
+        let mut epoch_loss = 0.0;
+        for batch in &batches {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(TrainError::Cancelled);
+            }
+            let tensors = batch_tensors(
+                &dataset,
+                batch,
+                trunk.scale_channels,
+                grid,
+                config.modalities,
+                Some((config.modality_dropout, &mut rng)),
+                device,
+            );
+            let output = heads.forward(
+                &tensors.scales,
+                &tensors.ids,
+                &tensors.lengths,
+                &tensors.image_present,
+                &tensors.text_present,
+            );
+            let (objective, cross_entropy, triplet) = loss::objective(
+                &output.logits,
+                &output.embeddings,
+                &tensors.labels,
+                config.beta,
+                alpha,
+            );
+            optimizer.backward_step(&objective);
+            let value = objective.double_value(&[]);
+            epoch_loss += value;
+            step += 1;
+            on_event(TrainEvent::Step {
+                epoch,
+                step,
+                loss: value,
+                cross_entropy,
+                triplet,
+            });
+        }
+        let measured = if validation.is_empty() {
+            &train
+        } else {
+            &validation
+        };
+        let matrix = evaluate(&heads, measured);
+        let (val_accuracy, val_macro_f1) = (matrix.accuracy(), matrix.macro_f1());
+        on_event(TrainEvent::Epoch {
+            epoch,
+            train_loss: epoch_loss / batches.len() as f64,
+            val_accuracy,
+            val_macro_f1,
+        });
+        if best.as_ref().is_none_or(|b| val_macro_f1 > b.val_macro_f1) {
+            best = Some(RunSummary {
+                best_epoch: epoch,
+                val_accuracy,
+                val_macro_f1,
+                train_accuracy: evaluate(&heads, &train).accuracy(),
+                categories: dataset.categories.clone(),
+            });
+        }
+    }
+    best.ok_or_else(|| TrainError::TooFewBooks("no epoch was run (epochs = 0)".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_split_is_stratified_and_seeded() {
+        let labels: Vec<usize> = (0..50).map(|i| i % 5).collect();
+        let (train, validation) = stratified_split(&labels, 0.2, 7);
+        assert_eq!((train.len(), validation.len()), (40, 10));
+        for class in 0..5 {
+            assert_eq!(
+                validation.iter().filter(|&&i| labels[i] == class).count(),
+                2
+            );
+        }
+        assert_eq!(
+            stratified_split(&labels, 0.2, 7),
+            (train.clone(), validation.clone())
+        );
+        assert_ne!(stratified_split(&labels, 0.2, 8).1, validation);
+        // A category of one book stays in training.
+        let (train, validation) = stratified_split(&[0, 0, 0, 1], 0.5, 1);
+        assert!(train.contains(&3) && !validation.contains(&3));
+    }
+
+    #[test]
+    fn batches_hold_p_categories_of_k_books() {
+        let labels: Vec<usize> = (0..60).map(|i| i % 6).collect();
+        let train: Vec<usize> = (0..60).collect();
+        let mut rng = SmallRng::seed_from_u64(1);
+        let batches = pk_batches(&train, &labels, 3, 4, &mut rng);
+        assert_eq!(batches.len(), 5);
+        for batch in &batches {
+            assert_eq!(batch.len(), 12);
+            let mut classes: Vec<usize> = batch.iter().map(|&i| labels[i]).collect();
+            classes.dedup();
+            assert_eq!(classes.len(), 3, "{batch:?}");
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! A run on 20 books learns them: the loss falls and training accuracy reaches 100%.
+
+mod common;
+
+use std::sync::atomic::AtomicBool;
+
+use shelfwise::embed::TrunkSettings;
+use shelfwise::model::ModelConfig;
+use shelfwise::store::Library;
+use shelfwise::train::{self, Modalities, TrainConfig, TrainEvent};
+use tch::Device;
+
+const WORDS: [&[&str]; 4] = [
+    &["pirate", "ship", "ocean", "treasure", "storm"],
+    &["detective", "murder", "clue", "poison", "alibi"],
+    &["rocket", "planet", "alien", "robot", "galaxy"],
+    &["castle", "dragon", "wizard", "spell", "sword"],
+];
+const CATEGORIES: [&str; 4] = ["Adventure", "Mystery", "Science Fiction", "Fantasy"];
+
+fn tiny_config(modalities: Modalities) -> TrainConfig {
+    TrainConfig {
+        beta: 0.5,
+        epochs: 40,
+        categories_per_batch: 4,
+        books_per_category: 5,
+        learning_rate: 3e-3,
+        validation_share: 0.0,
+        modality_dropout: 0.0,
+        modalities,
+        model: ModelConfig {
+            lstm_hidden: 16,
+            fused_channels: 16,
+            embedding_dim: 16,
+            ..ModelConfig::default()
+        },
+        trunk: TrunkSettings {
+            image_size: 32,
+            width: 0.125,
+            grid: 2,
+            weights: None,
+            seed: 1,
+        },
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn twenty_books_are_learnt_by_heart() {
+    let source = tempfile::tempdir().unwrap();
+    let rows: Vec<(String, String, String, String, String)> = (0..20)
+        .map(|i| {
+            let category = i % 4;
+            let words = WORDS[category];
+            let synopsis = (0..12)
+                .map(|j| words[(i + j) % 5])
+                .collect::<Vec<_>>()
+                .join(" ");
+            (
+                format!("b{i}"),
+                format!("Book {i}"),
+                format!("Author {i}"),
+                CATEGORIES[category].to_string(),
+                synopsis,
+            )
+        })
+        .collect();
+    let borrowed: Vec<(&str, &str, &str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.0.as_str(),
+                r.1.as_str(),
+                r.2.as_str(),
+                r.3.as_str(),
+                r.4.as_str(),
+            )
+        })
+        .collect();
+    let csv = common::write_books(source.path(), &borrowed);
+    let library_dir = tempfile::tempdir().unwrap();
+    let mut library = Library::open(library_dir.path()).unwrap();
+    common::import(&mut library, &csv);
+
+    let mut steps = Vec::new();
+    let mut epochs = Vec::new();
+    let summary = train::train_run(
+        &mut library,
+        &tiny_config(Modalities::Fused),
+        Device::Cpu,
+        &mut |event| match event {
+            TrainEvent::Step { loss, .. } => steps.push(loss),
+            TrainEvent::Epoch { val_accuracy, .. } => epochs.push(val_accuracy),
+        },
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+
+    assert_eq!(steps.len(), 40, "one 4 x 5 batch per epoch over 20 books");
+    assert_eq!(epochs.len(), 40);
+    let first = steps[..3].iter().sum::<f64>() / 3.0;
+    let last = steps[steps.len() - 3..].iter().sum::<f64>() / 3.0;
+    assert!(last < first * 0.5, "loss {first:.3} -> {last:.3}");
+    assert_eq!(summary.train_accuracy, 1.0, "{summary:?}");
+    assert_eq!(
+        summary.categories,
+        ["Adventure", "Fantasy", "Mystery", "Science Fiction"]
+    );
+}
+
+#[test]
+fn a_cancelled_run_stops() {
+    let source = tempfile::tempdir().unwrap();
+    let csv = common::write_books(
+        source.path(),
+        &[
+            ("a", "A", "x", "One", "sea ship"),
+            ("b", "B", "y", "One", "sea ship"),
+            ("c", "C", "z", "Two", "star moon"),
+            ("d", "D", "w", "Two", "star moon"),
+        ],
+    );
+    let library_dir = tempfile::tempdir().unwrap();
+    let mut library = Library::open(library_dir.path()).unwrap();
+    common::import(&mut library, &csv);
+    let result = train::train_run(
+        &mut library,
+        &tiny_config(Modalities::Text),
+        Device::Cpu,
+        &mut |_| {},
+        &AtomicBool::new(true),
+    );
+    assert!(
+        matches!(result, Err(train::TrainError::Cancelled)),
+        "{result:?}"
+    );
+}
