@@ -57,11 +57,39 @@ pub enum Command {
     },
     /// Train word vectors (Word2Vec skip-gram) on the library's titles, authors and synopses.
     TrainWords(TrainWordsArgs),
+    /// Train the model: one run per beta (a sweep), plus image-only and text-only runs.
+    Train(TrainArgs),
     /// Print each book's tokens, one line per book, as Word2Vec reads them.
     Preprocess {
         /// Books CSVs in the import format; without any, the library's own books.
         paths: Vec<PathBuf>,
     },
+}
+
+/// Settings of `shelfwise train`; defaults are the CPU defaults of MODEL.md.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Weights of cross-entropy, one run each (alpha = 1 - beta for the triplet loss).
+    #[arg(long, value_delimiter = ',', default_value = "0.3")]
+    pub beta: Vec<f64>,
+    /// Also train an image-only and a text-only run on the same split and seed.
+    #[arg(long)]
+    pub single_modal: bool,
+    #[arg(long, default_value_t = 15)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Cover side in pixels.
+    #[arg(long, default_value_t = 128)]
+    pub image_size: i64,
+    /// Width multiplier of the VGG16 trunk (1 = VGG16; smaller trains faster from scratch).
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f64,
+    /// torchvision VGG16 weights (safetensors or .ot); without, the trunk is random.
+    #[arg(long, value_name = "PATH")]
+    pub weights: Option<PathBuf>,
+    #[arg(long, default_value_t = 1e-3)]
+    pub learning_rate: f64,
 }
 
 /// Settings of `shelfwise train-words`; defaults as in MODEL.md.
@@ -257,9 +285,75 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
             }
         }
         Command::TrainWords(args) => train_words(cli, args, &library_dir, cancel)?,
+        Command::Train(args) => train_model(cli, args, &library_dir, cancel)?,
         Command::Preprocess { paths } => preprocess_command(paths, open)?,
     }
     Ok(Some(ExitCode::SUCCESS))
+}
+
+fn train_model(
+    cli: &Cli,
+    args: &TrainArgs,
+    library_dir: &std::path::Path,
+    cancel: &AtomicBool,
+) -> anyhow::Result<()> {
+    use crate::train::{self, SweepRequest, TrainConfig, TrainEvent};
+    let base = TrainConfig {
+        epochs: args.epochs,
+        seed: args.seed,
+        learning_rate: args.learning_rate,
+        trunk: crate::embed::TrunkSettings {
+            image_size: args.image_size,
+            width: args.width,
+            weights: args.weights.clone(),
+            seed: args.seed,
+            ..Default::default()
+        },
+        ..TrainConfig::default()
+    };
+    let request = SweepRequest {
+        betas: args.beta.clone(),
+        single_modal: args.single_modal,
+        base,
+    };
+    let device = train::training_device();
+    eprintln!("training on {device:?}, {} run(s)", request.configs().len());
+    let epochs = args.epochs;
+    let runs = train::run_sweep(
+        library_dir,
+        &request,
+        device,
+        &mut |run, event| {
+            if let TrainEvent::Epoch {
+                epoch,
+                train_loss,
+                val_accuracy,
+                val_macro_f1,
+            } = event
+            {
+                eprintln!(
+                    "run {run} epoch {epoch}/{epochs}: loss {train_loss:.4}, val accuracy {val_accuracy:.3}, macro-F1 {val_macro_f1:.3}"
+                );
+            }
+        },
+        cancel,
+    )?;
+    if cli.json {
+        print_json(&serde_json::json!({ "runs": runs }))?;
+    } else {
+        for run in runs {
+            println!(
+                "run {}: beta {}, {:?}: best epoch {}, val accuracy {:.3}, macro-F1 {:.3}",
+                run.run,
+                run.beta,
+                run.modalities,
+                run.best_epoch,
+                run.val_accuracy,
+                run.val_macro_f1
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A progress callback that prints "label: done/total (rate)" to stderr twice a second.

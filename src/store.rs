@@ -105,6 +105,45 @@ const MIGRATIONS: &[&str] = &[
         trained_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
     );
     "#,
+    // 3: training runs, grouped in sweeps, with every step's loss and every epoch's metrics.
+    r#"
+    CREATE TABLE sweeps (
+        sweep_id    INTEGER PRIMARY KEY,
+        created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE TABLE runs (
+        run_id        INTEGER PRIMARY KEY,
+        sweep_id      INTEGER REFERENCES sweeps(sweep_id) ON DELETE CASCADE,
+        beta          REAL NOT NULL,
+        modalities    TEXT NOT NULL,
+        config        TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        trunk         TEXT,
+        best_epoch    INTEGER,
+        val_accuracy  REAL,
+        val_macro_f1  REAL,
+        summary       TEXT,
+        created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        finished_at   TEXT
+    );
+    CREATE TABLE run_steps (
+        run_id         INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        step           INTEGER NOT NULL,
+        epoch          INTEGER NOT NULL,
+        loss           REAL NOT NULL,
+        cross_entropy  REAL NOT NULL,
+        triplet        REAL NOT NULL,
+        PRIMARY KEY (run_id, step)
+    );
+    CREATE TABLE run_epochs (
+        run_id        INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        epoch         INTEGER NOT NULL,
+        train_loss    REAL NOT NULL,
+        val_accuracy  REAL NOT NULL,
+        val_macro_f1  REAL NOT NULL,
+        PRIMARY KEY (run_id, epoch)
+    );
+    "#,
 ];
 
 /// Database row id of a book; the external id is what import files use.
@@ -191,6 +230,39 @@ pub struct StoredWordVectors {
     pub vectors: Vec<f32>,
     pub seconds: f64,
     pub trained_at: String,
+}
+
+/// One training step's losses.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunStep {
+    pub step: i64,
+    pub epoch: i64,
+    pub loss: f64,
+    pub cross_entropy: f64,
+    pub triplet: f64,
+}
+
+/// One epoch's metrics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunEpoch {
+    pub epoch: i64,
+    pub train_loss: f64,
+    pub val_accuracy: f64,
+    pub val_macro_f1: f64,
+}
+
+/// How a run ended, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// `finished`, `failed` or `cancelled`.
+    pub status: String,
+    /// The trunk's provenance, as JSON.
+    pub trunk: Option<String>,
+    pub best_epoch: Option<i64>,
+    pub val_accuracy: Option<f64>,
+    pub val_macro_f1: Option<f64>,
+    /// The run's summary (or error), as JSON.
+    pub summary: String,
 }
 
 /// What the grid needs of a book: small, loaded for every book at once.
@@ -691,6 +763,107 @@ impl Library {
                         trained_at: row.get(8)?,
                     })
                 },
+            )
+            .optional()?)
+    }
+
+    pub fn create_sweep(&mut self) -> Result<i64, StoreError> {
+        self.conn.execute("INSERT INTO sweeps DEFAULT VALUES", [])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records a run about to start; its status is `running` until finished.
+    pub fn create_run(
+        &mut self,
+        sweep_id: Option<i64>,
+        beta: f64,
+        modalities: &str,
+        config: &str,
+    ) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO runs (sweep_id, beta, modalities, config, status) VALUES (?1, ?2, ?3, ?4, 'running')",
+            params![sweep_id, beta, modalities, config],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Stores an epoch's steps and metrics together, in one transaction.
+    pub fn record_epoch(
+        &mut self,
+        run_id: i64,
+        steps: &[RunStep],
+        epoch: &RunEpoch,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO run_steps (run_id, step, epoch, loss, cross_entropy, triplet)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for step in steps {
+                put.execute(params![
+                    run_id,
+                    step.step,
+                    step.epoch,
+                    step.loss,
+                    step.cross_entropy,
+                    step.triplet
+                ])?;
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO run_epochs (run_id, epoch, train_loss, val_accuracy, val_macro_f1)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![run_id, epoch.epoch, epoch.train_loss, epoch.val_accuracy, epoch.val_macro_f1],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks a run finished (or failed / cancelled) with its outcome.
+    pub fn finish_run(&mut self, run_id: i64, outcome: &RunOutcome) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE runs SET status = ?2, trunk = ?3, best_epoch = ?4, val_accuracy = ?5, val_macro_f1 = ?6,
+                 summary = ?7, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE run_id = ?1",
+            params![
+                run_id,
+                outcome.status,
+                outcome.trunk,
+                outcome.best_epoch,
+                outcome.val_accuracy,
+                outcome.val_macro_f1,
+                outcome.summary
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// A run's per-step losses, in step order.
+    pub fn run_steps(&self, run_id: i64) -> Result<Vec<RunStep>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT step, epoch, loss, cross_entropy, triplet FROM run_steps WHERE run_id = ?1 ORDER BY step",
+        )?;
+        let rows = stmt.query_map([run_id], |row| {
+            Ok(RunStep {
+                step: row.get(0)?,
+                epoch: row.get(1)?,
+                loss: row.get(2)?,
+                cross_entropy: row.get(3)?,
+                triplet: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A run's status and best epoch.
+    pub fn run_status(&self, run_id: i64) -> Result<Option<(String, Option<i64>)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT status, best_epoch FROM runs WHERE run_id = ?1",
+                [run_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()?)
     }

@@ -5,6 +5,7 @@
 //! the next step when cancelled.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rand::rngs::SmallRng;
@@ -15,6 +16,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::embed::{self, EmbedError, FeatureCache, TrunkSettings};
 use crate::eval::ConfusionMatrix;
+use crate::model::weights::TrunkProvenance;
 use crate::model::{FusionHeads, ModelConfig, loss};
 use crate::store::{BookId, Library};
 use crate::text::corpus::{self, CorpusError};
@@ -83,6 +85,8 @@ pub enum TrainError {
     Store(#[from] crate::store::StoreError),
     #[error("the library needs at least two categories with two books each to train; it has {0}")]
     TooFewBooks(String),
+    #[error("saving a checkpoint: {0}")]
+    Checkpoint(String),
     #[error("cannot set up the optimiser: {0}")]
     Optimizer(String),
     #[error("training was cancelled")]
@@ -111,6 +115,7 @@ pub enum TrainEvent {
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunSummary {
+    pub trunk: TrunkProvenance,
     pub best_epoch: usize,
     pub val_accuracy: f64,
     pub val_macro_f1: f64,
@@ -355,18 +360,35 @@ pub fn training_device() -> Device {
     device
 }
 
-/// Trains one run and returns its summary; `on_event` hears every step and epoch.
+/// Saves a var store through a temporary file and a rename, so a crash never
+/// leaves a half-written checkpoint under the real name.
+fn save_checkpoint(store: &nn::VarStore, path: &Path) -> Result<(), TrainError> {
+    let tmp = path.with_extension("tmp.safetensors");
+    store
+        .save(&tmp)
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(tch::TchError::from))
+        .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))
+}
+
+/// Trains one run and returns its summary; `on_event` hears every step and
+/// epoch. With `checkpoints`, the heads are saved there after every epoch
+/// (`last.safetensors`) and at the best validation macro-F1 (`best.safetensors`).
 pub fn train_run(
     library: &mut Library,
     config: &TrainConfig,
     device: Device,
+    checkpoints: Option<&Path>,
     on_event: &mut dyn FnMut(TrainEvent),
     cancel: &AtomicBool,
 ) -> Result<RunSummary, TrainError> {
     let never = AtomicBool::new(false);
     let (vectors, _) =
         corpus::current_vectors(library, &Word2VecConfig::default(), &|_, _| {}, &never)?;
-    let (_trunk_store, trunk, _) = embed::build_trunk(&config.trunk, device)?;
+    let (_trunk_store, trunk, provenance) = embed::build_trunk(&config.trunk, device)?;
+    if let Some(dir) = checkpoints {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", dir.display())))?;
+    }
     let cache = FeatureCache::for_settings(library.root(), &config.trunk, trunk.scale_channels)?;
     embed::fill_cache(
         library,
@@ -520,8 +542,15 @@ pub fn train_run(
             val_accuracy,
             val_macro_f1,
         });
+        if let Some(dir) = checkpoints {
+            save_checkpoint(&heads_store, &dir.join("last.safetensors"))?;
+        }
         if best.as_ref().is_none_or(|b| val_macro_f1 > b.val_macro_f1) {
+            if let Some(dir) = checkpoints {
+                save_checkpoint(&heads_store, &dir.join("best.safetensors"))?;
+            }
             best = Some(RunSummary {
+                trunk: provenance.clone(),
                 best_epoch: epoch,
                 val_accuracy,
                 val_macro_f1,
@@ -531,6 +560,159 @@ pub fn train_run(
         }
     }
     best.ok_or_else(|| TrainError::TooFewBooks("no epoch was run (epochs = 0)".into()))
+}
+
+/// A sweep: one fused run per beta, plus (optionally) an image-only and a
+/// text-only run, all on the same split and seed.
+#[derive(Debug, Clone)]
+pub struct SweepRequest {
+    pub betas: Vec<f64>,
+    pub single_modal: bool,
+    pub base: TrainConfig,
+}
+
+/// One run of a sweep, as `shelfwise train --json` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepRun {
+    pub run: i64,
+    pub beta: f64,
+    pub modalities: Modalities,
+    pub best_epoch: usize,
+    pub val_accuracy: f64,
+    pub val_macro_f1: f64,
+}
+
+impl SweepRequest {
+    /// The runs' settings in order. Single-modal runs use the first beta.
+    pub fn configs(&self) -> Vec<TrainConfig> {
+        let mut configs: Vec<TrainConfig> = self
+            .betas
+            .iter()
+            .map(|&beta| TrainConfig {
+                beta,
+                modalities: Modalities::Fused,
+                ..self.base.clone()
+            })
+            .collect();
+        if self.single_modal {
+            let beta = self.betas.first().copied().unwrap_or(self.base.beta);
+            for modalities in [Modalities::Image, Modalities::Text] {
+                configs.push(TrainConfig {
+                    beta,
+                    modalities,
+                    ..self.base.clone()
+                });
+            }
+        }
+        configs
+    }
+}
+
+/// Runs a sweep on the library in `library_root`, recording every run, step
+/// and epoch in the library (a second connection writes while the first
+/// trains) and saving checkpoints under `runs/<run>/`. `on_event` hears each
+/// run's events with its run id.
+pub fn run_sweep(
+    library_root: &Path,
+    request: &SweepRequest,
+    device: Device,
+    on_event: &mut dyn FnMut(i64, &TrainEvent),
+    cancel: &AtomicBool,
+) -> Result<Vec<SweepRun>, TrainError> {
+    let mut library = Library::open(library_root)?;
+    let mut recorder = Library::open(library_root)?;
+    let sweep_id = recorder.create_sweep()?;
+    let mut runs = Vec::new();
+    for config in request.configs() {
+        let modalities = serde_json::to_value(config.modalities)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let config_json = serde_json::to_string(&config).expect("settings serialise");
+        let run_id = recorder.create_run(Some(sweep_id), config.beta, &modalities, &config_json)?;
+        let checkpoints = library_root.join("runs").join(run_id.to_string());
+        let mut steps: Vec<crate::store::RunStep> = Vec::new();
+        let mut record_error = None;
+        let result = train_run(
+            &mut library,
+            &config,
+            device,
+            Some(&checkpoints),
+            &mut |event| {
+                match &event {
+                    TrainEvent::Step {
+                        epoch,
+                        step,
+                        loss,
+                        cross_entropy,
+                        triplet,
+                    } => steps.push(crate::store::RunStep {
+                        step: *step as i64,
+                        epoch: *epoch as i64,
+                        loss: *loss,
+                        cross_entropy: *cross_entropy,
+                        triplet: *triplet,
+                    }),
+                    TrainEvent::Epoch {
+                        epoch,
+                        train_loss,
+                        val_accuracy,
+                        val_macro_f1,
+                    } => {
+                        let row = crate::store::RunEpoch {
+                            epoch: *epoch as i64,
+                            train_loss: *train_loss,
+                            val_accuracy: *val_accuracy,
+                            val_macro_f1: *val_macro_f1,
+                        };
+                        if let Err(error) = recorder.record_epoch(run_id, &steps, &row) {
+                            record_error.get_or_insert(error);
+                        }
+                        steps.clear();
+                    }
+                }
+                on_event(run_id, &event);
+            },
+            cancel,
+        );
+        let outcome = match &result {
+            Ok(summary) => crate::store::RunOutcome {
+                status: "finished".into(),
+                trunk: serde_json::to_string(&summary.trunk).ok(),
+                best_epoch: Some(summary.best_epoch as i64),
+                val_accuracy: Some(summary.val_accuracy),
+                val_macro_f1: Some(summary.val_macro_f1),
+                summary: serde_json::to_string(summary).expect("summary serialises"),
+            },
+            Err(error) => crate::store::RunOutcome {
+                status: if matches!(error, TrainError::Cancelled) {
+                    "cancelled"
+                } else {
+                    "failed"
+                }
+                .into(),
+                trunk: None,
+                best_epoch: None,
+                val_accuracy: None,
+                val_macro_f1: None,
+                summary: serde_json::json!({ "error": error.to_string() }).to_string(),
+            },
+        };
+        recorder.finish_run(run_id, &outcome)?;
+        if let Some(error) = record_error {
+            return Err(error.into());
+        }
+        let summary = result?;
+        runs.push(SweepRun {
+            run: run_id,
+            beta: config.beta,
+            modalities: config.modalities,
+            best_epoch: summary.best_epoch,
+            val_accuracy: summary.val_accuracy,
+            val_macro_f1: summary.val_macro_f1,
+        });
+    }
+    Ok(runs)
 }
 
 #[cfg(test)]

@@ -45,8 +45,8 @@ fn tiny_config(modalities: Modalities) -> TrainConfig {
     }
 }
 
-#[test]
-fn twenty_books_are_learnt_by_heart() {
+/// A library of 20 books in 4 categories whose synopses use 5 words of their own.
+fn twenty_book_library() -> (tempfile::TempDir, Library) {
     let source = tempfile::tempdir().unwrap();
     let rows: Vec<(String, String, String, String, String)> = (0..20)
         .map(|i| {
@@ -81,13 +81,19 @@ fn twenty_books_are_learnt_by_heart() {
     let library_dir = tempfile::tempdir().unwrap();
     let mut library = Library::open(library_dir.path()).unwrap();
     common::import(&mut library, &csv);
+    (library_dir, library)
+}
 
+#[test]
+fn twenty_books_are_learnt_by_heart() {
+    let (_library_dir, mut library) = twenty_book_library();
     let mut steps = Vec::new();
     let mut epochs = Vec::new();
     let summary = train::train_run(
         &mut library,
         &tiny_config(Modalities::Fused),
         Device::Cpu,
+        None,
         &mut |event| match event {
             TrainEvent::Step { loss, .. } => steps.push(loss),
             TrainEvent::Epoch { val_accuracy, .. } => epochs.push(val_accuracy),
@@ -127,6 +133,7 @@ fn a_cancelled_run_stops() {
         &mut library,
         &tiny_config(Modalities::Text),
         Device::Cpu,
+        None,
         &mut |_| {},
         &AtomicBool::new(true),
     );
@@ -134,4 +141,75 @@ fn a_cancelled_run_stops() {
         matches!(result, Err(train::TrainError::Cancelled)),
         "{result:?}"
     );
+}
+
+#[test]
+fn a_sweep_records_every_run_step_and_checkpoint() {
+    let (library_dir, library) = twenty_book_library();
+    drop(library);
+    let dir = library_dir.path().to_str().unwrap();
+    let args = [
+        "--library",
+        dir,
+        "train",
+        "--beta",
+        "0.3,0.5",
+        "--single-modal",
+        "--epochs",
+        "2",
+        "--width",
+        "0.125",
+        "--image-size",
+        "32",
+        "--json",
+    ];
+    let (status, stdout, stderr) = common::shelfwise(&args);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("run 1 epoch 1/2"),
+        "progress goes to stderr: {stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let runs = report["runs"].as_array().unwrap();
+    let kinds: Vec<(&str, f64)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r["modalities"].as_str().unwrap(),
+                r["beta"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("fused", 0.3),
+            ("fused", 0.5),
+            ("image", 0.3),
+            ("text", 0.3)
+        ]
+    );
+    let library = Library::open(library_dir.path()).unwrap();
+    for run in runs {
+        let run_id = run["run"].as_i64().unwrap();
+        assert!(run["val_macro_f1"].as_f64().is_some() && run["best_epoch"].as_u64().unwrap() >= 1);
+        let (status, best_epoch) = library.run_status(run_id).unwrap().unwrap();
+        assert_eq!(status, "finished");
+        assert_eq!(best_epoch, run["best_epoch"].as_i64());
+        let steps = library.run_steps(run_id).unwrap();
+        assert!(!steps.is_empty());
+        assert_eq!(steps.last().unwrap().epoch, 2);
+        let numbers: Vec<i64> = steps.iter().map(|s| s.step).collect();
+        assert_eq!(numbers, (1..=steps.len() as i64).collect::<Vec<_>>());
+        for checkpoint in ["best.safetensors", "last.safetensors"] {
+            assert!(
+                library_dir
+                    .path()
+                    .join("runs")
+                    .join(run_id.to_string())
+                    .join(checkpoint)
+                    .is_file()
+            );
+        }
+    }
 }
