@@ -59,6 +59,15 @@ pub enum Command {
     TrainWords(TrainWordsArgs),
     /// Train the model: one run per beta (a sweep), plus image-only and text-only runs.
     Train(TrainArgs),
+    /// Evaluate a trained run on a labelled CSV (import format) without importing its books.
+    Eval {
+        /// The run to evaluate (see `shelfwise train`).
+        #[arg(long)]
+        run: i64,
+        /// Labelled books: id,title,author,category,synopsis,cover.
+        #[arg(long)]
+        csv: PathBuf,
+    },
     /// Print each book's tokens, one line per book, as Word2Vec reads them.
     Preprocess {
         /// Books CSVs in the import format; without any, the library's own books.
@@ -286,6 +295,42 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
         }
         Command::TrainWords(args) => train_words(cli, args, &library_dir, cancel)?,
         Command::Train(args) => train_model(cli, args, &library_dir, cancel)?,
+        Command::Eval { run, csv } => {
+            let library = open()?;
+            let report =
+                crate::train::evaluate_csv(&library, *run, csv, crate::train::training_device())?;
+            if cli.json {
+                print_json(&report)?;
+            } else {
+                println!(
+                    "run {}: {} books, accuracy {:.3}, macro-F1 {:.3}, retrieval mR {:.3}",
+                    report.run,
+                    report.books,
+                    report.accuracy,
+                    report.macro_f1,
+                    report.retrieval.mean_recall
+                );
+                println!(
+                    "{:<24} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                    "category", "sens", "spec", "ppv", "iou", "dice"
+                );
+                for (name, row) in &report.per_category {
+                    let m = &row.metrics;
+                    println!(
+                        "{name:<24} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3}",
+                        m.sensitivity, m.specificity, m.ppv, m.iou, m.dice
+                    );
+                }
+                for issue in &report.skipped {
+                    eprintln!(
+                        "{}:{}: {}",
+                        issue.source,
+                        issue.line.unwrap_or(0),
+                        issue.reason
+                    );
+                }
+            }
+        }
         Command::Preprocess { paths } => preprocess_command(paths, open)?,
     }
     Ok(Some(ExitCode::SUCCESS))

@@ -856,6 +856,21 @@ impl Library {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// A run's settings and summary as stored (JSON), and its status.
+    pub fn run_record(
+        &self,
+        run_id: i64,
+    ) -> Result<Option<(String, Option<String>, String)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT config, summary, status FROM runs WHERE run_id = ?1",
+                [run_id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?)
+    }
+
     /// A run's status and best epoch.
     pub fn run_status(&self, run_id: i64) -> Result<Option<(String, Option<i64>)>, StoreError> {
         Ok(self

@@ -85,6 +85,12 @@ pub enum TrainError {
     Store(#[from] crate::store::StoreError),
     #[error("the library needs at least two categories with two books each to train; it has {0}")]
     TooFewBooks(String),
+    #[error("there is no run {0} in this library")]
+    RunNotFound(i64),
+    #[error("run {run} cannot be evaluated: {reason}")]
+    RunNotUsable { run: i64, reason: String },
+    #[error(transparent)]
+    Import(#[from] crate::import::ImportError),
     #[error("saving a checkpoint: {0}")]
     Checkpoint(String),
     #[error("cannot set up the optimiser: {0}")]
@@ -360,6 +366,40 @@ pub fn training_device() -> Device {
     device
 }
 
+/// Predicted categories and L2-normalised embeddings of `indices`, in batches
+/// of 64 without gradients.
+fn predict(
+    heads: &FusionHeads,
+    dataset: &Dataset,
+    indices: &[usize],
+    channels: [i64; 3],
+    grid: i64,
+    modalities: Modalities,
+    device: Device,
+) -> (Vec<usize>, Vec<f32>) {
+    let (mut predicted, mut embeddings) = (Vec::with_capacity(indices.len()), Vec::new());
+    for chunk in indices.chunks(64) {
+        let batch = batch_tensors(dataset, chunk, channels, grid, modalities, None, device);
+        let output = tch::no_grad(|| {
+            heads.forward(
+                &batch.scales,
+                &batch.ids,
+                &batch.lengths,
+                &batch.image_present,
+                &batch.text_present,
+            )
+        });
+        let labels = Vec::<i64>::try_from(output.logits.argmax(1, false).to_device(Device::Cpu))
+            .unwrap_or_default();
+        predicted.extend(labels.into_iter().map(|label| label as usize));
+        embeddings.extend(
+            Vec::<f32>::try_from(output.embeddings.flatten(0, -1).to_device(Device::Cpu))
+                .unwrap_or_default(),
+        );
+    }
+    (predicted, embeddings)
+}
+
 /// Saves a var store through a temporary file and a rename, so a crash never
 /// leaves a half-written checkpoint under the real name.
 fn save_checkpoint(store: &nn::VarStore, path: &Path) -> Result<(), TrainError> {
@@ -448,33 +488,16 @@ pub fn train_run(
     let mut rng = SmallRng::seed_from_u64(config.seed ^ 0x5EED);
     let grid = config.trunk.grid;
     let evaluate = |heads: &FusionHeads, indices: &[usize]| -> ConfusionMatrix {
-        let mut predicted = Vec::with_capacity(indices.len());
-        for chunk in indices.chunks(64) {
-            let batch = batch_tensors(
-                &dataset,
-                chunk,
-                trunk.scale_channels,
-                grid,
-                config.modalities,
-                None,
-                device,
-            );
-            let output = tch::no_grad(|| {
-                heads.forward(
-                    &batch.scales,
-                    &batch.ids,
-                    &batch.lengths,
-                    &batch.image_present,
-                    &batch.text_present,
-                )
-            });
-            predicted.extend(
-                Vec::<i64>::try_from(output.logits.argmax(1, false).to_device(Device::Cpu))
-                    .unwrap_or_default(),
-            );
-        }
+        let (predicted, _) = predict(
+            heads,
+            &dataset,
+            indices,
+            trunk.scale_channels,
+            grid,
+            config.modalities,
+            device,
+        );
         let actual: Vec<usize> = indices.iter().map(|&i| labels[i]).collect();
-        let predicted: Vec<usize> = predicted.into_iter().map(|p| p as usize).collect();
         ConfusionMatrix::from_labels(&actual, &predicted, dataset.categories.len())
             .expect("labels in range")
     };
@@ -713,6 +736,195 @@ pub fn run_sweep(
         });
     }
     Ok(runs)
+}
+
+/// One category's row of the evaluation table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CategoryReport {
+    #[serde(flatten)]
+    pub metrics: crate::eval::ClassMetrics,
+    pub f1: f64,
+}
+
+/// `shelfwise eval`'s report on a labelled CSV.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalReport {
+    pub run: i64,
+    pub books: usize,
+    pub skipped: Vec<crate::store::ImportIssue>,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub per_category: BTreeMap<String, CategoryReport>,
+    pub categories: Vec<String>,
+    pub confusion: ConfusionMatrix,
+    pub retrieval: crate::eval::CrossModalRecall,
+}
+
+/// Evaluates run `run_id`'s best checkpoint on the labelled books of `csv`
+/// (the import format) without adding them to the library: classification
+/// with both modalities, and text ↔ cover retrieval from single-modality
+/// embeddings. Books of a category the run never saw are skipped and reported.
+pub fn evaluate_csv(
+    library: &Library,
+    run_id: i64,
+    csv: &Path,
+    device: Device,
+) -> Result<EvalReport, TrainError> {
+    let unusable = |reason: String| TrainError::RunNotUsable {
+        run: run_id,
+        reason,
+    };
+    let (config_json, summary_json, status) = library
+        .run_record(run_id)?
+        .ok_or(TrainError::RunNotFound(run_id))?;
+    if status != "finished" {
+        return Err(unusable(format!("it is {status}")));
+    }
+    let config: TrainConfig =
+        serde_json::from_str(&config_json).map_err(|e| unusable(format!("settings: {e}")))?;
+    let summary: serde_json::Value = serde_json::from_str(summary_json.as_deref().unwrap_or("{}"))
+        .map_err(|e| unusable(format!("summary: {e}")))?;
+    let categories: Vec<String> = serde_json::from_value(summary["categories"].clone())
+        .map_err(|e| unusable(format!("its categories: {e}")))?;
+    let vectors = corpus::load_vectors(library)?
+        .ok_or_else(|| unusable("the library has no word vectors".into()))?;
+    let (_trunk_store, trunk, _) = embed::build_trunk(&config.trunk, device)?;
+    let mut heads_store = nn::VarStore::new(device);
+    let model_config = ModelConfig {
+        categories: categories.len() as i64,
+        width: config.trunk.width,
+        image_size: config.trunk.image_size,
+        ..config.model.clone()
+    };
+    let vocabulary_rows = vectors.vectors.vocab.len() as i64 + 2;
+    let heads = FusionHeads::new(
+        &heads_store.root(),
+        &model_config,
+        trunk.scale_channels,
+        vocabulary_rows,
+    );
+    let checkpoint = library
+        .root()
+        .join("runs")
+        .join(run_id.to_string())
+        .join("best.safetensors");
+    heads_store.load(&checkpoint).map_err(|e| {
+        unusable(format!(
+            "{}: {e} (were the library's word vectors retrained since the run?)",
+            checkpoint.display()
+        ))
+    })?;
+
+    let (pending, mut skipped) = crate::import::csv_files::read_books(csv)?;
+    let label_of = |category: &str| categories.iter().position(|c| c == category);
+    let mut examples = Vec::new();
+    for item in pending {
+        let Some(label) = label_of(&item.book.category) else {
+            skipped.push(crate::store::ImportIssue {
+                source: csv.display().to_string(),
+                line: Some(item.line),
+                reason: format!(
+                    "category `{}` was not trained on by run {run_id}",
+                    item.book.category
+                ),
+            });
+            continue;
+        };
+        let text = crate::store::BookText {
+            book_id: BookId(0),
+            language: item.book.language.clone(),
+            title: item.book.title.clone(),
+            author: item.book.author.clone(),
+            synopsis: item.book.synopsis.clone(),
+        };
+        let language = corpus::book_language(&text);
+        let word_ids = crate::text::preprocess::tokens(&corpus::book_document(&text), &language)
+            .iter()
+            .take(config.max_words)
+            .map(|stem| i64::from(vectors.vectors.vocab.id(stem)))
+            .collect();
+        let cover = match &item.cover {
+            Ok(Some(path)) => match embed::cover_tensor(path, config.trunk.image_size) {
+                Ok(image) => {
+                    let maps =
+                        tch::no_grad(|| trunk.forward(&image.unsqueeze(0).to_device(device)));
+                    Some(maps.map(|m| {
+                        m.adaptive_avg_pool2d([config.trunk.grid, config.trunk.grid])
+                            .get(0)
+                            .to_device(Device::Cpu)
+                    }))
+                }
+                Err(error) => {
+                    skipped.push(crate::store::ImportIssue {
+                        source: csv.display().to_string(),
+                        line: Some(item.line),
+                        reason: format!("{error}; evaluated without a cover"),
+                    });
+                    None
+                }
+            },
+            _ => None,
+        };
+        examples.push(Example {
+            label,
+            word_ids,
+            cover,
+        });
+    }
+    let dataset = Dataset {
+        examples,
+        categories: categories.clone(),
+        padding_id: vectors.vectors.vocab.len() as i64 + 1,
+    };
+    let indices: Vec<usize> = (0..dataset.examples.len()).collect();
+    let run_all = |modalities: Modalities| {
+        predict(
+            &heads,
+            &dataset,
+            &indices,
+            trunk.scale_channels,
+            config.trunk.grid,
+            modalities,
+            device,
+        )
+    };
+    let (predicted, _) = run_all(config.modalities);
+    let (_, text_embeddings) = run_all(Modalities::Text);
+    let (_, image_embeddings) = run_all(Modalities::Image);
+    let actual: Vec<usize> = dataset.examples.iter().map(|e| e.label).collect();
+    let confusion = ConfusionMatrix::from_labels(&actual, &predicted, categories.len())
+        .expect("labels in range");
+    let retrieval = crate::eval::cross_modal_recall(
+        &text_embeddings,
+        &image_embeddings,
+        model_config.embedding_dim as usize,
+    )
+    .map_err(|e| unusable(e.to_string()))?;
+    let per_category = categories
+        .iter()
+        .enumerate()
+        .map(|(class, name)| {
+            let metrics = confusion.class_metrics(class);
+            (
+                name.clone(),
+                CategoryReport {
+                    f1: metrics.dice,
+                    metrics,
+                },
+            )
+        })
+        .collect();
+    Ok(EvalReport {
+        run: run_id,
+        books: actual.len(),
+        skipped,
+        accuracy: confusion.accuracy(),
+        macro_f1: confusion.macro_f1(),
+        per_category,
+        categories,
+        confusion,
+        retrieval,
+    })
 }
 
 #[cfg(test)]

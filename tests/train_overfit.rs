@@ -46,7 +46,7 @@ fn tiny_config(modalities: Modalities) -> TrainConfig {
 }
 
 /// A library of 20 books in 4 categories whose synopses use 5 words of their own.
-fn twenty_book_library() -> (tempfile::TempDir, Library) {
+fn twenty_book_library() -> (tempfile::TempDir, Library, tempfile::TempDir) {
     let source = tempfile::tempdir().unwrap();
     let rows: Vec<(String, String, String, String, String)> = (0..20)
         .map(|i| {
@@ -81,12 +81,12 @@ fn twenty_book_library() -> (tempfile::TempDir, Library) {
     let library_dir = tempfile::tempdir().unwrap();
     let mut library = Library::open(library_dir.path()).unwrap();
     common::import(&mut library, &csv);
-    (library_dir, library)
+    (library_dir, library, source)
 }
 
 #[test]
 fn twenty_books_are_learnt_by_heart() {
-    let (_library_dir, mut library) = twenty_book_library();
+    let (_library_dir, mut library, _source) = twenty_book_library();
     let mut steps = Vec::new();
     let mut epochs = Vec::new();
     let summary = train::train_run(
@@ -145,7 +145,7 @@ fn a_cancelled_run_stops() {
 
 #[test]
 fn a_sweep_records_every_run_step_and_checkpoint() {
-    let (library_dir, library) = twenty_book_library();
+    let (library_dir, library, source) = twenty_book_library();
     drop(library);
     let dir = library_dir.path().to_str().unwrap();
     let args = [
@@ -212,4 +212,55 @@ fn a_sweep_records_every_run_step_and_checkpoint() {
             );
         }
     }
+
+    // Evaluating a run on a labelled CSV reports the paper's tables and adds no book.
+    let csv = source.path().join("books.csv");
+    let mut rows = std::fs::read_to_string(&csv).unwrap();
+    rows.push_str("x1,Odd One,Nobody,Poetry,verse,\n");
+    let eval_csv = source.path().join("eval.csv");
+    std::fs::write(&eval_csv, rows).unwrap();
+    let first_run = runs[0]["run"].to_string();
+    let eval_path = eval_csv.to_str().unwrap();
+    let (status, stdout, stderr) = common::shelfwise(&[
+        "--library",
+        dir,
+        "eval",
+        "--run",
+        &first_run,
+        "--csv",
+        eval_path,
+        "--json",
+    ]);
+    assert!(status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["books"], 20);
+    assert_eq!(
+        report["skipped"].as_array().unwrap().len(),
+        1,
+        "the Poetry book's category was never trained on"
+    );
+    for key in ["accuracy", "macro_f1"] {
+        let value = report[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&value), "{key} = {value}");
+    }
+    let per_category = report["per_category"].as_object().unwrap();
+    assert_eq!(per_category.len(), 4);
+    for metrics in per_category.values() {
+        for key in ["sensitivity", "specificity", "ppv", "iou", "dice"] {
+            assert!(metrics[key].is_f64(), "{key} missing: {metrics}");
+        }
+    }
+    for direction in ["text", "image"] {
+        for key in ["r1", "r5", "r10"] {
+            assert!(report["retrieval"][direction][key].is_f64());
+        }
+    }
+    assert!(report["retrieval"]["mR"].is_f64());
+    assert_eq!(library.book_count().unwrap(), 20);
+    let (status, _, stderr) =
+        common::shelfwise(&["--library", dir, "eval", "--run", "999", "--csv", eval_path]);
+    assert!(
+        !status.success() && stderr.contains("there is no run 999"),
+        "{stderr}"
+    );
 }
