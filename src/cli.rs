@@ -84,8 +84,9 @@ pub struct TrainArgs {
     /// Also train an image-only and a text-only run on the same split and seed.
     #[arg(long)]
     pub single_modal: bool,
-    #[arg(long, default_value_t = 15)]
-    pub epochs: usize,
+    /// Epochs per run (default 15; with --resume: the run's own).
+    #[arg(long)]
+    pub epochs: Option<usize>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Cover side in pixels.
@@ -99,6 +100,9 @@ pub struct TrainArgs {
     pub weights: Option<PathBuf>,
     #[arg(long, default_value_t = 1e-3)]
     pub learning_rate: f64,
+    /// Go on with a stopped run from its last checkpoint (with --epochs: up to that many in all).
+    #[arg(long, value_name = "RUN")]
+    pub resume: Option<i64>,
 }
 
 /// Settings of `shelfwise train-words`; defaults as in MODEL.md.
@@ -343,8 +347,37 @@ fn train_model(
     cancel: &AtomicBool,
 ) -> anyhow::Result<()> {
     use crate::train::{self, SweepRequest, TrainConfig, TrainEvent};
+    let device = train::training_device();
+    let epochs_label = args
+        .epochs
+        .map_or_else(|| "?".to_string(), |e| e.to_string());
+    let mut print_epoch = |run: i64, event: &TrainEvent| {
+        if let TrainEvent::Epoch {
+            epoch,
+            train_loss,
+            val_accuracy,
+            val_macro_f1,
+        } = event
+        {
+            eprintln!(
+                "run {run} epoch {epoch}/{epochs_label}: loss {train_loss:.4}, val accuracy {val_accuracy:.3}, macro-F1 {val_macro_f1:.3}"
+            );
+        }
+    };
+    if let Some(run) = args.resume {
+        eprintln!("resuming run {run} on {device:?}");
+        let resumed = train::resume_run(
+            library_dir,
+            run,
+            args.epochs,
+            device,
+            &mut print_epoch,
+            cancel,
+        )?;
+        return print_runs(cli, &[resumed]);
+    }
     let base = TrainConfig {
-        epochs: args.epochs,
+        epochs: args.epochs.unwrap_or(15),
         seed: args.seed,
         learning_rate: args.learning_rate,
         trunk: crate::embed::TrunkSettings {
@@ -361,28 +394,12 @@ fn train_model(
         single_modal: args.single_modal,
         base,
     };
-    let device = train::training_device();
     eprintln!("training on {device:?}, {} run(s)", request.configs().len());
-    let epochs = args.epochs;
-    let runs = train::run_sweep(
-        library_dir,
-        &request,
-        device,
-        &mut |run, event| {
-            if let TrainEvent::Epoch {
-                epoch,
-                train_loss,
-                val_accuracy,
-                val_macro_f1,
-            } = event
-            {
-                eprintln!(
-                    "run {run} epoch {epoch}/{epochs}: loss {train_loss:.4}, val accuracy {val_accuracy:.3}, macro-F1 {val_macro_f1:.3}"
-                );
-            }
-        },
-        cancel,
-    )?;
+    let runs = train::run_sweep(library_dir, &request, device, &mut print_epoch, cancel)?;
+    print_runs(cli, &runs)
+}
+
+fn print_runs(cli: &Cli, runs: &[crate::train::SweepRun]) -> anyhow::Result<()> {
     if cli.json {
         print_json(&serde_json::json!({ "runs": runs }))?;
     } else {

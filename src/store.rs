@@ -251,6 +251,15 @@ pub struct RunEpoch {
     pub val_macro_f1: f64,
 }
 
+/// How far a run got; see [`Library::run_progress`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunProgress {
+    pub last_epoch: i64,
+    pub last_step: i64,
+    /// (epoch, validation accuracy, validation macro-F1) of the best epoch.
+    pub best: Option<(i64, f64, f64)>,
+}
+
 /// How a run ended, as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOutcome {
@@ -869,6 +878,40 @@ impl Library {
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .optional()?)
+    }
+
+    /// How far a run got: its last recorded epoch and step, and its best epoch
+    /// (epoch, accuracy, macro-F1) by validation macro-F1.
+    pub fn run_progress(&self, run_id: i64) -> Result<RunProgress, StoreError> {
+        let (last_epoch, last_step) = self.conn.query_row(
+            "SELECT COALESCE((SELECT MAX(epoch) FROM run_epochs WHERE run_id = ?1), 0),
+                    COALESCE((SELECT MAX(step) FROM run_steps WHERE run_id = ?1), 0)",
+            [run_id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        let best = self
+            .conn
+            .query_row(
+                "SELECT epoch, val_accuracy, val_macro_f1 FROM run_epochs WHERE run_id = ?1
+                 ORDER BY val_macro_f1 DESC, epoch ASC LIMIT 1",
+                [run_id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?;
+        Ok(RunProgress {
+            last_epoch,
+            last_step,
+            best,
+        })
+    }
+
+    /// Marks a run as running again, with its (possibly longer) settings.
+    pub fn restart_run(&mut self, run_id: i64, config: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE runs SET status = 'running', config = ?2, finished_at = NULL WHERE run_id = ?1",
+            params![run_id, config],
+        )?;
+        Ok(())
     }
 
     /// A run's status and best epoch.

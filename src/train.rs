@@ -410,14 +410,31 @@ fn save_checkpoint(store: &nn::VarStore, path: &Path) -> Result<(), TrainError> 
         .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))
 }
 
+/// Where a stopped run picks up: the epoch and step after the last ones
+/// recorded, and the best epoch so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResumePoint {
+    pub next_epoch: usize,
+    pub next_step: usize,
+    pub best_epoch: usize,
+    pub best_accuracy: f64,
+    pub best_macro_f1: f64,
+}
+
 /// Trains one run and returns its summary; `on_event` hears every step and
 /// epoch. With `checkpoints`, the heads are saved there after every epoch
 /// (`last.safetensors`) and at the best validation macro-F1 (`best.safetensors`).
+/// With `resume`, the heads start from `checkpoints/last.safetensors` and the
+/// epochs and steps go on from there. Each epoch's batches come from a
+/// generator seeded by the run's seed and the epoch, so a resumed run sees the
+/// batches the uninterrupted one would have.
+#[allow(clippy::too_many_arguments)]
 pub fn train_run(
     library: &mut Library,
     config: &TrainConfig,
     device: Device,
     checkpoints: Option<&Path>,
+    resume: Option<&ResumePoint>,
     on_event: &mut dyn FnMut(TrainEvent),
     cancel: &AtomicBool,
 ) -> Result<RunSummary, TrainError> {
@@ -458,7 +475,7 @@ pub fn train_run(
     let (train, validation) = stratified_split(&labels, config.validation_share, config.seed);
 
     tch::manual_seed(config.seed as i64);
-    let heads_store = nn::VarStore::new(device);
+    let mut heads_store = nn::VarStore::new(device);
     let model_config = ModelConfig {
         categories: dataset.categories.len() as i64,
         width: config.trunk.width,
@@ -484,8 +501,16 @@ pub fn train_run(
     let mut optimizer = nn::Adam::default()
         .build(&heads_store, config.learning_rate)
         .map_err(|e| TrainError::Optimizer(e.to_string()))?;
+    if resume.is_some() {
+        let dir = checkpoints.ok_or_else(|| {
+            TrainError::Checkpoint("resuming needs the run's checkpoint folder".into())
+        })?;
+        let last = dir.join("last.safetensors");
+        heads_store
+            .load(&last)
+            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", last.display())))?;
+    }
     let alpha = config.alpha.unwrap_or(1.0 - config.beta);
-    let mut rng = SmallRng::seed_from_u64(config.seed ^ 0x5EED);
     let grid = config.trunk.grid;
     let evaluate = |heads: &FusionHeads, indices: &[usize]| -> ConfusionMatrix {
         let (predicted, _) = predict(
@@ -502,9 +527,20 @@ pub fn train_run(
             .expect("labels in range")
     };
 
-    let mut best: Option<RunSummary> = None;
-    let mut step = 0;
-    for epoch in 1..=config.epochs {
+    let mut best: Option<RunSummary> = resume.map(|point| RunSummary {
+        trunk: provenance.clone(),
+        best_epoch: point.best_epoch,
+        val_accuracy: point.best_accuracy,
+        val_macro_f1: point.best_macro_f1,
+        train_accuracy: f64::NAN,
+        categories: dataset.categories.clone(),
+    });
+    let mut step = resume.map_or(0, |point| point.next_step.saturating_sub(1));
+    let first_epoch = resume.map_or(1, |point| point.next_epoch);
+    for epoch in first_epoch..=config.epochs {
+        let mut rng = SmallRng::seed_from_u64(
+            config.seed ^ 0x5EED ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
         let batches = pk_batches(
             &train,
             &labels,
@@ -653,89 +689,174 @@ pub fn run_sweep(
             .unwrap_or_default();
         let config_json = serde_json::to_string(&config).expect("settings serialise");
         let run_id = recorder.create_run(Some(sweep_id), config.beta, &modalities, &config_json)?;
-        let checkpoints = library_root.join("runs").join(run_id.to_string());
-        let mut steps: Vec<crate::store::RunStep> = Vec::new();
-        let mut record_error = None;
-        let result = train_run(
+        runs.push(recorded_run(
             &mut library,
+            &mut recorder,
+            run_id,
             &config,
+            None,
             device,
-            Some(&checkpoints),
-            &mut |event| {
-                match &event {
-                    TrainEvent::Step {
-                        epoch,
-                        step,
-                        loss,
-                        cross_entropy,
-                        triplet,
-                    } => steps.push(crate::store::RunStep {
-                        step: *step as i64,
-                        epoch: *epoch as i64,
-                        loss: *loss,
-                        cross_entropy: *cross_entropy,
-                        triplet: *triplet,
-                    }),
-                    TrainEvent::Epoch {
-                        epoch,
-                        train_loss,
-                        val_accuracy,
-                        val_macro_f1,
-                    } => {
-                        let row = crate::store::RunEpoch {
-                            epoch: *epoch as i64,
-                            train_loss: *train_loss,
-                            val_accuracy: *val_accuracy,
-                            val_macro_f1: *val_macro_f1,
-                        };
-                        if let Err(error) = recorder.record_epoch(run_id, &steps, &row) {
-                            record_error.get_or_insert(error);
-                        }
-                        steps.clear();
-                    }
-                }
-                on_event(run_id, &event);
-            },
+            on_event,
             cancel,
-        );
-        let outcome = match &result {
-            Ok(summary) => crate::store::RunOutcome {
-                status: "finished".into(),
-                trunk: serde_json::to_string(&summary.trunk).ok(),
-                best_epoch: Some(summary.best_epoch as i64),
-                val_accuracy: Some(summary.val_accuracy),
-                val_macro_f1: Some(summary.val_macro_f1),
-                summary: serde_json::to_string(summary).expect("summary serialises"),
-            },
-            Err(error) => crate::store::RunOutcome {
-                status: if matches!(error, TrainError::Cancelled) {
-                    "cancelled"
-                } else {
-                    "failed"
-                }
-                .into(),
-                trunk: None,
-                best_epoch: None,
-                val_accuracy: None,
-                val_macro_f1: None,
-                summary: serde_json::json!({ "error": error.to_string() }).to_string(),
-            },
-        };
-        recorder.finish_run(run_id, &outcome)?;
-        if let Some(error) = record_error {
-            return Err(error.into());
-        }
-        let summary = result?;
-        runs.push(SweepRun {
-            run: run_id,
-            beta: config.beta,
-            modalities: config.modalities,
-            best_epoch: summary.best_epoch,
-            val_accuracy: summary.val_accuracy,
-            val_macro_f1: summary.val_macro_f1,
-        });
+        )?);
     }
     Ok(runs)
+}
+
+/// Goes on with a stopped (cancelled, failed or finished) run from its last
+/// checkpoint, up to `epochs` in all (default: the run's own setting).
+pub fn resume_run(
+    library_root: &Path,
+    run_id: i64,
+    epochs: Option<usize>,
+    device: Device,
+    on_event: &mut dyn FnMut(i64, &TrainEvent),
+    cancel: &AtomicBool,
+) -> Result<SweepRun, TrainError> {
+    let mut library = Library::open(library_root)?;
+    let mut recorder = Library::open(library_root)?;
+    let unusable = |reason: String| TrainError::RunNotUsable {
+        run: run_id,
+        reason,
+    };
+    let (config_json, _, status) = recorder
+        .run_record(run_id)?
+        .ok_or(TrainError::RunNotFound(run_id))?;
+    let mut config: TrainConfig =
+        serde_json::from_str(&config_json).map_err(|e| unusable(format!("settings: {e}")))?;
+    if let Some(epochs) = epochs {
+        config.epochs = epochs;
+    }
+    let progress = recorder.run_progress(run_id)?;
+    let Some(best) = progress.best else {
+        return Err(unusable(format!(
+            "it is {status} and has no finished epoch to resume from; train it anew"
+        )));
+    };
+    if progress.last_epoch as usize >= config.epochs {
+        return Err(unusable(format!(
+            "it has already trained {} of {} epochs; pass --epochs to train longer",
+            progress.last_epoch, config.epochs
+        )));
+    }
+    let point = ResumePoint {
+        next_epoch: progress.last_epoch as usize + 1,
+        next_step: progress.last_step as usize + 1,
+        best_epoch: best.0 as usize,
+        best_accuracy: best.1,
+        best_macro_f1: best.2,
+    };
+    recorder.restart_run(
+        run_id,
+        &serde_json::to_string(&config).expect("settings serialise"),
+    )?;
+    recorded_run(
+        &mut library,
+        &mut recorder,
+        run_id,
+        &config,
+        Some(&point),
+        device,
+        on_event,
+        cancel,
+    )
+}
+
+/// Trains one run (from scratch or from `resume`), recording each epoch's steps
+/// and metrics as it ends and the run's outcome when it stops.
+#[allow(clippy::too_many_arguments)]
+fn recorded_run(
+    library: &mut Library,
+    recorder: &mut Library,
+    run_id: i64,
+    config: &TrainConfig,
+    resume: Option<&ResumePoint>,
+    device: Device,
+    on_event: &mut dyn FnMut(i64, &TrainEvent),
+    cancel: &AtomicBool,
+) -> Result<SweepRun, TrainError> {
+    let checkpoints = library.root().join("runs").join(run_id.to_string());
+    let mut steps: Vec<crate::store::RunStep> = Vec::new();
+    let mut record_error = None;
+    let result = train_run(
+        library,
+        config,
+        device,
+        Some(&checkpoints),
+        resume,
+        &mut |event| {
+            match &event {
+                TrainEvent::Step {
+                    epoch,
+                    step,
+                    loss,
+                    cross_entropy,
+                    triplet,
+                } => steps.push(crate::store::RunStep {
+                    step: *step as i64,
+                    epoch: *epoch as i64,
+                    loss: *loss,
+                    cross_entropy: *cross_entropy,
+                    triplet: *triplet,
+                }),
+                TrainEvent::Epoch {
+                    epoch,
+                    train_loss,
+                    val_accuracy,
+                    val_macro_f1,
+                } => {
+                    let row = crate::store::RunEpoch {
+                        epoch: *epoch as i64,
+                        train_loss: *train_loss,
+                        val_accuracy: *val_accuracy,
+                        val_macro_f1: *val_macro_f1,
+                    };
+                    if let Err(error) = recorder.record_epoch(run_id, &steps, &row) {
+                        record_error.get_or_insert(error);
+                    }
+                    steps.clear();
+                }
+            }
+            on_event(run_id, &event);
+        },
+        cancel,
+    );
+    let outcome = match &result {
+        Ok(summary) => crate::store::RunOutcome {
+            status: "finished".into(),
+            trunk: serde_json::to_string(&summary.trunk).ok(),
+            best_epoch: Some(summary.best_epoch as i64),
+            val_accuracy: Some(summary.val_accuracy),
+            val_macro_f1: Some(summary.val_macro_f1),
+            summary: serde_json::to_string(summary).expect("summary serialises"),
+        },
+        Err(error) => crate::store::RunOutcome {
+            status: if matches!(error, TrainError::Cancelled) {
+                "cancelled"
+            } else {
+                "failed"
+            }
+            .into(),
+            trunk: None,
+            best_epoch: None,
+            val_accuracy: None,
+            val_macro_f1: None,
+            summary: serde_json::json!({ "error": error.to_string() }).to_string(),
+        },
+    };
+    recorder.finish_run(run_id, &outcome)?;
+    if let Some(error) = record_error {
+        return Err(error.into());
+    }
+    let summary = result?;
+    Ok(SweepRun {
+        run: run_id,
+        beta: config.beta,
+        modalities: config.modalities,
+        best_epoch: summary.best_epoch,
+        val_accuracy: summary.val_accuracy,
+        val_macro_f1: summary.val_macro_f1,
+    })
 }
 
 /// One category's row of the evaluation table.

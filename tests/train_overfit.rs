@@ -94,6 +94,7 @@ fn twenty_books_are_learnt_by_heart() {
         &tiny_config(Modalities::Fused),
         Device::Cpu,
         None,
+        None,
         &mut |event| match event {
             TrainEvent::Step { loss, .. } => steps.push(loss),
             TrainEvent::Epoch { val_accuracy, .. } => epochs.push(val_accuracy),
@@ -133,6 +134,7 @@ fn a_cancelled_run_stops() {
         &mut library,
         &tiny_config(Modalities::Text),
         Device::Cpu,
+        None,
         None,
         &mut |_| {},
         &AtomicBool::new(true),
@@ -262,5 +264,87 @@ fn a_sweep_records_every_run_step_and_checkpoint() {
     assert!(
         !status.success() && stderr.contains("there is no run 999"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn a_stopped_run_resumes_where_it_stopped_with_a_continuous_curve() {
+    let (library_dir, library, _source) = twenty_book_library();
+    drop(library);
+    let root = library_dir.path();
+    let request = train::SweepRequest {
+        betas: vec![0.5],
+        single_modal: false,
+        base: TrainConfig {
+            epochs: 12,
+            ..tiny_config(Modalities::Fused)
+        },
+    };
+    // Stop the run as its sixth epoch ends: the cancel is seen at the next step.
+    let cancel = AtomicBool::new(false);
+    let result = train::run_sweep(
+        root,
+        &request,
+        Device::Cpu,
+        &mut |_, event| {
+            if matches!(event, TrainEvent::Epoch { epoch: 6, .. }) {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
+        &cancel,
+    );
+    assert!(
+        matches!(result, Err(train::TrainError::Cancelled)),
+        "{result:?}"
+    );
+    let library = Library::open(root).unwrap();
+    assert_eq!(library.run_status(1).unwrap().unwrap().0, "cancelled");
+    let before = library.run_steps(1).unwrap();
+    assert_eq!(before.len(), 6);
+
+    let resumed = train::resume_run(
+        root,
+        1,
+        None,
+        Device::Cpu,
+        &mut |_, _| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(resumed.run, 1);
+    assert_eq!(library.run_status(1).unwrap().unwrap().0, "finished");
+    let steps = library.run_steps(1).unwrap();
+    let numbers: Vec<i64> = steps.iter().map(|s| s.step).collect();
+    assert_eq!(
+        numbers,
+        (1..=12).collect::<Vec<i64>>(),
+        "steps go on where they stopped"
+    );
+    let epochs: Vec<i64> = steps.iter().map(|s| s.epoch).collect();
+    assert_eq!(epochs, (1..=12).collect::<Vec<i64>>());
+    // The resumed run starts from its checkpoint, not from scratch: its first
+    // loss is below the first one and nearer where the stopped run ended.
+    let (first, stopped, resumed_first) = (steps[0].loss, steps[5].loss, steps[6].loss);
+    assert!(
+        resumed_first < first,
+        "first {first:.3}, stopped {stopped:.3}, resumed {resumed_first:.3}"
+    );
+    assert!(
+        (resumed_first - stopped).abs() < (first - stopped).abs(),
+        "first {first:.3}, stopped {stopped:.3}, resumed {resumed_first:.3}"
+    );
+
+    // A finished run does not resume without more epochs.
+    let again = train::resume_run(
+        root,
+        1,
+        None,
+        Device::Cpu,
+        &mut |_, _| {},
+        &AtomicBool::new(false),
+    );
+    assert!(
+        matches!(again, Err(train::TrainError::RunNotUsable { .. })),
+        "{again:?}"
     );
 }
