@@ -87,19 +87,24 @@ pub struct TrainArgs {
     /// Epochs per run (default 15; with --resume: the run's own).
     #[arg(long)]
     pub epochs: Option<usize>,
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Cover side in pixels.
-    #[arg(long, default_value_t = 128)]
-    pub image_size: i64,
-    /// Width multiplier of the VGG16 trunk (1 = VGG16; smaller trains faster from scratch).
-    #[arg(long, default_value_t = 1.0)]
-    pub width: f64,
+    /// Seed of the split, the batches and the random trunk (default 1).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Cover side in pixels (default 128).
+    #[arg(long)]
+    pub image_size: Option<i64>,
+    /// Width multiplier of the VGG16 trunk (default 1 = VGG16; smaller trains faster from scratch).
+    #[arg(long)]
+    pub width: Option<f64>,
     /// torchvision VGG16 weights (safetensors or .ot); without, the trunk is random.
     #[arg(long, value_name = "PATH")]
     pub weights: Option<PathBuf>,
-    #[arg(long, default_value_t = 1e-3)]
-    pub learning_rate: f64,
+    /// Adam's learning rate (default 1e-3).
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// Start from these settings (JSON, e.g. models/cpu-default.json); flags given override them.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// Go on with a stopped run from its last checkpoint (with --epochs: up to that many in all).
     #[arg(long, value_name = "RUN")]
     pub resume: Option<i64>,
@@ -376,19 +381,35 @@ fn train_model(
         )?;
         return print_runs(cli, &[resumed]);
     }
-    let base = TrainConfig {
-        epochs: args.epochs.unwrap_or(15),
-        seed: args.seed,
-        learning_rate: args.learning_rate,
-        trunk: crate::embed::TrunkSettings {
-            image_size: args.image_size,
-            width: args.width,
-            weights: args.weights.clone(),
-            seed: args.seed,
-            ..Default::default()
-        },
-        ..TrainConfig::default()
+    let mut base = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str::<TrainConfig>(&text).with_context(|| {
+                format!("{}: not a shelfwise training configuration", path.display())
+            })?
+        }
+        None => TrainConfig::default(),
     };
+    if let Some(epochs) = args.epochs {
+        base.epochs = epochs;
+    }
+    if let Some(seed) = args.seed {
+        base.seed = seed;
+        base.trunk.seed = seed;
+    }
+    if let Some(learning_rate) = args.learning_rate {
+        base.learning_rate = learning_rate;
+    }
+    if let Some(image_size) = args.image_size {
+        base.trunk.image_size = image_size;
+    }
+    if let Some(width) = args.width {
+        base.trunk.width = width;
+    }
+    if args.weights.is_some() {
+        base.trunk.weights = args.weights.clone();
+    }
     let request = SweepRequest {
         betas: args.beta.clone(),
         single_modal: args.single_modal,

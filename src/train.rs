@@ -1053,6 +1053,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_shipped_configurations_parse_and_the_cpu_one_is_the_default() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let cpu: TrainConfig =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("cpu-default.json")).unwrap())
+                .unwrap();
+        assert_eq!(cpu, TrainConfig::default());
+        let gpu: TrainConfig =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("gpu-224.json")).unwrap())
+                .unwrap();
+        assert_eq!(gpu.trunk.image_size, 224);
+    }
+
+    #[test]
     fn the_split_is_stratified_and_seeded() {
         let labels: Vec<usize> = (0..50).map(|i| i % 5).collect();
         let (train, validation) = stratified_split(&labels, 0.2, 7);

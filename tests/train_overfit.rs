@@ -348,3 +348,23 @@ fn a_stopped_run_resumes_where_it_stopped_with_a_continuous_curve() {
         "{again:?}"
     );
 }
+
+#[test]
+fn a_configuration_file_that_is_not_one_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("settings.json");
+    std::fs::write(&bad, "{\"beta\": \"high\"}").unwrap();
+    let library = dir.path().join("library");
+    let (status, _, stderr) = common::shelfwise(&[
+        "--library",
+        library.to_str().unwrap(),
+        "train",
+        "--config",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("settings.json: not a shelfwise training configuration"),
+        "{stderr}"
+    );
+}
