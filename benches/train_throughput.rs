@@ -26,22 +26,42 @@ fn main() {
     let work = tempfile::tempdir().unwrap();
     let mut library = Library::open(work.path()).unwrap();
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/books.csv");
-    import::import_path(&mut library, &demo, ImportOptions::default(), &mut |_| {}, &never).unwrap();
+    import::import_path(
+        &mut library,
+        &demo,
+        ImportOptions::default(),
+        &mut |_| {},
+        &never,
+    )
+    .unwrap();
 
     let mut config = TrainConfig {
         epochs: 2,
         ..TrainConfig::default()
     };
-    if let Some(width) = std::env::var("SHELFWISE_BENCH_WIDTH").ok().and_then(|w| w.parse().ok()) {
+    if let Some(width) = std::env::var("SHELFWISE_BENCH_WIDTH")
+        .ok()
+        .and_then(|w| w.parse().ok())
+    {
         config.trunk.width = width;
     }
     let device = train::training_device();
 
     // The trunk, once per cover.
     let (_store, trunk, _) = embed::build_trunk(&config.trunk, device).unwrap();
-    let cache = FeatureCache::for_settings(library.root(), &config.trunk, trunk.scale_channels).unwrap();
+    let cache =
+        FeatureCache::for_settings(library.root(), &config.trunk, trunk.scale_channels).unwrap();
     let started = Instant::now();
-    let filled = embed::fill_cache(&library, &trunk, &cache, &config.trunk, device, &|_, _| {}, &never).unwrap();
+    let filled = embed::fill_cache(
+        &library,
+        &trunk,
+        &cache,
+        &config.trunk,
+        device,
+        &|_, _| {},
+        &never,
+    )
+    .unwrap();
     let trunk_seconds_per_book = started.elapsed().as_secs_f64() / filled.computed as f64;
 
     // Training steps from the cache (epoch 2 only: epoch 1 includes warming up).
@@ -61,8 +81,16 @@ fn main() {
         &never,
     )
     .unwrap();
-    let second: Vec<Instant> = step_times.iter().filter(|(e, _)| *e == 2).map(|(_, t)| *t).collect();
-    let seconds = second.last().unwrap().duration_since(second[0]).as_secs_f64();
+    let second: Vec<Instant> = step_times
+        .iter()
+        .filter(|(e, _)| *e == 2)
+        .map(|(_, t)| *t)
+        .collect();
+    let seconds = second
+        .last()
+        .unwrap()
+        .duration_since(second[0])
+        .as_secs_f64();
     let step_seconds_per_book = seconds / ((second.len() - 1) as f64 * books_per_step);
 
     let cached = 1.0 / step_seconds_per_book;
