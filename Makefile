@@ -38,9 +38,9 @@ lint: setup
 test: lint
 	$(CARGO) test
 
-## Criterion benchmarks (import throughput, rayon against a plain loop).
+## Benchmarks: import throughput (rayon against a plain loop), training throughput (feature cache against recomputing the trunk).
 bench: setup
-	$(CARGO) bench --bench import
+	$(CARGO) bench --bench import --bench train_throughput
 
 ## shelfwise's Word2Vec against gensim's on ../shared/data: words/s, ratio, neighbour overlap.
 bench-words: build
