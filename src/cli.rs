@@ -305,19 +305,25 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
         Command::TrainWords(args) => train_words(cli, args, &library_dir, cancel)?,
         Command::Train(args) => train_model(cli, args, &library_dir, cancel)?,
         Command::Eval { run, csv } => {
-            let library = open()?;
-            let report =
-                crate::train::evaluate_csv(&library, *run, csv, crate::train::training_device())?;
+            let mut library = open()?;
+            let report = crate::train::evaluate_csv(
+                &mut library,
+                *run,
+                csv,
+                crate::train::training_device(),
+            )?;
             if cli.json {
                 print_json(&report)?;
             } else {
                 println!(
-                    "run {}: {} books, accuracy {:.3}, macro-F1 {:.3}, retrieval mR {:.3}",
+                    "run {}: {} books, accuracy {:.3}, macro-F1 {:.3}, retrieval mR {:.3}, precision@10 {:.3}, NDCG@10 {:.3}",
                     report.run,
                     report.books,
                     report.accuracy,
                     report.macro_f1,
-                    report.retrieval.mean_recall
+                    report.retrieval.mean_recall,
+                    report.recommendation.precision,
+                    report.recommendation.ndcg
                 );
                 println!(
                     "{:<24} {:>8} {:>8} {:>8} {:>8} {:>8}",

@@ -132,6 +132,8 @@ pub struct RunSummary {
 /// One book as training reads it.
 #[derive(Debug)]
 struct Example {
+    /// The library's book, when the example is one.
+    book_id: Option<BookId>,
     label: usize,
     word_ids: Vec<i64>,
     cover: Option<[Tensor; 3]>,
@@ -193,6 +195,7 @@ fn build_dataset(
             None => None,
         };
         examples.push(Example {
+            book_id: Some(*book_id),
             label,
             word_ids,
             cover,
@@ -203,6 +206,33 @@ fn build_dataset(
         categories,
         padding_id: vocab.len() as i64 + 1,
     })
+}
+
+/// The library's books as examples of `config`'s trunk, filling its feature
+/// cache first where covers are missing from it.
+fn library_dataset(
+    library: &mut Library,
+    vectors: &LibraryVectors,
+    trunk: &crate::model::trunk::Vgg16Trunk,
+    config: &TrainConfig,
+    device: Device,
+    cancel: &AtomicBool,
+) -> Result<Dataset, TrainError> {
+    let cache = FeatureCache::for_settings(library.root(), &config.trunk, trunk.scale_channels)?;
+    embed::fill_cache(
+        library,
+        trunk,
+        &cache,
+        &config.trunk,
+        device,
+        &|_, _| {},
+        cancel,
+    )
+    .map_err(|e| match e {
+        EmbedError::Cancelled => TrainError::Cancelled,
+        other => other.into(),
+    })?;
+    build_dataset(library, vectors, &cache, config.max_words)
 }
 
 /// Splits example indices by category: `share` of each category (at least one
@@ -446,21 +476,7 @@ pub fn train_run(
         std::fs::create_dir_all(dir)
             .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", dir.display())))?;
     }
-    let cache = FeatureCache::for_settings(library.root(), &config.trunk, trunk.scale_channels)?;
-    embed::fill_cache(
-        library,
-        &trunk,
-        &cache,
-        &config.trunk,
-        device,
-        &|_, _| {},
-        cancel,
-    )
-    .map_err(|e| match e {
-        EmbedError::Cancelled => TrainError::Cancelled,
-        other => other.into(),
-    })?;
-    let dataset = build_dataset(library, &vectors, &cache, config.max_words)?;
+    let dataset = library_dataset(library, &vectors, &trunk, config, device, cancel)?;
     let labels: Vec<usize> = dataset.examples.iter().map(|e| e.label).collect();
     let trainable_classes = (0..dataset.categories.len())
         .filter(|&c| labels.iter().filter(|&&l| l == c).count() >= 2)
@@ -879,6 +895,9 @@ pub struct EvalReport {
     pub categories: Vec<String>,
     pub confusion: ConfusionMatrix,
     pub retrieval: crate::eval::CrossModalRecall,
+    /// The CSV's books as queries against the library's books, relevant when
+    /// of the same category (a query's own book, if in the library, left out).
+    pub recommendation: crate::eval::RankingQuality,
 }
 
 /// Evaluates run `run_id`'s best checkpoint on the labelled books of `csv`
@@ -886,7 +905,7 @@ pub struct EvalReport {
 /// with both modalities, and text ↔ cover retrieval from single-modality
 /// embeddings. Books of a category the run never saw are skipped and reported.
 pub fn evaluate_csv(
-    library: &Library,
+    library: &mut Library,
     run_id: i64,
     csv: &Path,
     device: Device,
@@ -987,6 +1006,7 @@ pub fn evaluate_csv(
             _ => None,
         };
         examples.push(Example {
+            book_id: library.book_id_by_external(&item.book.external_id)?,
             label,
             word_ids,
             cover,
@@ -1009,7 +1029,7 @@ pub fn evaluate_csv(
             device,
         )
     };
-    let (predicted, _) = run_all(config.modalities);
+    let (predicted, query_embeddings) = run_all(config.modalities);
     let (_, text_embeddings) = run_all(Modalities::Text);
     let (_, image_embeddings) = run_all(Modalities::Image);
     let actual: Vec<usize> = dataset.examples.iter().map(|e| e.label).collect();
@@ -1019,6 +1039,55 @@ pub fn evaluate_csv(
         &text_embeddings,
         &image_embeddings,
         model_config.embedding_dim as usize,
+    )
+    .map_err(|e| unusable(e.to_string()))?;
+    // The library's books, embedded by the same run, as what the queries rank.
+    let shelf = library_dataset(
+        library,
+        &vectors,
+        &trunk,
+        &config,
+        device,
+        &AtomicBool::new(false),
+    )?;
+    let shelf_indices: Vec<usize> = (0..shelf.examples.len()).collect();
+    let (_, shelf_embeddings) = predict(
+        &heads,
+        &shelf,
+        &shelf_indices,
+        trunk.scale_channels,
+        config.trunk.grid,
+        config.modalities,
+        device,
+    );
+    let shelf_labels: Vec<usize> = shelf
+        .examples
+        .iter()
+        .map(|e| {
+            let name = &shelf.categories[e.label];
+            categories
+                .iter()
+                .position(|c| c == name)
+                .unwrap_or(categories.len())
+        })
+        .collect();
+    let own_rows: Vec<usize> = dataset
+        .examples
+        .iter()
+        .map(|e| {
+            e.book_id
+                .and_then(|id| shelf.examples.iter().position(|s| s.book_id == Some(id)))
+                .unwrap_or(usize::MAX)
+        })
+        .collect();
+    let recommendation = crate::eval::ranking_quality(
+        &query_embeddings,
+        &actual,
+        &shelf_embeddings,
+        &shelf_labels,
+        model_config.embedding_dim as usize,
+        10,
+        Some(&own_rows),
     )
     .map_err(|e| unusable(e.to_string()))?;
     let per_category = categories
@@ -1045,6 +1114,7 @@ pub fn evaluate_csv(
         categories,
         confusion,
         retrieval,
+        recommendation,
     })
 }
 

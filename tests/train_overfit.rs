@@ -258,6 +258,11 @@ fn a_sweep_records_every_run_step_and_checkpoint() {
         }
     }
     assert!(report["retrieval"]["mR"].is_f64());
+    assert_eq!(report["recommendation"]["k"], 10);
+    for key in ["precision", "ndcg"] {
+        let value = report["recommendation"][key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&value), "{key} = {value}");
+    }
     assert_eq!(library.book_count().unwrap(), 20);
     let (status, _, stderr) =
         common::shelfwise(&["--library", dir, "eval", "--run", "999", "--csv", eval_path]);
