@@ -278,14 +278,6 @@ impl ShelfwiseApp {
     pub fn library_dir(&self) -> &Path {
         &self.library_dir
     }
-
-    /// Titles of the books the grid shows now, in order (for tests and exports).
-    pub fn visible_titles(&self) -> Vec<&str> {
-        self.visible
-            .iter()
-            .map(|&i| self.books[i].title.as_str())
-            .collect()
-    }
 }
 
 impl eframe::App for ShelfwiseApp {

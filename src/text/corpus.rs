@@ -34,10 +34,6 @@ pub struct Corpus {
 }
 
 impl Corpus {
-    pub fn token_count(&self) -> usize {
-        self.documents.iter().map(Vec::len).sum()
-    }
-
     /// Builds the vocabulary of this corpus.
     pub fn vocab(&self, min_count: u64) -> Vocab {
         Vocab::build(
@@ -168,6 +164,17 @@ pub fn train_library_vectors(
     cancel: &AtomicBool,
 ) -> Result<(LibraryVectors, TrainStats), CorpusError> {
     let corpus = library_corpus(library)?;
+    train_on_corpus(library, &corpus, config, on_progress, cancel)
+}
+
+/// Trains on an already built corpus and stores the vectors with its hash.
+fn train_on_corpus(
+    library: &mut Library,
+    corpus: &Corpus,
+    config: &Word2VecConfig,
+    on_progress: &(dyn Fn(u64, u64) + Sync),
+    cancel: &AtomicBool,
+) -> Result<(LibraryVectors, TrainStats), CorpusError> {
     let vocab = corpus.vocab(config.min_count);
     let sentences = corpus.word_ids(&vocab);
     let (vectors, stats) = word2vec::train(&sentences, vocab, config, on_progress, cancel)?;
@@ -235,7 +242,7 @@ pub fn current_vectors(
         Some(stored) if stored.corpus_hash == corpus.hash => Ok((stored, false)),
         stored => {
             let config = stored.map_or_else(|| config.clone(), |s| s.config);
-            let (vectors, _) = train_library_vectors(library, &config, on_progress, cancel)?;
+            let (vectors, _) = train_on_corpus(library, &corpus, &config, on_progress, cancel)?;
             Ok((vectors, true))
         }
     }
