@@ -191,3 +191,57 @@ fn ten_thousand_books_lay_out_only_the_rows_in_view() {
     harness.run();
     assert_eq!(book_button_count(&harness, "Book 09999"), 1);
 }
+
+/// A file dropped on the window, as the windowing integration hands it over.
+#[derive(Debug)]
+struct DroppedPath(std::path::PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_csv_dropped_on_the_window_is_imported() {
+    let library_dir = library_with_books();
+    let source = tempfile::tempdir().unwrap();
+    let csv = common::write_books(
+        source.path(),
+        &[("d", "Delta Dawn", "Di Doe", "Poetry", "Verses at sunrise.")],
+    );
+    let mut harness = harness(library_dir.path(), None);
+    harness.run();
+    harness.get_by_label("3 of 3 books");
+    harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(DroppedPath(csv.clone())));
+    harness.step();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while harness.query_by_label("Import report").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dropped file was never imported"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        harness.step();
+    }
+    harness.run();
+    harness.get_by_label(&format!(
+        "{}: 1 imported, 0 updated, 0 skipped",
+        csv.display()
+    ));
+    harness.get_by_label("4 of 4 books");
+    assert_eq!(book_button_count(&harness, "Delta Dawn"), 1);
+    // One drop is one import: a few frames later nothing has been imported again.
+    for _ in 0..10 {
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        harness.step();
+    }
+    harness.get_by_label("Last import: 1 imported, 0 updated, 0 skipped");
+}
