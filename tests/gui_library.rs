@@ -53,6 +53,21 @@ fn harness(
         .build_eframe(move |cc| ShelfwiseApp::new(&cc.egui_ctx, dir, demo, false))
 }
 
+/// Steps frames until the import job's report window appears (the job runs on
+/// its own thread), then lets the window settle.
+fn wait_for_import_report(harness: &mut Harness<'_, ShelfwiseApp>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while harness.query_by_label("Import report").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        harness.step();
+    }
+    harness.run();
+}
+
 fn book_button_count(harness: &Harness<'_, ShelfwiseApp>, title: &str) -> usize {
     harness
         .query_all_by_role_and_label(Role::Button, title)
@@ -134,17 +149,7 @@ fn importing_from_the_window_shows_progress_then_the_report() {
     harness.get_by_label("Load the demo library").click();
     harness.step();
     harness.step();
-    // The import runs as a job; step until its report window appears.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while harness.query_by_label("Import report").is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the import never finished"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        harness.step();
-    }
-    harness.run();
+    wait_for_import_report(&mut harness);
     // In the report window, and in the status bar below the grid.
     harness.get_by_label(&format!(
         "{}: 296 imported, 0 updated, 0 skipped",
@@ -222,16 +227,7 @@ fn a_csv_dropped_on_the_window_is_imported() {
         .dropped_files
         .push(std::sync::Arc::new(DroppedPath(csv.clone())));
     harness.step();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while harness.query_by_label("Import report").is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the dropped file was never imported"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        harness.step();
-    }
-    harness.run();
+    wait_for_import_report(&mut harness);
     harness.get_by_label(&format!(
         "{}: 1 imported, 0 updated, 0 skipped",
         csv.display()
