@@ -150,11 +150,11 @@ struct Dataset {
 
 fn build_dataset(
     library: &mut Library,
+    library_text: &corpus::Corpus,
     vectors: &LibraryVectors,
     cache: &FeatureCache,
     max_words: usize,
 ) -> Result<Dataset, TrainError> {
-    let corpus = corpus::library_corpus(library)?;
     let summaries = library.book_summaries()?;
     let covers = library.stored_covers()?;
     let cover_of: BTreeMap<BookId, String> = library
@@ -178,7 +178,7 @@ fn build_dataset(
     };
     let vocab = &vectors.vectors.vocab;
     let mut examples = Vec::new();
-    for (book_id, document) in corpus.book_ids.iter().zip(&corpus.documents) {
+    for (book_id, document) in library_text.book_ids.iter().zip(&library_text.documents) {
         let Some(label) = category_of
             .get(book_id)
             .and_then(|c| categories.iter().position(|name| name == c))
@@ -212,6 +212,7 @@ fn build_dataset(
 /// cache first where covers are missing from it.
 fn library_dataset(
     library: &mut Library,
+    library_text: &corpus::Corpus,
     vectors: &LibraryVectors,
     trunk: &crate::model::trunk::Vgg16Trunk,
     config: &TrainConfig,
@@ -232,7 +233,7 @@ fn library_dataset(
         EmbedError::Cancelled => TrainError::Cancelled,
         other => other.into(),
     })?;
-    build_dataset(library, vectors, &cache, config.max_words)
+    build_dataset(library, library_text, vectors, &cache, config.max_words)
 }
 
 /// Splits example indices by category: `share` of each category (at least one
@@ -469,14 +470,28 @@ pub fn train_run(
     cancel: &AtomicBool,
 ) -> Result<RunSummary, TrainError> {
     let never = AtomicBool::new(false);
-    let (vectors, _) =
-        corpus::current_vectors(library, &Word2VecConfig::default(), &|_, _| {}, &never)?;
+    let library_text = corpus::library_corpus(library)?;
+    let (vectors, _) = corpus::vectors_for_corpus(
+        library,
+        &library_text,
+        &Word2VecConfig::default(),
+        &|_, _| {},
+        &never,
+    )?;
     let (_trunk_store, trunk, provenance) = embed::build_trunk(&config.trunk, device)?;
     if let Some(dir) = checkpoints {
         std::fs::create_dir_all(dir)
             .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", dir.display())))?;
     }
-    let dataset = library_dataset(library, &vectors, &trunk, config, device, cancel)?;
+    let dataset = library_dataset(
+        library,
+        &library_text,
+        &vectors,
+        &trunk,
+        config,
+        device,
+        cancel,
+    )?;
     let labels: Vec<usize> = dataset.examples.iter().map(|e| e.label).collect();
     let trainable_classes = (0..dataset.categories.len())
         .filter(|&c| labels.iter().filter(|&&l| l == c).count() >= 2)
@@ -1042,8 +1057,10 @@ pub fn evaluate_csv(
     )
     .map_err(|e| unusable(e.to_string()))?;
     // The library's books, embedded by the same run, as what the queries rank.
+    let library_text = corpus::library_corpus(library)?;
     let shelf = library_dataset(
         library,
+        &library_text,
         &vectors,
         &trunk,
         &config,

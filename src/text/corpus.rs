@@ -236,13 +236,24 @@ pub fn current_vectors(
     on_progress: &(dyn Fn(u64, u64) + Sync),
     cancel: &AtomicBool,
 ) -> Result<(LibraryVectors, bool), CorpusError> {
-    let stored = load_vectors(library)?;
     let corpus = library_corpus(library)?;
-    match stored {
+    vectors_for_corpus(library, &corpus, config, on_progress, cancel)
+}
+
+/// [`current_vectors`] for a corpus the caller has already built (and needs
+/// again), so the library is not tokenised twice.
+pub fn vectors_for_corpus(
+    library: &mut Library,
+    corpus: &Corpus,
+    config: &Word2VecConfig,
+    on_progress: &(dyn Fn(u64, u64) + Sync),
+    cancel: &AtomicBool,
+) -> Result<(LibraryVectors, bool), CorpusError> {
+    match load_vectors(library)? {
         Some(stored) if stored.corpus_hash == corpus.hash => Ok((stored, false)),
         stored => {
             let config = stored.map_or_else(|| config.clone(), |s| s.config);
-            let (vectors, _) = train_on_corpus(library, &corpus, &config, on_progress, cancel)?;
+            let (vectors, _) = train_on_corpus(library, corpus, &config, on_progress, cancel)?;
             Ok((vectors, true))
         }
     }

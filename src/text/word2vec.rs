@@ -137,24 +137,34 @@ struct Plain;
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 struct Fused;
 
+/// Dot product with `LANES` independent sums, so the compiler can keep them in
+/// SIMD registers; `multiply_add(x, y, sum)` is `sum + x * y`, fused or not.
+#[inline(always)]
+fn lane_dot<const LANES: usize>(
+    a: &[f32],
+    b: &[f32],
+    multiply_add: impl Fn(f32, f32, f32) -> f32,
+) -> f32 {
+    let mut sums = [0.0f32; LANES];
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for lane in 0..LANES {
+            sums[lane] = multiply_add(x[lane], y[lane], sums[lane]);
+        }
+    }
+    sums.iter().sum::<f32>() + tail
+}
+
 impl Kernel for Plain {
-    /// Eight independent sums, so the compiler can use SIMD.
     #[inline(always)]
     fn dot(a: &[f32], b: &[f32]) -> f32 {
-        let mut sums = [0.0f32; 8];
-        let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-        let tail: f32 = a_chunks
-            .remainder()
-            .iter()
-            .zip(b_chunks.remainder())
-            .map(|(x, y)| x * y)
-            .sum();
-        for (x, y) in a_chunks.zip(b_chunks) {
-            for lane in 0..8 {
-                sums[lane] += x[lane] * y[lane];
-            }
-        }
-        sums.iter().sum::<f32>() + tail
+        lane_dot::<8>(a, b, |x, y, sum| sum + x * y)
     }
 
     #[inline(always)]
@@ -168,20 +178,7 @@ impl Kernel for Plain {
 impl Kernel for Fused {
     #[inline(always)]
     fn dot(a: &[f32], b: &[f32]) -> f32 {
-        let mut sums = [0.0f32; 16];
-        let (a_chunks, b_chunks) = (a.chunks_exact(16), b.chunks_exact(16));
-        let tail: f32 = a_chunks
-            .remainder()
-            .iter()
-            .zip(b_chunks.remainder())
-            .map(|(x, y)| x * y)
-            .sum();
-        for (x, y) in a_chunks.zip(b_chunks) {
-            for lane in 0..16 {
-                sums[lane] = x[lane].mul_add(y[lane], sums[lane]);
-            }
-        }
-        sums.iter().sum::<f32>() + tail
+        lane_dot::<16>(a, b, f32::mul_add)
     }
 
     #[inline(always)]
