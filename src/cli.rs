@@ -306,7 +306,7 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
         Command::Train(args) => train_model(cli, args, &library_dir, cancel)?,
         Command::Eval { run, csv } => {
             let mut library = open()?;
-            let report = crate::train::evaluate_csv(
+            let report = crate::inference::evaluate_csv(
                 &mut library,
                 *run,
                 csv,

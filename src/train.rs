@@ -32,6 +32,9 @@ pub enum Modalities {
     Text,
 }
 
+/// Serialises the seeding and initialisation of heads (see [`train_run`]).
+static HEADS_INITIALISATION: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// One run's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -43,6 +46,13 @@ pub struct TrainConfig {
     pub categories_per_batch: usize,
     pub books_per_category: usize,
     pub learning_rate: f64,
+    /// Decoupled weight decay (AdamW); 0 is plain Adam.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Lowers the learning rate along a half cosine to zero at the last
+    /// epoch, so that the last epochs settle instead of wandering.
+    #[serde(default)]
+    pub cosine_schedule: bool,
     pub seed: u64,
     /// Share of each category held out for validation.
     pub validation_share: f64,
@@ -64,6 +74,8 @@ impl Default for TrainConfig {
             categories_per_batch: 5,
             books_per_category: 16,
             learning_rate: 1e-3,
+            weight_decay: 0.0,
+            cosine_schedule: false,
             seed: 1,
             validation_share: 0.2,
             modality_dropout: 0.1,
@@ -131,24 +143,24 @@ pub struct RunSummary {
 
 /// One book as training reads it.
 #[derive(Debug)]
-struct Example {
+pub(crate) struct Example {
     /// The library's book, when the example is one.
-    book_id: Option<BookId>,
-    label: usize,
-    word_ids: Vec<i64>,
-    cover: Option<[Tensor; 3]>,
+    pub book_id: Option<BookId>,
+    pub label: usize,
+    pub word_ids: Vec<i64>,
+    pub cover: Option<[Tensor; 3]>,
 }
 
 /// The library turned into examples: labels by category name (sorted), word ids
 /// of the library's vectors (unknown and padding rows after the known words),
 /// and each cover's cached trunk maps.
-struct Dataset {
-    examples: Vec<Example>,
-    categories: Vec<String>,
-    padding_id: i64,
+pub(crate) struct Dataset {
+    pub examples: Vec<Example>,
+    pub categories: Vec<String>,
+    pub padding_id: i64,
 }
 
-fn build_dataset(
+pub(crate) fn build_dataset(
     library: &mut Library,
     library_text: &corpus::Corpus,
     vectors: &LibraryVectors,
@@ -210,7 +222,7 @@ fn build_dataset(
 
 /// The library's books as examples of `config`'s trunk, filling its feature
 /// cache first where covers are missing from it.
-fn library_dataset(
+pub(crate) fn library_dataset(
     library: &mut Library,
     library_text: &corpus::Corpus,
     vectors: &LibraryVectors,
@@ -304,16 +316,16 @@ pub fn pk_batches(
 }
 
 /// The tensors of one batch for the heads.
-struct BatchTensors {
-    scales: [Tensor; 3],
-    ids: Tensor,
-    lengths: Tensor,
-    image_present: Tensor,
-    text_present: Tensor,
-    labels: Tensor,
+pub(crate) struct BatchTensors {
+    pub scales: [Tensor; 3],
+    pub ids: Tensor,
+    pub lengths: Tensor,
+    pub image_present: Tensor,
+    pub text_present: Tensor,
+    pub labels: Tensor,
 }
 
-fn batch_tensors(
+pub(crate) fn batch_tensors(
     dataset: &Dataset,
     batch: &[usize],
     channels: [i64; 3],
@@ -322,12 +334,16 @@ fn batch_tensors(
     dropout: Option<(f64, &mut SmallRng)>,
     device: Device,
 ) -> BatchTensors {
-    let longest = batch
-        .iter()
-        .map(|&i| dataset.examples[i].word_ids.len())
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let longest = if modalities == Modalities::Image {
+        1
+    } else {
+        batch
+            .iter()
+            .map(|&i| dataset.examples[i].word_ids.len())
+            .max()
+            .unwrap_or(1)
+            .max(1)
+    };
     let mut ids = Vec::with_capacity(batch.len() * longest);
     let (mut lengths, mut image_present, mut text_present, mut labels) =
         (vec![], vec![], vec![], vec![]);
@@ -397,9 +413,19 @@ pub fn training_device() -> Device {
     device
 }
 
-/// Predicted categories and L2-normalised embeddings of `indices`, in batches
-/// of 64 without gradients.
-fn predict(
+/// What the heads say about a list of examples, row by row.
+#[derive(Debug, Default)]
+pub(crate) struct Predictions {
+    pub predicted: Vec<usize>,
+    /// L2-normalised embeddings, `embedding_dim` values per row.
+    pub embeddings: Vec<f32>,
+    /// `S_c` and `S_u`, each the mean over the three scales.
+    pub image_weights: Vec<f32>,
+    pub text_weights: Vec<f32>,
+}
+
+/// The heads on `indices`, in batches of 64 without gradients.
+pub(crate) fn predict(
     heads: &FusionHeads,
     dataset: &Dataset,
     indices: &[usize],
@@ -407,8 +433,12 @@ fn predict(
     grid: i64,
     modalities: Modalities,
     device: Device,
-) -> (Vec<usize>, Vec<f32>) {
-    let (mut predicted, mut embeddings) = (Vec::with_capacity(indices.len()), Vec::new());
+) -> Predictions {
+    let mut predictions = Predictions::default();
+    let to_vec = |t: &Tensor| Vec::<f32>::try_from(t.to_device(Device::Cpu)).unwrap_or_default();
+    let mean_weight = |weights: &[Tensor]| {
+        to_vec(&(Tensor::stack(weights, 0).mean_dim([0i64].as_slice(), false, Kind::Float)))
+    };
     for chunk in indices.chunks(64) {
         let batch = batch_tensors(dataset, chunk, channels, grid, modalities, None, device);
         let output = tch::no_grad(|| {
@@ -422,13 +452,20 @@ fn predict(
         });
         let labels = Vec::<i64>::try_from(output.logits.argmax(1, false).to_device(Device::Cpu))
             .unwrap_or_default();
-        predicted.extend(labels.into_iter().map(|label| label as usize));
-        embeddings.extend(
-            Vec::<f32>::try_from(output.embeddings.flatten(0, -1).to_device(Device::Cpu))
-                .unwrap_or_default(),
-        );
+        predictions
+            .predicted
+            .extend(labels.into_iter().map(|label| label as usize));
+        predictions
+            .embeddings
+            .extend(to_vec(&output.embeddings.flatten(0, -1)));
+        predictions
+            .image_weights
+            .extend(mean_weight(&output.image_weights));
+        predictions
+            .text_weights
+            .extend(mean_weight(&output.text_weights));
     }
-    (predicted, embeddings)
+    predictions
 }
 
 /// Saves a var store through a temporary file and a rename, so a crash never
@@ -482,6 +519,7 @@ pub fn train_run(
     if let Some(dir) = checkpoints {
         std::fs::create_dir_all(dir)
             .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", dir.display())))?;
+        crate::inference::save_run_vocabulary(&vectors.vectors.vocab, dir)?;
     }
     let dataset = library_dataset(
         library,
@@ -505,6 +543,12 @@ pub fn train_run(
     }
     let (train, validation) = stratified_split(&labels, config.validation_share, config.seed);
 
+    // libtorch's generator is global: hold the lock from seeding to the last
+    // initialised weight, so that models built at once on other threads (a
+    // window training while it embeds) do not draw from the same sequence.
+    let initialising = HEADS_INITIALISATION
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     tch::manual_seed(config.seed as i64);
     let mut heads_store = nn::VarStore::new(device);
     let model_config = ModelConfig {
@@ -529,9 +573,13 @@ pub fn train_run(
     if vectors.vectors.dim as i64 == model_config.word_dim {
         heads.text.load_word_vectors(&word_vectors);
     }
-    let mut optimizer = nn::Adam::default()
-        .build(&heads_store, config.learning_rate)
-        .map_err(|e| TrainError::Optimizer(e.to_string()))?;
+    drop(initialising);
+    let mut optimizer = nn::AdamW {
+        wd: config.weight_decay,
+        ..Default::default()
+    }
+    .build(&heads_store, config.learning_rate)
+    .map_err(|e| TrainError::Optimizer(e.to_string()))?;
     if resume.is_some() {
         let dir = checkpoints.ok_or_else(|| {
             TrainError::Checkpoint("resuming needs the run's checkpoint folder".into())
@@ -544,7 +592,7 @@ pub fn train_run(
     let alpha = config.alpha.unwrap_or(1.0 - config.beta);
     let grid = config.trunk.grid;
     let evaluate = |heads: &FusionHeads, indices: &[usize]| -> ConfusionMatrix {
-        let (predicted, _) = predict(
+        let Predictions { predicted, .. } = predict(
             heads,
             &dataset,
             indices,
@@ -580,7 +628,14 @@ pub fn train_run(
             &mut rng,
         );
         let mut epoch_loss = 0.0;
-        for batch in &batches {
+        for (index, batch) in batches.iter().enumerate() {
+            if config.cosine_schedule {
+                let progress = ((epoch - 1) as f64 + index as f64 / batches.len() as f64)
+                    / config.epochs.max(1) as f64;
+                optimizer.set_lr(
+                    config.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+                );
+            }
             if cancel.load(Ordering::Relaxed) {
                 return Err(TrainError::Cancelled);
             }
@@ -593,12 +648,13 @@ pub fn train_run(
                 Some((config.modality_dropout, &mut rng)),
                 device,
             );
-            let output = heads.forward(
+            let output = heads.forward_t(
                 &tensors.scales,
                 &tensors.ids,
                 &tensors.lengths,
                 &tensors.image_present,
                 &tensors.text_present,
+                true,
             );
             let (objective, cross_entropy, triplet) = loss::objective(
                 &output.logits,
@@ -887,251 +943,6 @@ fn recorded_run(
         best_epoch: summary.best_epoch,
         val_accuracy: summary.val_accuracy,
         val_macro_f1: summary.val_macro_f1,
-    })
-}
-
-/// One category's row of the evaluation table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CategoryReport {
-    #[serde(flatten)]
-    pub metrics: crate::eval::ClassMetrics,
-    pub f1: f64,
-}
-
-/// `shelfwise eval`'s report on a labelled CSV.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EvalReport {
-    pub run: i64,
-    pub books: usize,
-    pub skipped: Vec<crate::store::ImportIssue>,
-    pub accuracy: f64,
-    pub macro_f1: f64,
-    pub per_category: BTreeMap<String, CategoryReport>,
-    pub categories: Vec<String>,
-    pub confusion: ConfusionMatrix,
-    pub retrieval: crate::eval::CrossModalRecall,
-    /// The CSV's books as queries against the library's books, relevant when
-    /// of the same category (a query's own book, if in the library, left out).
-    pub recommendation: crate::eval::RankingQuality,
-}
-
-/// Evaluates run `run_id`'s best checkpoint on the labelled books of `csv`
-/// (the import format) without adding them to the library: classification
-/// with both modalities, and text ↔ cover retrieval from single-modality
-/// embeddings. Books of a category the run never saw are skipped and reported.
-pub fn evaluate_csv(
-    library: &mut Library,
-    run_id: i64,
-    csv: &Path,
-    device: Device,
-) -> Result<EvalReport, TrainError> {
-    let unusable = |reason: String| TrainError::RunNotUsable {
-        run: run_id,
-        reason,
-    };
-    let (config_json, summary_json, status) = library
-        .run_record(run_id)?
-        .ok_or(TrainError::RunNotFound(run_id))?;
-    if status != "finished" {
-        return Err(unusable(format!("it is {status}")));
-    }
-    let config: TrainConfig =
-        serde_json::from_str(&config_json).map_err(|e| unusable(format!("settings: {e}")))?;
-    let summary: serde_json::Value = serde_json::from_str(summary_json.as_deref().unwrap_or("{}"))
-        .map_err(|e| unusable(format!("summary: {e}")))?;
-    let categories: Vec<String> = serde_json::from_value(summary["categories"].clone())
-        .map_err(|e| unusable(format!("its categories: {e}")))?;
-    let vectors = corpus::load_vectors(library)?
-        .ok_or_else(|| unusable("the library has no word vectors".into()))?;
-    let (_trunk_store, trunk, _) = embed::build_trunk(&config.trunk, device)?;
-    let mut heads_store = nn::VarStore::new(device);
-    let model_config = ModelConfig {
-        categories: categories.len() as i64,
-        width: config.trunk.width,
-        image_size: config.trunk.image_size,
-        ..config.model.clone()
-    };
-    let vocabulary_rows = vectors.vectors.vocab.len() as i64 + 2;
-    let heads = FusionHeads::new(
-        &heads_store.root(),
-        &model_config,
-        trunk.scale_channels,
-        vocabulary_rows,
-    );
-    let checkpoint = library
-        .root()
-        .join("runs")
-        .join(run_id.to_string())
-        .join("best.safetensors");
-    heads_store.load(&checkpoint).map_err(|e| {
-        unusable(format!(
-            "{}: {e} (were the library's word vectors retrained since the run?)",
-            checkpoint.display()
-        ))
-    })?;
-
-    let (pending, mut skipped) = crate::import::csv_files::read_books(csv)?;
-    let label_of = |category: &str| categories.iter().position(|c| c == category);
-    let mut examples = Vec::new();
-    for item in pending {
-        let Some(label) = label_of(&item.book.category) else {
-            skipped.push(crate::store::ImportIssue {
-                source: csv.display().to_string(),
-                line: Some(item.line),
-                reason: format!(
-                    "category `{}` was not trained on by run {run_id}",
-                    item.book.category
-                ),
-            });
-            continue;
-        };
-        let text = crate::store::BookText {
-            book_id: BookId(0),
-            language: item.book.language.clone(),
-            title: item.book.title.clone(),
-            author: item.book.author.clone(),
-            synopsis: item.book.synopsis.clone(),
-        };
-        let language = corpus::book_language(&text);
-        let word_ids = crate::text::preprocess::tokens(&corpus::book_document(&text), &language)
-            .iter()
-            .take(config.max_words)
-            .map(|stem| i64::from(vectors.vectors.vocab.id(stem)))
-            .collect();
-        let cover = match &item.cover {
-            Ok(Some(path)) => match embed::cover_tensor(path, config.trunk.image_size) {
-                Ok(image) => {
-                    let maps =
-                        tch::no_grad(|| trunk.forward(&image.unsqueeze(0).to_device(device)));
-                    Some(maps.map(|m| {
-                        m.adaptive_avg_pool2d([config.trunk.grid, config.trunk.grid])
-                            .get(0)
-                            .to_device(Device::Cpu)
-                    }))
-                }
-                Err(error) => {
-                    skipped.push(crate::store::ImportIssue {
-                        source: csv.display().to_string(),
-                        line: Some(item.line),
-                        reason: format!("{error}; evaluated without a cover"),
-                    });
-                    None
-                }
-            },
-            _ => None,
-        };
-        examples.push(Example {
-            book_id: library.book_id_by_external(&item.book.external_id)?,
-            label,
-            word_ids,
-            cover,
-        });
-    }
-    let dataset = Dataset {
-        examples,
-        categories: categories.clone(),
-        padding_id: vectors.vectors.vocab.len() as i64 + 1,
-    };
-    let indices: Vec<usize> = (0..dataset.examples.len()).collect();
-    let run_all = |modalities: Modalities| {
-        predict(
-            &heads,
-            &dataset,
-            &indices,
-            trunk.scale_channels,
-            config.trunk.grid,
-            modalities,
-            device,
-        )
-    };
-    let (predicted, query_embeddings) = run_all(config.modalities);
-    let (_, text_embeddings) = run_all(Modalities::Text);
-    let (_, image_embeddings) = run_all(Modalities::Image);
-    let actual: Vec<usize> = dataset.examples.iter().map(|e| e.label).collect();
-    let confusion = ConfusionMatrix::from_labels(&actual, &predicted, categories.len())
-        .expect("labels in range");
-    let retrieval = crate::eval::cross_modal_recall(
-        &text_embeddings,
-        &image_embeddings,
-        model_config.embedding_dim as usize,
-    )
-    .map_err(|e| unusable(e.to_string()))?;
-    // The library's books, embedded by the same run, as what the queries rank.
-    let library_text = corpus::library_corpus(library)?;
-    let shelf = library_dataset(
-        library,
-        &library_text,
-        &vectors,
-        &trunk,
-        &config,
-        device,
-        &AtomicBool::new(false),
-    )?;
-    let shelf_indices: Vec<usize> = (0..shelf.examples.len()).collect();
-    let (_, shelf_embeddings) = predict(
-        &heads,
-        &shelf,
-        &shelf_indices,
-        trunk.scale_channels,
-        config.trunk.grid,
-        config.modalities,
-        device,
-    );
-    let shelf_labels: Vec<usize> = shelf
-        .examples
-        .iter()
-        .map(|e| {
-            let name = &shelf.categories[e.label];
-            categories
-                .iter()
-                .position(|c| c == name)
-                .unwrap_or(categories.len())
-        })
-        .collect();
-    let own_rows: Vec<usize> = dataset
-        .examples
-        .iter()
-        .map(|e| {
-            e.book_id
-                .and_then(|id| shelf.examples.iter().position(|s| s.book_id == Some(id)))
-                .unwrap_or(usize::MAX)
-        })
-        .collect();
-    let recommendation = crate::eval::ranking_quality(
-        &query_embeddings,
-        &actual,
-        &shelf_embeddings,
-        &shelf_labels,
-        model_config.embedding_dim as usize,
-        10,
-        Some(&own_rows),
-    )
-    .map_err(|e| unusable(e.to_string()))?;
-    let per_category = categories
-        .iter()
-        .enumerate()
-        .map(|(class, name)| {
-            let metrics = confusion.class_metrics(class);
-            (
-                name.clone(),
-                CategoryReport {
-                    f1: metrics.dice,
-                    metrics,
-                },
-            )
-        })
-        .collect();
-    Ok(EvalReport {
-        run: run_id,
-        books: actual.len(),
-        skipped,
-        accuracy: confusion.accuracy(),
-        macro_f1: confusion.macro_f1(),
-        per_category,
-        categories,
-        confusion,
-        retrieval,
-        recommendation,
     })
 }
 

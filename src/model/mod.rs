@@ -34,6 +34,10 @@ pub struct ModelConfig {
     pub fused_channels: i64,
     pub embedding_dim: i64,
     pub categories: i64,
+    /// Dropout on the text features and the pooled fused features while
+    /// training: titles are short and the text branch learns them by heart.
+    #[serde(default)]
+    pub dropout: f64,
 }
 
 impl Default for ModelConfig {
@@ -46,6 +50,7 @@ impl Default for ModelConfig {
             fused_channels: 128,
             embedding_dim: 256,
             categories: 2,
+            dropout: 0.0,
         }
     }
 }
@@ -59,6 +64,7 @@ pub struct FusionHeads {
     cbams: Vec<Cbam>,
     embed: nn::Linear,
     classify: nn::Linear,
+    dropout: f64,
 }
 
 /// One batch's outputs, still as tensors for the loss.
@@ -124,6 +130,7 @@ impl FusionHeads {
                 config.categories,
                 Default::default(),
             ),
+            dropout: config.dropout,
         }
     }
 
@@ -138,13 +145,29 @@ impl FusionHeads {
         image_present: &Tensor,
         text_present: &Tensor,
     ) -> ModelOutput {
+        self.forward_t(scales, ids, lengths, image_present, text_present, false)
+    }
+
+    /// [`Self::forward`], with dropout on when `train` is set.
+    pub fn forward_t(
+        &self,
+        scales: &[Tensor; 3],
+        ids: &Tensor,
+        lengths: &Tensor,
+        image_present: &Tensor,
+        text_present: &Tensor,
+        train: bool,
+    ) -> ModelOutput {
         let attended = self.attention.forward(&scales[2]);
         let images = [
             scales[0].shallow_clone(),
             scales[1].shallow_clone(),
             attended.c3,
         ];
-        let texts = self.text.forward(ids, lengths);
+        let texts = self
+            .text
+            .forward(ids, lengths)
+            .map(|u| u.dropout(self.dropout, train));
         let mut pooled = Vec::with_capacity(3);
         let mut output = ModelOutput {
             embeddings: Tensor::new(),
@@ -163,7 +186,9 @@ impl FusionHeads {
             output.heatmaps.push(refined.spatial);
             output.channel_weights.push(refined.channel);
         }
-        let raw = self.embed.forward(&Tensor::cat(&pooled, 1));
+        let raw = self
+            .embed
+            .forward(&Tensor::cat(&pooled, 1).dropout(self.dropout, train));
         output.logits = self.classify.forward(&raw);
         let norm = raw
             .pow_tensor_scalar(2)

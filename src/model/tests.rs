@@ -45,6 +45,7 @@ fn tiny_config() -> ModelConfig {
         fused_channels: 8,
         embedding_dim: 5,
         categories: 3,
+        dropout: 0.0,
     }
 }
 
@@ -343,5 +344,46 @@ fn a_torchvision_vgg16_file_loads_into_the_full_width_trunk() {
             vec![1, 512, 28, 28],
             vec![1, 512, 14, 14]
         )
+    );
+}
+
+#[test]
+fn length_groups_give_the_same_text_features_as_one_padded_batch() {
+    tch::manual_seed(3);
+    let store = nn::VarStore::new(Device::Cpu);
+    let encoder = TextEncoder::new(&store.root(), 12, 6, 4);
+    // Lengths 2, 40 and 9 fall into three groups (8, 64 and 16).
+    let ids = Tensor::randint(10, [3, 40], (Kind::Int64, Device::Cpu));
+    let lengths = Tensor::from_slice(&[2i64, 40, 9]);
+    let grouped = encoder.forward(&ids, &lengths);
+    for (row, &length) in [2i64, 40, 9].iter().enumerate() {
+        let alone = encoder.forward(
+            &ids.narrow(0, row as i64, 1).narrow(1, 0, length),
+            &Tensor::from_slice(&[length]),
+        );
+        for (layer, (grouped, alone)) in grouped.iter().zip(&alone).enumerate() {
+            let difference = (grouped.narrow(0, row as i64, 1) - alone)
+                .abs()
+                .max()
+                .double_value(&[]);
+            assert!(difference < 1e-5, "row {row} layer {layer}: {difference}");
+        }
+    }
+    // Gradients still reach the embedding through the regrouping.
+    let loss = grouped
+        .iter()
+        .fold(Tensor::zeros([], (Kind::Float, Device::Cpu)), |total, u| {
+            total + u.sum(Kind::Float)
+        });
+    loss.backward();
+    assert!(
+        encoder
+            .embedding
+            .ws
+            .grad()
+            .abs()
+            .sum(Kind::Float)
+            .double_value(&[])
+            > 0.0
     );
 }

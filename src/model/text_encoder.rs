@@ -3,6 +3,8 @@
 //! layer's output is at hand. `U1, U2, U3` are those outputs pooled over time
 //! (mean and max over the real words, concatenated).
 
+use std::collections::BTreeMap;
+
 use tch::nn::{self, Module as _, RNN as _};
 use tch::{Kind, Tensor};
 
@@ -46,7 +48,55 @@ impl TextEncoder {
 
     /// `ids`: `[batch, T]` word ids; `lengths`: `[batch]` real words per row
     /// (at least 1). Returns U1, U2, U3, each `[batch, 2 * hidden]`.
+    ///
+    /// Rows are run in groups of similar length (powers of two), so that one
+    /// long synopsis does not make every title in the batch walk through
+    /// hundreds of padding steps; the LSTM reads left to right and the pooling
+    /// masks padding, so the result is the same as one padded batch.
     pub fn forward(&self, ids: &Tensor, lengths: &Tensor) -> [Tensor; 3] {
+        let row_lengths = Vec::<i64>::try_from(lengths.to_device(tch::Device::Cpu))
+            .unwrap_or_else(|_| vec![ids.size()[1]; ids.size()[0] as usize]);
+        let mut groups: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for (row, &length) in row_lengths.iter().enumerate() {
+            let bucket = (length.max(1) as u64).next_power_of_two().max(8) as i64;
+            groups.entry(bucket).or_default().push(row as i64);
+        }
+        let steps = ids.size()[1];
+        if groups.len() <= 1 {
+            let longest = row_lengths
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(1)
+                .clamp(1, steps);
+            return self.forward_padded(&ids.narrow(1, 0, longest), lengths);
+        }
+        let mut parts: [Vec<Tensor>; 3] = Default::default();
+        let mut order = Vec::with_capacity(row_lengths.len());
+        for rows in groups.values() {
+            let longest = rows
+                .iter()
+                .map(|&row| row_lengths[row as usize])
+                .max()
+                .unwrap_or(1)
+                .clamp(1, steps);
+            let index = Tensor::from_slice(rows).to_device(ids.device());
+            let pooled = self.forward_padded(
+                &ids.index_select(0, &index).narrow(1, 0, longest),
+                &lengths.index_select(0, &index),
+            );
+            for (part, tensor) in parts.iter_mut().zip(pooled) {
+                part.push(tensor);
+            }
+            order.extend_from_slice(rows);
+        }
+        let inverse = Tensor::from_slice(&order)
+            .argsort(0, false)
+            .to_device(ids.device());
+        parts.map(|part| Tensor::cat(&part, 0).index_select(0, &inverse))
+    }
+
+    fn forward_padded(&self, ids: &Tensor, lengths: &Tensor) -> [Tensor; 3] {
         let steps = ids.size()[1];
         let positions = Tensor::arange(steps, (Kind::Int64, ids.device())).unsqueeze(0);
         let mask = positions
