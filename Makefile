@@ -15,7 +15,7 @@ TORCH_ENV :=
 endif
 CARGO := $(TORCH_ENV) cargo
 
-.PHONY: all setup build run test lint bench bench-words
+.PHONY: all setup build run test lint bench bench-words bench-pipeline print-binary
 
 all: build
 
@@ -46,3 +46,10 @@ bench: setup
 bench-words: build
 	@$(VENV)/bin/python -c "import gensim" 2>/dev/null || $(VENV)/bin/pip install --quiet "gensim>=4,<5"
 	$(VENV)/bin/python benches/word2vec_vs_gensim.py --binary $(BIN)
+
+## The whole pipeline on ../shared/data/openlibrary_covers5 (import, Word2Vec, cache, sweep, eval): time and peak memory per stage.
+bench-pipeline: build
+	benches/pipeline.sh
+
+print-binary:
+	@echo $(BIN)

@@ -59,15 +59,22 @@ pub enum Command {
     TrainWords(TrainWordsArgs),
     /// Train the model: one run per beta (a sweep), plus image-only and text-only runs.
     Train(TrainArgs),
-    /// Evaluate a trained run on a labelled CSV (import format) without importing its books.
+    /// Run the frozen trunk over every cover once and cache its maps (train does this too).
+    Cache(TrainArgs),
+    /// Evaluate a trained run: its suggestions on the library (more like this, readers),
+    /// and with --csv its classification and retrieval on labelled books not imported.
     Eval {
         /// The run to evaluate (see `shelfwise train`).
         #[arg(long)]
         run: i64,
         /// Labelled books: id,title,author,category,synopsis,cover.
         #[arg(long)]
-        csv: PathBuf,
+        csv: Option<PathBuf>,
     },
+    /// Suggest books: like a book, matching a description, like an image, or for a reader.
+    Recommend(crate::cli_suggest::RecommendArgs),
+    /// Lay a run's books out in 2D (PCA or t-SNE) and score the layout.
+    Project(crate::cli_suggest::ProjectArgs),
     /// Print each book's tokens, one line per book, as Word2Vec reads them.
     Preprocess {
         /// Books CSVs in the import format; without any, the library's own books.
@@ -99,7 +106,7 @@ pub struct TrainArgs {
     /// torchvision VGG16 weights (safetensors or .ot); without, the trunk is random.
     #[arg(long, value_name = "PATH")]
     pub weights: Option<PathBuf>,
-    /// Adam's learning rate (default 1e-3).
+    /// AdamW's learning rate (default 3e-3, lowered along a cosine).
     #[arg(long)]
     pub learning_rate: Option<f64>,
     /// Start from these settings (JSON, e.g. models/cpu-default.json); flags given override them.
@@ -304,89 +311,25 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
         }
         Command::TrainWords(args) => train_words(cli, args, &library_dir, cancel)?,
         Command::Train(args) => train_model(cli, args, &library_dir, cancel)?,
+        Command::Cache(args) => cache_command(cli, args, &library_dir, cancel)?,
         Command::Eval { run, csv } => {
-            let mut library = open()?;
-            let report = crate::inference::evaluate_csv(
-                &mut library,
-                *run,
-                csv,
-                crate::train::training_device(),
-            )?;
-            if cli.json {
-                print_json(&report)?;
-            } else {
-                println!(
-                    "run {}: {} books, accuracy {:.3}, macro-F1 {:.3}, retrieval mR {:.3}, precision@10 {:.3}, NDCG@10 {:.3}",
-                    report.run,
-                    report.books,
-                    report.accuracy,
-                    report.macro_f1,
-                    report.retrieval.mean_recall,
-                    report.recommendation.precision,
-                    report.recommendation.ndcg
-                );
-                println!(
-                    "{:<24} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                    "category", "sens", "spec", "ppv", "iou", "dice"
-                );
-                for (name, row) in &report.per_category {
-                    let m = &row.metrics;
-                    println!(
-                        "{name:<24} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3}",
-                        m.sensitivity, m.specificity, m.ppv, m.iou, m.dice
-                    );
-                }
-                for issue in &report.skipped {
-                    eprintln!(
-                        "{}:{}: {}",
-                        issue.source,
-                        issue.line.unwrap_or(0),
-                        issue.reason
-                    );
-                }
-            }
+            crate::cli_suggest::eval_command(cli, &mut open()?, *run, csv.as_deref(), cancel)?
+        }
+        Command::Recommend(args) => {
+            crate::cli_suggest::recommend_command(cli, &mut open()?, args, cancel)?
+        }
+        Command::Project(args) => {
+            crate::cli_suggest::project_command(cli, &mut open()?, args, cancel)?
         }
         Command::Preprocess { paths } => preprocess_command(paths, open)?,
     }
     Ok(Some(ExitCode::SUCCESS))
 }
 
-fn train_model(
-    cli: &Cli,
-    args: &TrainArgs,
-    library_dir: &std::path::Path,
-    cancel: &AtomicBool,
-) -> anyhow::Result<()> {
-    use crate::train::{self, SweepRequest, TrainConfig, TrainEvent};
-    let device = train::training_device();
-    let epochs_label = args
-        .epochs
-        .map_or_else(|| "?".to_string(), |e| e.to_string());
-    let mut print_epoch = |run: i64, event: &TrainEvent| {
-        if let TrainEvent::Epoch {
-            epoch,
-            train_loss,
-            val_accuracy,
-            val_macro_f1,
-        } = event
-        {
-            eprintln!(
-                "run {run} epoch {epoch}/{epochs_label}: loss {train_loss:.4}, val accuracy {val_accuracy:.3}, macro-F1 {val_macro_f1:.3}"
-            );
-        }
-    };
-    if let Some(run) = args.resume {
-        eprintln!("resuming run {run} on {device:?}");
-        let resumed = train::resume_run(
-            library_dir,
-            run,
-            args.epochs,
-            device,
-            &mut print_epoch,
-            cancel,
-        )?;
-        return print_runs(cli, &[resumed]);
-    }
+/// The settings a `train` (or `cache`) command line describes: the config file
+/// or the CPU defaults, then the flags given.
+fn base_config(args: &TrainArgs) -> anyhow::Result<crate::train::TrainConfig> {
+    use crate::train::TrainConfig;
     let mut base = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -416,6 +359,95 @@ fn train_model(
     if args.weights.is_some() {
         base.trunk.weights = args.weights.clone();
     }
+    Ok(base)
+}
+
+fn cache_command(
+    cli: &Cli,
+    args: &TrainArgs,
+    library_dir: &std::path::Path,
+    cancel: &AtomicBool,
+) -> anyhow::Result<()> {
+    let config = base_config(args)?;
+    let device = crate::train::training_device();
+    let library = Library::open(library_dir)?;
+    let (_store, trunk, provenance) = crate::embed::build_trunk(&config.trunk, device)?;
+    let cache = crate::embed::FeatureCache::for_settings(
+        library.root(),
+        &config.trunk,
+        trunk.scale_channels,
+    )?;
+    let started = std::time::Instant::now();
+    let report = crate::embed::fill_cache(
+        &library,
+        &trunk,
+        &cache,
+        &config.trunk,
+        device,
+        &|done, total| {
+            if done == total || done % 200 == 0 {
+                eprint!("\rfeature cache {done}/{total}");
+                if done == total {
+                    eprintln!();
+                }
+            }
+        },
+        cancel,
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    if cli.json {
+        return print_json(&serde_json::json!({
+            "computed": report.computed,
+            "reused": report.reused,
+            "failed": report.failed,
+            "seconds": seconds,
+            "trunk": provenance,
+        }));
+    }
+    println!(
+        "feature cache: {} computed, {} reused, {} failed in {seconds:.1} s",
+        report.computed, report.reused, report.failed
+    );
+    Ok(())
+}
+
+fn train_model(
+    cli: &Cli,
+    args: &TrainArgs,
+    library_dir: &std::path::Path,
+    cancel: &AtomicBool,
+) -> anyhow::Result<()> {
+    use crate::train::{self, SweepRequest, TrainEvent};
+    let device = train::training_device();
+    let epochs_label = args
+        .epochs
+        .map_or_else(|| "?".to_string(), |e| e.to_string());
+    let mut print_epoch = |run: i64, event: &TrainEvent| {
+        if let TrainEvent::Epoch {
+            epoch,
+            train_loss,
+            val_accuracy,
+            val_macro_f1,
+        } = event
+        {
+            eprintln!(
+                "run {run} epoch {epoch}/{epochs_label}: loss {train_loss:.4}, val accuracy {val_accuracy:.3}, macro-F1 {val_macro_f1:.3}"
+            );
+        }
+    };
+    if let Some(run) = args.resume {
+        eprintln!("resuming run {run} on {device:?}");
+        let resumed = train::resume_run(
+            library_dir,
+            run,
+            args.epochs,
+            device,
+            &mut print_epoch,
+            cancel,
+        )?;
+        return print_runs(cli, &[resumed]);
+    }
+    let base = base_config(args)?;
     let request = SweepRequest {
         betas: args.beta.clone(),
         single_modal: args.single_modal,
@@ -593,7 +625,7 @@ fn preprocess_command(
     Ok(())
 }
 
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer(&mut stdout, value)?;
     writeln!(stdout)?;

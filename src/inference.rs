@@ -309,14 +309,17 @@ impl TrainedRun {
         progress: &(dyn Fn(usize, usize) + Sync),
         cancel: &AtomicBool,
     ) -> Result<Vec<(BookId, Placement)>, TrainError> {
-        self.embed_books(library, None, progress, cancel)
+        self.embed_books(library, None, self.config.modalities, progress, cancel)
     }
 
-    /// [`Self::embed_library`] for `only` these books, when given.
+    /// [`Self::embed_library`] for `only` these books, when given, from
+    /// `modalities` (a cover-only placement of every book is what an image
+    /// query is ranked against).
     pub fn embed_books(
         &self,
         library: &mut Library,
         only: Option<&[BookId]>,
+        modalities: Modalities,
         progress: &(dyn Fn(usize, usize) + Sync),
         cancel: &AtomicBool,
     ) -> Result<Vec<(BookId, Placement)>, TrainError> {
@@ -339,7 +342,9 @@ impl TrainedRun {
         let cover_of: BTreeMap<BookId, String> = library.book_cover_hashes()?.into_iter().collect();
         let mut examples = Vec::new();
         for text in library.book_texts()? {
-            if wanted.as_ref().is_some_and(|w| !w.contains(&text.book_id)) {
+            if wanted.as_ref().is_some_and(|w| !w.contains(&text.book_id))
+                || (modalities == Modalities::Image && !cover_of.contains_key(&text.book_id))
+            {
                 continue;
             }
             let cover = match cover_of.get(&text.book_id) {
@@ -354,7 +359,6 @@ impl TrainedRun {
             });
         }
         let dataset = self.dataset(examples);
-        let modalities = self.config.modalities;
         let ids: Vec<BookId> = dataset.examples.iter().filter_map(|e| e.book_id).collect();
         Ok(ids
             .into_iter()

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod cli;
+mod cli_suggest;
 pub mod embed;
 pub mod eval;
 pub mod import;
@@ -11,6 +12,7 @@ pub mod inference;
 pub mod jobs;
 pub mod model;
 pub mod paths;
+pub mod project;
 pub mod recommend;
 pub mod store;
 pub mod text;

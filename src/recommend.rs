@@ -13,7 +13,7 @@ use tch::Tensor;
 
 use crate::inference::TrainedRun;
 use crate::store::{BookId, Library, StoreError, StoredEmbedding};
-use crate::train::TrainError;
+use crate::train::{Modalities, TrainError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecommendError {
@@ -232,9 +232,23 @@ pub fn library_index(
     progress: &(dyn Fn(usize, usize) + Sync),
     cancel: &AtomicBool,
 ) -> Result<EmbeddingIndex, RecommendError> {
+    modality_index(library, run, run.config.modalities, progress, cancel)
+}
+
+/// [`library_index`] from `modalities` alone: with `Image`, each book placed
+/// by its cover only (books without a cover are left out), which is what an
+/// image query is compared with.
+pub fn modality_index(
+    library: &mut Library,
+    run: &TrainedRun,
+    modalities: Modalities,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    cancel: &AtomicBool,
+) -> Result<EmbeddingIndex, RecommendError> {
+    let kind = modalities_name(modalities);
     let stamps: BTreeMap<BookId, String> = library.book_update_stamps()?.into_iter().collect();
     let mut stored: BTreeMap<BookId, StoredEmbedding> = library
-        .run_embeddings(run.run_id)?
+        .run_embeddings(run.run_id, kind)?
         .into_iter()
         .filter(|row| {
             stamps.get(&row.book_id) == Some(&row.book_updated)
@@ -248,7 +262,7 @@ pub fn library_index(
         .copied()
         .collect();
     if !stale.is_empty() {
-        let placed = run.embed_books(library, Some(&stale), progress, cancel)?;
+        let placed = run.embed_books(library, Some(&stale), modalities, progress, cancel)?;
         let fresh: Vec<StoredEmbedding> = placed
             .into_iter()
             .map(|(book_id, placement)| StoredEmbedding {
@@ -259,7 +273,7 @@ pub fn library_index(
                 text_weight: placement.text_weight,
             })
             .collect();
-        library.save_run_embeddings(run.run_id, &fresh)?;
+        library.save_run_embeddings(run.run_id, kind, &fresh)?;
         stored.extend(fresh.into_iter().map(|row| (row.book_id, row)));
     }
     let mut book_ids = Vec::with_capacity(stored.len());
@@ -278,6 +292,14 @@ pub fn library_index(
         image_weights,
         text_weights,
     ))
+}
+
+fn modalities_name(modalities: Modalities) -> &'static str {
+    match modalities {
+        Modalities::Fused => "fused",
+        Modalities::Image => "image",
+        Modalities::Text => "text",
+    }
 }
 
 /// What a librarian asks for.
@@ -334,8 +356,18 @@ pub struct Suggestion {
     pub focus: Option<[f32; 2]>,
 }
 
-/// Suggestions for `query`; the query book itself and a reader's own books are
-/// never suggested.
+/// The index a query is ranked against: an image query against the books'
+/// cover-only placements (covers that look like it), the others against the
+/// run's own placements.
+pub fn query_modalities(run: &TrainedRun, query: &Query) -> Modalities {
+    match query {
+        Query::Image(_) => Modalities::Image,
+        _ => run.config.modalities,
+    }
+}
+
+/// Suggestions for `query` from `index` (built for [`query_modalities`]); the
+/// query book itself and a reader's own books are never suggested.
 pub fn recommend(
     library: &Library,
     run: &TrainedRun,
@@ -545,6 +577,69 @@ pub fn reader_hit_rate(
     }
 }
 
+/// How good a run's suggestions are on its own library.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SuggestionQuality {
+    /// "More like this" from every categorised book, same category relevant.
+    pub more_like_this: crate::eval::RankingQuality,
+    pub readers: ReaderHitRate,
+}
+
+/// [`SuggestionQuality`] of `index` over `library`'s categories and readings.
+pub fn suggestion_quality(
+    library: &Library,
+    index: &EmbeddingIndex,
+    k: usize,
+) -> Result<SuggestionQuality, RecommendError> {
+    let category_of: HashMap<BookId, String> = library
+        .book_summaries()?
+        .into_iter()
+        .map(|b| (b.book_id, b.category))
+        .collect();
+    let mut names: Vec<&String> = category_of.values().filter(|c| !c.is_empty()).collect();
+    names.sort();
+    names.dedup();
+    // Uncategorised books are never relevant: each gets a label of its own.
+    let labels: Vec<usize> = index
+        .book_ids
+        .iter()
+        .enumerate()
+        .map(|(row, id)| {
+            category_of
+                .get(id)
+                .and_then(|c| names.iter().position(|n| *n == c))
+                .unwrap_or(names.len() + row)
+        })
+        .collect();
+    let queries: Vec<usize> = (0..index.len())
+        .filter(|&row| labels[row] < names.len())
+        .collect();
+    let query_embeddings: Vec<f32> = queries
+        .iter()
+        .flat_map(|&row| index.embedding(row).iter().copied())
+        .collect();
+    let query_labels: Vec<usize> = queries.iter().map(|&row| labels[row]).collect();
+    let more_like_this = crate::eval::ranking_quality(
+        &query_embeddings,
+        &query_labels,
+        &index.embeddings,
+        &labels,
+        index.dim,
+        k,
+        Some(&queries),
+    )
+    .unwrap_or(crate::eval::RankingQuality {
+        k,
+        precision: f64::NAN,
+        ndcg: f64::NAN,
+    });
+    let readers = reader_hit_rate(index, &library.all_readings()?, k, 1);
+    Ok(SuggestionQuality {
+        more_like_this,
+        readers,
+    })
+}
+
 /// Leave-one-out hit rate for readers.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ReaderHitRate {
@@ -645,9 +740,12 @@ mod tests {
 
     #[test]
     fn diversity_avoids_near_duplicates() {
-        // Rows 0 and 1 are the same book twice; 2 is different but still close.
+        // Rows 0 and 1 are the same book twice; 2 is a little further from the
+        // query but unlike them; 3 is unrelated.
         let dim = 3;
-        let embeddings = vec![1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.6, 0.8, 0.0, 0.0, 0.0, 1.0];
+        let embeddings = vec![
+            0.9, 0.436, 0.0, 0.9, 0.436, 0.0, 0.8, -0.6, 0.0, 0.0, 0.0, 1.0,
+        ];
         let index = EmbeddingIndex::new(
             (0..4).map(BookId).collect(),
             embeddings,

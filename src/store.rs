@@ -148,12 +148,13 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE run_embeddings (
         run_id        INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        modalities    TEXT NOT NULL,
         book_id       INTEGER NOT NULL REFERENCES books(book_id) ON DELETE CASCADE,
         book_updated  TEXT NOT NULL,
         embedding     BLOB NOT NULL,
         image_weight  REAL NOT NULL,
         text_weight   REAL NOT NULL,
-        PRIMARY KEY (run_id, book_id)
+        PRIMARY KEY (run_id, modalities, book_id)
     );
     CREATE TABLE run_projections (
         run_id           INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
@@ -996,13 +997,18 @@ impl Library {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// A run's stored book embeddings, in book id order.
-    pub fn run_embeddings(&self, run_id: i64) -> Result<Vec<StoredEmbedding>, StoreError> {
+    /// A run's stored book embeddings from `modalities` ("fused", "image",
+    /// "text"), in book id order.
+    pub fn run_embeddings(
+        &self,
+        run_id: i64,
+        modalities: &str,
+    ) -> Result<Vec<StoredEmbedding>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT book_id, book_updated, embedding, image_weight, text_weight
-             FROM run_embeddings WHERE run_id = ?1 ORDER BY book_id",
+             FROM run_embeddings WHERE run_id = ?1 AND modalities = ?2 ORDER BY book_id",
         )?;
-        let rows = stmt.query_map([run_id], |row| {
+        let rows = stmt.query_map(params![run_id, modalities], |row| {
             let bytes: Vec<u8> = row.get(2)?;
             Ok(StoredEmbedding {
                 book_id: BookId(row.get(0)?),
@@ -1019,18 +1025,20 @@ impl Library {
     pub fn save_run_embeddings(
         &mut self,
         run_id: i64,
+        modalities: &str,
         embeddings: &[StoredEmbedding],
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare(
                 "INSERT OR REPLACE INTO run_embeddings
-                 (run_id, book_id, book_updated, embedding, image_weight, text_weight)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                 (run_id, modalities, book_id, book_updated, embedding, image_weight, text_weight)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for row in embeddings {
                 stmt.execute(params![
                     run_id,
+                    modalities,
                     row.book_id.0,
                     row.book_updated,
                     f32s_to_bytes(&row.embedding),

@@ -58,6 +58,10 @@ pub struct TrainConfig {
     pub validation_share: f64,
     /// Share of training books whose cover or text is hidden in a step.
     pub modality_dropout: f64,
+    /// Share of a training book's words replaced by the unknown word in a
+    /// step, so that no single rare word (an author's name) decides alone.
+    #[serde(default)]
+    pub word_dropout: f64,
     pub modalities: Modalities,
     /// Words of a book's text read by the LSTM, at most.
     pub max_words: usize,
@@ -73,12 +77,13 @@ impl Default for TrainConfig {
             epochs: 15,
             categories_per_batch: 5,
             books_per_category: 16,
-            learning_rate: 1e-3,
-            weight_decay: 0.0,
-            cosine_schedule: false,
+            learning_rate: 3e-3,
+            weight_decay: 0.01,
+            cosine_schedule: true,
             seed: 1,
             validation_share: 0.2,
             modality_dropout: 0.1,
+            word_dropout: 0.2,
             modalities: Modalities::Fused,
             max_words: 200,
             model: ModelConfig::default(),
@@ -315,6 +320,14 @@ pub fn pk_batches(
         .collect()
 }
 
+/// Training-time hiding: the share of books losing one modality, and the
+/// share of words replaced by the unknown word.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dropouts {
+    pub modality: f64,
+    pub word: f64,
+}
+
 /// The tensors of one batch for the heads.
 pub(crate) struct BatchTensors {
     pub scales: [Tensor; 3],
@@ -331,7 +344,7 @@ pub(crate) fn batch_tensors(
     channels: [i64; 3],
     grid: i64,
     modalities: Modalities,
-    dropout: Option<(f64, &mut SmallRng)>,
+    dropout: Option<(Dropouts, &mut SmallRng)>,
     device: Device,
 ) -> BatchTensors {
     let longest = if modalities == Modalities::Image {
@@ -353,10 +366,10 @@ pub(crate) fn batch_tensors(
         let example = &dataset.examples[index];
         let mut has_image = example.cover.is_some() && modalities != Modalities::Text;
         let mut has_text = !example.word_ids.is_empty() && modalities != Modalities::Image;
-        if let Some((share, rng)) = dropout.as_mut()
+        if let Some((shares, rng)) = dropout.as_mut()
             && has_image
             && has_text
-            && (rng.next_u32() as f64 / u32::MAX as f64) < *share
+            && (rng.next_u32() as f64 / u32::MAX as f64) < shares.modality
         {
             if rng.next_u32() % 2 == 0 {
                 has_image = false;
@@ -375,7 +388,19 @@ pub(crate) fn batch_tensors(
         } else {
             &[][..]
         };
-        ids.extend_from_slice(words);
+        match dropout.as_mut() {
+            Some((shares, rng)) if shares.word > 0.0 => {
+                let unknown = dataset.padding_id - 1;
+                ids.extend(words.iter().map(|&id| {
+                    if (rng.next_u32() as f64 / u32::MAX as f64) < shares.word {
+                        unknown
+                    } else {
+                        id
+                    }
+                }));
+            }
+            _ => ids.extend_from_slice(words),
+        }
         ids.extend(std::iter::repeat_n(
             dataset.padding_id,
             longest - words.len(),
@@ -645,7 +670,13 @@ pub fn train_run(
                 trunk.scale_channels,
                 grid,
                 config.modalities,
-                Some((config.modality_dropout, &mut rng)),
+                Some((
+                    Dropouts {
+                        modality: config.modality_dropout,
+                        word: config.word_dropout,
+                    },
+                    &mut rng,
+                )),
                 device,
             );
             let output = heads.forward_t(

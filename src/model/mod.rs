@@ -50,7 +50,7 @@ impl Default for ModelConfig {
             fused_channels: 128,
             embedding_dim: 256,
             categories: 2,
-            dropout: 0.0,
+            dropout: 0.3,
         }
     }
 }
@@ -158,6 +158,11 @@ impl FusionHeads {
         text_present: &Tensor,
         train: bool,
     ) -> ModelOutput {
+        // Whole channels of the cached maps dropped while training: a random
+        // trunk's maps are a fingerprint of each cover, easy to learn by heart.
+        let scales = scales
+            .each_ref()
+            .map(|map| map.feature_dropout(self.dropout, train));
         let attended = self.attention.forward(&scales[2]);
         let images = [
             scales[0].shallow_clone(),

@@ -1,0 +1,325 @@
+//! The command line of a trained run: `eval`, `recommend` and `project`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::cli::{Cli, print_json};
+use crate::inference::{EvalReport, TrainedRun};
+use crate::project::{self, Method, TsneSettings};
+use crate::recommend::{self, Query, RecommendOptions, SuggestionQuality};
+use crate::store::Library;
+
+/// Settings of `shelfwise recommend`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("query").required(true).args(["like", "text", "image", "reader"])))]
+pub struct RecommendArgs {
+    /// The trained run whose embeddings rank the library.
+    #[arg(long)]
+    pub run: i64,
+    /// More like this book: its id in the import file, or its exact title.
+    #[arg(long, value_name = "BOOK")]
+    pub like: Option<String>,
+    /// Books matching a description (embedded from its words alone).
+    #[arg(long, value_name = "DESCRIPTION")]
+    pub text: Option<String>,
+    /// Books whose covers look like this image (embedded from the image alone).
+    #[arg(long, value_name = "PATH")]
+    pub image: Option<PathBuf>,
+    /// Suggestions for a reader from their reading history, leaving out what they read.
+    #[arg(long, value_name = "READER")]
+    pub reader: Option<String>,
+    /// How many suggestions.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Only books of this category.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Prefer variety over near-duplicates (maximal marginal relevance).
+    #[arg(long)]
+    pub diverse: bool,
+}
+
+/// Settings of `shelfwise project`.
+#[derive(Debug, clap::Args)]
+pub struct ProjectArgs {
+    /// The trained run whose embeddings are laid out.
+    #[arg(long)]
+    pub run: i64,
+    /// pca or tsne.
+    #[arg(long, default_value = "pca")]
+    pub method: Method,
+    /// Also write the points as CSV (book, title, category, x, y).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 30.0)]
+    pub perplexity: f32,
+    #[arg(long, default_value_t = 1000)]
+    pub iterations: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl clap::ValueEnum for Method {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Method::Pca, Method::Tsne]
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+fn load_run(library: &Library, run: i64) -> anyhow::Result<TrainedRun> {
+    Ok(TrainedRun::load(
+        library,
+        run,
+        crate::train::training_device(),
+    )?)
+}
+
+fn embedding_progress(done: usize, total: usize) {
+    if total > 0 && (done == total || done % 500 == 0) {
+        eprint!("\rembedding covers {done}/{total}");
+        if done == total {
+            eprintln!();
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct EvalOutput {
+    #[serde(flatten)]
+    csv: Option<EvalReport>,
+    run: i64,
+    /// The run's suggestions on its own library.
+    suggestions: SuggestionQuality,
+}
+
+pub fn eval_command(
+    cli: &Cli,
+    library: &mut Library,
+    run_id: i64,
+    csv: Option<&Path>,
+    cancel: &AtomicBool,
+) -> anyhow::Result<()> {
+    let report = match csv {
+        Some(csv) => Some(crate::inference::evaluate_csv(
+            library,
+            run_id,
+            csv,
+            crate::train::training_device(),
+        )?),
+        None => None,
+    };
+    let run = load_run(library, run_id)?;
+    let index = recommend::library_index(library, &run, &embedding_progress, cancel)?;
+    let suggestions = recommend::suggestion_quality(library, &index, 10)?;
+    if cli.json {
+        return print_json(&EvalOutput {
+            csv: report,
+            run: run_id,
+            suggestions,
+        });
+    }
+    if let Some(report) = &report {
+        println!(
+            "run {}: {} books, accuracy {:.3}, macro-F1 {:.3}, retrieval mR {:.3}, precision@10 {:.3}, NDCG@10 {:.3}",
+            report.run,
+            report.books,
+            report.accuracy,
+            report.macro_f1,
+            report.retrieval.mean_recall,
+            report.recommendation.precision,
+            report.recommendation.ndcg
+        );
+        println!(
+            "{:<24} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "category", "sens", "spec", "ppv", "iou", "dice"
+        );
+        for (name, row) in &report.per_category {
+            let m = &row.metrics;
+            println!(
+                "{name:<24} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3}",
+                m.sensitivity, m.specificity, m.ppv, m.iou, m.dice
+            );
+        }
+        for issue in &report.skipped {
+            eprintln!(
+                "{}:{}: {}",
+                issue.source,
+                issue.line.unwrap_or(0),
+                issue.reason
+            );
+        }
+    }
+    println!(
+        "library: more like this precision@10 {:.3}, NDCG@10 {:.3}; readers hit rate@10 {:.3} over {} readers",
+        suggestions.more_like_this.precision,
+        suggestions.more_like_this.ndcg,
+        suggestions.readers.hit_rate,
+        suggestions.readers.readers
+    );
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct RecommendOutput<'a> {
+    run: i64,
+    suggestions: &'a [recommend::Suggestion],
+}
+
+pub fn recommend_command(
+    cli: &Cli,
+    library: &mut Library,
+    args: &RecommendArgs,
+    cancel: &AtomicBool,
+) -> anyhow::Result<()> {
+    let query = if let Some(book) = &args.like {
+        Query::Like(book.clone())
+    } else if let Some(text) = &args.text {
+        Query::Text(text.clone())
+    } else if let Some(image) = &args.image {
+        Query::Image(image.clone())
+    } else if let Some(reader) = &args.reader {
+        Query::Reader(reader.clone())
+    } else {
+        anyhow::bail!("say what to recommend for: --like, --text, --image or --reader");
+    };
+    let run = load_run(library, args.run)?;
+    let modalities = recommend::query_modalities(&run, &query);
+    let index = recommend::modality_index(library, &run, modalities, &embedding_progress, cancel)?;
+    let options = RecommendOptions {
+        k: args.k,
+        category: args.category.clone(),
+        diverse: args.diverse,
+        ..RecommendOptions::default()
+    };
+    let suggestions = recommend::recommend(library, &run, &index, &query, &options)?;
+    if cli.json {
+        return print_json(&RecommendOutput {
+            run: args.run,
+            suggestions: &suggestions,
+        });
+    }
+    for (rank, s) in suggestions.iter().enumerate() {
+        let focus = s.focus.map_or_else(String::new, |[x, y]| {
+            format!(", looked at ({x:.2}, {y:.2})")
+        });
+        println!(
+            "{:>2}. {:.3}  {} — {} [{}]  cover {:.0}% / text {:.0}%{}{}",
+            rank + 1,
+            s.score,
+            s.title,
+            s.author,
+            s.category,
+            100.0 * s.image_share,
+            100.0 * (1.0 - s.image_share),
+            if s.shared_words.is_empty() {
+                String::new()
+            } else {
+                format!(", shares: {}", s.shared_words.join(" "))
+            },
+            focus
+        );
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ProjectOutput {
+    run: i64,
+    method: String,
+    books: usize,
+    trustworthiness: f64,
+    neighbours: usize,
+    seconds: f64,
+    out: Option<PathBuf>,
+}
+
+pub fn project_command(
+    cli: &Cli,
+    library: &mut Library,
+    args: &ProjectArgs,
+    cancel: &AtomicBool,
+) -> anyhow::Result<()> {
+    let run = load_run(library, args.run)?;
+    let settings = TsneSettings {
+        perplexity: args.perplexity,
+        iterations: args.iterations,
+        seed: args.seed,
+        ..TsneSettings::default()
+    };
+    let mut last_shown = 0;
+    let mut progress = |done: usize, total: usize| {
+        if done == total || done >= last_shown + 50 {
+            last_shown = done;
+            eprint!("\r{} {done}/{total}", args.method.name());
+            if done == total {
+                eprintln!();
+            }
+        }
+    };
+    let projection =
+        project::project_run(library, &run, args.method, &settings, &mut progress, cancel)?;
+    if let Some(out) = &args.out {
+        write_points(library, &projection, out)?;
+    }
+    let output = ProjectOutput {
+        run: args.run,
+        method: projection.method.clone(),
+        books: projection.book_ids.len(),
+        trustworthiness: projection.trustworthiness,
+        neighbours: projection.neighbours,
+        seconds: projection.seconds,
+        out: args.out.clone(),
+    };
+    if cli.json {
+        return print_json(&output);
+    }
+    println!(
+        "run {}: {} of {} books in {:.1} s, trustworthiness@{} {:.3}{}",
+        output.run,
+        output.method,
+        output.books,
+        output.seconds,
+        output.neighbours,
+        output.trustworthiness,
+        args.out
+            .as_ref()
+            .map_or_else(String::new, |p| format!(", points in {}", p.display()))
+    );
+    Ok(())
+}
+
+fn write_points(
+    library: &Library,
+    projection: &crate::store::StoredProjection,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let summaries: std::collections::HashMap<_, _> = library
+        .book_summaries()?
+        .into_iter()
+        .map(|b| (b.book_id, b))
+        .collect();
+    let mut writer =
+        csv::Writer::from_path(out).with_context(|| format!("writing {}", out.display()))?;
+    writer.write_record(["book_id", "external_id", "title", "category", "x", "y"])?;
+    for (book_id, point) in projection.book_ids.iter().zip(projection.points.chunks(2)) {
+        let (external_id, title, category) = summaries.get(book_id).map_or_else(
+            || (String::new(), String::new(), String::new()),
+            |b| (b.external_id.clone(), b.title.clone(), b.category.clone()),
+        );
+        writer.write_record([
+            book_id.0.to_string(),
+            external_id,
+            title,
+            category,
+            point[0].to_string(),
+            point[1].to_string(),
+        ])?;
+    }
+    writer.flush()?;
+    Ok(())
+}

@@ -1,0 +1,357 @@
+//! 2D layouts of a run's book embeddings, for an analyst to see the categories
+//! as regions: PCA (libtorch's symmetric eigensolver) and Barnes-Hut t-SNE
+//! (the bhtsne crate, seeded through a PCA start as scikit-learn does), each
+//! scored by trustworthiness so that methods can be compared by number.
+
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("a projection needs at least {needed} books with embeddings, found {found}")]
+    TooFewPoints { needed: usize, found: usize },
+    #[error("the projection was cancelled")]
+    Cancelled,
+    #[error("unknown projection method `{0}` (pca or tsne)")]
+    UnknownMethod(String),
+    #[error(transparent)]
+    Embeddings(#[from] crate::recommend::RecommendError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// How to lay the books out.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Pca,
+    Tsne,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Pca => "pca",
+            Method::Tsne => "tsne",
+        }
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = ProjectError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.to_ascii_lowercase().as_str() {
+            "pca" => Ok(Method::Pca),
+            "tsne" | "t-sne" => Ok(Method::Tsne),
+            _ => Err(ProjectError::UnknownMethod(text.to_string())),
+        }
+    }
+}
+
+/// t-SNE's settings; the defaults are scikit-learn's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TsneSettings {
+    pub perplexity: f32,
+    pub iterations: usize,
+    /// Barnes-Hut's accuracy trade-off (0.5 in scikit-learn).
+    pub theta: f32,
+    pub seed: u64,
+}
+
+impl Default for TsneSettings {
+    fn default() -> Self {
+        Self {
+            perplexity: 30.0,
+            iterations: 1000,
+            theta: 0.5,
+            seed: 1,
+        }
+    }
+}
+
+/// The two leading principal components of `points` (`[n, dim]` row-major),
+/// `[n, 2]` row-major. Each axis's sign is fixed (its largest loading is
+/// positive), so a layout never flips between runs.
+pub fn pca(points: &[f32], dim: usize) -> Result<Vec<f32>, ProjectError> {
+    let n = points.len() / dim.max(1);
+    if n < 3 {
+        return Err(ProjectError::TooFewPoints {
+            needed: 3,
+            found: n,
+        });
+    }
+    let x = Tensor::from_slice(points)
+        .reshape([n as i64, dim as i64])
+        .to_kind(Kind::Double);
+    let centred = &x - x.mean_dim([0i64].as_slice(), true, Kind::Double);
+    let covariance = centred.transpose(0, 1).matmul(&centred) / (n as f64 - 1.0);
+    let (_, vectors) = covariance.linalg_eigh("L");
+    // eigh sorts ascending: the last two columns are the leading axes.
+    let mut axes = vectors.narrow(1, dim as i64 - 2, 2).flip([1i64]);
+    let loadings = axes.abs().argmax(0, false);
+    let signs = axes
+        .gather(0, &loadings.unsqueeze(0), false)
+        .sign()
+        .clamp_min(-1.0);
+    let signs = signs.where_self(&signs.ne(0.0), &Tensor::ones_like(&signs));
+    axes = axes * signs;
+    let projected = centred.matmul(&axes).to_kind(Kind::Float).contiguous();
+    Ok(Vec::<f32>::try_from(projected.flatten(0, -1)).unwrap_or_default())
+}
+
+/// Marks a cancelled t-SNE inside bhtsne's epoch callback.
+struct TsneCancelled;
+
+/// Barnes-Hut t-SNE of `points` to 2D, started from PCA scaled to a standard
+/// deviation of 1e-4 (scikit-learn's `init="pca"`), so a seed-free start
+/// gives the same layout every time. `progress(epoch, epochs)`; stops within
+/// one epoch of `cancel`.
+pub fn tsne(
+    points: &[f32],
+    dim: usize,
+    settings: &TsneSettings,
+    progress: &mut dyn FnMut(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<Vec<f32>, ProjectError> {
+    let n = points.len() / dim.max(1);
+    let needed = (3.0 * settings.perplexity).ceil() as usize + 2;
+    if n < needed {
+        return Err(ProjectError::TooFewPoints { needed, found: n });
+    }
+    let mut start = pca(points, dim)?;
+    let first_axis: Vec<f32> = start.iter().step_by(2).copied().collect();
+    let mean = first_axis.iter().sum::<f32>() / n as f32;
+    let spread = (first_axis.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n as f32)
+        .sqrt()
+        .max(f32::EPSILON);
+    // A seeded, tiny jitter breaks ties between books with equal embeddings.
+    let mut state = settings.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for value in &mut start {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let jitter = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+        *value = *value / spread * 1e-4 + jitter * 1e-6;
+    }
+    let rows: Vec<&[f32]> = points.chunks(dim).collect();
+    let epochs = settings.iterations;
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let mut fit: bhtsne::tSNE<f32, &[f32], 2> = bhtsne::tSNE::new(&rows);
+        fit.perplexity(settings.perplexity)
+            .epochs(epochs)
+            .initial_embedding(start)
+            .epoch_callback(|epoch, _| {
+                if cancel.load(Ordering::Relaxed) {
+                    resume_unwind(Box::new(TsneCancelled));
+                }
+                progress(epoch + 1, epochs);
+            })
+            .barnes_hut(settings.theta, |a, b| euclidean(a, b));
+        fit.embedding()
+    }));
+    match result {
+        Ok(embedding) => Ok(embedding),
+        Err(payload) if payload.is::<TsneCancelled>() => Err(ProjectError::Cancelled),
+        Err(payload) => resume_unwind(payload),
+    }
+}
+
+fn euclidean(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f32>()
+        .sqrt()
+}
+
+/// Trustworthiness at `k` (Venna and Kaski; scikit-learn's definition): 1 when
+/// every book's `k` nearest neighbours on the map were among its nearest in
+/// the embedding space, lower the further down the original ranking the map's
+/// neighbours sit. Measured over at most `max_queries` books (a seeded, even
+/// sample), ranked against all of them.
+pub fn trustworthiness(
+    original: &[f32],
+    dim: usize,
+    projected: &[f32],
+    k: usize,
+    max_queries: usize,
+) -> f64 {
+    let n = original.len() / dim.max(1);
+    if n <= 3 * k + 1 || k == 0 {
+        return f64::NAN;
+    }
+    let high = Tensor::from_slice(original).reshape([n as i64, dim as i64]);
+    let low = Tensor::from_slice(projected).reshape([n as i64, 2]);
+    let stride = n.div_ceil(max_queries.max(1));
+    let queries: Vec<i64> = (0..n).step_by(stride).map(|i| i as i64).collect();
+    let squared_norms = |x: &Tensor| {
+        x.pow_tensor_scalar(2)
+            .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+    };
+    let (high_norms, low_norms) = (squared_norms(&high), squared_norms(&low));
+    let mut penalty = 0f64;
+    for chunk in queries.chunks(256) {
+        let rows = Tensor::from_slice(chunk);
+        let distances = |x: &Tensor, norms: &Tensor| {
+            let q = x.index_select(0, &rows);
+            norms.index_select(0, &rows).unsqueeze(1) + norms.unsqueeze(0)
+                - q.matmul(&x.transpose(0, 1)) * 2.0
+        };
+        let self_columns = rows.unsqueeze(1);
+        let far = Tensor::full(
+            [chunk.len() as i64, 1],
+            f64::INFINITY,
+            (Kind::Float, Device::Cpu),
+        );
+        let near = Tensor::full(
+            [chunk.len() as i64, 1],
+            f64::NEG_INFINITY,
+            (Kind::Float, Device::Cpu),
+        );
+        // Ranks in the original space: the book itself 0, its nearest 1, ...
+        let high_distances = distances(&high, &high_norms).scatter(1, &self_columns, &near);
+        let order = high_distances.argsort(1, false);
+        let positions = Tensor::arange(n as i64, (Kind::Int64, Device::Cpu))
+            .unsqueeze(0)
+            .expand([chunk.len() as i64, n as i64], false)
+            .contiguous();
+        let ranks = Tensor::zeros([chunk.len() as i64, n as i64], (Kind::Int64, Device::Cpu))
+            .scatter(1, &order, &positions);
+        let low_distances = distances(&low, &low_norms).scatter(1, &self_columns, &far);
+        let (_, neighbours) = low_distances.topk(k as i64, 1, false, true);
+        let excess = (ranks.gather(1, &neighbours, false) - k as i64).clamp_min(0);
+        penalty += excess.sum(Kind::Double).double_value(&[]);
+    }
+    let (n, k, q) = (n as f64, k as f64, queries.len() as f64);
+    1.0 - 2.0 / (q * k * (2.0 * n - 3.0 * k - 1.0)) * penalty
+}
+
+/// Neighbourhood size the stored trustworthiness is measured at.
+pub const TRUST_NEIGHBOURS: usize = 10;
+
+/// Lays out every book `run` has embedded in `library` by `method`, scores the
+/// layout and stores it with the run. `progress(done, total)` counts t-SNE
+/// epochs (PCA reports once).
+pub fn project_run(
+    library: &mut crate::store::Library,
+    run: &crate::inference::TrainedRun,
+    method: Method,
+    settings: &TsneSettings,
+    progress: &mut dyn FnMut(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<crate::store::StoredProjection, ProjectError> {
+    let started = std::time::Instant::now();
+    let index = crate::recommend::library_index(library, run, &|_, _| {}, cancel)?;
+    let points = match method {
+        Method::Pca => {
+            let points = pca(&index.embeddings, index.dim)?;
+            progress(1, 1);
+            points
+        }
+        Method::Tsne => tsne(&index.embeddings, index.dim, settings, progress, cancel)?,
+    };
+    let trust = trustworthiness(
+        &index.embeddings,
+        index.dim,
+        &points,
+        TRUST_NEIGHBOURS,
+        5_000,
+    );
+    let projection = crate::store::StoredProjection {
+        method: method.name().to_string(),
+        settings: match method {
+            Method::Pca => "{}".to_string(),
+            Method::Tsne => serde_json::to_string(settings).unwrap_or_default(),
+        },
+        book_ids: index.book_ids.clone(),
+        points,
+        trustworthiness: trust,
+        neighbours: TRUST_NEIGHBOURS,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    library.save_projection(run.run_id, &projection)?;
+    Ok(projection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three well-separated blobs in 10 dimensions.
+    fn blobs(per_blob: usize) -> Vec<f32> {
+        let mut state = 12345u64;
+        let mut noise = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let mut points = Vec::new();
+        for blob in 0..3 {
+            for _ in 0..per_blob {
+                for d in 0..10 {
+                    let centre = if d == blob * 3 { 10.0 } else { 0.0 };
+                    points.push(centre + noise());
+                }
+            }
+        }
+        points
+    }
+
+    #[test]
+    fn pca_finds_the_spread_and_is_stable() {
+        // Points along a line in 3D: PC1 carries all of it.
+        let points: Vec<f32> = (0..50)
+            .flat_map(|i| [i as f32, 2.0 * i as f32, 5.0])
+            .collect();
+        let projected = pca(&points, 3).unwrap();
+        let second: f32 = projected.iter().skip(1).step_by(2).map(|v| v.abs()).sum();
+        assert!(second < 1e-3, "second axis should be empty: {second}");
+        assert_eq!(projected, pca(&points, 3).unwrap());
+    }
+
+    #[test]
+    fn tsne_is_deterministic_and_keeps_neighbourhoods() {
+        let points = blobs(40);
+        let settings = TsneSettings {
+            perplexity: 10.0,
+            iterations: 300,
+            ..TsneSettings::default()
+        };
+        let never = AtomicBool::new(false);
+        let mut epochs_seen = 0;
+        let first = tsne(&points, 10, &settings, &mut |e, _| epochs_seen = e, &never).unwrap();
+        assert_eq!(epochs_seen, 300);
+        let second = tsne(&points, 10, &settings, &mut |_, _| {}, &never).unwrap();
+        assert_eq!(first, second, "same seed, same layout");
+        let trust = trustworthiness(&points, 10, &first, 5, 1000);
+        assert!(trust > 0.9, "trustworthiness {trust}");
+        // A layout that ignores the data scores lower.
+        let scrambled: Vec<f32> = first.chunks(2).rev().flatten().copied().collect();
+        assert!(trustworthiness(&points, 10, &scrambled, 5, 1000) < trust - 0.1);
+    }
+
+    #[test]
+    fn tsne_stops_when_cancelled() {
+        let points = blobs(40);
+        let cancel = AtomicBool::new(false);
+        let result = tsne(
+            &points,
+            10,
+            &TsneSettings {
+                perplexity: 10.0,
+                ..TsneSettings::default()
+            },
+            &mut |epoch, _| {
+                if epoch == 5 {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            },
+            &cancel,
+        );
+        assert!(matches!(result, Err(ProjectError::Cancelled)));
+    }
+}
