@@ -100,7 +100,7 @@ pub struct TrainArgs {
     /// Cover side in pixels (default 128).
     #[arg(long)]
     pub image_size: Option<i64>,
-    /// Width multiplier of the VGG16 trunk (default 1 = VGG16; smaller trains faster from scratch).
+    /// Width multiplier of the VGG16 trunk (default 0.5; 1 = VGG16, as pretrained weights need).
     #[arg(long)]
     pub width: Option<f64>,
     /// torchvision VGG16 weights (safetensors or .ot); without, the trunk is random.
@@ -358,6 +358,10 @@ fn base_config(args: &TrainArgs) -> anyhow::Result<crate::train::TrainConfig> {
     }
     if args.weights.is_some() {
         base.trunk.weights = args.weights.clone();
+        // Pretrained VGG16 weights fit the full-width trunk only.
+        if args.width.is_none() {
+            base.trunk.width = 1.0;
+        }
     }
     Ok(base)
 }
@@ -419,9 +423,11 @@ fn train_model(
 ) -> anyhow::Result<()> {
     use crate::train::{self, SweepRequest, TrainEvent};
     let device = train::training_device();
-    let epochs_label = args
-        .epochs
-        .map_or_else(|| "?".to_string(), |e| e.to_string());
+    let epochs_label = match (args.epochs, args.resume) {
+        (Some(epochs), _) => epochs.to_string(),
+        (None, None) => base_config(args)?.epochs.to_string(),
+        (None, Some(_)) => "?".to_string(),
+    };
     let mut print_epoch = |run: i64, event: &TrainEvent| {
         if let TrainEvent::Epoch {
             epoch,
@@ -472,6 +478,31 @@ fn print_runs(cli: &Cli, runs: &[crate::train::SweepRun]) -> anyhow::Result<()> 
                 run.val_accuracy,
                 run.val_macro_f1
             );
+            let Some(tables) = &run.validation else {
+                continue;
+            };
+            println!(
+                "  {:<22} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                "category", "sens", "spec", "ppv", "iou", "dice"
+            );
+            for (name, m) in &tables.per_category {
+                println!(
+                    "  {name:<22} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3}",
+                    m.sensitivity, m.specificity, m.ppv, m.iou, m.dice
+                );
+            }
+            if let Some(r) = &tables.retrieval {
+                println!(
+                    "  retrieval: text→cover R@1 {:.3} R@5 {:.3} R@10 {:.3}; cover→text R@1 {:.3} R@5 {:.3} R@10 {:.3}; mR {:.3}",
+                    r.text.r1,
+                    r.text.r5,
+                    r.text.r10,
+                    r.image.r1,
+                    r.image.r5,
+                    r.image.r10,
+                    r.mean_recall
+                );
+            }
         }
     }
     Ok(())

@@ -41,7 +41,7 @@ impl Default for TrunkSettings {
     fn default() -> Self {
         Self {
             image_size: 128,
-            width: 1.0,
+            width: 0.5,
             grid: 8,
             weights: None,
             seed: 1,

@@ -18,3 +18,5 @@ pub mod store;
 pub mod text;
 pub mod train;
 pub mod ui;
+pub mod ui_workbench;
+pub mod workbench;

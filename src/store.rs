@@ -303,6 +303,22 @@ pub struct RunStep {
     pub triplet: f64,
 }
 
+/// A run as the run table lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunListing {
+    pub run_id: i64,
+    pub sweep_id: Option<i64>,
+    pub beta: f64,
+    pub modalities: String,
+    pub status: String,
+    pub best_epoch: Option<i64>,
+    pub val_accuracy: Option<f64>,
+    pub val_macro_f1: Option<f64>,
+    /// The final report (JSON), when finished.
+    pub summary: Option<String>,
+    pub created_at: String,
+}
+
 /// One epoch's metrics.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunEpoch {
@@ -910,6 +926,46 @@ impl Library {
     }
 
     /// A run's per-step losses, in step order.
+    /// A run's per-epoch metrics, in epoch order.
+    pub fn run_epochs(&self, run_id: i64) -> Result<Vec<RunEpoch>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT epoch, train_loss, val_accuracy, val_macro_f1 FROM run_epochs WHERE run_id = ?1 ORDER BY epoch",
+        )?;
+        let rows = stmt.query_map([run_id], |row| {
+            Ok(RunEpoch {
+                epoch: row.get(0)?,
+                train_loss: row.get(1)?,
+                val_accuracy: row.get(2)?,
+                val_macro_f1: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every run, newest first.
+    pub fn runs(&self) -> Result<Vec<RunListing>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT run_id, sweep_id, beta, modalities, status, best_epoch, val_accuracy, val_macro_f1,
+                    summary, created_at
+             FROM runs ORDER BY run_id DESC",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok(RunListing {
+                run_id: row.get(0)?,
+                sweep_id: row.get(1)?,
+                beta: row.get(2)?,
+                modalities: row.get(3)?,
+                status: row.get(4)?,
+                best_epoch: row.get(5)?,
+                val_accuracy: row.get(6)?,
+                val_macro_f1: row.get(7)?,
+                summary: row.get(8)?,
+                created_at: row.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn run_steps(&self, run_id: i64) -> Result<Vec<RunStep>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT step, epoch, loss, cross_entropy, triplet FROM run_steps WHERE run_id = ?1 ORDER BY step",

@@ -144,6 +144,19 @@ pub struct RunSummary {
     pub val_macro_f1: f64,
     pub train_accuracy: f64,
     pub categories: Vec<String>,
+    /// The paper's tables on the held-out books at the best epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<ValidationTables>,
+}
+
+/// The paper's Table 3 (per category) and Table 2 (retrieval) on the held-out
+/// books, with the confusion matrix they come from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ValidationTables {
+    pub per_category: BTreeMap<String, crate::eval::ClassMetrics>,
+    pub confusion: ConfusionMatrix,
+    /// `None` when the held-out books lack covers or texts to pair.
+    pub retrieval: Option<crate::eval::CrossModalRecall>,
 }
 
 /// One book as training reads it.
@@ -638,6 +651,7 @@ pub fn train_run(
         val_macro_f1: point.best_macro_f1,
         train_accuracy: f64::NAN,
         categories: dataset.categories.clone(),
+        validation: None,
     });
     let mut step = resume.map_or(0, |point| point.next_step.saturating_sub(1));
     let first_epoch = resume.map_or(1, |point| point.next_epoch);
@@ -733,10 +747,85 @@ pub fn train_run(
                 val_macro_f1,
                 train_accuracy: evaluate(&heads, &train).accuracy(),
                 categories: dataset.categories.clone(),
+                validation: None,
             });
         }
     }
-    best.ok_or_else(|| TrainError::TooFewBooks("no epoch was run (epochs = 0)".into()))
+    let mut summary =
+        best.ok_or_else(|| TrainError::TooFewBooks("no epoch was run (epochs = 0)".into()))?;
+    // The tables at the best epoch: its checkpoint, when one was kept.
+    if let Some(dir) = checkpoints {
+        let best_file = dir.join("best.safetensors");
+        if best_file.is_file() {
+            heads_store
+                .load(&best_file)
+                .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", best_file.display())))?;
+        }
+    }
+    let measured = if validation.is_empty() {
+        &train
+    } else {
+        &validation
+    };
+    let run_on = |modalities: Modalities| {
+        predict(
+            &heads,
+            &dataset,
+            measured,
+            trunk.scale_channels,
+            grid,
+            modalities,
+            device,
+        )
+    };
+    let actual: Vec<usize> = measured.iter().map(|&i| labels[i]).collect();
+    let confusion = ConfusionMatrix::from_labels(
+        &actual,
+        &run_on(config.modalities).predicted,
+        dataset.categories.len(),
+    )
+    .expect("labels in range");
+    let paired: Vec<usize> = measured
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let example = &dataset.examples[i];
+            example.cover.is_some() && !example.word_ids.is_empty()
+        })
+        .collect();
+    let retrieval = if paired.len() >= 2 {
+        let on_paired = |modalities| {
+            predict(
+                &heads,
+                &dataset,
+                &paired,
+                trunk.scale_channels,
+                grid,
+                modalities,
+                device,
+            )
+            .embeddings
+        };
+        crate::eval::cross_modal_recall(
+            &on_paired(Modalities::Text),
+            &on_paired(Modalities::Image),
+            model_config.embedding_dim as usize,
+        )
+        .ok()
+    } else {
+        None
+    };
+    summary.validation = Some(ValidationTables {
+        per_category: dataset
+            .categories
+            .iter()
+            .enumerate()
+            .map(|(class, name)| (name.clone(), confusion.class_metrics(class)))
+            .collect(),
+        confusion,
+        retrieval,
+    });
+    Ok(summary)
 }
 
 /// A sweep: one fused run per beta, plus (optionally) an image-only and a
@@ -757,6 +846,9 @@ pub struct SweepRun {
     pub best_epoch: usize,
     pub val_accuracy: f64,
     pub val_macro_f1: f64,
+    /// The paper's tables on the held-out books.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<ValidationTables>,
 }
 
 impl SweepRequest {
@@ -974,6 +1066,7 @@ fn recorded_run(
         best_epoch: summary.best_epoch,
         val_accuracy: summary.val_accuracy,
         val_macro_f1: summary.val_macro_f1,
+        validation: summary.validation.clone(),
     })
 }
 

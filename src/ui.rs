@@ -13,6 +13,11 @@ const CELL_SIZE: Vec2 = Vec2::new(132.0, 204.0);
 pub fn show(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
     toolbar(app, ui);
     status_bar(app, ui);
+    if app.workbench.view != crate::workbench::View::Library {
+        crate::ui_workbench::show_view(app, ui);
+        report_window(app, ui);
+        return;
+    }
     if app.selected.is_some() {
         detail_panel(app, ui);
     }
@@ -31,6 +36,8 @@ fn toolbar(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
     egui::Panel::top("toolbar").show(ui, |ui| {
         ui.horizontal_wrapped(|ui| {
             ui.strong("shelfwise");
+            ui.separator();
+            crate::ui_workbench::view_tabs(app, ui);
             ui.separator();
             ui.menu_button("Import", |ui| import_menu(app, ui));
             ui.separator();

@@ -44,7 +44,7 @@ impl Default for ModelConfig {
     fn default() -> Self {
         Self {
             image_size: 128,
-            width: 1.0,
+            width: 0.5,
             word_dim: 100,
             lstm_hidden: 128,
             fused_channels: 128,
