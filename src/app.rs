@@ -31,7 +31,7 @@ pub struct ShelfwiseApp {
     pub(crate) category: Option<String>,
     /// Indices into `books` that pass the search and the category filter.
     pub(crate) visible: Vec<usize>,
-    pub(crate) selected: Option<BookDetail>,
+    pub selected: Option<BookDetail>,
     pub(crate) import_job: Option<Job<ImportReport>>,
     pub(crate) queued_imports: VecDeque<PathBuf>,
     pub(crate) last_report: Option<ImportReport>,

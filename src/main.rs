@@ -21,6 +21,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     if let Some(code) = run_command(cli)? {
         return Ok(code);
     }
+    let library_given = cli.library.is_some();
     let library_dir = cli.library_dir()?;
     let demo_csv = shelfwise::paths::demo_books_csv();
     let import_demo = cli.demo_if_empty;
@@ -36,12 +37,19 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         "shelfwise",
         options,
         Box::new(move |cc| {
-            Ok(Box::new(shelfwise::app::ShelfwiseApp::new(
-                &cc.egui_ctx,
-                library_dir,
-                demo_csv,
-                import_demo,
-            )))
+            let settings: shelfwise::workbench::Settings = cc
+                .storage
+                .and_then(|storage| eframe::get_value(storage, shelfwise::app::SETTINGS_KEY))
+                .unwrap_or_default();
+            // The folder remembered from last time, unless --library names one.
+            let library_dir = match &settings.library {
+                Some(remembered) if !library_given && remembered.is_dir() => remembered.clone(),
+                _ => library_dir,
+            };
+            Ok(Box::new(
+                shelfwise::app::ShelfwiseApp::new(&cc.egui_ctx, library_dir, demo_csv, import_demo)
+                    .with_settings(settings),
+            ))
         }),
     )
     .map_err(|e| anyhow::anyhow!("{e}"))

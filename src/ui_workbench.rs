@@ -44,7 +44,7 @@ pub fn show_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
     if let Some(message) = app.workbench.message.clone() {
         ui.horizontal(|ui| {
             ui.colored_label(Color32::from_rgb(200, 120, 0), message);
-            if ui.small_button("✕").clicked() {
+            if ui.small_button("Dismiss").clicked() {
                 app.workbench.message = None;
             }
         });
@@ -82,38 +82,46 @@ fn train_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                 egui::Grid::new("train_form_grid")
                     .num_columns(2)
                     .show(ui, |ui| {
-                        ui.label("Betas");
-                        ui.add(egui::TextEdit::singleline(&mut form.betas).desired_width(120.0));
+                        let label = ui.label("Betas");
+                        ui.add(egui::TextEdit::singleline(&mut form.betas).desired_width(120.0))
+                            .labelled_by(label.id);
                         ui.end_row();
-                        ui.label("Single-modal runs");
-                        ui.checkbox(&mut form.single_modal, "");
+                        let label = ui.label("Single-modal runs");
+                        ui.checkbox(&mut form.single_modal, "")
+                            .labelled_by(label.id);
                         ui.end_row();
-                        ui.label("Epochs");
-                        ui.add(egui::DragValue::new(&mut form.epochs).range(1..=500));
+                        let label = ui.label("Epochs");
+                        ui.add(egui::DragValue::new(&mut form.epochs).range(1..=500))
+                            .labelled_by(label.id);
                         ui.end_row();
-                        ui.label("P (categories)");
-                        ui.add(egui::DragValue::new(&mut form.categories_per_batch).range(1..=64));
+                        let label = ui.label("P (categories)");
+                        ui.add(egui::DragValue::new(&mut form.categories_per_batch).range(1..=64))
+                            .labelled_by(label.id);
                         ui.end_row();
-                        ui.label("K (books each)");
-                        ui.add(egui::DragValue::new(&mut form.books_per_category).range(1..=128));
+                        let label = ui.label("K (books each)");
+                        ui.add(egui::DragValue::new(&mut form.books_per_category).range(1..=128))
+                            .labelled_by(label.id);
                         ui.end_row();
-                        ui.label("Learning rate");
+                        let label = ui.label("Learning rate");
                         ui.add(
                             egui::DragValue::new(&mut form.learning_rate)
                                 .speed(1e-4)
                                 .range(1e-5..=1e-1)
                                 .max_decimals(5),
-                        );
+                        )
+                        .labelled_by(label.id);
                         ui.end_row();
-                        ui.label("Input size (px)");
-                        ui.add(egui::DragValue::new(&mut form.image_size).range(32..=448));
+                        let label = ui.label("Input size (px)");
+                        ui.add(egui::DragValue::new(&mut form.image_size).range(32..=448))
+                            .labelled_by(label.id);
                         ui.end_row();
-                        ui.label("Trunk width");
+                        let label = ui.label("Trunk width");
                         ui.add(
                             egui::DragValue::new(&mut form.width)
                                 .speed(0.05)
                                 .range(0.125..=1.0),
-                        );
+                        )
+                        .labelled_by(label.id);
                         ui.end_row();
                     });
                 ui.horizontal(|ui| {
@@ -171,8 +179,9 @@ fn train_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
     egui::CentralPanel::default().show(ui, |ui| {
         let curves = app.workbench.curves();
         ui.horizontal(|ui| {
-            ui.label("Smoothing");
-            ui.add(egui::Slider::new(&mut app.workbench.smoothing, 0.0..=0.99));
+            let label = ui.label("Smoothing");
+            ui.add(egui::Slider::new(&mut app.workbench.smoothing, 0.0..=0.99))
+                .labelled_by(label.id);
             ui.checkbox(&mut app.workbench.log_scale, "log scale");
             if ui.button("Export curves (CSV)").clicked() {
                 let mut rows = vec![vec![
@@ -363,7 +372,7 @@ fn runs_table(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                 ui.strong("R@5");
                 ui.strong("R@10");
                 ui.end_row();
-                for (side, name) in [("text", "text → cover"), ("image", "cover → text")] {
+                for (side, name) in [("text", "text to cover"), ("image", "cover to text")] {
                     ui.label(name);
                     for k in ["r1", "r5", "r10"] {
                         ui.label(format!("{:.3}", value(side, k)));
@@ -445,7 +454,7 @@ fn attention_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                     if ui
                         .add_enabled(
                             app.workbench.attention_job.is_none(),
-                            egui::Button::new(format!("Show “{title}”")),
+                            egui::Button::new(format!("Show \"{title}\"")),
                         )
                         .clicked()
                     {
@@ -469,11 +478,12 @@ fn attention_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                 );
             }
             ui.radio_value(&mut app.workbench.attention_scale, 0, "mean");
-            ui.label("Opacity");
+            let label = ui.label("Opacity");
             ui.add(egui::Slider::new(
                 &mut app.workbench.attention_opacity,
                 0.0..=1.0,
-            ));
+            ))
+            .labelled_by(label.id);
         });
         if let Some(job) = &app.workbench.attention_job {
             job_line(ui, job);
@@ -659,21 +669,27 @@ fn scatter(app: &mut ShelfwiseApp, ui: &mut egui::Ui, projection: &crate::store:
         });
     let (pointer, _) = response.inner;
     let transform = response.transform;
+    // Where each book sits on screen this frame: for hovering, clicking and tests.
+    let on_screen: Vec<(BookId, egui::Pos2)> = projection
+        .book_ids
+        .iter()
+        .zip(projection.points.chunks(2))
+        .map(|(id, xy)| {
+            let at = transform.position_from_point(&egui_plot::PlotPoint::new(xy[0], xy[1]));
+            (*id, at)
+        })
+        .collect();
     // The book under the pointer: the nearest point within 8 pixels.
     let hovered = pointer.and_then(|p| {
         let screen = transform.position_from_point(&p);
-        projection
-            .book_ids
+        on_screen
             .iter()
-            .zip(projection.points.chunks(2))
-            .map(|(id, xy)| {
-                let at = transform.position_from_point(&egui_plot::PlotPoint::new(xy[0], xy[1]));
-                (*id, at.distance(screen))
-            })
+            .map(|(id, at)| (*id, at.distance(screen)))
             .filter(|(_, d)| *d < 8.0)
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(id, _)| id)
     });
+    app.workbench.projection_screen = on_screen;
     if let Some(book_id) = hovered
         && let Some(&i) = index_of.get(&book_id)
     {
@@ -757,8 +773,9 @@ fn recommend_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
     egui::CentralPanel::default().show(ui, |ui| {
         ui.horizontal(|ui| {
             run_picker(app, ui);
-            ui.label("Suggestions:");
-            ui.add(egui::DragValue::new(&mut app.workbench.suggestion_count).range(1..=100));
+            let label = ui.label("Suggestions:");
+            ui.add(egui::DragValue::new(&mut app.workbench.suggestion_count).range(1..=100))
+                .labelled_by(label.id);
             ui.checkbox(&mut app.workbench.diverse, "diverse");
         });
         ui.horizontal(|ui| {
@@ -774,16 +791,20 @@ fn recommend_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                     app.selected
                         .as_ref()
                         .map_or("Pick a book in the Library view.".to_string(), |b| {
-                            format!("Like “{}” by {}", b.title, b.author)
+                            format!("Like \"{}\" by {}", b.title, b.author)
                         }),
                 );
             }
             QueryKind::Description => {
-                ui.add(
-                    egui::TextEdit::singleline(&mut app.workbench.query_text)
-                        .hint_text("a seafaring adventure with mutiny")
-                        .desired_width(420.0),
-                );
+                ui.horizontal(|ui| {
+                    let label = ui.label("Description:");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut app.workbench.query_text)
+                            .hint_text("a seafaring adventure with mutiny")
+                            .desired_width(420.0),
+                    )
+                    .labelled_by(label.id);
+                });
             }
             QueryKind::Image => {
                 ui.horizontal(|ui| {
@@ -802,11 +823,13 @@ fn recommend_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
             }
             QueryKind::Reader => {
                 ui.horizontal(|ui| {
+                    let label = ui.label("Reader:");
                     ui.add(
                         egui::TextEdit::singleline(&mut app.workbench.query_reader)
                             .hint_text("reader id")
                             .desired_width(160.0),
-                    );
+                    )
+                    .labelled_by(label.id);
                     ui.label("(books they read are left out)");
                 });
             }
@@ -915,9 +938,10 @@ fn settings_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
         egui::Grid::new("settings_grid")
             .num_columns(2)
             .show(ui, |ui| {
-                ui.label("Library folder");
+                let label = ui.label("Library folder");
                 ui.horizontal(|ui| {
-                    ui.add(egui::TextEdit::singleline(&mut app.library_entry).desired_width(360.0));
+                    ui.add(egui::TextEdit::singleline(&mut app.library_entry).desired_width(360.0))
+                        .labelled_by(label.id);
                     if ui.button("Open").clicked() {
                         let folder = std::path::PathBuf::from(app.library_entry.trim());
                         app.open_library(folder);
@@ -934,8 +958,9 @@ fn settings_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                     ui.radio_value(&mut app.workbench.settings.device, DeviceChoice::Cpu, "CPU");
                 });
                 ui.end_row();
-                ui.label("CPU threads (0 = all but one)");
-                ui.add(egui::DragValue::new(&mut app.workbench.settings.threads).range(0..=256));
+                let label = ui.label("CPU threads (0 = all but one)");
+                ui.add(egui::DragValue::new(&mut app.workbench.settings.threads).range(0..=256))
+                    .labelled_by(label.id);
                 ui.end_row();
                 ui.label("Backbone weights");
                 ui.horizontal(|ui| {

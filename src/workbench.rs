@@ -251,6 +251,8 @@ pub struct Workbench {
     pub projection_job: Option<Job<StoredProjection>>,
     pub projection: Option<StoredProjection>,
     pub projection_selection: Vec<BookId>,
+    /// Each projected book's place on screen in the last frame drawn.
+    pub projection_screen: Vec<(BookId, egui::Pos2)>,
     pub box_select: bool,
     pub query_kind: QueryKind,
     pub query_text: String,
@@ -293,6 +295,7 @@ impl Default for Workbench {
             projection_job: None,
             projection: None,
             projection_selection: Vec::new(),
+            projection_screen: Vec::new(),
             box_select: false,
             query_kind: QueryKind::SelectedBook,
             query_text: String::new(),
