@@ -15,7 +15,7 @@ say() { echo "setup: $*" >&2; }
 
 # --- system packages -------------------------------------------------------
 build_pkgs="pkg-config libwayland-dev libxkbcommon-dev"
-window_pkgs="xvfb libgl1-mesa-dri libegl1"
+window_pkgs="xvfb x11-apps libgl1-mesa-dri libegl1"
 missing=""
 if command -v dpkg >/dev/null 2>&1; then
   for pkg in $build_pkgs $window_pkgs; do

@@ -1,0 +1,121 @@
+//! CPU time per frame of the window, headless (egui_kittest: logic, layout
+//! and tessellation; no GPU): the Library grid with 10,000 books
+//! scrolling, and the Projection scatter with 10,000 points under a moving
+//! pointer. Prints p50 / p95 per view against the 16 ms of a 60 Hz frame.
+//!
+//! `cargo bench --bench frame_time` (FRAMES to change the sample).
+
+use std::time::Instant;
+
+use egui_kittest::Harness;
+use shelfwise::app::ShelfwiseApp;
+use shelfwise::store::{BookId, Library, NewBook, StoredProjection};
+use shelfwise::workbench::View;
+
+const BUDGET_MS: f64 = 16.0;
+
+fn percentile(times: &mut [f64], share: f64) -> f64 {
+    times.sort_by(f64::total_cmp);
+    let at = ((times.len() as f64 * share).ceil() as usize).clamp(1, times.len()) - 1;
+    times[at]
+}
+
+fn report(name: &str, times: &mut [f64]) {
+    let (p50, p95) = (percentile(times, 0.5), percentile(times, 0.95));
+    println!(
+        "{name:<28} p50 {p50:6.2} ms  p95 {p95:6.2} ms  p95 / 16 ms budget = {:.2}",
+        p95 / BUDGET_MS
+    );
+}
+
+/// One frame as eframe runs it on the CPU: the app's logic and layout, then
+/// tessellating what it drew into triangles (only the GPU upload is left out).
+fn timed_frame(harness: &mut Harness<'_, ShelfwiseApp>) -> f64 {
+    let started = Instant::now();
+    harness.step();
+    let shapes = harness.output().shapes.clone();
+    let pixels_per_point = harness.output().pixels_per_point;
+    let triangles = harness.ctx.tessellate(shapes, pixels_per_point);
+    std::hint::black_box(triangles);
+    started.elapsed().as_secs_f64() * 1e3
+}
+
+fn main() {
+    let frames: usize = std::env::var("FRAMES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let library_dir = tempfile::tempdir().unwrap();
+    let mut library = Library::open(library_dir.path()).unwrap();
+    let categories = ["Drama", "Poetry", "Horror", "Fantasy", "Travel", "History"];
+    let books: Vec<NewBook> = (0..10_000)
+        .map(|index| NewBook {
+            external_id: format!("book-{index:05}"),
+            title: format!("Book {index:05}"),
+            author: format!("Author {}", index % 97),
+            synopsis: String::new(),
+            category: categories[index % categories.len()].to_string(),
+            language: None,
+            cover: None,
+        })
+        .collect();
+    library.upsert_books(&books, "generated").unwrap();
+    let ids: Vec<BookId> = library
+        .book_summaries()
+        .unwrap()
+        .iter()
+        .map(|b| b.book_id)
+        .collect();
+    drop(library);
+
+    let dir = library_dir.path().to_path_buf();
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1280.0, 820.0))
+        .build_eframe(move |cc| ShelfwiseApp::new(&cc.egui_ctx, dir, None, false));
+    harness.run();
+
+    // The Library grid, scrolling down a little every frame.
+    let mut times = Vec::with_capacity(frames);
+    for frame in 0..frames {
+        harness.event(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: egui::vec2(0.0, -40.0),
+            modifiers: egui::Modifiers::NONE,
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Wheel,
+        });
+        harness.hover_at(egui::pos2(400.0 + (frame % 50) as f32, 400.0));
+        times.push(timed_frame(&mut harness));
+    }
+    report("Library grid, 10,000 books", &mut times);
+
+    // The scatter: 10,000 points in six categories on a spiral.
+    let points: Vec<f32> = (0..ids.len())
+        .flat_map(|i| {
+            let angle = i as f32 * 0.01;
+            let radius = 1.0 + (i % 6) as f32 + (i as f32 * 0.37).sin() * 0.3;
+            [radius * angle.cos(), radius * angle.sin()]
+        })
+        .collect();
+    harness.state_mut().workbench.projection = Some(StoredProjection {
+        method: "pca".into(),
+        settings: "{}".into(),
+        book_ids: ids,
+        points,
+        trustworthiness: 1.0,
+        neighbours: 10,
+        seconds: 0.0,
+    });
+    harness.state_mut().workbench.view = View::Projection;
+    harness.run();
+    let mut times = Vec::with_capacity(frames);
+    for frame in 0..frames {
+        let t = frame as f32 / frames as f32;
+        harness.hover_at(egui::pos2(
+            200.0 + 800.0 * t,
+            250.0 + 300.0 * (t * 12.0).sin().abs(),
+        ));
+        times.push(timed_frame(&mut harness));
+    }
+    report("Projection, 10,000 points", &mut times);
+}
