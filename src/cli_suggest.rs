@@ -80,7 +80,7 @@ fn load_run(library: &Library, run: i64) -> anyhow::Result<TrainedRun> {
 }
 
 fn embedding_progress(done: usize, total: usize) {
-    if total > 0 && (done == total || done % 500 == 0) {
+    if total > 0 && (done == total || done.is_multiple_of(500)) {
         eprint!("\rembedding covers {done}/{total}");
         if done == total {
             eprintln!();

@@ -97,7 +97,7 @@ pub fn pca(points: &[f32], dim: usize) -> Result<Vec<f32>, ProjectError> {
         .sign()
         .clamp_min(-1.0);
     let signs = signs.where_self(&signs.ne(0.0), &Tensor::ones_like(&signs));
-    axes = axes * signs;
+    axes *= signs;
     let projected = centred.matmul(&axes).to_kind(Kind::Float).contiguous();
     Ok(Vec::<f32>::try_from(projected.flatten(0, -1)).unwrap_or_default())
 }

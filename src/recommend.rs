@@ -708,7 +708,7 @@ mod tests {
     fn filters_are_honoured() {
         let index = random_index(500, 16, 3);
         let query = index.embedding(4).to_vec();
-        let even = |row: usize| row % 2 == 0 && row != 4;
+        let even = |row: usize| row.is_multiple_of(2) && row != 4;
         let found = index.nearest(&query, 10, &even);
         assert_eq!(found.len(), 10);
         assert!(found.iter().all(|&(row, _)| even(row)));

@@ -146,13 +146,12 @@ fn train_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                 {
                     app.start_sweep(ui.ctx());
                 }
-                if let Some(job) = &app.workbench.train_job {
-                    if ui
+                if let Some(job) = &app.workbench.train_job
+                    && ui
                         .add_enabled(!job.is_cancelling(), egui::Button::new("Stop"))
                         .clicked()
-                    {
-                        job.cancel();
-                    }
+                {
+                    job.cancel();
                 }
             });
             if ui
@@ -200,7 +199,7 @@ fn train_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                         ]);
                     }
                 }
-                app.export(&"curves", &rows);
+                app.export("curves", &rows);
             }
             if ui.button("Export plot (PNG)").clicked() {
                 app.request_plot_png(ui.ctx(), "loss");

@@ -754,8 +754,10 @@ mod tests {
 
     #[test]
     fn the_form_refuses_what_is_not_a_sweep() {
-        let mut form = TrainForm::default();
-        form.betas = "0.3, x".into();
+        let mut form = TrainForm {
+            betas: "0.3, x".into(),
+            ..TrainForm::default()
+        };
         assert!(form.request(None).unwrap_err().contains("`x`"));
         form.betas = "1.5".into();
         assert!(form.request(None).unwrap_err().contains("1.5"));
