@@ -26,12 +26,17 @@ fn tiny_config(modalities: Modalities) -> TrainConfig {
         books_per_category: 5,
         learning_rate: 3e-3,
         validation_share: 0.0,
+        // Learning by heart: no regularisation.
         modality_dropout: 0.0,
+        word_dropout: 0.0,
+        weight_decay: 0.0,
+        cosine_schedule: false,
         modalities,
         model: ModelConfig {
             lstm_hidden: 16,
             fused_channels: 16,
             embedding_dim: 16,
+            dropout: 0.0,
             ..ModelConfig::default()
         },
         trunk: TrunkSettings {
