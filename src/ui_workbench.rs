@@ -65,6 +65,16 @@ fn train_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
         .resizable(false)
         .default_size(260.0)
         .show(ui, |ui| {
+            egui::ScrollArea::vertical()
+                .id_salt("train_side")
+                .show(ui, |ui| train_side(app, ui, running));
+        });
+    train_plots(app, ui);
+}
+
+fn train_side(app: &mut ShelfwiseApp, ui: &mut egui::Ui, running: bool) {
+    {
+        {
             ui.heading("Sweep");
             let mut pick_weights = false;
             let weights = app
@@ -155,7 +165,7 @@ fn train_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                 }
             });
             if ui
-                .add_enabled(!running, egui::Button::new("Demo sweep (about 5 min)"))
+                .add_enabled(!running, egui::Button::new("Demo sweep (about 2 min)"))
                 .on_hover_text(
                     "Three betas and both single-modal runs, small and quick: for a live demo",
                 )
@@ -174,7 +184,11 @@ fn train_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
             }
             ui.separator();
             runs_table(app, ui);
-        });
+        }
+    }
+}
+
+fn train_plots(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
     egui::CentralPanel::default().show(ui, |ui| {
         let curves = app.workbench.curves();
         ui.horizontal(|ui| {

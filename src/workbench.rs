@@ -119,7 +119,7 @@ impl TrainForm {
         Self {
             betas: "0.2, 0.3, 0.5".into(),
             single_modal: true,
-            epochs: 8,
+            epochs: 20,
             categories_per_batch: 5,
             books_per_category: 8,
             learning_rate: 3e-3,
@@ -327,11 +327,20 @@ impl Workbench {
         }
     }
 
-    /// Re-reads the run table (and the chosen run's curves).
+    /// Re-reads the run table (and the chosen run's curves); with nothing
+    /// chosen and nothing training, the newest run's sweep is shown.
     pub fn reload_runs(&mut self, library: &Library) {
         match library.runs() {
             Ok(runs) => self.runs = runs,
             Err(error) => self.message = Some(format!("Cannot read the runs: {error}")),
+        }
+        let live_empty = self
+            .live
+            .lock()
+            .map(|l| l.curves.is_empty())
+            .unwrap_or(true);
+        if self.chosen_run.is_none() && self.train_job.is_none() && live_empty {
+            self.chosen_run = self.explore_run();
         }
         if let Some(run) = self.chosen_run {
             self.choose_run(library, run);
@@ -490,11 +499,23 @@ impl Workbench {
             .collect()
     }
 
-    /// The run the explore views use: the chosen one when finished, else the newest finished.
+    /// The run the explore views use: the chosen one when finished, else the
+    /// best fused run (the model of the paper), else the newest finished.
     pub fn explore_run(&self) -> Option<i64> {
         let finished = self.finished_runs();
+        let best_fused = finished
+            .iter()
+            .filter(|r| r.modalities == "fused")
+            .max_by(|a, b| {
+                a.val_macro_f1
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.val_macro_f1.unwrap_or(0.0))
+                    .then(a.run_id.cmp(&b.run_id))
+            })
+            .map(|r| r.run_id);
         self.chosen_run
             .filter(|id| finished.iter().any(|r| r.run_id == *id))
+            .or(best_fused)
             .or_else(|| finished.first().map(|r| r.run_id))
     }
 
