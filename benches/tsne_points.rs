@@ -55,6 +55,6 @@ fn main() {
     std::fs::write(output, lines.join("\n") + "\n").expect("writing the layout");
     println!(
         "{}",
-        serde_json::json!({"seconds": seconds, "points": points.len() / dim.max(1), "threads": rayon::current_num_threads()})
+        serde_json::json!({"seconds": seconds, "points": points.len() / dim.max(1)})
     );
 }

@@ -107,8 +107,8 @@ struct TsneCancelled;
 
 /// Barnes-Hut t-SNE of `points` to 2D, started from PCA scaled to a standard
 /// deviation of 1e-4 (scikit-learn's `init="pca"`), so a seed-free start
-/// gives the same layout every time. `progress(epoch, epochs)`; stops within
-/// one epoch of `cancel`.
+/// gives the same layout every time (on one thread, see below).
+/// `progress(epoch, epochs)`; stops within one epoch of `cancel`.
 pub fn tsne(
     points: &[f32],
     dim: usize,
@@ -138,20 +138,40 @@ pub fn tsne(
     }
     let rows: Vec<&[f32]> = points.chunks(dim).collect();
     let epochs = settings.iterations;
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        let mut fit: bhtsne::tSNE<f32, &[f32], 2> = bhtsne::tSNE::new(&rows);
-        fit.perplexity(settings.perplexity)
-            .epochs(epochs)
-            .initial_embedding(start)
-            .epoch_callback(|epoch, _| {
-                if cancel.load(Ordering::Relaxed) {
-                    resume_unwind(Box::new(TsneCancelled));
-                }
-                progress(epoch + 1, epochs);
+    // One thread: bhtsne's parallel sums (rayon) add in whatever order the
+    // threads finish, and t-SNE amplifies those last-bit differences into
+    // another layout; a seed must always give the same map.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a one-thread pool");
+    // The fit runs on the pool's thread; this one relays its progress.
+    let (epoch_sender, epoch_receiver) = std::sync::mpsc::sync_channel::<usize>(256);
+    let result = std::thread::scope(|scope| {
+        let rows = &rows;
+        let fitting = scope.spawn(move || {
+            pool.install(move || {
+                catch_unwind(AssertUnwindSafe(move || {
+                    let mut fit: bhtsne::tSNE<f32, &[f32], 2> = bhtsne::tSNE::new(rows);
+                    fit.perplexity(settings.perplexity)
+                        .epochs(epochs)
+                        .initial_embedding(start)
+                        .epoch_callback(move |epoch, _| {
+                            if cancel.load(Ordering::Relaxed) {
+                                resume_unwind(Box::new(TsneCancelled));
+                            }
+                            let _ = epoch_sender.send(epoch + 1);
+                        })
+                        .barnes_hut(settings.theta, |a, b| euclidean(a, b));
+                    fit.embedding()
+                }))
             })
-            .barnes_hut(settings.theta, |a, b| euclidean(a, b));
-        fit.embedding()
-    }));
+        });
+        for epoch in epoch_receiver.iter() {
+            progress(epoch, epochs);
+        }
+        fitting.join().unwrap_or_else(|panic| resume_unwind(panic))
+    });
     match result {
         Ok(embedding) => Ok(embedding),
         Err(payload) if payload.is::<TsneCancelled>() => Err(ProjectError::Cancelled),
