@@ -215,8 +215,11 @@ fn train_plots(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                 }
                 app.export("curves", &rows);
             }
-            if ui.button("Export plot (PNG)").clicked() {
+            if ui.button("Export loss plot (PNG)").clicked() {
                 app.request_plot_png(ui.ctx(), "loss");
+            }
+            if ui.button("Export accuracy plot (PNG)").clicked() {
+                app.request_plot_png(ui.ctx(), "accuracy");
             }
         });
         if curves.is_empty() {
@@ -243,7 +246,7 @@ fn train_plots(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                 }
             });
         app.remember_plot_rect("loss", loss_plot.response.rect);
-        Plot::new("accuracy_curves")
+        let accuracy_plot = Plot::new("accuracy_curves")
             .legend(Legend::default())
             .height((ui.available_height() - 60.0).max(120.0))
             .x_axis_label("epoch")
@@ -259,6 +262,7 @@ fn train_plots(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                     );
                 }
             });
+        app.remember_plot_rect("accuracy", accuracy_plot.response.rect);
         // The numbers behind the curves, readable (and testable) as text.
         ui.horizontal_wrapped(|ui| {
             for curve in &curves {
@@ -618,6 +622,9 @@ fn projection_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
                 app.start_projection(ui.ctx(), method);
             }
             ui.checkbox(&mut app.workbench.box_select, "box select (drag)");
+            if ui.button("Export (PNG)").clicked() {
+                app.request_plot_png(ui.ctx(), "projection");
+            }
             if let Some(p) = &app.workbench.projection {
                 ui.label(format!(
                     "{} of {} books, trustworthiness@{} {:.3}",
@@ -680,6 +687,7 @@ fn scatter(app: &mut ShelfwiseApp, ui: &mut egui::Ui, projection: &crate::store:
                 plot.pointer_coordinate_drag_delta(),
             )
         });
+    app.remember_plot_rect("projection", response.response.rect);
     let (pointer, _) = response.inner;
     let transform = response.transform;
     // Where each book sits on screen this frame: for hovering, clicking and tests.

@@ -263,6 +263,8 @@ pub struct Workbench {
     pub recommend_job: Option<Job<Vec<Suggestion>>>,
     pub suggestions: Vec<Suggestion>,
     pub message: Option<String>,
+    /// Runs of the live sweep already in the run table.
+    listed_live_runs: usize,
 }
 
 /// What the Recommend view asks about.
@@ -306,6 +308,7 @@ impl Default for Workbench {
             recommend_job: None,
             suggestions: Vec::new(),
             message: None,
+            listed_live_runs: 0,
         }
     }
 }
@@ -649,7 +652,10 @@ impl Workbench {
 
     /// Drains the workbench's jobs; true when the run table should be re-read.
     pub fn poll(&mut self) -> bool {
-        let mut runs_changed = false;
+        // A run that starts shows in the run table at once.
+        let live_runs = self.live.lock().map(|l| l.curves.len()).unwrap_or(0);
+        let mut runs_changed = live_runs != self.listed_live_runs;
+        self.listed_live_runs = live_runs;
         if let Some(job) = &mut self.train_job
             && let Some(outcome) = job.poll()
         {

@@ -222,3 +222,46 @@ fn after_a_sweep_attention_projection_and_suggestions_are_on_screen() {
                 .is_some_and(|v| v.contains("Adventure")))
     );
 }
+
+/// eframe's storage, in memory.
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_string(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn settings_changed_in_the_window_are_remembered() {
+    use eframe::App as _;
+    use shelfwise::workbench::{DeviceChoice, Settings};
+    let (library_dir, _source) = library();
+    let mut harness = harness(library_dir.path());
+    harness.get_by_label("Settings").click();
+    harness.run();
+    harness.get_by_label("CPU").click();
+    harness.run();
+    let mut storage = MemoryStorage::default();
+    harness.state_mut().save(&mut storage);
+    let saved: Settings =
+        eframe::get_value(&storage, shelfwise::app::SETTINGS_KEY).expect("settings saved");
+    assert_eq!(saved.device, DeviceChoice::Cpu);
+    // A new window restores them.
+    let dir = library_dir.path().to_path_buf();
+    let restored = Harness::builder().build_eframe(move |cc| {
+        ShelfwiseApp::new(&cc.egui_ctx, dir, None, false).with_settings(saved)
+    });
+    assert_eq!(
+        restored.state().workbench.settings.device,
+        DeviceChoice::Cpu
+    );
+}
