@@ -384,7 +384,8 @@ pub struct Suggestion {
     pub text_weight: f32,
     /// `S_c / (S_c + S_u)`: how much the cover counted.
     pub image_share: f32,
-    /// Words of the query found in the book's text.
+    /// Words of the query found in the book's text, the rarest first (at
+    /// most [`MAX_SHARED_WORDS`]).
     pub shared_words: Vec<String>,
     /// Where the model looked on the cover: the hottest cell of CBAM's
     /// spatial map, as fractions of width and height; none without a cover.
@@ -532,16 +533,28 @@ fn shared_words(
     };
     let language = crate::text::corpus::book_language(book);
     let mut seen = BTreeSet::new();
-    crate::text::preprocess::tokens_with_words(&crate::text::corpus::book_document(book), &language)
+    let mut shared: Vec<(u64, String)> = crate::text::preprocess::tokens_with_words(
+        &crate::text::corpus::book_document(book),
+        &language,
+    )
+    .into_iter()
+    .filter(|token| query_stems.contains(&token.stem) && seen.insert(token.stem.clone()))
+    .map(|token| match run.vocab.get(&token.stem) {
+        Some(id) => (run.vocab.count(id), run.vocab.surface(id).to_string()),
+        None => (0, token.word),
+    })
+    .collect();
+    // The rarest words say the most ("mutiny" before "published").
+    shared.sort();
+    shared
         .into_iter()
-        .filter(|token| query_stems.contains(&token.stem) && seen.insert(token.stem.clone()))
-        .map(|token| {
-            run.vocab
-                .get(&token.stem)
-                .map_or(token.word.clone(), |id| run.vocab.surface(id).to_string())
-        })
+        .take(MAX_SHARED_WORDS)
+        .map(|(_, word)| word)
         .collect()
 }
+
+/// Shared words shown per suggestion, the rarest first.
+pub const MAX_SHARED_WORDS: usize = 8;
 
 /// A book by external id, else by exact title (case-insensitive).
 pub fn find_book(library: &Library, book: &str) -> Result<BookId, RecommendError> {
