@@ -21,7 +21,7 @@ use crate::text::Vocab;
 use crate::text::corpus;
 use crate::text::preprocess;
 use crate::train::{
-    Dataset, Example, Modalities, Predictions, TrainConfig, TrainError, batch_tensors, predict,
+    Dataset, Example, Modalities, Predictions, TrainConfig, TrainError, batch_tensors, predict_with,
 };
 
 /// The file, next to a run's checkpoints, that keeps the vocabulary the run's
@@ -246,13 +246,14 @@ impl TrainedRun {
 
     fn predict(&self, dataset: &Dataset, modalities: Modalities) -> Predictions {
         let indices: Vec<usize> = (0..dataset.examples.len()).collect();
-        predict(
+        predict_with(
             &self.heads,
             dataset,
             &indices,
             self.trunk.scale_channels,
             self.config.trunk.grid,
             modalities,
+            self.config.mask_ensemble,
             self.device,
         )
     }

@@ -62,6 +62,10 @@ pub struct TrainConfig {
     /// step, so that no single rare word (an author's name) decides alone.
     #[serde(default)]
     pub word_dropout: f64,
+    /// Fused runs: classify by the mean of the three modality passes (both,
+    /// text alone, cover alone) of the same heads; see [`predict_with`].
+    #[serde(default)]
+    pub mask_ensemble: bool,
     pub modalities: Modalities,
     /// Words of a book's text read by the LSTM, at most.
     pub max_words: usize,
@@ -84,6 +88,7 @@ impl Default for TrainConfig {
             validation_share: 0.2,
             modality_dropout: 0.1,
             word_dropout: 0.2,
+            mask_ensemble: false,
             modalities: Modalities::Fused,
             max_words: 200,
             model: ModelConfig::default(),
@@ -472,6 +477,25 @@ pub(crate) fn predict(
     modalities: Modalities,
     device: Device,
 ) -> Predictions {
+    predict_with(
+        heads, dataset, indices, channels, grid, modalities, false, device,
+    )
+}
+
+/// [`predict`]; with `mask_ensemble` (fused runs only) the category is the
+/// argmax of the mean of the softmaxes of three passes of the same heads: both
+/// modalities, the text alone and the cover alone.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn predict_with(
+    heads: &FusionHeads,
+    dataset: &Dataset,
+    indices: &[usize],
+    channels: [i64; 3],
+    grid: i64,
+    modalities: Modalities,
+    mask_ensemble: bool,
+    device: Device,
+) -> Predictions {
     let mut predictions = Predictions::default();
     let to_vec = |t: &Tensor| Vec::<f32>::try_from(t.to_device(Device::Cpu)).unwrap_or_default();
     let mean_weight = |weights: &[Tensor]| {
@@ -488,7 +512,25 @@ pub(crate) fn predict(
                 &batch.text_present,
             )
         });
-        let labels = Vec::<i64>::try_from(output.logits.argmax(1, false).to_device(Device::Cpu))
+        let mut probabilities = output.logits.softmax(1, Kind::Float);
+        if mask_ensemble && modalities == Modalities::Fused {
+            for alone in [Modalities::Text, Modalities::Image] {
+                let single = batch_tensors(dataset, chunk, channels, grid, alone, None, device);
+                let logits = tch::no_grad(|| {
+                    heads
+                        .forward(
+                            &single.scales,
+                            &single.ids,
+                            &single.lengths,
+                            &single.image_present,
+                            &single.text_present,
+                        )
+                        .logits
+                });
+                probabilities = probabilities + logits.softmax(1, Kind::Float);
+            }
+        }
+        let labels = Vec::<i64>::try_from(probabilities.argmax(1, false).to_device(Device::Cpu))
             .unwrap_or_default();
         predictions
             .predicted
@@ -630,13 +672,14 @@ pub fn train_run(
     let alpha = config.alpha.unwrap_or(1.0 - config.beta);
     let grid = config.trunk.grid;
     let evaluate = |heads: &FusionHeads, indices: &[usize]| -> ConfusionMatrix {
-        let Predictions { predicted, .. } = predict(
+        let Predictions { predicted, .. } = predict_with(
             heads,
             &dataset,
             indices,
             trunk.scale_channels,
             grid,
             config.modalities,
+            config.mask_ensemble,
             device,
         );
         let actual: Vec<usize> = indices.iter().map(|&i| labels[i]).collect();
@@ -768,13 +811,14 @@ pub fn train_run(
         &validation
     };
     let run_on = |modalities: Modalities| {
-        predict(
+        predict_with(
             &heads,
             &dataset,
             measured,
             trunk.scale_channels,
             grid,
             modalities,
+            config.mask_ensemble,
             device,
         )
     };
