@@ -527,7 +527,7 @@ pub(crate) fn predict_with(
                         )
                         .logits
                 });
-                probabilities = probabilities + logits.softmax(1, Kind::Float);
+                probabilities += logits.softmax(1, Kind::Float);
             }
         }
         let labels = Vec::<i64>::try_from(probabilities.argmax(1, false).to_device(Device::Cpu))
