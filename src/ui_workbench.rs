@@ -732,10 +732,30 @@ fn scatter(app: &mut ShelfwiseApp, ui: &mut egui::Ui, projection: &crate::store:
             app.open_book(book_id);
         }
     }
-    if box_select && response.response.drag_stopped() {
-        let origin = ui.input(|i| i.pointer.press_origin());
-        let end = ui.input(|i| i.pointer.interact_pos());
-        if let (Some(a), Some(b)) = (origin, end) {
+    // Box selection from the raw pointer (the plot itself does not drag then);
+    // the corner pressed is kept, as egui forgets it on release.
+    let plot_rect = response.response.rect;
+    let (pressed_at, position, down, released) = ui.input(|i| {
+        (
+            i.pointer.press_origin(),
+            i.pointer.interact_pos(),
+            i.pointer.primary_down(),
+            i.pointer.primary_released(),
+        )
+    });
+    if box_select && down && app.workbench.box_origin.is_none() {
+        app.workbench.box_origin = pressed_at.filter(|a| plot_rect.contains(*a));
+    }
+    if let (true, Some(a), Some(b)) = (box_select, app.workbench.box_origin, position) {
+        if down {
+            ui.painter().rect_stroke(
+                Rect::from_two_pos(a, b),
+                0.0,
+                Stroke::new(1.5, Color32::WHITE),
+                StrokeKind::Inside,
+            );
+        }
+        if released && a.distance(b) > 4.0 {
             let (a, b) = (
                 transform.value_from_position(a),
                 transform.value_from_position(b),
@@ -754,17 +774,8 @@ fn scatter(app: &mut ShelfwiseApp, ui: &mut egui::Ui, projection: &crate::store:
                 .collect();
         }
     }
-    if box_select && response.response.dragged() {
-        let origin = ui.input(|i| i.pointer.press_origin());
-        let end = ui.input(|i| i.pointer.interact_pos());
-        if let (Some(a), Some(b)) = (origin, end) {
-            ui.painter().rect_stroke(
-                Rect::from_two_pos(a, b),
-                0.0,
-                Stroke::new(1.5, Color32::WHITE),
-                StrokeKind::Inside,
-            );
-        }
+    if !down {
+        app.workbench.box_origin = None;
     }
     let selection = app.workbench.projection_selection.clone();
     if !selection.is_empty() {

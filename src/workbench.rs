@@ -254,6 +254,8 @@ pub struct Workbench {
     /// Each projected book's place on screen in the last frame drawn.
     pub projection_screen: Vec<(BookId, egui::Pos2)>,
     pub box_select: bool,
+    /// Where the box being dragged started.
+    pub box_origin: Option<egui::Pos2>,
     pub query_kind: QueryKind,
     pub query_text: String,
     pub query_image: Option<PathBuf>,
@@ -299,6 +301,7 @@ impl Default for Workbench {
             projection_selection: Vec::new(),
             projection_screen: Vec::new(),
             box_select: false,
+            box_origin: None,
             query_kind: QueryKind::SelectedBook,
             query_text: String::new(),
             query_image: None,

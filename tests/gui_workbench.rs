@@ -189,6 +189,51 @@ fn after_a_sweep_attention_projection_and_suggestions_are_on_screen() {
     let title = harness.state().selected.as_ref().unwrap().title.clone();
     assert!(harness.query_all_by_label(&title).count() >= 1);
 
+    // Box selection: a rectangle dragged over the whole scatter lists every book.
+    harness.get_by_label("Projection").click();
+    harness.run();
+    harness.get_by_label("box select (drag)").click();
+    harness.run();
+    let points = harness.state().workbench.projection_screen.clone();
+    let (min, max) = points.iter().fold(
+        (
+            egui::pos2(f32::MAX, f32::MAX),
+            egui::pos2(f32::MIN, f32::MIN),
+        ),
+        |(lo, hi), (_, p)| (lo.min(*p), hi.max(*p)),
+    );
+    let (from, to) = (min - egui::vec2(3.0, 3.0), max + egui::vec2(3.0, 3.0));
+    harness.hover_at(from);
+    harness.run();
+    harness.event(egui::Event::PointerButton {
+        pos: from,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    harness.step();
+    for step in 1..=10 {
+        harness.hover_at(from + (to - from) * (step as f32 / 10.0));
+        harness.step();
+    }
+    harness.event(egui::Event::PointerButton {
+        pos: to,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    harness.run();
+    assert_eq!(
+        harness.state().workbench.projection_selection.len(),
+        40,
+        "box {from:?}..{to:?}, box select {}",
+        harness.state().workbench.box_select
+    );
+    assert!(
+        harness.query_by_label_contains("40 selected").is_some(),
+        "the selection window lists the 40 books"
+    );
+
     // Recommend: a typed description, explained suggestions.
     harness.get_by_label("Recommend").click();
     harness.run();
