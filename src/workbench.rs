@@ -123,8 +123,8 @@ impl TrainForm {
             categories_per_batch: 5,
             books_per_category: 8,
             learning_rate: 3e-3,
-            image_size: 96,
-            width: 0.25,
+            image_size: 128,
+            width: 0.5,
         }
     }
 
