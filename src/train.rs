@@ -66,6 +66,10 @@ pub struct TrainConfig {
     /// text alone, cover alone) of the same heads; see [`predict_with`].
     #[serde(default)]
     pub mask_ensemble: bool,
+    /// Also tries the mean of the heads' weights over the second half of the
+    /// epochs, kept as the best checkpoint when it validates better.
+    #[serde(default)]
+    pub weight_averaging: bool,
     pub modalities: Modalities,
     /// Words of a book's text read by the LSTM, at most.
     pub max_words: usize,
@@ -89,6 +93,7 @@ impl Default for TrainConfig {
             modality_dropout: 0.1,
             word_dropout: 0.2,
             mask_ensemble: false,
+            weight_averaging: false,
             modalities: Modalities::Fused,
             max_words: 200,
             model: ModelConfig::default(),
@@ -152,6 +157,9 @@ pub struct RunSummary {
     /// The paper's tables on the held-out books at the best epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validation: Option<ValidationTables>,
+    /// When the best weights are the mean over epochs `averaged_from..=best_epoch`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub averaged_from: Option<usize>,
 }
 
 /// The paper's Table 3 (per category) and Table 2 (retrieval) on the held-out
@@ -695,9 +703,13 @@ pub fn train_run(
         train_accuracy: f64::NAN,
         categories: dataset.categories.clone(),
         validation: None,
+        averaged_from: None,
     });
     let mut step = resume.map_or(0, |point| point.next_step.saturating_sub(1));
     let first_epoch = resume.map_or(1, |point| point.next_epoch);
+    // Running sums of the heads' weights for weight averaging, and how many.
+    let mut averaged: Option<(BTreeMap<String, Tensor>, usize)> = None;
+    let average_from = config.epochs / 2 + 1;
     for epoch in first_epoch..=config.epochs {
         let mut rng = SmallRng::seed_from_u64(
             config.seed ^ 0x5EED ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
@@ -791,7 +803,67 @@ pub fn train_run(
                 train_accuracy: evaluate(&heads, &train).accuracy(),
                 categories: dataset.categories.clone(),
                 validation: None,
+                averaged_from: None,
             });
+        }
+        if config.weight_averaging && epoch >= average_from {
+            tch::no_grad(|| {
+                let variables = heads_store.variables();
+                let (sums, count) = averaged.get_or_insert_with(|| {
+                    let zeros = variables
+                        .iter()
+                        .map(|(name, v)| (name.clone(), v.zeros_like()))
+                        .collect();
+                    (zeros, 0)
+                });
+                for (name, variable) in &variables {
+                    if let Some(sum) = sums.get_mut(name) {
+                        *sum += variable;
+                    }
+                }
+                *count += 1;
+            });
+        }
+    }
+    if let Some((sums, count)) = averaged.filter(|(_, count)| *count >= 2) {
+        let variables = heads_store.variables();
+        let last: BTreeMap<String, Tensor> = variables
+            .iter()
+            .map(|(name, v)| (name.clone(), v.detach().copy()))
+            .collect();
+        let set = |values: &dyn Fn(&str) -> Tensor| {
+            tch::no_grad(|| {
+                for (name, variable) in &variables {
+                    variable.shallow_clone().copy_(&values(name));
+                }
+            })
+        };
+        set(&|name| &sums[name] / count as f64);
+        let measured = if validation.is_empty() {
+            &train
+        } else {
+            &validation
+        };
+        let matrix = evaluate(&heads, measured);
+        if best
+            .as_ref()
+            .is_none_or(|b| matrix.macro_f1() > b.val_macro_f1)
+        {
+            if let Some(dir) = checkpoints {
+                save_checkpoint(&heads_store, &dir.join("best.safetensors"))?;
+            }
+            best = Some(RunSummary {
+                trunk: provenance.clone(),
+                best_epoch: config.epochs,
+                val_accuracy: matrix.accuracy(),
+                val_macro_f1: matrix.macro_f1(),
+                train_accuracy: evaluate(&heads, &train).accuracy(),
+                categories: dataset.categories.clone(),
+                validation: None,
+                averaged_from: Some(average_from.max(first_epoch)),
+            });
+        } else {
+            set(&|name| last[name].shallow_clone());
         }
     }
     let mut summary =

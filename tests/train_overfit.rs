@@ -378,3 +378,41 @@ fn a_configuration_file_that_is_not_one_is_refused_by_name() {
         "{stderr}"
     );
 }
+
+#[test]
+fn weight_averaging_keeps_the_better_of_the_mean_and_the_best_epoch() {
+    let (_library_dir, mut library, _source) = twenty_book_library();
+    let config = TrainConfig {
+        epochs: 10,
+        weight_averaging: true,
+        mask_ensemble: true,
+        validation_share: 0.2,
+        ..tiny_config(Modalities::Fused)
+    };
+    let mut accuracies = Vec::new();
+    let summary = train::train_run(
+        &mut library,
+        &config,
+        Device::Cpu,
+        None,
+        None,
+        &mut |event| {
+            if let TrainEvent::Epoch { val_macro_f1, .. } = event {
+                accuracies.push(val_macro_f1);
+            }
+        },
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let best_epoch_f1 = accuracies.iter().copied().fold(f64::MIN, f64::max);
+    assert!(summary.val_macro_f1 >= best_epoch_f1, "{summary:?}");
+    match summary.averaged_from {
+        // The mean of epochs 6..=10 won: it must have beaten every epoch.
+        Some(from) => {
+            assert_eq!((from, summary.best_epoch), (6, 10));
+            assert!(summary.val_macro_f1 > best_epoch_f1);
+        }
+        None => assert_eq!(summary.val_macro_f1, best_epoch_f1),
+    }
+    assert!(summary.validation.is_some(), "the tables come with the run");
+}
