@@ -667,7 +667,13 @@ impl Workbench {
             match outcome {
                 JobOutcome::Finished(runs) => {
                     self.message = Some(format!("Training finished: {} run(s).", runs.len()));
-                    self.chosen_run = runs.first().map(|r| r.run);
+                    // The sweep's best fused run is the one to look at first.
+                    self.chosen_run = runs
+                        .iter()
+                        .filter(|r| r.modalities == Modalities::Fused)
+                        .max_by(|a, b| a.val_macro_f1.total_cmp(&b.val_macro_f1))
+                        .or(runs.first())
+                        .map(|r| r.run);
                 }
                 JobOutcome::Failed(reason) => {
                     self.message = Some(format!("Training stopped: {reason}"))
