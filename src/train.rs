@@ -70,6 +70,9 @@ pub struct TrainConfig {
     /// epochs, kept as the best checkpoint when it validates better.
     #[serde(default)]
     pub weight_averaging: bool,
+    /// Cross-entropy against labels smoothed by this share (0: none).
+    #[serde(default)]
+    pub label_smoothing: f64,
     pub modalities: Modalities,
     /// Words of a book's text read by the LSTM, at most.
     pub max_words: usize,
@@ -94,6 +97,7 @@ impl Default for TrainConfig {
             word_dropout: 0.2,
             mask_ensemble: false,
             weight_averaging: false,
+            label_smoothing: 0.0,
             modalities: Modalities::Fused,
             max_words: 200,
             model: ModelConfig::default(),
@@ -756,12 +760,13 @@ pub fn train_run(
                 &tensors.text_present,
                 true,
             );
-            let (objective, cross_entropy, triplet) = loss::objective(
+            let (objective, cross_entropy, triplet) = loss::objective_smoothed(
                 &output.logits,
                 &output.embeddings,
                 &tensors.labels,
                 config.beta,
                 alpha,
+                config.label_smoothing,
             );
             optimizer.backward_step(&objective);
             let value = objective.double_value(&[]);

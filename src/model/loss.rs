@@ -10,6 +10,18 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Tensor {
     logits.cross_entropy_for_logits(labels)
 }
 
+/// Cross-entropy against labels smoothed toward the uniform distribution:
+/// `(1 - s) * CE + s * mean over classes of -log p`. `s = 0` is [`cross_entropy`].
+pub fn cross_entropy_smoothed(logits: &Tensor, labels: &Tensor, smoothing: f64) -> Tensor {
+    if smoothing <= 0.0 {
+        return cross_entropy(logits, labels);
+    }
+    let log_p = logits.log_softmax(-1, Kind::Float);
+    let nll = -log_p.gather(1, &labels.unsqueeze(1), false).squeeze_dim(1);
+    let uniform = -log_p.mean_dim([1i64].as_slice(), false, Kind::Float);
+    (nll * (1.0 - smoothing) + uniform * smoothing).mean(Kind::Float)
+}
+
 /// Batch-hard soft-margin triplet loss; anchors without a positive or a
 /// negative in the batch are left out (0 when none has both).
 pub fn batch_hard_triplet(embeddings: &Tensor, labels: &Tensor) -> Tensor {
@@ -52,7 +64,19 @@ pub fn objective(
     beta: f64,
     alpha: f64,
 ) -> (Tensor, f64, f64) {
-    let ce = cross_entropy(logits, labels);
+    objective_smoothed(logits, embeddings, labels, beta, alpha, 0.0)
+}
+
+/// [`objective`] with the cross-entropy's labels smoothed by `smoothing`.
+pub fn objective_smoothed(
+    logits: &Tensor,
+    embeddings: &Tensor,
+    labels: &Tensor,
+    beta: f64,
+    alpha: f64,
+    smoothing: f64,
+) -> (Tensor, f64, f64) {
+    let ce = cross_entropy_smoothed(logits, labels, smoothing);
     let triplet = batch_hard_triplet(embeddings, labels);
     let (ce_value, triplet_value) = (ce.double_value(&[]), triplet.double_value(&[]));
     (ce * beta + triplet * alpha, ce_value, triplet_value)

@@ -387,3 +387,19 @@ fn length_groups_give_the_same_text_features_as_one_padded_batch() {
             > 0.0
     );
 }
+
+#[test]
+fn smoothed_cross_entropy_by_hand() {
+    // Two classes, logits (0, ln 3): p = (1/4, 3/4); label 1.
+    let logits = Tensor::from_slice(&[0.0f32, 3f32.ln()]).reshape([1, 2]);
+    let labels = Tensor::from_slice(&[1i64]);
+    let nll = -(0.75f64).ln();
+    let uniform = -((0.25f64).ln() + (0.75f64).ln()) / 2.0;
+    let found = super::loss::cross_entropy_smoothed(&logits, &labels, 0.2).double_value(&[]);
+    assert!(
+        (found - (0.8 * nll + 0.2 * uniform)).abs() < 1e-5,
+        "{found}"
+    );
+    let plain = super::loss::cross_entropy_smoothed(&logits, &labels, 0.0).double_value(&[]);
+    assert!((plain - nll).abs() < 1e-5);
+}
