@@ -380,38 +380,51 @@ impl TrainedRun {
         else {
             return Ok(None);
         };
-        let cached = match library
+        let cover_hash = library
             .book_cover_hashes()?
             .into_iter()
             .find(|(id, _)| *id == book_id)
-        {
-            Some((_, hash)) => self.feature_cache(library)?.load(&hash)?,
-            None => None,
+            .map(|(_, hash)| hash);
+        let cover = self.book_cover(
+            library,
+            &self.feature_cache(library)?,
+            book_id,
+            cover_hash.as_deref(),
+        )?;
+        Ok(Some(self.attention_for(&text, cover)))
+    }
+
+    /// A library book's trunk maps: from `cache` when there, else computed
+    /// from its cover file; `None` for a book without a cover.
+    pub fn book_cover(
+        &self,
+        library: &Library,
+        cache: &FeatureCache,
+        book_id: BookId,
+        cover_hash: Option<&str>,
+    ) -> Result<Option<[Tensor; 3]>, TrainError> {
+        let Some(hash) = cover_hash else {
+            return Ok(None);
         };
-        let cover = match cached {
-            Some(maps) => Some(maps),
-            None => match library.book_detail(book_id)?.and_then(|d| d.cover_path) {
+        if let Some(maps) = cache.load(hash)? {
+            return Ok(Some(maps));
+        }
+        Ok(
+            match library.book_detail(book_id)?.and_then(|d| d.cover_path) {
                 Some(path) => Some(self.cover_maps(&path)?),
                 None => None,
             },
-        };
-        let example = Example {
-            book_id: Some(book_id),
-            label: 0,
-            word_ids: self.word_ids(&self.stems(&text)),
-            cover,
-        };
-        Ok(Some(self.attention_of(example)))
+        )
     }
 
-    /// CBAM's maps for an image file alone (a query cover).
-    pub fn image_attention(&self, path: &Path) -> Result<AttentionMaps, EmbedError> {
-        Ok(self.attention_of(Example {
-            book_id: None,
+    /// CBAM's maps and the fusion weights for a book's text and trunk maps.
+    pub fn attention_for(&self, text: &BookText, cover: Option<[Tensor; 3]>) -> AttentionMaps {
+        self.attention_of(Example {
+            book_id: Some(text.book_id),
             label: 0,
-            word_ids: Vec::new(),
-            cover: Some(self.cover_maps(path)?),
-        }))
+            word_ids: self.word_ids(&self.stems(text)),
+            cover,
+        })
     }
 
     fn attention_of(&self, example: Example) -> AttentionMaps {

@@ -489,6 +489,9 @@ pub fn recommend(
     } else {
         index.nearest(&vector, options.k, &keep)
     };
+    // Read once for every suggestion's "where the model looked".
+    let cover_hashes: HashMap<BookId, String> = library.book_cover_hashes()?.into_iter().collect();
+    let cache = run.feature_cache(library)?;
     let mut suggestions = Vec::with_capacity(ranked.len());
     for (row, score) in ranked {
         let book_id = index.book_ids[row];
@@ -496,13 +499,18 @@ pub fn recommend(
             .book_detail(book_id)?
             .ok_or_else(|| RecommendError::UnknownBook(book_id.0.to_string()))?;
         let shared_words = shared_words(run, &query_stems, texts.get(&book_id));
-        let focus = if detail.cover_path.is_some() {
-            run.attention(library, book_id)?.map(|maps| {
-                let (x, y) = maps.focus();
-                [x, y]
-            })
-        } else {
-            None
+        let cover = run.book_cover(
+            library,
+            &cache,
+            book_id,
+            cover_hashes.get(&book_id).map(String::as_str),
+        )?;
+        let focus = match (cover, texts.get(&book_id)) {
+            (Some(cover), Some(text)) => {
+                let (x, y) = run.attention_for(text, Some(cover)).focus();
+                Some([x, y])
+            }
+            _ => None,
         };
         let (image_weight, text_weight) = (index.image_weights[row], index.text_weights[row]);
         suggestions.push(Suggestion {

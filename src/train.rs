@@ -711,6 +711,32 @@ pub fn train_run(
     });
     let mut step = resume.map_or(0, |point| point.next_step.saturating_sub(1));
     let first_epoch = resume.map_or(1, |point| point.next_epoch);
+    // Validation books, or the training books when none are held out.
+    let measured: &[usize] = if validation.is_empty() {
+        &train
+    } else {
+        &validation
+    };
+    // The summary of a new best model, after its checkpoint is kept.
+    let new_best = |heads: &FusionHeads,
+                    best_epoch: usize,
+                    matrix: &ConfusionMatrix,
+                    averaged_from: Option<usize>|
+     -> Result<RunSummary, TrainError> {
+        if let Some(dir) = checkpoints {
+            save_checkpoint(&heads_store, &dir.join("best.safetensors"))?;
+        }
+        Ok(RunSummary {
+            trunk: provenance.clone(),
+            best_epoch,
+            val_accuracy: matrix.accuracy(),
+            val_macro_f1: matrix.macro_f1(),
+            train_accuracy: evaluate(heads, &train).accuracy(),
+            categories: dataset.categories.clone(),
+            validation: None,
+            averaged_from,
+        })
+    };
     // Running sums of the heads' weights for weight averaging, and how many.
     let mut averaged: Option<(BTreeMap<String, Tensor>, usize)> = None;
     let average_from = config.epochs / 2 + 1;
@@ -780,11 +806,6 @@ pub fn train_run(
                 triplet,
             });
         }
-        let measured = if validation.is_empty() {
-            &train
-        } else {
-            &validation
-        };
         let matrix = evaluate(&heads, measured);
         let (val_accuracy, val_macro_f1) = (matrix.accuracy(), matrix.macro_f1());
         on_event(TrainEvent::Epoch {
@@ -797,19 +818,7 @@ pub fn train_run(
             save_checkpoint(&heads_store, &dir.join("last.safetensors"))?;
         }
         if best.as_ref().is_none_or(|b| val_macro_f1 > b.val_macro_f1) {
-            if let Some(dir) = checkpoints {
-                save_checkpoint(&heads_store, &dir.join("best.safetensors"))?;
-            }
-            best = Some(RunSummary {
-                trunk: provenance.clone(),
-                best_epoch: epoch,
-                val_accuracy,
-                val_macro_f1,
-                train_accuracy: evaluate(&heads, &train).accuracy(),
-                categories: dataset.categories.clone(),
-                validation: None,
-                averaged_from: None,
-            });
+            best = Some(new_best(&heads, epoch, &matrix, None)?);
         }
         if config.weight_averaging && epoch >= average_from {
             tch::no_grad(|| {
@@ -844,29 +853,17 @@ pub fn train_run(
             })
         };
         set(&|name| &sums[name] / count as f64);
-        let measured = if validation.is_empty() {
-            &train
-        } else {
-            &validation
-        };
         let matrix = evaluate(&heads, measured);
         if best
             .as_ref()
             .is_none_or(|b| matrix.macro_f1() > b.val_macro_f1)
         {
-            if let Some(dir) = checkpoints {
-                save_checkpoint(&heads_store, &dir.join("best.safetensors"))?;
-            }
-            best = Some(RunSummary {
-                trunk: provenance.clone(),
-                best_epoch: config.epochs,
-                val_accuracy: matrix.accuracy(),
-                val_macro_f1: matrix.macro_f1(),
-                train_accuracy: evaluate(&heads, &train).accuracy(),
-                categories: dataset.categories.clone(),
-                validation: None,
-                averaged_from: Some(average_from.max(first_epoch)),
-            });
+            best = Some(new_best(
+                &heads,
+                config.epochs,
+                &matrix,
+                Some(average_from.max(first_epoch)),
+            )?);
         } else {
             set(&|name| last[name].shallow_clone());
         }
@@ -882,11 +879,6 @@ pub fn train_run(
                 .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", best_file.display())))?;
         }
     }
-    let measured = if validation.is_empty() {
-        &train
-    } else {
-        &validation
-    };
     let run_on = |modalities: Modalities| {
         predict_with(
             &heads,

@@ -317,20 +317,17 @@ impl Default for Workbench {
 }
 
 impl Workbench {
+    /// The device jobs use; the threads setting, when given, overrides the
+    /// "all cores but one" that `training_device` picks.
     fn device(&self) -> tch::Device {
+        let device = match self.settings.device {
+            DeviceChoice::Auto => train::training_device(),
+            DeviceChoice::Cpu => tch::Device::Cpu,
+        };
         if self.settings.threads > 0 {
             tch::set_num_threads(self.settings.threads as i32);
         }
-        match self.settings.device {
-            DeviceChoice::Auto => {
-                let device = train::training_device();
-                if self.settings.threads > 0 {
-                    tch::set_num_threads(self.settings.threads as i32);
-                }
-                device
-            }
-            DeviceChoice::Cpu => tch::Device::Cpu,
-        }
+        device
     }
 
     /// Re-reads the run table (and the chosen run's curves); with nothing

@@ -15,37 +15,9 @@ use shelfwise::app::ShelfwiseApp;
 use shelfwise::store::Library;
 use shelfwise::workbench::TrainForm;
 
-const WORDS: [&[&str]; 4] = [
-    &["pirate", "ship", "ocean", "treasure", "storm"],
-    &["detective", "murder", "clue", "poison", "alibi"],
-    &["rocket", "planet", "alien", "robot", "galaxy"],
-    &["castle", "dragon", "wizard", "spell", "sword"],
-];
-const CATEGORIES: [&str; 4] = ["Adventure", "Mystery", "Science Fiction", "Fantasy"];
-
 fn library() -> (tempfile::TempDir, tempfile::TempDir) {
     let source = tempfile::tempdir().unwrap();
-    let rows: Vec<[String; 5]> = (0..40)
-        .map(|i| {
-            let category = i % 4;
-            let synopsis = (0..10)
-                .map(|j| WORDS[category][(i + j) % 5])
-                .collect::<Vec<_>>()
-                .join(" ");
-            [
-                format!("b{i}"),
-                format!("Book {i:02}"),
-                format!("Author {i}"),
-                CATEGORIES[category].to_string(),
-                synopsis,
-            ]
-        })
-        .collect();
-    let borrowed: Vec<(&str, &str, &str, &str, &str)> = rows
-        .iter()
-        .map(|r| (&*r[0], &*r[1], &*r[2], &*r[3], &*r[4]))
-        .collect();
-    let csv = common::write_books(source.path(), &borrowed);
+    let csv = common::write_category_books(source.path(), 40, 10, |i| format!("Book {i:02}"));
     let library_dir = tempfile::tempdir().unwrap();
     let mut library = Library::open(library_dir.path()).unwrap();
     common::import(&mut library, &csv);

@@ -7,39 +7,11 @@ mod common;
 
 use std::path::Path;
 
-const WORDS: [&[&str]; 4] = [
-    &["pirate", "ship", "ocean", "treasure", "storm"],
-    &["detective", "murder", "clue", "poison", "alibi"],
-    &["rocket", "planet", "alien", "robot", "galaxy"],
-    &["castle", "dragon", "wizard", "spell", "sword"],
-];
-const CATEGORIES: [&str; 4] = ["Adventure", "Mystery", "Science Fiction", "Fantasy"];
-
 /// 40 books, 10 per category, each with a cover of its own and a synopsis
 /// in its category's words; two readers.
 fn trained_library() -> (tempfile::TempDir, tempfile::TempDir, i64) {
     let source = tempfile::tempdir().unwrap();
-    let rows: Vec<[String; 5]> = (0..40)
-        .map(|i| {
-            let category = i % 4;
-            let synopsis = (0..10)
-                .map(|j| WORDS[category][(i + j) % 5])
-                .collect::<Vec<_>>()
-                .join(" ");
-            [
-                format!("b{i}"),
-                format!("Book {i}"),
-                format!("Author {i}"),
-                CATEGORIES[category].to_string(),
-                synopsis,
-            ]
-        })
-        .collect();
-    let borrowed: Vec<(&str, &str, &str, &str, &str)> = rows
-        .iter()
-        .map(|r| (&*r[0], &*r[1], &*r[2], &*r[3], &*r[4]))
-        .collect();
-    let csv = common::write_books(source.path(), &borrowed);
+    let csv = common::write_category_books(source.path(), 40, 10, |i| format!("Book {i}"));
     let readings = source.path().join("readings.csv");
     std::fs::write(
         &readings,

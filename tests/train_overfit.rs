@@ -10,14 +10,6 @@ use shelfwise::store::Library;
 use shelfwise::train::{self, Modalities, TrainConfig, TrainEvent};
 use tch::Device;
 
-const WORDS: [&[&str]; 4] = [
-    &["pirate", "ship", "ocean", "treasure", "storm"],
-    &["detective", "murder", "clue", "poison", "alibi"],
-    &["rocket", "planet", "alien", "robot", "galaxy"],
-    &["castle", "dragon", "wizard", "spell", "sword"],
-];
-const CATEGORIES: [&str; 4] = ["Adventure", "Mystery", "Science Fiction", "Fantasy"];
-
 fn tiny_config(modalities: Modalities) -> TrainConfig {
     TrainConfig {
         beta: 0.5,
@@ -53,36 +45,7 @@ fn tiny_config(modalities: Modalities) -> TrainConfig {
 /// A library of 20 books in 4 categories whose synopses use 5 words of their own.
 fn twenty_book_library() -> (tempfile::TempDir, Library, tempfile::TempDir) {
     let source = tempfile::tempdir().unwrap();
-    let rows: Vec<(String, String, String, String, String)> = (0..20)
-        .map(|i| {
-            let category = i % 4;
-            let words = WORDS[category];
-            let synopsis = (0..12)
-                .map(|j| words[(i + j) % 5])
-                .collect::<Vec<_>>()
-                .join(" ");
-            (
-                format!("b{i}"),
-                format!("Book {i}"),
-                format!("Author {i}"),
-                CATEGORIES[category].to_string(),
-                synopsis,
-            )
-        })
-        .collect();
-    let borrowed: Vec<(&str, &str, &str, &str, &str)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r.0.as_str(),
-                r.1.as_str(),
-                r.2.as_str(),
-                r.3.as_str(),
-                r.4.as_str(),
-            )
-        })
-        .collect();
-    let csv = common::write_books(source.path(), &borrowed);
+    let csv = common::write_category_books(source.path(), 20, 12, |i| format!("Book {i}"));
     let library_dir = tempfile::tempdir().unwrap();
     let mut library = Library::open(library_dir.path()).unwrap();
     common::import(&mut library, &csv);

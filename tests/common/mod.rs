@@ -98,3 +98,52 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// Four categories, each with five words of its own.
+pub const CATEGORY_WORDS: [(&str, [&str; 5]); 4] = [
+    (
+        "Adventure",
+        ["pirate", "ship", "ocean", "treasure", "storm"],
+    ),
+    (
+        "Mystery",
+        ["detective", "murder", "clue", "poison", "alibi"],
+    ),
+    (
+        "Science Fiction",
+        ["rocket", "planet", "alien", "robot", "galaxy"],
+    ),
+    ("Fantasy", ["castle", "dragon", "wizard", "spell", "sword"]),
+];
+
+/// Writes `count` books into `dir` (ids `b0`, `b1`, ...; book `i` in category
+/// `i % 4`, by "Author i", titled `title(i)`, its synopsis `synopsis_words`
+/// words of its category's five, a cover of its own); returns the CSV path.
+pub fn write_category_books(
+    dir: &Path,
+    count: usize,
+    synopsis_words: usize,
+    title: impl Fn(usize) -> String,
+) -> PathBuf {
+    let rows: Vec<[String; 5]> = (0..count)
+        .map(|i| {
+            let (category, words) = CATEGORY_WORDS[i % 4];
+            let synopsis = (0..synopsis_words)
+                .map(|j| words[(i + j) % 5])
+                .collect::<Vec<_>>()
+                .join(" ");
+            [
+                format!("b{i}"),
+                title(i),
+                format!("Author {i}"),
+                category.to_string(),
+                synopsis,
+            ]
+        })
+        .collect();
+    let borrowed: Vec<(&str, &str, &str, &str, &str)> = rows
+        .iter()
+        .map(|r| (&*r[0], &*r[1], &*r[2], &*r[3], &*r[4]))
+        .collect();
+    write_books(dir, &borrowed)
+}
