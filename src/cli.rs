@@ -85,8 +85,9 @@ pub enum Command {
 /// Settings of `shelfwise train`; defaults are the CPU defaults of MODEL.md.
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// Weights of cross-entropy, one run each (alpha = 1 - beta for the triplet loss).
-    #[arg(long, value_delimiter = ',', default_value = "0.3")]
+    /// Weights of cross-entropy, one run each (alpha = 1 - beta for the triplet loss)
+    /// (default: the --config file's, else 0.3).
+    #[arg(long, value_delimiter = ',')]
     pub beta: Vec<f64>,
     /// Also train an image-only and a text-only run on the same split and seed.
     #[arg(long)]
@@ -366,6 +367,16 @@ fn base_config(args: &TrainArgs) -> anyhow::Result<crate::train::TrainConfig> {
     Ok(base)
 }
 
+/// The betas to sweep: those given, else the one of the settings (a
+/// `--config` file's beta used to be replaced by a default of 0.3).
+fn sweep_betas(args: &TrainArgs, base: &crate::train::TrainConfig) -> Vec<f64> {
+    if args.beta.is_empty() {
+        vec![base.beta]
+    } else {
+        args.beta.clone()
+    }
+}
+
 fn cache_command(
     cli: &Cli,
     args: &TrainArgs,
@@ -455,7 +466,7 @@ fn train_model(
     }
     let base = base_config(args)?;
     let request = SweepRequest {
-        betas: args.beta.clone(),
+        betas: sweep_betas(args, &base),
         single_modal: args.single_modal,
         base,
     };
@@ -645,6 +656,7 @@ fn preprocess_command(
             .map(|p| crate::store::BookText {
                 book_id: crate::store::BookId(0),
                 language: p.book.language,
+                detected_language: None,
                 title: p.book.title,
                 author: p.book.author,
                 synopsis: p.book.synopsis,
@@ -661,4 +673,38 @@ pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     serde_json::to_writer(&mut stdout, value)?;
     writeln!(stdout)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn train_args(flags: &[&str]) -> TrainArgs {
+        let cli = Cli::try_parse_from([&["shelfwise", "train"], flags].concat()).unwrap();
+        match cli.command {
+            Some(Command::Train(args)) => args,
+            other => panic!("not a train command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_config_files_beta_is_kept_unless_one_is_given() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("settings.json");
+        let settings = crate::train::TrainConfig {
+            beta: 0.5,
+            ..Default::default()
+        };
+        std::fs::write(&path, serde_json::to_string(&settings).unwrap()).unwrap();
+        let path = path.to_str().unwrap();
+
+        let args = train_args(&["--config", path]);
+        assert_eq!(sweep_betas(&args, &base_config(&args).unwrap()), [0.5]);
+        let args = train_args(&["--config", path, "--beta", "0.2,0.3"]);
+        assert_eq!(sweep_betas(&args, &base_config(&args).unwrap()), [0.2, 0.3]);
+        let args = train_args(&[]);
+        assert_eq!(sweep_betas(&args, &base_config(&args).unwrap()), [0.3]);
+    }
 }

@@ -525,6 +525,7 @@ pub fn evaluate_csv(
         let text = BookText {
             book_id: BookId(0),
             language: item.book.language.clone(),
+            detected_language: None,
             title: item.book.title.clone(),
             author: item.book.author.clone(),
             synopsis: item.book.synopsis.clone(),

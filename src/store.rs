@@ -169,6 +169,15 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, method)
     );
     "#,
+    // 5: a language the import named apart from one the text was found to be
+    // in. Earlier versions stored both in `language` and cannot tell them
+    // apart; their guesses took short titles for Dutch or Turkish, so every
+    // stored language becomes a detection, redone on the next corpus build
+    // (importing a file that names languages again restores those).
+    r#"
+    ALTER TABLE books ADD COLUMN detected_language TEXT;
+    UPDATE books SET detected_language = language, language = NULL;
+    "#,
 ];
 
 /// One book's embedding in a run, with the stamp of the book it was made from.
@@ -272,7 +281,10 @@ pub struct ReadingRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BookText {
     pub book_id: BookId,
+    /// As the import named it.
     pub language: Option<String>,
+    /// As the last corpus build found it, when the import named none.
+    pub detected_language: Option<String>,
     pub title: String,
     pub author: String,
     pub synopsis: String,
@@ -371,6 +383,7 @@ pub struct BookDetail {
     pub author: String,
     pub synopsis: String,
     pub category: String,
+    /// As the import named it, else as last detected.
     pub language: Option<String>,
     pub cover_path: Option<PathBuf>,
     pub thumb_path: Option<PathBuf>,
@@ -679,8 +692,8 @@ impl Library {
         Ok(self
             .conn
             .query_row(
-                "SELECT b.book_id, b.external_id, b.title, b.author, b.synopsis, b.category, b.language,
-                        c.file_name, c.thumb_name, b.source, b.added_at
+                "SELECT b.book_id, b.external_id, b.title, b.author, b.synopsis, b.category,
+                        COALESCE(b.language, b.detected_language), c.file_name, c.thumb_name, b.source, b.added_at
                  FROM books b LEFT JOIN covers c ON c.cover_hash = b.cover_hash
                  WHERE b.book_id = ?1",
                 [book_id.0],
@@ -758,7 +771,8 @@ impl Library {
     /// Every book's text, in book id order.
     pub fn book_texts(&self) -> Result<Vec<BookText>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT book_id, language, title, author, synopsis FROM books ORDER BY book_id",
+            "SELECT book_id, language, title, author, synopsis, detected_language
+             FROM books ORDER BY book_id",
         )?;
         let rows = stmt.query_map([], |row| {
             Ok(BookText {
@@ -767,16 +781,22 @@ impl Library {
                 title: row.get(2)?,
                 author: row.get(3)?,
                 synopsis: row.get(4)?,
+                detected_language: row.get(5)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Stores detected languages, all in one transaction.
-    pub fn set_languages(&mut self, languages: &[(BookId, String)]) -> Result<(), StoreError> {
+    /// Stores the languages books were found to be in (`None`: no reliable
+    /// guess), all in one transaction; the languages imports named stay.
+    pub fn set_detected_languages(
+        &mut self,
+        languages: &[(BookId, Option<String>)],
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         {
-            let mut put = tx.prepare_cached("UPDATE books SET language = ?2 WHERE book_id = ?1")?;
+            let mut put =
+                tx.prepare_cached("UPDATE books SET detected_language = ?2 WHERE book_id = ?1")?;
             for (book_id, language) in languages {
                 put.execute(params![book_id.0, language])?;
             }
@@ -1243,6 +1263,41 @@ mod tests {
             language: None,
             cover: None,
         }
+    }
+
+    #[test]
+    fn languages_stored_before_version_5_become_detections() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("library.sqlite")).unwrap();
+            for migration in &MIGRATIONS[..4] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 4).unwrap();
+            conn.execute(
+                "INSERT INTO books (external_id, title, language, source) VALUES ('b1', 'Change or Die', 'nl', 'old.csv')",
+                [],
+            )
+            .unwrap();
+        }
+        let mut library = Library::open(dir.path()).unwrap();
+        let text = &library.book_texts().unwrap()[0];
+        assert_eq!(text.language, None);
+        assert_eq!(text.detected_language.as_deref(), Some("nl"));
+        // A later import naming the language keeps it as named.
+        library
+            .upsert_books(
+                &[NewBook {
+                    language: Some("en".into()),
+                    ..book("b1", "Change or Die")
+                }],
+                "new.csv",
+            )
+            .unwrap();
+        let text = &library.book_texts().unwrap()[0];
+        assert_eq!(text.language.as_deref(), Some("en"));
+        let detail = library.book_detail(text.book_id).unwrap().unwrap();
+        assert_eq!(detail.language.as_deref(), Some("en"));
     }
 
     #[test]

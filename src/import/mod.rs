@@ -205,7 +205,8 @@ fn import_books(
     let known_covers: HashMap<String, StoredCover> = library.stored_covers()?;
     let library_root = library.root().to_path_buf();
     let known = |hash: &str| known_covers.get(hash).cloned();
-    // Per book, on all cores: its cover stored, and its language named or detected.
+    // Per book, on all cores: its cover stored, and the language the file names
+    // (the text's own is detected when the corpus is built, see `text::corpus`).
     let store_one = |item: &PendingBook| -> (Result<Option<StoredCover>, String>, Option<String>) {
         let cover = match &item.cover {
             Ok(None) => Ok(None),
@@ -216,8 +217,7 @@ fn import_books(
         let language = book
             .language
             .as_deref()
-            .and_then(preprocess::normalise_language)
-            .or_else(|| preprocess::detect_language(&format!("{}. {}", book.title, book.synopsis)));
+            .and_then(preprocess::normalise_language);
         (cover, language)
     };
 

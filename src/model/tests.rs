@@ -46,6 +46,7 @@ fn tiny_config() -> ModelConfig {
         embedding_dim: 5,
         categories: 3,
         dropout: 0.0,
+        bidirectional_text: true,
     }
 }
 
@@ -98,7 +99,11 @@ fn every_piece_has_the_shapes_of_model_md() {
     assert_eq!(c3.size(), [4, 64, 2, 2]);
     let texts = model.heads.text.forward(&batch.ids, &batch.lengths);
     for u in &texts {
-        assert_eq!(u.size(), [4, 8], "mean and max of 4 hidden units");
+        assert_eq!(
+            u.size(),
+            [4, 16],
+            "mean and max of 4 hidden units, both ways"
+        );
     }
     let output = batch.run(&model);
     assert_eq!(output.embeddings.size(), [4, 5]);
@@ -349,14 +354,24 @@ fn a_torchvision_vgg16_file_loads_into_the_full_width_trunk() {
 
 #[test]
 fn length_groups_give_the_same_text_features_as_one_padded_batch() {
+    for bidirectional in [false, true] {
+        grouped_equals_alone(bidirectional);
+    }
+}
+
+/// The grouped (padded) batch against each row alone, unpadded: with the
+/// right-to-left reading too, padding must not leak into a row's features.
+fn grouped_equals_alone(bidirectional: bool) {
     tch::manual_seed(3);
     let store = nn::VarStore::new(Device::Cpu);
-    let encoder = TextEncoder::new(&store.root(), 12, 6, 4);
-    // Lengths 2, 40 and 9 fall into three groups (8, 64 and 16).
-    let ids = Tensor::randint(10, [3, 40], (Kind::Int64, Device::Cpu));
-    let lengths = Tensor::from_slice(&[2i64, 40, 9]);
+    let encoder = TextEncoder::new(&store.root(), 12, 6, 4, bidirectional);
+    assert_eq!(encoder.feature_width(), if bidirectional { 16 } else { 8 });
+    // Lengths 2, 40, 9 and 5 fall into three groups (8, 64 and 16); the
+    // 2-word row is padded to 5 in its group.
+    let ids = Tensor::randint(10, [4, 40], (Kind::Int64, Device::Cpu));
+    let lengths = Tensor::from_slice(&[2i64, 40, 9, 5]);
     let grouped = encoder.forward(&ids, &lengths);
-    for (row, &length) in [2i64, 40, 9].iter().enumerate() {
+    for (row, &length) in [2i64, 40, 9, 5].iter().enumerate() {
         let alone = encoder.forward(
             &ids.narrow(0, row as i64, 1).narrow(1, 0, length),
             &Tensor::from_slice(&[length]),
@@ -366,7 +381,10 @@ fn length_groups_give_the_same_text_features_as_one_padded_batch() {
                 .abs()
                 .max()
                 .double_value(&[]);
-            assert!(difference < 1e-5, "row {row} layer {layer}: {difference}");
+            assert!(
+                difference < 1e-5,
+                "bidirectional {bidirectional} row {row} layer {layer}: {difference}"
+            );
         }
     }
     // Gradients still reach the embedding through the regrouping.

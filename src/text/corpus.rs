@@ -58,34 +58,48 @@ pub fn book_document(book: &BookText) -> String {
     format!("{}. {}. {}", book.title, book.author, book.synopsis)
 }
 
-/// The language a book's text is processed in: as stored, else detected.
+/// The language a book's text is processed in: as the import named it, else
+/// detected (reliably) from its text, else the default.
 pub fn book_language(book: &BookText) -> String {
-    book.language
-        .as_deref()
-        .and_then(preprocess::normalise_language)
-        .or_else(|| preprocess::detect_language(&book_document(book)))
-        .unwrap_or_else(|| DEFAULT_LANGUAGE.to_string())
+    language_and_detection(book).0
 }
 
-/// Tokenises every book on all cores, and stores the languages it had to detect.
+/// The language to process in, and what detection found when the import
+/// named none (`None` also when it found nothing reliable).
+fn language_and_detection(book: &BookText) -> (String, Option<String>) {
+    let named = book
+        .language
+        .as_deref()
+        .and_then(preprocess::normalise_language);
+    let detected = named
+        .is_none()
+        .then(|| preprocess::detect_language(&book_document(book)))
+        .flatten();
+    let language = named
+        .or_else(|| detected.clone())
+        .unwrap_or_else(|| DEFAULT_LANGUAGE.to_string());
+    (language, detected)
+}
+
+/// Tokenises every book on all cores, and stores the languages it detected.
 pub fn library_corpus(library: &mut Library) -> Result<Corpus, CorpusError> {
     let books = library.book_texts()?;
-    let processed: Vec<(String, Vec<Token>)> = books
+    let processed: Vec<(Option<String>, Vec<Token>)> = books
         .par_iter()
         .map(|book| {
-            let language = book_language(book);
+            let (language, detected) = language_and_detection(book);
             let tokens = preprocess::tokens_with_words(&book_document(book), &language);
-            (language, tokens)
+            (detected, tokens)
         })
         .collect();
-    let detected: Vec<(BookId, String)> = books
+    let changed: Vec<(BookId, Option<String>)> = books
         .iter()
         .zip(&processed)
-        .filter(|(book, (language, _))| book.language.as_deref() != Some(language.as_str()))
-        .map(|(book, (language, _))| (book.book_id, language.clone()))
+        .filter(|(book, (detected, _))| book.detected_language != *detected)
+        .map(|(book, (detected, _))| (book.book_id, detected.clone()))
         .collect();
-    if !detected.is_empty() {
-        library.set_languages(&detected)?;
+    if !changed.is_empty() {
+        library.set_detected_languages(&changed)?;
     }
     let documents: Vec<Vec<Token>> = processed.into_iter().map(|(_, tokens)| tokens).collect();
     let mut hasher = Sha256::new();
@@ -263,7 +277,7 @@ pub fn vectors_for_corpus(
 pub fn library_languages(library: &Library) -> Result<Vec<String>, CorpusError> {
     let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for book in library.book_texts()? {
-        if let Some(language) = book.language {
+        if let Some(language) = book.language.or(book.detected_language) {
             *counts.entry(language).or_default() += 1;
         }
     }

@@ -12,7 +12,7 @@ use unicode_segmentation::UnicodeSegmentation as _;
 
 /// Bumped whenever tokens change for the same text, so stored word vectors
 /// trained on older tokens are known to be stale.
-pub const PREPROCESS_VERSION: u32 = 1;
+pub const PREPROCESS_VERSION: u32 = 2;
 
 /// Language used when none is given and detection finds none (ISO 639-1).
 pub const DEFAULT_LANGUAGE: &str = "en";
@@ -83,15 +83,19 @@ pub fn normalise_language(given: &str) -> Option<String> {
     language.to_639_1().map(str::to_string)
 }
 
-/// Detects a text's language among those we can stem; `None` when the text
-/// is too short or unlike any of them.
+/// Detects a text's language among those we can stem; `None` unless
+/// whatlang calls the guess reliable. Short titles are often misread ("Change
+/// or Die" as Dutch, "How to think like Benjamin Graham" as Dutch too): their
+/// words were then stemmed and stop-worded as another language, and one word
+/// became several stems. Falling back to the default language instead lifted
+/// a TF-IDF baseline on openlibrary_covers5 from 0.785 to 0.795 macro-F1.
 pub fn detect_language(text: &str) -> Option<String> {
     static DETECTOR: OnceLock<whatlang::Detector> = OnceLock::new();
     let detector = DETECTOR.get_or_init(|| {
         whatlang::Detector::with_allowlist(LANGUAGES.iter().map(|(_, lang, _)| *lang).collect())
     });
     let info = detector.detect(text)?;
-    if info.confidence() < 0.2 {
+    if !info.is_reliable() {
         return None;
     }
     LANGUAGES
@@ -253,5 +257,18 @@ mod tests {
             .as_deref(),
             Some("en")
         );
+    }
+
+    #[test]
+    fn short_titles_are_not_guessed() {
+        // The second was read as Dutch, and stemmed as such, when any guess
+        // with a confidence of 0.2 or more was taken.
+        for title in [
+            "Change or Die. ",
+            "How to think like Benjamin Graham and invest like Warren Buffett. ",
+            "How to become power agent in real estate. ",
+        ] {
+            assert_eq!(detect_language(title), None, "{title}");
+        }
     }
 }
