@@ -4,12 +4,16 @@
 //! `S_c = sigmoid(w_c . pool(NIN(C_s)) + b_c)` and `S_u = sigmoid(w_u . NIN(U_s) + b_u)`
 //! weigh them, normalised by `S_t = S_c + S_u`. A missing modality gets
 //! descriptor 0, so the present one takes all the weight.
+//!
+//! The shares `S_c / S_t` and `S_u / S_t` are computed from the descriptors'
+//! logarithms (`S_c / S_t = sigmoid(log S_c - log S_u)`), not by dividing: a
+//! gate driven far negative (`S_c` below 1e-6 on a random trunk's large maps)
+//! made `S_c / (S_t + epsilon)` zero, the cover's features vanished and an
+//! image-only run stopped learning for good (every book the same embedding,
+//! the loss stuck at `beta ln 5 + alpha ln 2`).
 
 use tch::Tensor;
 use tch::nn::{self, Module as _};
-
-/// Keeps `S_t` away from zero when both descriptors vanish.
-const EPSILON: f64 = 1e-6;
 
 #[derive(Debug)]
 pub struct ModalityFusion {
@@ -57,14 +61,15 @@ impl ModalityFusion {
     ) -> Fused {
         let image = self.image_nin.forward(image_map);
         let text = self.text_nin.forward(text);
-        let image_weight = self
+        let image_logit = self
             .image_gate
             .forward(&image.mean_dim([2i64, 3].as_slice(), false, None))
-            .sigmoid()
-            .squeeze_dim(1)
-            * image_present;
-        let text_weight = self.text_gate.forward(&text).sigmoid().squeeze_dim(1) * text_present;
-        let total = &image_weight + &text_weight + EPSILON;
+            .squeeze_dim(1);
+        let text_logit = self.text_gate.forward(&text).squeeze_dim(1);
+        let image_weight = image_logit.sigmoid() * image_present;
+        let text_weight = text_logit.sigmoid() * text_present;
+        let (image_share, text_share) =
+            modality_shares(&image_logit, &text_logit, image_present, text_present);
         let as_map = |t: &Tensor| t.unsqueeze(-1).unsqueeze(-1).unsqueeze(-1);
         let (height, width) = (image.size()[2], image.size()[3]);
         let text_map = text
@@ -73,8 +78,8 @@ impl ModalityFusion {
             .expand([-1, -1, height, width], false);
         let features = Tensor::cat(
             &[
-                &image * as_map(&(&image_weight / &total)),
-                text_map * as_map(&(&text_weight / &total)),
+                &image * as_map(&image_share),
+                text_map * as_map(&text_share),
             ],
             1,
         );
@@ -84,4 +89,23 @@ impl ModalityFusion {
             text_weight,
         }
     }
+}
+
+/// `S_c / S_t` and `S_u / S_t` from the gates' logits and the 0/1 presence
+/// flags: with both present `sigmoid(log S_c - log S_u)` and its complement
+/// (log-sigmoids stay finite however far a gate saturates); one present gets
+/// exactly 1; none present gives 0 to both.
+fn modality_shares(
+    image_logit: &Tensor,
+    text_logit: &Tensor,
+    image_present: &Tensor,
+    text_present: &Tensor,
+) -> (Tensor, Tensor) {
+    let both = image_present * text_present;
+    let log_ratio = image_logit.log_sigmoid() - text_logit.log_sigmoid();
+    let image_share =
+        &both * log_ratio.sigmoid() + image_present * (1.0 - text_present.shallow_clone());
+    let text_share =
+        &both * (-log_ratio).sigmoid() + text_present * (1.0 - image_present.shallow_clone());
+    (image_share, text_share)
 }

@@ -228,6 +228,27 @@ fn fusion_by_hand() {
     let zero = Tensor::from_slice(&[0.0f32]);
     let cover_only = fusion.forward(&image, &text, &one, &zero);
     assert_close(&values(&cover_only.features), &[1.0, 0.0]);
+    // Neither: nothing.
+    let neither = fusion.forward(&image, &text, &zero, &zero);
+    assert_close(&values(&neither.features), &[0.0, 0.0]);
+}
+
+#[test]
+fn a_saturated_gate_does_not_erase_a_lone_cover() {
+    let store = nn::VarStore::new(Device::Cpu);
+    let fusion = hand_fusion(&store);
+    // S_c = sigmoid(1 - 60), about 4e-26: dividing by S_t + 1e-6 gave the
+    // lone cover a share of 0, and a cover-only run nothing to learn from.
+    set(fusion.image_gate.bs.as_ref().unwrap(), &[-60.0], &[1]);
+    let image = Tensor::from_slice(&[0.5f32]).reshape([1, 1, 1, 1]);
+    let text = Tensor::from_slice(&[1.0f32]).reshape([1, 1]);
+    let (one, zero) = (Tensor::from_slice(&[1.0f32]), Tensor::from_slice(&[0.0f32]));
+    let cover_only = fusion.forward(&image, &text, &one, &zero);
+    assert_close(&values(&cover_only.features), &[1.0, 0.0]);
+    // And what comes after still reaches the cover's NIN.
+    cover_only.features.sum(Kind::Float).backward();
+    let gradient = fusion.image_nin.ws.grad().double_value(&[0, 0, 0, 0]);
+    assert!((gradient - 0.5).abs() < 1e-6, "{gradient}");
 }
 
 #[test]
