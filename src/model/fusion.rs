@@ -6,11 +6,10 @@
 //! descriptor 0, so the present one takes all the weight.
 //!
 //! The shares `S_c / S_t` and `S_u / S_t` are computed from the descriptors'
-//! logarithms (`S_c / S_t = sigmoid(log S_c - log S_u)`), not by dividing: a
-//! gate driven far negative (`S_c` below 1e-6 on a random trunk's large maps)
-//! made `S_c / (S_t + epsilon)` zero, the cover's features vanished and an
-//! image-only run stopped learning for good (every book the same embedding,
-//! the loss stuck at `beta ln 5 + alpha ln 2`).
+//! logarithms (`S_c / S_t = sigmoid(log S_c - log S_u)`), not by dividing by
+//! `S_t + epsilon`: a gate driven far negative (`S_c` below the epsilon) gave
+//! a lone cover a share of 0 instead of 1, and nothing downstream could learn
+//! from it.
 
 use tch::Tensor;
 use tch::nn::{self, Module as _};
