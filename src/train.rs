@@ -966,6 +966,12 @@ pub struct SweepRun {
 
 impl SweepRequest {
     /// The runs' settings in order. Single-modal runs use the first beta.
+    ///
+    /// The image-only run trains without dropout: dropout is there against
+    /// titles learnt by heart, and on a random trunk's weak cover maps it
+    /// left the image-only run at the loss of every book sharing one
+    /// embedding (openlibrary_covers5: macro-F1 0.123 with it, 0.416 without;
+    /// on a second start 0.384 and 0.433).
     pub fn configs(&self) -> Vec<TrainConfig> {
         let mut configs: Vec<TrainConfig> = self
             .betas
@@ -979,11 +985,15 @@ impl SweepRequest {
         if self.single_modal {
             let beta = self.betas.first().copied().unwrap_or(self.base.beta);
             for modalities in [Modalities::Image, Modalities::Text] {
-                configs.push(TrainConfig {
+                let mut config = TrainConfig {
                     beta,
                     modalities,
                     ..self.base.clone()
-                });
+                };
+                if modalities == Modalities::Image {
+                    config.model.dropout = 0.0;
+                }
+                configs.push(config);
             }
         }
         configs
@@ -1186,6 +1196,29 @@ fn recorded_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sweep_is_one_run_per_beta_then_image_only_without_dropout_and_text_only() {
+        let request = SweepRequest {
+            betas: vec![0.2, 0.5],
+            single_modal: true,
+            base: TrainConfig::default(),
+        };
+        let runs: Vec<(f64, Modalities, f64)> = request
+            .configs()
+            .iter()
+            .map(|c| (c.beta, c.modalities, c.model.dropout))
+            .collect();
+        assert_eq!(
+            runs,
+            [
+                (0.2, Modalities::Fused, 0.3),
+                (0.5, Modalities::Fused, 0.3),
+                (0.2, Modalities::Image, 0.0),
+                (0.2, Modalities::Text, 0.3),
+            ]
+        );
+    }
 
     #[test]
     fn the_shipped_configurations_parse_and_the_cpu_one_is_the_default() {
