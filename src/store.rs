@@ -945,7 +945,6 @@ impl Library {
         Ok(())
     }
 
-    /// A run's per-step losses, in step order.
     /// A run's per-epoch metrics, in epoch order.
     pub fn run_epochs(&self, run_id: i64) -> Result<Vec<RunEpoch>, StoreError> {
         let mut stmt = self.conn.prepare(
@@ -986,6 +985,7 @@ impl Library {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// A run's per-step losses, in step order.
     pub fn run_steps(&self, run_id: i64) -> Result<Vec<RunStep>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT step, epoch, loss, cross_entropy, triplet FROM run_steps WHERE run_id = ?1 ORDER BY step",

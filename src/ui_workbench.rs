@@ -92,47 +92,51 @@ fn train_side(app: &mut ShelfwiseApp, ui: &mut egui::Ui, running: bool) {
                 egui::Grid::new("train_form_grid")
                     .num_columns(2)
                     .show(ui, |ui| {
-                        let label = ui.label("Betas");
-                        ui.add(egui::TextEdit::singleline(&mut form.betas).desired_width(120.0))
-                            .labelled_by(label.id);
-                        ui.end_row();
-                        let label = ui.label("Single-modal runs");
-                        ui.checkbox(&mut form.single_modal, "")
-                            .labelled_by(label.id);
-                        ui.end_row();
-                        let label = ui.label("Epochs");
-                        ui.add(egui::DragValue::new(&mut form.epochs).range(1..=500))
-                            .labelled_by(label.id);
-                        ui.end_row();
-                        let label = ui.label("P (categories)");
-                        ui.add(egui::DragValue::new(&mut form.categories_per_batch).range(1..=64))
-                            .labelled_by(label.id);
-                        ui.end_row();
-                        let label = ui.label("K (books each)");
-                        ui.add(egui::DragValue::new(&mut form.books_per_category).range(1..=128))
-                            .labelled_by(label.id);
-                        ui.end_row();
-                        let label = ui.label("Learning rate");
-                        ui.add(
+                        form_row(
+                            ui,
+                            "Betas",
+                            egui::TextEdit::singleline(&mut form.betas).desired_width(120.0),
+                        );
+                        form_row(
+                            ui,
+                            "Single-modal runs",
+                            egui::Checkbox::without_text(&mut form.single_modal),
+                        );
+                        form_row(
+                            ui,
+                            "Epochs",
+                            egui::DragValue::new(&mut form.epochs).range(1..=500),
+                        );
+                        form_row(
+                            ui,
+                            "P (categories)",
+                            egui::DragValue::new(&mut form.categories_per_batch).range(1..=64),
+                        );
+                        form_row(
+                            ui,
+                            "K (books each)",
+                            egui::DragValue::new(&mut form.books_per_category).range(1..=128),
+                        );
+                        form_row(
+                            ui,
+                            "Learning rate",
                             egui::DragValue::new(&mut form.learning_rate)
                                 .speed(1e-4)
                                 .range(1e-5..=1e-1)
                                 .max_decimals(5),
-                        )
-                        .labelled_by(label.id);
-                        ui.end_row();
-                        let label = ui.label("Input size (px)");
-                        ui.add(egui::DragValue::new(&mut form.image_size).range(32..=448))
-                            .labelled_by(label.id);
-                        ui.end_row();
-                        let label = ui.label("Trunk width");
-                        ui.add(
+                        );
+                        form_row(
+                            ui,
+                            "Input size (px)",
+                            egui::DragValue::new(&mut form.image_size).range(32..=448),
+                        );
+                        form_row(
+                            ui,
+                            "Trunk width",
                             egui::DragValue::new(&mut form.width)
                                 .speed(0.05)
                                 .range(0.125..=1.0),
-                        )
-                        .labelled_by(label.id);
-                        ui.end_row();
+                        );
                     });
                 ui.horizontal(|ui| {
                     ui.label("Backbone:");
@@ -1017,4 +1021,12 @@ fn settings_view(app: &mut ShelfwiseApp, ui: &mut egui::Ui) {
             app.library_dir().join("exports").display()
         ));
     });
+}
+
+/// One row of a form grid: a label and the widget it names (so that tests and
+/// screen readers find the widget by its label).
+fn form_row(ui: &mut egui::Ui, label: &str, widget: impl egui::Widget) {
+    let label = ui.label(label);
+    ui.add(widget).labelled_by(label.id);
+    ui.end_row();
 }

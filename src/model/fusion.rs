@@ -102,9 +102,7 @@ fn modality_shares(
 ) -> (Tensor, Tensor) {
     let both = image_present * text_present;
     let log_ratio = image_logit.log_sigmoid() - text_logit.log_sigmoid();
-    let image_share =
-        &both * log_ratio.sigmoid() + image_present * (1.0 - text_present.shallow_clone());
-    let text_share =
-        &both * (-log_ratio).sigmoid() + text_present * (1.0 - image_present.shallow_clone());
+    let image_share = &both * log_ratio.sigmoid() + image_present * (1.0 - text_present);
+    let text_share = &both * (-log_ratio).sigmoid() + text_present * (1.0 - image_present);
     (image_share, text_share)
 }
