@@ -14,7 +14,6 @@ use rayon::prelude::*;
 
 use crate::import::{self, ImportOptions, Progress, csv_files};
 use crate::store::Library;
-use crate::text::preprocess;
 use crate::text::{Vocab, Word2VecConfig, WordVectors, corpus, word2vec};
 
 #[derive(Debug, Parser)]
@@ -629,7 +628,11 @@ fn preprocess_command(
             .par_iter()
             .map(|book| {
                 let language = corpus::book_language(book);
-                preprocess::tokens(&corpus::book_document(book), &language).join(" ")
+                corpus::book_tokens(book, &language)
+                    .into_iter()
+                    .map(|token| token.stem)
+                    .collect::<Vec<_>>()
+                    .join(" ")
             })
             .collect();
         for line in lines {

@@ -169,7 +169,7 @@ impl TrainedRun {
             &heads_store.root(),
             &model_config,
             trunk.scale_channels,
-            vocab.len() as i64 + 2,
+            vocab.words(),
         );
         let checkpoint = run_dir.join("best.safetensors");
         heads_store.load(&checkpoint).map_err(|e| {
@@ -195,7 +195,10 @@ impl TrainedRun {
     /// A book's stems, as the run reads its text.
     pub fn stems(&self, text: &BookText) -> Vec<String> {
         let language = corpus::book_language(text);
-        preprocess::tokens(&corpus::book_document(text), &language)
+        corpus::book_tokens(text, &language)
+            .into_iter()
+            .map(|token| token.stem)
+            .collect()
     }
 
     /// The stems of a typed description (language detected, English otherwise).

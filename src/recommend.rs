@@ -541,17 +541,14 @@ fn shared_words(
     };
     let language = crate::text::corpus::book_language(book);
     let mut seen = BTreeSet::new();
-    let mut shared: Vec<(u64, String)> = crate::text::preprocess::tokens_with_words(
-        &crate::text::corpus::book_document(book),
-        &language,
-    )
-    .into_iter()
-    .filter(|token| query_stems.contains(&token.stem) && seen.insert(token.stem.clone()))
-    .map(|token| match run.vocab.get(&token.stem) {
-        Some(id) => (run.vocab.count(id), run.vocab.surface(id).to_string()),
-        None => (0, token.word),
-    })
-    .collect();
+    let mut shared: Vec<(u64, String)> = crate::text::corpus::book_tokens(book, &language)
+        .into_iter()
+        .filter(|token| query_stems.contains(&token.stem) && seen.insert(token.stem.clone()))
+        .map(|token| match run.vocab.get(&token.stem) {
+            Some(id) => (run.vocab.count(id), run.vocab.surface(id).to_string()),
+            None => (0, token.word),
+        })
+        .collect();
     // The rarest words say the most ("mutiny" before "published").
     shared.sort();
     shared

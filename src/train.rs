@@ -20,7 +20,7 @@ use crate::model::weights::TrunkProvenance;
 use crate::model::{FusionHeads, ModelConfig, loss};
 use crate::store::{BookId, Library};
 use crate::text::corpus::{self, CorpusError};
-use crate::text::{LibraryVectors, Word2VecConfig};
+use crate::text::{Vocab, Word2VecConfig};
 
 /// Which inputs a run sees: both (the paper's model) or one alone (the
 /// baselines a sweep draws beside it).
@@ -198,7 +198,7 @@ pub(crate) struct Dataset {
 pub(crate) fn build_dataset(
     library: &mut Library,
     library_text: &corpus::Corpus,
-    vectors: &LibraryVectors,
+    vocab: &Vocab,
     cache: &FeatureCache,
     max_words: usize,
 ) -> Result<Dataset, TrainError> {
@@ -223,7 +223,6 @@ pub(crate) fn build_dataset(
         names.dedup();
         names
     };
-    let vocab = &vectors.vectors.vocab;
     let mut examples = Vec::new();
     for (book_id, document) in library_text.book_ids.iter().zip(&library_text.documents) {
         let Some(label) = category_of
@@ -260,7 +259,7 @@ pub(crate) fn build_dataset(
 pub(crate) fn library_dataset(
     library: &mut Library,
     library_text: &corpus::Corpus,
-    vectors: &LibraryVectors,
+    vocab: &Vocab,
     trunk: &crate::model::trunk::Vgg16Trunk,
     config: &TrainConfig,
     device: Device,
@@ -280,7 +279,43 @@ pub(crate) fn library_dataset(
         EmbedError::Cancelled => TrainError::Cancelled,
         other => other.into(),
     })?;
-    build_dataset(library, library_text, vectors, &cache, config.max_words)
+    build_dataset(library, library_text, vocab, &cache, config.max_words)
+}
+
+/// The words a run reads: the library's Word2Vec vocabulary and, with
+/// subwords on, every other stem of the corpus after it (words below
+/// Word2Vec's minimum count, most of them seen in one book only). Those have
+/// no vector of their own to start from, but their n-grams place them:
+/// an author or a title word seen nowhere else then still counts.
+pub(crate) fn run_vocabulary(
+    library_vocab: &Vocab,
+    library_text: &corpus::Corpus,
+    subwords: bool,
+) -> Vocab {
+    if !subwords {
+        return library_vocab.clone();
+    }
+    let mut extra: BTreeMap<&str, (u64, &str)> = BTreeMap::new();
+    for token in library_text.documents.iter().flatten() {
+        if library_vocab.get(&token.stem).is_none() {
+            let entry = extra.entry(&token.stem).or_insert((0, &token.word));
+            entry.0 += 1;
+        }
+    }
+    let mut extra: Vec<(&str, u64, &str)> = extra
+        .into_iter()
+        .map(|(stem, (count, word))| (stem, count, word))
+        .collect();
+    extra.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let mut words = library_vocab.words().to_vec();
+    let mut surfaces = library_vocab.surfaces().to_vec();
+    let mut counts = library_vocab.counts().to_vec();
+    for (stem, count, word) in extra {
+        words.push(stem.to_string());
+        surfaces.push(word.to_string());
+        counts.push(count);
+    }
+    Vocab::from_parts(words, surfaces, counts)
 }
 
 /// Splits example indices by category: `share` of each category (at least one
@@ -608,15 +643,20 @@ pub fn train_run(
         &never,
     )?;
     let (_trunk_store, trunk, provenance) = embed::build_trunk(&config.trunk, device)?;
+    let vocab = run_vocabulary(
+        &vectors.vectors.vocab,
+        &library_text,
+        config.model.subword_buckets > 0,
+    );
     if let Some(dir) = checkpoints {
         std::fs::create_dir_all(dir)
             .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", dir.display())))?;
-        crate::inference::save_run_vocabulary(&vectors.vectors.vocab, dir)?;
+        crate::inference::save_run_vocabulary(&vocab, dir)?;
     }
     let dataset = library_dataset(
         library,
         &library_text,
-        &vectors,
+        &vocab,
         &trunk,
         config,
         device,
@@ -649,12 +689,11 @@ pub fn train_run(
         image_size: config.trunk.image_size,
         ..config.model.clone()
     };
-    let vocabulary_rows = vectors.vectors.vocab.len() as i64 + 2;
     let mut heads = FusionHeads::new(
         &heads_store.root(),
         &model_config,
         trunk.scale_channels,
-        vocabulary_rows,
+        vocab.words(),
     );
     let word_vectors = Tensor::from_slice(&vectors.vectors.vectors)
         .reshape([
@@ -665,6 +704,10 @@ pub fn train_run(
     if vectors.vectors.dim as i64 == model_config.word_dim {
         heads.text.load_word_vectors(&word_vectors);
     }
+    let library_words = vectors.vectors.vocab.len() as i64;
+    heads
+        .text
+        .zero_rows(library_words, vocab.len() as i64 - library_words);
     drop(initialising);
     let mut optimizer = nn::AdamW {
         wd: config.weight_decay,
@@ -1196,6 +1239,32 @@ fn recorded_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_subwords_a_run_reads_the_words_word2vec_left_out_after_its_own() {
+        let token = |stem: &str| crate::text::preprocess::Token {
+            stem: stem.into(),
+            word: format!("{stem}s"),
+        };
+        let library_text = corpus::Corpus {
+            book_ids: vec![BookId(1), BookId(2)],
+            documents: vec![
+                vec![token("sea"), token("gor"), token("sea")],
+                vec![token("sea"), token("tarnsman"), token("gor")],
+            ],
+            hash: String::new(),
+        };
+        let library_vocab = library_text.vocab(3);
+        assert_eq!(library_vocab.words(), ["sea"]);
+        let plain = run_vocabulary(&library_vocab, &library_text, false);
+        assert_eq!(plain, library_vocab);
+        let extended = run_vocabulary(&library_vocab, &library_text, true);
+        // Word2Vec's words keep their ids; the rest follow, most seen first.
+        assert_eq!(extended.words(), ["sea", "gor", "tarnsman"]);
+        assert_eq!(extended.counts(), [3, 2, 1]);
+        assert_eq!(extended.surface(2), "tarnsmans");
+        assert_eq!(extended.unknown_id(), 3);
+    }
 
     #[test]
     fn a_sweep_is_one_run_per_beta_then_image_only_without_dropout_and_text_only() {

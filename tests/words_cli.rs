@@ -108,9 +108,23 @@ fn preprocess_prints_one_line_of_tokens_per_book() {
     assert!(status.success(), "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 296);
-    assert!(
-        lines
-            .iter()
-            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphabetic() || c == ' '))
-    );
+    for line in &lines {
+        // Stems of letters, and one token for the author as a whole.
+        let tokens: Vec<&str> = line.split(' ').collect();
+        let (authors, words): (Vec<&str>, Vec<&str>) =
+            tokens.iter().partition(|t| t.starts_with('@'));
+        assert_eq!(authors.len(), 1, "{line}");
+        assert!(
+            authors[0][1..]
+                .chars()
+                .all(|c| c.is_alphabetic() || c == '_'),
+            "{line}"
+        );
+        assert!(
+            words
+                .iter()
+                .all(|w| !w.is_empty() && w.chars().all(char::is_alphabetic)),
+            "{line}"
+        );
+    }
 }

@@ -47,7 +47,13 @@ fn tiny_config() -> ModelConfig {
         categories: 3,
         dropout: 0.0,
         bidirectional_text: true,
+        subword_buckets: 16,
     }
+}
+
+/// `count` distinct made-up words for a vocabulary.
+fn words(count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("word{i}")).collect()
 }
 
 struct Batch {
@@ -87,7 +93,7 @@ fn every_piece_has_the_shapes_of_model_md() {
     let trunk_store = nn::VarStore::new(Device::Cpu);
     let heads_store = nn::VarStore::new(Device::Cpu);
     let config = tiny_config();
-    let model = MultimodalModel::new(&trunk_store.root(), &heads_store.root(), &config, 10);
+    let model = MultimodalModel::new(&trunk_store.root(), &heads_store.root(), &config, &words(8));
     let batch = tiny_batch();
     let [c1, c2, c3] = model.trunk.forward(&batch.images);
     assert_eq!(
@@ -129,7 +135,12 @@ fn every_piece_has_the_shapes_of_model_md() {
 fn gradients_reach_every_head_and_not_the_frozen_trunk() {
     let mut trunk_store = nn::VarStore::new(Device::Cpu);
     let heads_store = nn::VarStore::new(Device::Cpu);
-    let model = MultimodalModel::new(&trunk_store.root(), &heads_store.root(), &tiny_config(), 10);
+    let model = MultimodalModel::new(
+        &trunk_store.root(),
+        &heads_store.root(),
+        &tiny_config(),
+        &words(8),
+    );
     trunk_store.freeze();
     let batch = tiny_batch();
     let output = batch.run(&model);
@@ -163,6 +174,11 @@ fn gradients_reach_every_head_and_not_the_frozen_trunk() {
     for (piece, total) in &per_piece {
         assert!(*total > 0.0, "no gradient reaches {piece}");
     }
+    let subwords = heads_store.variables()["text.subwords"].grad();
+    assert!(
+        subwords.abs().sum(Kind::Float).double_value(&[]) > 0.0,
+        "no gradient reaches the n-gram vectors"
+    );
     for (name, variable) in trunk_store.variables() {
         assert!(!variable.requires_grad(), "{name} is not frozen");
     }
@@ -385,7 +401,7 @@ fn length_groups_give_the_same_text_features_as_one_padded_batch() {
 fn grouped_equals_alone(bidirectional: bool) {
     tch::manual_seed(3);
     let store = nn::VarStore::new(Device::Cpu);
-    let encoder = TextEncoder::new(&store.root(), 12, 6, 4, bidirectional);
+    let encoder = TextEncoder::new(&store.root(), 12, 6, 4, bidirectional, None);
     assert_eq!(encoder.feature_width(), if bidirectional { 16 } else { 8 });
     // Lengths 2, 40, 9 and 5 fall into three groups (8, 64 and 16); the
     // 2-word row is padded to 5 in its group.
@@ -441,4 +457,43 @@ fn smoothed_cross_entropy_by_hand() {
     );
     let plain = super::loss::cross_entropy_smoothed(&logits, &labels, 0.0).double_value(&[]);
     assert!((plain - nll).abs() < 1e-5);
+}
+
+#[test]
+fn a_word_reads_its_row_plus_the_mean_of_its_ngrams() {
+    use crate::model::text_encoder::{SubwordBags, word_ngrams};
+    // "ab" as "<ab>": 3-grams "<ab", "ab>", the 4-gram "<ab>", no 5-gram.
+    assert_eq!(word_ngrams("ab").count(), 3);
+    // Characters, not bytes: "ñu" gives the same count as "nu".
+    assert_eq!(word_ngrams("ñu").count(), word_ngrams("nu").count());
+    assert_ne!(
+        word_ngrams("ñu").collect::<Vec<_>>(),
+        word_ngrams("nu").collect::<Vec<_>>()
+    );
+    let buckets = 1 << 20;
+    let words = vec!["ab".to_string(), "@some_author".to_string()];
+    let bags = SubwordBags::new(&words, 4, buckets, '@');
+    let store = nn::VarStore::new(Device::Cpu);
+    let encoder = TextEncoder::new(&store.root(), 4, 3, 2, false, Some(bags));
+    let vectors = &store.variables()["subwords"];
+    let hashes: Vec<i64> = word_ngrams("ab")
+        .map(|h| (h % buckets as u64) as i64)
+        .collect();
+    tch::no_grad(|| {
+        for (i, &hash) in hashes.iter().enumerate() {
+            let _ = vectors
+                .get(hash)
+                .copy_(&Tensor::from_slice(&[i as f32 + 1.0, 0.0, -3.0]));
+        }
+    });
+    let table = encoder.word_table();
+    let expected_ab = encoder.embedding.ws.get(0) + Tensor::from_slice(&[2.0f32, 0.0, -3.0]);
+    assert_close(&values(&table.get(0)), &values(&expected_ab));
+    // The author token, the unknown and the padding rows: their own rows only.
+    for row in 1..4 {
+        assert_close(
+            &values(&table.get(row)),
+            &values(&encoder.embedding.ws.get(row)),
+        );
+    }
 }

@@ -7,15 +7,94 @@
 //! LSTM): a title's last words ("... a novel", an author's surname) then shape
 //! every position, not only the last ones. An option, off by default: on
 //! openlibrary_covers5 it did not beat the spread between seeds (README).
+//!
+//! Optionally each word's vector is its own row plus the mean of vectors of
+//! its character 3- to 5-grams (hashed into buckets, as fastText does):
+//! surnames, Spanish endings and compounds seen in no other book of the
+//! library still say something through the pieces they share with words that
+//! were. The words come from the run's vocabulary, so the ids that flow in are
+//! unchanged; the unknown and padding rows have no pieces.
 
 use std::collections::BTreeMap;
 
-use tch::nn::{self, Module as _, RNN as _};
+use tch::nn::{self, RNN as _};
 use tch::{Kind, Tensor};
+
+/// Each vocabulary row's character n-grams as bucket ids, in the flat form
+/// `embedding_bag` reads: `ids` of every row one after another, `offsets`
+/// where each row's start.
+#[derive(Debug)]
+pub struct SubwordBags {
+    ids: Tensor,
+    offsets: Tensor,
+    pub buckets: i64,
+}
+
+/// Shortest and longest character n-grams of a word, with its `<` and `>`
+/// boundary marks (fastText's defaults).
+const NGRAM_SIZES: std::ops::RangeInclusive<usize> = 3..=5;
+
+impl SubwordBags {
+    /// `words`: the known words in id order; `rows`: the embedding table's
+    /// rows (the rows past `words` get empty bags). Words starting with
+    /// `skip_mark` (the author tokens) get none either: their letters are
+    /// already the name's words.
+    pub fn new(words: &[String], rows: i64, buckets: i64, skip_mark: char) -> Self {
+        let mut ids: Vec<i64> = Vec::new();
+        let mut offsets: Vec<i64> = Vec::with_capacity(rows as usize);
+        for row in 0..rows as usize {
+            offsets.push(ids.len() as i64);
+            if let Some(word) = words.get(row).filter(|w| !w.starts_with(skip_mark)) {
+                ids.extend(word_ngrams(word).map(|hash| (hash % buckets as u64) as i64));
+            }
+        }
+        Self {
+            ids: Tensor::from_slice(&ids),
+            offsets: Tensor::from_slice(&offsets),
+            buckets,
+        }
+    }
+
+    fn to_device(&self, device: tch::Device) -> Self {
+        Self {
+            ids: self.ids.to_device(device),
+            offsets: self.offsets.to_device(device),
+            buckets: self.buckets,
+        }
+    }
+}
+
+/// FNV-1a hashes of the character n-grams of `<word>`; n-grams are cut on
+/// characters, not bytes, so accented letters stay whole.
+pub fn word_ngrams(word: &str) -> impl Iterator<Item = u64> + '_ {
+    let marked: Vec<char> = std::iter::once('<')
+        .chain(word.chars())
+        .chain(std::iter::once('>'))
+        .collect();
+    NGRAM_SIZES.flat_map(move |n| {
+        let grams: Vec<u64> = marked
+            .windows(n)
+            .map(|gram| {
+                let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+                let mut buffer = [0u8; 4];
+                for c in gram {
+                    for byte in c.encode_utf8(&mut buffer).bytes() {
+                        hash ^= u64::from(byte);
+                        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+                    }
+                }
+                hash
+            })
+            .collect();
+        grams
+    })
+}
 
 #[derive(Debug)]
 pub struct TextEncoder {
     pub(crate) embedding: nn::Embedding,
+    /// The n-gram vectors and each row's n-grams, when subwords are on.
+    subwords: Option<(Tensor, SubwordBags)>,
     layers: Vec<nn::LSTM>,
     /// The right-to-left LSTM of each layer; empty when reading one way.
     backward_layers: Vec<nn::LSTM>,
@@ -27,14 +106,22 @@ impl TextEncoder {
     /// for padding (ids `vocabulary - 2` and `vocabulary - 1`).
     /// `bidirectional`: each layer reads both ways, and its output (the next
     /// layer's input and the pooled features) is twice `hidden` wide.
+    /// `subwords`: the rows' n-grams; their vectors start at zero, so the
+    /// encoder starts from the Word2Vec vectors alone.
     pub fn new(
         path: &nn::Path,
         vocabulary: i64,
         word_dim: i64,
         hidden: i64,
         bidirectional: bool,
+        subwords: Option<SubwordBags>,
     ) -> Self {
         let embedding = nn::embedding(path / "embedding", vocabulary, word_dim, Default::default());
+        let subwords = subwords.map(|bags| {
+            let vectors = path.zeros("subwords", &[bags.buckets, word_dim]);
+            let bags = bags.to_device(vectors.device());
+            (vectors, bags)
+        });
         let config = nn::RNNConfig {
             batch_first: true,
             ..Default::default()
@@ -73,6 +160,7 @@ impl TextEncoder {
         };
         Self {
             embedding,
+            subwords,
             layers,
             backward_layers,
             hidden,
@@ -101,6 +189,36 @@ impl TextEncoder {
         });
     }
 
+    /// Zeroes `count` rows from `first`: words that Word2Vec has no vector
+    /// for (seen once in the library) start as their n-grams alone.
+    pub fn zero_rows(&mut self, first: i64, count: i64) {
+        tch::no_grad(|| {
+            let _ = self.embedding.ws.narrow(0, first, count).zero_();
+        });
+    }
+
+    /// Every row's vector: its own, plus the mean of its n-grams' when
+    /// subwords are on (computed once per forward, for all rows: a few
+    /// thousand rows of a few dozen n-grams each).
+    pub(crate) fn word_table(&self) -> Tensor {
+        match &self.subwords {
+            None => self.embedding.ws.shallow_clone(),
+            Some((vectors, bags)) => {
+                let (pieces, _, _, _) = Tensor::embedding_bag(
+                    vectors,
+                    &bags.ids,
+                    &bags.offsets,
+                    false,
+                    1, // mean
+                    false,
+                    None::<Tensor>,
+                    false,
+                );
+                &self.embedding.ws + pieces
+            }
+        }
+    }
+
     /// `ids`: `[batch, T]` word ids; `lengths`: `[batch]` real words per row
     /// (at least 1). Returns U1, U2, U3, each `[batch, feature_width]`.
     ///
@@ -117,6 +235,7 @@ impl TextEncoder {
             groups.entry(bucket).or_default().push(row as i64);
         }
         let steps = ids.size()[1];
+        let table = self.word_table();
         if groups.len() <= 1 {
             let longest = row_lengths
                 .iter()
@@ -124,7 +243,7 @@ impl TextEncoder {
                 .max()
                 .unwrap_or(1)
                 .clamp(1, steps);
-            return self.forward_padded(&ids.narrow(1, 0, longest), lengths);
+            return self.forward_padded(&table, &ids.narrow(1, 0, longest), lengths);
         }
         let mut parts: [Vec<Tensor>; 3] = Default::default();
         let mut order = Vec::with_capacity(row_lengths.len());
@@ -137,6 +256,7 @@ impl TextEncoder {
                 .clamp(1, steps);
             let index = Tensor::from_slice(rows).to_device(ids.device());
             let pooled = self.forward_padded(
+                &table,
                 &ids.index_select(0, &index).narrow(1, 0, longest),
                 &lengths.index_select(0, &index),
             );
@@ -151,7 +271,7 @@ impl TextEncoder {
         parts.map(|part| Tensor::cat(&part, 0).index_select(0, &inverse))
     }
 
-    fn forward_padded(&self, ids: &Tensor, lengths: &Tensor) -> [Tensor; 3] {
+    fn forward_padded(&self, table: &Tensor, ids: &Tensor, lengths: &Tensor) -> [Tensor; 3] {
         let steps = ids.size()[1];
         let positions = Tensor::arange(steps, (Kind::Int64, ids.device())).unsqueeze(0);
         let mask = positions
@@ -169,7 +289,7 @@ impl TextEncoder {
             let index = from_end.where_self(&from_end.ge(0), &positions.expand_as(&from_end));
             index.unsqueeze(-1)
         });
-        let mut xs = self.embedding.forward(ids);
+        let mut xs = Tensor::embedding(table, ids, -1, false, false);
         let mut pooled = Vec::with_capacity(3);
         for (layer_index, layer) in self.layers.iter().enumerate() {
             let (mut output, _) = layer.seq(&xs);

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization as _;
 
 use super::preprocess::{self, DEFAULT_LANGUAGE, PREPROCESS_VERSION, Token};
 use super::vocab::Vocab;
@@ -58,6 +59,46 @@ pub fn book_document(book: &BookText) -> String {
     format!("{}. {}. {}", book.title, book.author, book.synopsis)
 }
 
+/// Marks the one token that stands for a book's whole author name; no word
+/// token can start with it (cleaning keeps letters only).
+pub const AUTHOR_MARK: char = '@';
+
+/// A book's tokens as Word2Vec and the model read them: the title's and the
+/// author's words, then one token for the author as a whole, then the
+/// synopsis's words, all in `language`.
+///
+/// The author's token is what a librarian means by "another book by her":
+/// the name's words alone also read as title words ("King", "Rice", "Wolfe")
+/// and are shared by different people ("Robert"). On openlibrary_covers5,
+/// where one author often writes in one genre, it lifted TF-IDF + logistic
+/// regression by about 0.005 macro-F1 over three splits (README). It sits
+/// before the synopsis so that a long synopsis cut at `max_words` keeps it.
+pub fn book_tokens(book: &BookText, language: &str) -> Vec<Token> {
+    let heading = format!("{}. {}.", book.title, book.author);
+    let mut tokens = preprocess::tokens_with_words(&heading, language);
+    tokens.extend(author_token(&book.author));
+    tokens.extend(preprocess::tokens_with_words(&book.synopsis, language));
+    tokens
+}
+
+/// The author's name as one token: lower case, its letter runs joined by `_`
+/// ("R.A. Salvatore" and "R. A. Salvatore" are one author); `None` when the
+/// name has no letters.
+pub fn author_token(author: &str) -> Option<Token> {
+    let lower = author.nfkc().collect::<String>().to_lowercase();
+    let parts: Vec<&str> = lower
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|part| !part.is_empty())
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    Some(Token {
+        stem: format!("{AUTHOR_MARK}{}", parts.join("_")),
+        word: author.trim().to_string(),
+    })
+}
+
 /// The language a book's text is processed in: as the import named it, else
 /// detected (reliably) from its text, else the default.
 pub fn book_language(book: &BookText) -> String {
@@ -88,7 +129,7 @@ pub fn library_corpus(library: &mut Library) -> Result<Corpus, CorpusError> {
         .par_iter()
         .map(|book| {
             let (language, detected) = language_and_detection(book);
-            let tokens = preprocess::tokens_with_words(&book_document(book), &language);
+            let tokens = book_tokens(book, &language);
             (detected, tokens)
         })
         .collect();
@@ -287,4 +328,57 @@ pub fn library_languages(library: &Library) -> Result<Vec<String>, CorpusError> 
         .into_iter()
         .map(|(language, _)| language)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(title: &str, author: &str, synopsis: &str) -> BookText {
+        BookText {
+            book_id: BookId(1),
+            language: Some("en".into()),
+            detected_language: None,
+            title: title.into(),
+            author: author.into(),
+            synopsis: synopsis.into(),
+        }
+    }
+
+    #[test]
+    fn the_author_is_one_token_after_the_name_and_before_the_synopsis() {
+        let stems: Vec<String> = book_tokens(
+            &book("The Dragon Reborn", "R.A. Salvatore", "Knights ride."),
+            "en",
+        )
+        .into_iter()
+        .map(|t| t.stem)
+        .collect();
+        assert_eq!(
+            stems,
+            [
+                "dragon",
+                "reborn",
+                "ra",
+                "salvator",
+                "@r_a_salvatore",
+                "knight",
+                "ride"
+            ]
+        );
+    }
+
+    #[test]
+    fn spellings_of_one_name_make_one_author_token() {
+        let a = author_token("R.A. Salvatore").unwrap();
+        let b = author_token("  r. a.  SALVATORE ").unwrap();
+        assert_eq!(a.stem, b.stem);
+        assert_eq!(a.word, "R.A. Salvatore");
+        assert_eq!(
+            author_token("Corín Tellado").unwrap().stem,
+            "@corín_tellado"
+        );
+        assert_eq!(author_token(" 1984 ").map(|t| t.stem), None);
+        assert_eq!(author_token(""), None);
+    }
 }

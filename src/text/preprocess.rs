@@ -12,7 +12,7 @@ use unicode_segmentation::UnicodeSegmentation as _;
 
 /// Bumped whenever tokens change for the same text, so stored word vectors
 /// trained on older tokens are known to be stale.
-pub const PREPROCESS_VERSION: u32 = 2;
+pub const PREPROCESS_VERSION: u32 = 3;
 
 /// Language used when none is given and detection finds none (ISO 639-1).
 pub const DEFAULT_LANGUAGE: &str = "en";
