@@ -481,7 +481,7 @@ fn a_word_reads_its_row_plus_the_mean_of_its_ngrams() {
         .collect();
     tch::no_grad(|| {
         for (i, &hash) in hashes.iter().enumerate() {
-            let _ = vectors
+            vectors
                 .get(hash)
                 .copy_(&Tensor::from_slice(&[i as f32 + 1.0, 0.0, -3.0]));
         }

@@ -81,13 +81,14 @@ pub fn book_tokens(book: &BookText, language: &str) -> Vec<Token> {
     tokens
 }
 
-/// The author's name as one token: lower case, its letter runs joined by `_`
-/// ("R.A. Salvatore" and "R. A. Salvatore" are one author); `None` when the
-/// name has no letters.
+/// The author's name as one token: lower case, its runs of letters and
+/// digits joined by `_` ("R.A. Salvatore" and "R. A. Salvatore" are one
+/// author; "Author 1" and "Author 2" are two); `None` when the name has
+/// neither.
 pub fn author_token(author: &str) -> Option<Token> {
     let lower = author.nfkc().collect::<String>().to_lowercase();
     let parts: Vec<&str> = lower
-        .split(|c: char| !c.is_alphabetic())
+        .split(|c: char| !c.is_alphanumeric())
         .filter(|part| !part.is_empty())
         .collect();
     if parts.is_empty() {
@@ -378,7 +379,11 @@ mod tests {
             author_token("Corín Tellado").unwrap().stem,
             "@corín_tellado"
         );
-        assert_eq!(author_token(" 1984 ").map(|t| t.stem), None);
+        assert_ne!(
+            author_token("Author 1").unwrap().stem,
+            author_token("Author 2").unwrap().stem
+        );
+        assert_eq!(author_token(" -- ").map(|t| t.stem), None);
         assert_eq!(author_token(""), None);
     }
 }
