@@ -392,3 +392,32 @@ fn weight_averaging_keeps_the_better_of_the_mean_and_the_best_epoch() {
     }
     assert!(summary.validation.is_some(), "the tables come with the run");
 }
+
+#[test]
+fn a_run_with_subwords_learns_the_books_and_places_a_typed_description() {
+    let (library_dir, library, _source) = twenty_book_library();
+    drop(library);
+    let mut config = tiny_config(Modalities::Fused);
+    config.model.subword_buckets = 4096;
+    let request = train::SweepRequest {
+        betas: vec![0.5],
+        single_modal: false,
+        base: config,
+    };
+    let runs = train::run_sweep(
+        library_dir.path(),
+        &request,
+        Device::Cpu,
+        &mut |_, _| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let library = Library::open(library_dir.path()).unwrap();
+    let run = shelfwise::inference::TrainedRun::load(&library, runs[0].run, Device::Cpu).unwrap();
+    // The run reads its n-gram vectors back from its checkpoint: a
+    // description in one category's words lands in that category.
+    for (category, words) in common::CATEGORY_WORDS {
+        let placement = run.embed_description(&words.join(" "));
+        assert_eq!(placement.category, category, "{words:?}");
+    }
+}

@@ -22,7 +22,7 @@ use tch::{Kind, Tensor};
 
 /// Each vocabulary row's character n-grams as bucket ids, in the flat form
 /// `embedding_bag` reads: `ids` of every row one after another, `offsets`
-/// where each row's start.
+/// where each row starts.
 #[derive(Debug)]
 pub struct SubwordBags {
     ids: Tensor,
