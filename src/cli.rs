@@ -628,11 +628,7 @@ fn preprocess_command(
             .par_iter()
             .map(|book| {
                 let language = corpus::book_language(book);
-                corpus::book_tokens(book, &language)
-                    .into_iter()
-                    .map(|token| token.stem)
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                corpus::book_stems(book, &language).join(" ")
             })
             .collect();
         for line in lines {

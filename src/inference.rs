@@ -195,10 +195,7 @@ impl TrainedRun {
     /// A book's stems, as the run reads its text.
     pub fn stems(&self, text: &BookText) -> Vec<String> {
         let language = corpus::book_language(text);
-        corpus::book_tokens(text, &language)
-            .into_iter()
-            .map(|token| token.stem)
-            .collect()
+        corpus::book_stems(text, &language)
     }
 
     /// The stems of a typed description (language detected, English otherwise).

@@ -72,14 +72,22 @@ pub const AUTHOR_MARK: char = '@';
 /// and are shared by different people ("Robert"). On openlibrary_covers5,
 /// where one author often writes in one genre, it lifted TF-IDF + logistic
 /// regression by about 0.005 macro-F1 over three splits, and the fused model
-/// from 0.796 to 0.814-0.822 (README). It sits
-/// before the synopsis so that a long synopsis cut at `max_words` keeps it.
+/// from 0.796 to 0.814-0.822 (README). It sits before the synopsis so that a
+/// long synopsis cut at `max_words` keeps it.
 pub fn book_tokens(book: &BookText, language: &str) -> Vec<Token> {
     let heading = format!("{}. {}.", book.title, book.author);
     let mut tokens = preprocess::tokens_with_words(&heading, language);
     tokens.extend(author_token(&book.author));
     tokens.extend(preprocess::tokens_with_words(&book.synopsis, language));
     tokens
+}
+
+/// [`book_tokens`]' stems only: what the model's word ids come from.
+pub fn book_stems(book: &BookText, language: &str) -> Vec<String> {
+    book_tokens(book, language)
+        .into_iter()
+        .map(|token| token.stem)
+        .collect()
 }
 
 /// The author's name as one token: lower case, its runs of letters and
