@@ -295,25 +295,18 @@ pub(crate) fn run_vocabulary(
     if !subwords {
         return library_vocab.clone();
     }
-    let mut extra: BTreeMap<&str, (u64, &str)> = BTreeMap::new();
-    for token in library_text.documents.iter().flatten() {
-        if library_vocab.get(&token.stem).is_none() {
-            let entry = extra.entry(&token.stem).or_insert((0, &token.word));
-            entry.0 += 1;
-        }
-    }
-    let mut extra: Vec<(&str, u64, &str)> = extra
-        .into_iter()
-        .map(|(stem, (count, word))| (stem, count, word))
-        .collect();
-    extra.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    // Every stem of the corpus, counted and ordered as Word2Vec's own
+    // vocabulary is (most seen first); the ones it left out follow its words.
+    let every_word = library_text.vocab(1);
     let mut words = library_vocab.words().to_vec();
     let mut surfaces = library_vocab.surfaces().to_vec();
     let mut counts = library_vocab.counts().to_vec();
-    for (stem, count, word) in extra {
-        words.push(stem.to_string());
-        surfaces.push(word.to_string());
-        counts.push(count);
+    for id in 0..every_word.unknown_id() {
+        if library_vocab.get(every_word.word(id)).is_none() {
+            words.push(every_word.word(id).to_string());
+            surfaces.push(every_word.surface(id).to_string());
+            counts.push(every_word.count(id));
+        }
     }
     Vocab::from_parts(words, surfaces, counts)
 }
