@@ -10,7 +10,7 @@ use std::time::Instant;
 use egui_kittest::Harness;
 use shelfwise::app::ShelfwiseApp;
 use shelfwise::store::{BookId, Library, NewBook, StoredProjection};
-use shelfwise::workbench::View;
+use shelfwise::app::View;
 
 const BUDGET_MS: f64 = 16.0;
 
@@ -97,7 +97,7 @@ fn main() {
             [radius * angle.cos(), radius * angle.sin()]
         })
         .collect();
-    harness.state_mut().workbench.projection = Some(StoredProjection {
+    harness.state_mut().projection.projection = Some(StoredProjection {
         method: "pca".into(),
         settings: "{}".into(),
         book_ids: ids,
@@ -106,7 +106,7 @@ fn main() {
         neighbours: 10,
         seconds: 0.0,
     });
-    harness.state_mut().workbench.view = View::Projection;
+    harness.state_mut().view = View::Projection;
     harness.run();
     let mut times = Vec::with_capacity(frames);
     for frame in 0..frames {

@@ -50,7 +50,7 @@ fn run_import(csv: &Path, parallel: bool) -> Duration {
         &mut library,
         csv,
         options,
-        &mut |_| {},
+        &|_| {},
         &AtomicBool::new(false),
     )
     .unwrap();

@@ -30,7 +30,7 @@ fn main() {
         &mut library,
         &demo,
         ImportOptions::default(),
-        &mut |_| {},
+        &|_| {},
         &never,
     )
     .unwrap();
@@ -58,7 +58,7 @@ fn main() {
         &cache,
         &config.trunk,
         device,
-        &|_, _| {},
+        &|_| {},
         &never,
     )
     .unwrap();

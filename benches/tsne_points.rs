@@ -43,7 +43,7 @@ fn main() {
         &points,
         dim,
         &settings,
-        &mut |_, _| {},
+        &|_| {},
         &AtomicBool::new(false),
     )
     .expect("t-SNE");

@@ -6,7 +6,7 @@
 //! cosine similarity; a retrieval target's rank counts only the targets scored
 //! strictly higher, so ties go in the query's favour.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Errors of malformed evaluation input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -30,7 +30,7 @@ fn ratio(numerator: f64, denominator: f64) -> f64 {
 }
 
 /// Counts of (true class, predicted class) pairs: `count(actual, predicted)`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfusionMatrix {
     pub classes: usize,
     /// Row-major: row = true class, column = predicted class.
@@ -38,7 +38,7 @@ pub struct ConfusionMatrix {
 }
 
 /// One class against the rest (Tables 1 and 3 of the paper).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ClassMetrics {
     pub support: u64,
     pub true_positives: u64,
@@ -166,8 +166,21 @@ fn cosine_matrix(queries: &[Vec<f32>], targets: &[Vec<f32>]) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// Each category's one-against-the-rest metrics by name: the per-category
+/// table of a run's validation and of an evaluation on a CSV.
+pub fn per_category(
+    confusion: &ConfusionMatrix,
+    categories: &[String],
+) -> std::collections::BTreeMap<String, ClassMetrics> {
+    categories
+        .iter()
+        .enumerate()
+        .map(|(class, name)| (name.clone(), confusion.class_metrics(class)))
+        .collect()
+}
+
 /// Recall at 1, 5 and 10 of one retrieval direction.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RecallAtK {
     pub r1: f64,
     pub r5: f64,
@@ -175,7 +188,7 @@ pub struct RecallAtK {
 }
 
 /// Table 2 of the paper: text → cover and cover → text retrieval of the same book.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CrossModalRecall {
     /// "Text recommendation": a book's text-only embedding finds its cover-only one.
     pub text: RecallAtK,
@@ -245,7 +258,7 @@ pub fn cross_modal_recall(
 }
 
 /// Mean precision@K and NDCG@K of category-relevant recommendations.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RankingQuality {
     pub k: usize,
     pub precision: f64,

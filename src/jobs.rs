@@ -1,10 +1,45 @@
-//! Background work for the window: a named thread, a bounded channel of events,
-//! a cancel flag, and a repaint call so the UI wakes when something happens.
+//! Long work and how it reports: one [`Progress`] type and one cancel flag
+//! ([`Cancel`]) that every long job takes, from the command line or the
+//! window, and for the window a [`Job`]: a named thread, a bounded channel of
+//! events and a repaint call so the UI wakes when something happens.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::time::Instant;
+
+/// How far a piece of long work is: `done` of `total` units (books, covers,
+/// words, steps, iterations: the job says which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+}
+
+impl Progress {
+    pub fn new(done: impl TryInto<u64>, total: impl TryInto<u64>) -> Self {
+        Self {
+            done: done.try_into().unwrap_or(u64::MAX),
+            total: total.try_into().unwrap_or(u64::MAX),
+        }
+    }
+
+    pub fn is_done(self) -> bool {
+        self.done >= self.total
+    }
+}
+
+/// The one progress callback shape of every long job.
+pub type OnProgress<'a> = &'a (dyn Fn(Progress) + Sync);
+
+/// The one cancel flag: set by Ctrl-C or a Cancel button, checked by the job
+/// at its next checkpoint.
+pub type Cancel = AtomicBool;
+
+/// Whether the job was asked to stop.
+pub fn is_cancelled(cancel: &Cancel) -> bool {
+    cancel.load(Ordering::Relaxed)
+}
 
 /// Progress events beyond this many unread are dropped (the next one carries
 /// the same information); final events always get through.
@@ -14,12 +49,13 @@ const EVENT_CAPACITY: usize = 64;
 #[derive(Debug)]
 pub enum JobEvent<T> {
     Progress {
-        done: usize,
-        total: usize,
+        done: u64,
+        total: u64,
         message: String,
     },
     Finished(T),
-    Failed(String),
+    /// The job's error, with its sources (print it with `{:#}`).
+    Failed(anyhow::Error),
 }
 
 /// The job's side: report progress, check for cancel.
@@ -30,10 +66,10 @@ pub struct JobContext<T> {
 }
 
 impl<T> JobContext<T> {
-    pub fn progress(&self, done: usize, total: usize, message: impl Into<String>) {
+    pub fn progress(&self, progress: Progress, message: impl Into<String>) {
         let event = JobEvent::Progress {
-            done,
-            total,
+            done: progress.done,
+            total: progress.total,
             message: message.into(),
         };
         match self.sender.try_send(event) {
@@ -42,7 +78,7 @@ impl<T> JobContext<T> {
         (self.repaint)();
     }
 
-    pub fn cancel_flag(&self) -> &AtomicBool {
+    pub fn cancel_flag(&self) -> &Cancel {
         &self.cancel
     }
 }
@@ -53,8 +89,8 @@ pub struct Job<T> {
     events: Receiver<JobEvent<T>>,
     cancel: Arc<AtomicBool>,
     pub started: Instant,
-    pub done: usize,
-    pub total: usize,
+    pub done: u64,
+    pub total: u64,
     pub message: String,
 }
 
@@ -62,7 +98,8 @@ pub struct Job<T> {
 #[derive(Debug)]
 pub enum JobOutcome<T> {
     Finished(T),
-    Failed(String),
+    /// The job's error, with its sources (print it with `{:#}`).
+    Failed(anyhow::Error),
 }
 
 impl<T: Send + 'static> Job<T> {
@@ -88,8 +125,8 @@ impl<T: Send + 'static> Job<T> {
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&context)));
                 let event = match result {
                     Ok(Ok(value)) => JobEvent::Finished(value),
-                    Ok(Err(error)) => JobEvent::Failed(format!("{error:#}")),
-                    Err(panic) => JobEvent::Failed(format!(
+                    Ok(Err(error)) => JobEvent::Failed(error),
+                    Err(panic) => JobEvent::Failed(anyhow::anyhow!(
                         "the job crashed: {}",
                         panic
                             .downcast_ref::<String>()
@@ -114,7 +151,9 @@ impl<T: Send + 'static> Job<T> {
         if let Err(error) = spawned {
             // Nothing runs; report it like any failure.
             let (sender, events) = sync_channel(1);
-            let _ = sender.send(JobEvent::Failed(format!("cannot start a thread: {error}")));
+            let _ = sender.send(JobEvent::Failed(
+                anyhow::Error::new(error).context("cannot start a thread"),
+            ));
             return Self { events, ..job };
         }
         job
@@ -145,9 +184,9 @@ impl<T: Send + 'static> Job<T> {
                 Ok(JobEvent::Failed(reason)) => return Some(JobOutcome::Failed(reason)),
                 Err(TryRecvError::Empty) => return None,
                 Err(TryRecvError::Disconnected) => {
-                    return Some(JobOutcome::Failed(
-                        "the job stopped without a result".into(),
-                    ));
+                    return Some(JobOutcome::Failed(anyhow::anyhow!(
+                        "the job stopped without a result"
+                    )));
                 }
             }
         }
@@ -189,7 +228,7 @@ mod tests {
             || {},
             |ctx| {
                 for i in 0..10_000 {
-                    ctx.progress(i, 10_000, "");
+                    ctx.progress(Progress::new(i, 10_000), "");
                 }
                 Ok(42)
             },
@@ -218,10 +257,10 @@ mod tests {
     #[test]
     fn errors_and_panics_become_failures() {
         let mut failing: Job<()> = Job::spawn("fail", || {}, |_| anyhow::bail!("bad input"));
-        assert!(matches!(wait(&mut failing), JobOutcome::Failed(reason) if reason == "bad input"));
+        assert!(matches!(wait(&mut failing), JobOutcome::Failed(reason) if reason.to_string() == "bad input"));
         let mut panicking: Job<()> = Job::spawn("panic", || {}, |_| panic!("boom"));
         assert!(
-            matches!(wait(&mut panicking), JobOutcome::Failed(reason) if reason.contains("boom"))
+            matches!(wait(&mut panicking), JobOutcome::Failed(reason) if reason.to_string().contains("boom"))
         );
     }
 }

@@ -37,7 +37,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         "shelfwise",
         options,
         Box::new(move |cc| {
-            let settings: shelfwise::workbench::Settings = cc
+            let settings: shelfwise::app::Settings = cc
                 .storage
                 .and_then(|storage| eframe::get_value(storage, shelfwise::app::SETTINGS_KEY))
                 .unwrap_or_default();

@@ -4,10 +4,11 @@
 //! scored by trustworthiness so that methods can be compared by number.
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
+
+use crate::jobs::{Cancel, OnProgress, Progress};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
@@ -113,8 +114,8 @@ pub fn tsne(
     points: &[f32],
     dim: usize,
     settings: &TsneSettings,
-    progress: &mut dyn FnMut(usize, usize),
-    cancel: &AtomicBool,
+    progress: OnProgress,
+    cancel: &Cancel,
 ) -> Result<Vec<f32>, ProjectError> {
     let n = points.len() / dim.max(1);
     let needed = (3.0 * settings.perplexity).ceil() as usize + 2;
@@ -157,7 +158,7 @@ pub fn tsne(
                         .epochs(epochs)
                         .initial_embedding(start)
                         .epoch_callback(move |epoch, _| {
-                            if cancel.load(Ordering::Relaxed) {
+                            if crate::jobs::is_cancelled(cancel) {
                                 resume_unwind(Box::new(TsneCancelled));
                             }
                             let _ = epoch_sender.send(epoch + 1);
@@ -168,7 +169,7 @@ pub fn tsne(
             })
         });
         for epoch in epoch_receiver.iter() {
-            progress(epoch, epochs);
+            progress(Progress::new(epoch, epochs));
         }
         fitting.join().unwrap_or_else(|panic| resume_unwind(panic))
     });
@@ -260,15 +261,15 @@ pub fn project_run(
     run: &crate::inference::TrainedRun,
     method: Method,
     settings: &TsneSettings,
-    progress: &mut dyn FnMut(usize, usize),
-    cancel: &AtomicBool,
+    progress: OnProgress,
+    cancel: &Cancel,
 ) -> Result<crate::store::StoredProjection, ProjectError> {
     let started = std::time::Instant::now();
-    let index = crate::recommend::library_index(library, run, &|_, _| {}, cancel)?;
+    let index = crate::recommend::library_index(library, run, &|_: Progress| {}, cancel)?;
     let points = match method {
         Method::Pca => {
             let points = pca(&index.embeddings, index.dim)?;
-            progress(1, 1);
+            progress(Progress::new(1, 1));
             points
         }
         Method::Tsne => tsne(&index.embeddings, index.dim, settings, progress, cancel)?,
@@ -298,6 +299,8 @@ pub fn project_run(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use super::*;
 
     /// Three well-separated blobs in 10 dimensions.
@@ -342,10 +345,11 @@ mod tests {
             ..TsneSettings::default()
         };
         let never = AtomicBool::new(false);
-        let mut epochs_seen = 0;
-        let first = tsne(&points, 10, &settings, &mut |e, _| epochs_seen = e, &never).unwrap();
-        assert_eq!(epochs_seen, 300);
-        let second = tsne(&points, 10, &settings, &mut |_, _| {}, &never).unwrap();
+        let epochs_seen = std::sync::atomic::AtomicU64::new(0);
+        let seen = |p: Progress| epochs_seen.store(p.done, Ordering::Relaxed);
+        let first = tsne(&points, 10, &settings, &seen, &never).unwrap();
+        assert_eq!(epochs_seen.load(Ordering::Relaxed), 300);
+        let second = tsne(&points, 10, &settings, &|_| {}, &never).unwrap();
         assert_eq!(first, second, "same seed, same layout");
         let trust = trustworthiness(&points, 10, &first, 5, 1000);
         assert!(trust > 0.9, "trustworthiness {trust}");
@@ -365,8 +369,8 @@ mod tests {
                 perplexity: 10.0,
                 ..TsneSettings::default()
             },
-            &mut |epoch, _| {
-                if epoch == 5 {
+            &|progress: Progress| {
+                if progress.done == 5 {
                     cancel.store(true, Ordering::Relaxed);
                 }
             },

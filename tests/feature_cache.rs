@@ -36,7 +36,7 @@ fn fill(library: &Library, settings: &TrunkSettings) -> Result<embed::CacheRepor
         &cache,
         settings,
         Device::Cpu,
-        &|_, _| {},
+        &|_| {},
         &AtomicBool::new(false),
     )
 }
@@ -158,7 +158,7 @@ fn cancelling_keeps_what_was_computed() {
         &cache,
         &settings,
         Device::Cpu,
-        &|_, _| {},
+        &|_| {},
         &cancelled,
     );
     assert!(matches!(result, Err(EmbedError::Cancelled)));

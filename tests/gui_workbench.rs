@@ -13,7 +13,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use shelfwise::app::ShelfwiseApp;
 use shelfwise::store::Library;
-use shelfwise::workbench::TrainForm;
+use shelfwise::app::TrainForm;
 
 fn library() -> (tempfile::TempDir, tempfile::TempDir) {
     let source = tempfile::tempdir().unwrap();
@@ -86,7 +86,7 @@ fn a_sweep_started_from_the_train_view_draws_growing_curves_and_stops() {
     let mut harness = harness(library_dir.path());
     harness.get_by_label("Train").click();
     harness.run();
-    harness.state_mut().workbench.form = tiny_form(400);
+    harness.state_mut().train.form = tiny_form(400);
     harness.get_by_label("Start").click();
     wait_for_text(&mut harness, "run 1: fused, β 0.3: ", 120);
     let first = steps_shown(&harness, "run 1:").unwrap();
@@ -113,7 +113,7 @@ fn after_a_sweep_attention_projection_and_suggestions_are_on_screen() {
     let mut harness = harness(library_dir.path());
     harness.get_by_label("Train").click();
     harness.run();
-    harness.state_mut().workbench.form = tiny_form(4);
+    harness.state_mut().train.form = tiny_form(4);
     harness.get_by_label("Start").click();
     wait_for_text(&mut harness, "Training finished: 3 run(s)", 300);
     // One line per run under the plots.
@@ -140,7 +140,7 @@ fn after_a_sweep_attention_projection_and_suggestions_are_on_screen() {
     harness.get_by_label("Compute").click();
     wait_for_text(&mut harness, "trustworthiness@10", 120);
     harness.run();
-    let (book_id, at) = harness.state().workbench.projection_screen[7];
+    let (book_id, at) = harness.state().projection.screen[7];
     harness.hover_at(at);
     harness.run();
     harness.event(egui::Event::PointerButton {
@@ -156,9 +156,9 @@ fn after_a_sweep_attention_projection_and_suggestions_are_on_screen() {
         modifiers: egui::Modifiers::NONE,
     });
     harness.run();
-    let selected = harness.state().selected.as_ref().map(|b| b.book_id);
+    let selected = harness.state().library.selected.as_ref().map(|b| b.book_id);
     assert_eq!(selected, Some(book_id), "the click opened the book");
-    let title = harness.state().selected.as_ref().unwrap().title.clone();
+    let title = harness.state().library.selected.as_ref().unwrap().title.clone();
     assert!(harness.query_all_by_label(&title).count() >= 1);
 
     // Box selection: a rectangle dragged over the whole scatter lists every book.
@@ -166,7 +166,7 @@ fn after_a_sweep_attention_projection_and_suggestions_are_on_screen() {
     harness.run();
     harness.get_by_label("box select (drag)").click();
     harness.run();
-    let points = harness.state().workbench.projection_screen.clone();
+    let points = harness.state().projection.screen.clone();
     let (min, max) = points.iter().fold(
         (
             egui::pos2(f32::MAX, f32::MAX),
@@ -196,10 +196,10 @@ fn after_a_sweep_attention_projection_and_suggestions_are_on_screen() {
     });
     harness.run();
     assert_eq!(
-        harness.state().workbench.projection_selection.len(),
+        harness.state().projection.selection.len(),
         40,
         "box {from:?}..{to:?}, box select {}",
-        harness.state().workbench.box_select
+        harness.state().projection.box_select
     );
     assert!(
         harness.query_by_label_contains("40 selected").is_some(),
@@ -222,7 +222,7 @@ fn after_a_sweep_attention_projection_and_suggestions_are_on_screen() {
     harness.get_by_label("Suggest").click();
     wait_for_text(&mut harness, "similarity ", 120);
     assert!(harness.query_by_label_contains("1. Book").is_some());
-    let count = harness.state().workbench.suggestion_count;
+    let count = harness.state().recommend.count;
     assert_eq!(
         harness.query_all_by_label_contains("% · text ").count(),
         count,
@@ -260,7 +260,7 @@ impl eframe::Storage for MemoryStorage {
 #[test]
 fn settings_changed_in_the_window_are_remembered() {
     use eframe::App as _;
-    use shelfwise::workbench::{DeviceChoice, Settings};
+    use shelfwise::app::{DeviceChoice, Settings};
     let (library_dir, _source) = library();
     let mut harness = harness(library_dir.path());
     harness.get_by_label("Settings").click();
@@ -278,7 +278,7 @@ fn settings_changed_in_the_window_are_remembered() {
         ShelfwiseApp::new(&cc.egui_ctx, dir, None, false).with_settings(saved)
     });
     assert_eq!(
-        restored.state().workbench.settings.device,
+        restored.state().settings.device,
         DeviceChoice::Cpu
     );
 }

@@ -119,7 +119,7 @@ fn word2vec_keeps_two_word_groups_apart() {
         &sentences,
         vocab,
         &config,
-        &|_, _| {},
+        &|_| {},
         &AtomicBool::new(false),
     )
     .unwrap();

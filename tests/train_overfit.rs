@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use shelfwise::embed::TrunkSettings;
 use shelfwise::model::ModelConfig;
-use shelfwise::store::Library;
+use shelfwise::store::{Library, RunId, RunStatus};
 use shelfwise::train::{self, Modalities, TrainConfig, TrainEvent};
 use tch::Device;
 
@@ -58,7 +58,7 @@ fn twenty_book_library() -> (tempfile::TempDir, Library, tempfile::TempDir) {
             threads: 1,
             ..Default::default()
         },
-        &|_, _| {},
+        &|_| {},
         &std::sync::atomic::AtomicBool::new(false),
     )
     .unwrap();
@@ -174,10 +174,10 @@ fn a_sweep_records_every_run_step_and_checkpoint() {
     );
     let library = Library::open(library_dir.path()).unwrap();
     for run in runs {
-        let run_id = run["run"].as_i64().unwrap();
+        let run_id = RunId(run["run"].as_i64().unwrap());
         assert!(run["val_macro_f1"].as_f64().is_some() && run["best_epoch"].as_u64().unwrap() >= 1);
         let (status, best_epoch) = library.run_status(run_id).unwrap().unwrap();
-        assert_eq!(status, "finished");
+        assert_eq!(status, RunStatus::Finished);
         assert_eq!(best_epoch, run["best_epoch"].as_i64());
         let steps = library.run_steps(run_id).unwrap();
         assert!(!steps.is_empty());
@@ -284,22 +284,22 @@ fn a_stopped_run_resumes_where_it_stopped_with_a_continuous_curve() {
         "{result:?}"
     );
     let library = Library::open(root).unwrap();
-    assert_eq!(library.run_status(1).unwrap().unwrap().0, "cancelled");
-    let before = library.run_steps(1).unwrap();
+    assert_eq!(library.run_status(RunId(1)).unwrap().unwrap().0, RunStatus::Cancelled);
+    let before = library.run_steps(RunId(1)).unwrap();
     assert_eq!(before.len(), 6);
 
     let resumed = train::resume_run(
         root,
-        1,
+        RunId(1),
         None,
         Device::Cpu,
         &mut |_, _| {},
         &AtomicBool::new(false),
     )
     .unwrap();
-    assert_eq!(resumed.run, 1);
-    assert_eq!(library.run_status(1).unwrap().unwrap().0, "finished");
-    let steps = library.run_steps(1).unwrap();
+    assert_eq!(resumed.run, RunId(1));
+    assert_eq!(library.run_status(RunId(1)).unwrap().unwrap().0, RunStatus::Finished);
+    let steps = library.run_steps(RunId(1)).unwrap();
     let numbers: Vec<i64> = steps.iter().map(|s| s.step).collect();
     assert_eq!(
         numbers,
@@ -323,7 +323,7 @@ fn a_stopped_run_resumes_where_it_stopped_with_a_continuous_curve() {
     // A finished run does not resume without more epochs.
     let again = train::resume_run(
         root,
-        1,
+        RunId(1),
         None,
         Device::Cpu,
         &mut |_, _| {},

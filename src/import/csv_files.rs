@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{
-    ImportError, ImportOptions, ImportReport, PendingBook, Progress, Source, cover, finish_import,
+    ImportError, ImportOptions, ImportReport, PendingBook, Source, cover, finish_import,
 };
+use crate::jobs::{Cancel, OnProgress, Progress, is_cancelled};
 use crate::store::{ImportIssue, Library, NewBook, NewReading, WriteCounts};
 
 const BOOK_COLUMNS: &[&str] = &["id", "title", "author", "category", "synopsis", "cover"];
@@ -212,8 +212,8 @@ pub fn import_readings(
     path: &Path,
     label: &str,
     options: ImportOptions,
-    on_progress: &mut dyn FnMut(Progress),
-    cancel: &AtomicBool,
+    on_progress: OnProgress,
+    cancel: &Cancel,
 ) -> Result<ImportReport, ImportError> {
     let columns = read_header(path)?;
     let names: Vec<&str> = columns.iter().map(String::as_str).collect();
@@ -286,19 +286,19 @@ pub fn import_readings(
     let batch_size = options.batch_size.max(1) * 8;
     let mut counts = WriteCounts::default();
     let mut cancelled = false;
-    on_progress(Progress { done: 0, total });
+    on_progress(Progress::new(0, total));
     for (batch_index, batch) in readings.chunks(batch_size).enumerate() {
-        if cancel.load(Ordering::Relaxed) {
+        if is_cancelled(cancel) {
             cancelled = true;
             break;
         }
         let written = library.upsert_readings(batch)?;
         counts.imported += written.imported;
         counts.updated += written.updated;
-        on_progress(Progress {
-            done: (batch_index * batch_size + batch.len()).min(total),
+        on_progress(Progress::new(
+            (batch_index * batch_size + batch.len()).min(total),
             total,
-        });
+        ));
     }
     let source = Source::ReadingsCsv(path.to_path_buf());
     finish_import(library, &source, label, counts, cancelled, issues)

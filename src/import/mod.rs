@@ -8,12 +8,12 @@ pub mod csv_files;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::store::{ImportIssue, Library, NewBook, StoreError, StoredCover, WriteCounts};
+use crate::jobs::{Cancel, OnProgress, Progress, is_cancelled};
+use crate::store::{ImportId, ImportIssue, Library, NewBook, StoreError, StoredCover, WriteCounts};
 use crate::text::preprocess;
 
 /// Books written per transaction: small enough for steady progress, large
@@ -69,13 +69,6 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-/// How far an import has come, in rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
-    pub done: usize,
-    pub total: usize,
-}
-
 /// Knobs for an import; the defaults are what the app and the CLI use.
 #[derive(Debug, Clone, Copy)]
 pub struct ImportOptions {
@@ -102,7 +95,7 @@ pub struct ImportReport {
     pub updated: usize,
     pub skipped: Vec<ImportIssue>,
     pub cancelled: bool,
-    pub import_id: i64,
+    pub import_id: ImportId,
 }
 
 /// A parsed row waiting for its cover: `cover` is the resolved file, or the
@@ -160,8 +153,8 @@ pub fn import_path(
     library: &mut Library,
     path: &Path,
     options: ImportOptions,
-    on_progress: &mut dyn FnMut(Progress),
-    cancel: &AtomicBool,
+    on_progress: OnProgress,
+    cancel: &Cancel,
 ) -> Result<ImportReport, ImportError> {
     let source = detect(path)?;
     let label = path.display().to_string();
@@ -199,8 +192,8 @@ fn import_books(
     pending: Vec<PendingBook>,
     mut issues: Vec<ImportIssue>,
     options: ImportOptions,
-    on_progress: &mut dyn FnMut(Progress),
-    cancel: &AtomicBool,
+    on_progress: OnProgress,
+    cancel: &Cancel,
 ) -> Result<ImportReport, ImportError> {
     let known_covers: HashMap<String, StoredCover> = library.stored_covers()?;
     let library_root = library.root().to_path_buf();
@@ -224,9 +217,9 @@ fn import_books(
     let total = pending.len();
     let mut counts = WriteCounts::default();
     let mut cancelled = false;
-    on_progress(Progress { done: 0, total });
+    on_progress(Progress::new(0, total));
     for (batch_index, batch) in pending.chunks(options.batch_size.max(1)).enumerate() {
-        if cancel.load(Ordering::Relaxed) {
+        if is_cancelled(cancel) {
             cancelled = true;
             break;
         }
@@ -256,7 +249,7 @@ fn import_books(
         counts.imported += written.imported;
         counts.updated += written.updated;
         let done = (batch_index * options.batch_size.max(1) + batch.len()).min(total);
-        on_progress(Progress { done, total });
+        on_progress(Progress::new(done, total));
     }
     finish_import(library, source, label, counts, cancelled, issues)
 }

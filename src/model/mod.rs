@@ -5,6 +5,7 @@
 
 pub mod attention;
 pub mod cbam;
+pub mod device;
 pub mod fusion;
 pub mod loss;
 pub mod text_encoder;

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tch::{Tensor, nn};
 
 /// Where the trunk's weights came from; recorded with every run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "trunk", rename_all = "snake_case")]
 pub enum TrunkProvenance {
     /// Random initialisation: no weights file was given.

@@ -2,7 +2,6 @@
 //! the word vectors trained on it: stored with the library, tied to the corpus
 //! by a hash, and retrained only when asked or when the corpus changed.
 
-use std::sync::atomic::AtomicBool;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -12,6 +11,7 @@ use unicode_normalization::UnicodeNormalization as _;
 use super::preprocess::{self, DEFAULT_LANGUAGE, PREPROCESS_VERSION, Token};
 use super::vocab::Vocab;
 use super::word2vec::{self, TrainError, TrainStats, Word2VecConfig, WordVectors};
+use crate::jobs::{Cancel, OnProgress};
 use crate::store::{BookId, BookText, Library, StoreError, StoredWordVectors};
 
 /// Errors of building the corpus or training on it.
@@ -225,8 +225,8 @@ impl LibraryVectors {
 pub fn train_library_vectors(
     library: &mut Library,
     config: &Word2VecConfig,
-    on_progress: &(dyn Fn(u64, u64) + Sync),
-    cancel: &AtomicBool,
+    on_progress: OnProgress,
+    cancel: &Cancel,
 ) -> Result<(LibraryVectors, TrainStats), CorpusError> {
     let corpus = library_corpus(library)?;
     train_on_corpus(library, &corpus, config, on_progress, cancel)
@@ -237,8 +237,8 @@ fn train_on_corpus(
     library: &mut Library,
     corpus: &Corpus,
     config: &Word2VecConfig,
-    on_progress: &(dyn Fn(u64, u64) + Sync),
-    cancel: &AtomicBool,
+    on_progress: OnProgress,
+    cancel: &Cancel,
 ) -> Result<(LibraryVectors, TrainStats), CorpusError> {
     let vocab = corpus.vocab(config.min_count);
     let sentences = corpus.word_ids(&vocab);
@@ -298,8 +298,8 @@ pub fn load_vectors(library: &Library) -> Result<Option<LibraryVectors>, CorpusE
 pub fn current_vectors(
     library: &mut Library,
     config: &Word2VecConfig,
-    on_progress: &(dyn Fn(u64, u64) + Sync),
-    cancel: &AtomicBool,
+    on_progress: OnProgress,
+    cancel: &Cancel,
 ) -> Result<(LibraryVectors, bool), CorpusError> {
     let corpus = library_corpus(library)?;
     vectors_for_corpus(library, &corpus, config, on_progress, cancel)
@@ -311,8 +311,8 @@ pub fn vectors_for_corpus(
     library: &mut Library,
     corpus: &Corpus,
     config: &Word2VecConfig,
-    on_progress: &(dyn Fn(u64, u64) + Sync),
-    cancel: &AtomicBool,
+    on_progress: OnProgress,
+    cancel: &Cancel,
 ) -> Result<(LibraryVectors, bool), CorpusError> {
     match load_vectors(library)? {
         Some(stored) if stored.corpus_hash == corpus.hash => Ok((stored, false)),

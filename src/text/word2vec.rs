@@ -10,6 +10,7 @@ use rand::{Rng as _, SeedableRng as _};
 use serde::{Deserialize, Serialize};
 
 use super::hogwild::HogwildMatrix;
+use crate::jobs::{Cancel, OnProgress, Progress};
 use super::vocab::Vocab;
 
 const MAX_EXP: f32 = 6.0;
@@ -323,8 +324,8 @@ pub fn train(
     sentences: &[Vec<u32>],
     vocab: Vocab,
     config: &Word2VecConfig,
-    on_progress: &(dyn Fn(u64, u64) + Sync),
-    cancel: &AtomicBool,
+    on_progress: OnProgress,
+    cancel: &Cancel,
 ) -> Result<(WordVectors, TrainStats), TrainError> {
     if vocab.is_empty() {
         return Err(TrainError::EmptyVocabulary {
@@ -427,7 +428,7 @@ pub fn train(
                         shared.train_sentence(sentence, alpha, &mut rng, &mut kept, &mut work);
                     }
                     let done = words_done.fetch_add(job_words, Ordering::Relaxed) + job_words;
-                    on_progress(done, total_words);
+                    on_progress(Progress::new(done, total_words));
                 }
             });
         }
@@ -636,7 +637,7 @@ mod tests {
             &sentences,
             vocab,
             &Word2VecConfig::default(),
-            &|_, _| {},
+            &|_| {},
             &cancel,
         );
         assert_eq!(result.unwrap_err(), TrainError::Cancelled);

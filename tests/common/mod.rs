@@ -48,7 +48,7 @@ pub fn import(library: &mut Library, path: &Path) -> ImportReport {
         library,
         path,
         ImportOptions::default(),
-        &mut |_| {},
+        &|_| {},
         &AtomicBool::new(false),
     )
     .unwrap()

@@ -6,110 +6,19 @@
 //! simply misses the cache.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use image::imageops::FilterType;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tch::{Device, Kind, Tensor, nn};
+use tch::{Device, Kind, Tensor};
 
-use crate::model::trunk::{Vgg16Trunk, torchvision_parameter_names};
-use crate::model::weights::{self, TrunkProvenance};
-use crate::store::{Library, StoreError, write_file_atomically};
+use super::{EmbedError, TrunkSettings, cover_tensor};
+use crate::jobs::{Cancel, OnProgress, Progress, is_cancelled};
+use crate::model::trunk::Vgg16Trunk;
+use crate::store::{Library, write_file_atomically};
 
-/// ImageNet statistics, as torchvision's VGG16 was trained with.
-const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-const STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// Covers run through the trunk together.
 const BATCH: usize = 16;
-
-/// Everything that decides the trunk's outputs for a cover.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrunkSettings {
-    pub image_size: i64,
-    pub width: f64,
-    /// Each map is average-pooled to `grid x grid` before caching.
-    pub grid: i64,
-    /// torchvision VGG16 weights (safetensors or .ot); `None`: random.
-    pub weights: Option<PathBuf>,
-    /// Seed of the random trunk (ignored with weights).
-    pub seed: u64,
-}
-
-impl Default for TrunkSettings {
-    fn default() -> Self {
-        Self {
-            image_size: 128,
-            width: 0.5,
-            grid: 8,
-            weights: None,
-            seed: 1,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum EmbedError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Weights(#[from] weights::WeightsError),
-    #[error("{path}: {reason}")]
-    Cover { path: PathBuf, reason: String },
-    #[error("reading {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("feature cache entry {path} is damaged ({bytes} bytes, {expected} expected)")]
-    Damaged {
-        path: PathBuf,
-        bytes: usize,
-        expected: usize,
-    },
-    #[error("computing the feature cache was cancelled; what was computed is kept")]
-    Cancelled,
-}
-
-/// A cover as the trunk reads it: `[3, S, S]`, resized (not cropped) and
-/// ImageNet-normalised.
-pub fn cover_tensor(path: &Path, size: i64) -> Result<Tensor, EmbedError> {
-    let image = image::open(path).map_err(|e| EmbedError::Cover {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let side = size as u32;
-    let rgb = image
-        .resize_exact(side, side, FilterType::Triangle)
-        .to_rgb8();
-    let mut planes = vec![0f32; 3 * (side * side) as usize];
-    for (index, pixel) in rgb.pixels().enumerate() {
-        for channel in 0..3 {
-            planes[channel * (side * side) as usize + index] =
-                (pixel[channel] as f32 / 255.0 - MEAN[channel]) / STD[channel];
-        }
-    }
-    Ok(Tensor::from_slice(&planes).reshape([3, size, size]))
-}
-
-/// The trunk these settings describe, with where its weights came from.
-pub fn build_trunk(
-    settings: &TrunkSettings,
-    device: Device,
-) -> Result<(nn::VarStore, Vgg16Trunk, TrunkProvenance), EmbedError> {
-    let mut store = nn::VarStore::new(device);
-    let trunk = Vgg16Trunk::new(&store.root(), settings.width);
-    let provenance = match &settings.weights {
-        Some(file) => weights::load_by_name(&store, file, &torchvision_parameter_names())?,
-        None => {
-            trunk.init_random(settings.seed);
-            TrunkProvenance::Random
-        }
-    };
-    store.freeze();
-    Ok((store, trunk, provenance))
-}
 
 /// The cache folder of one trunk configuration.
 pub struct FeatureCache {
@@ -228,8 +137,8 @@ pub fn fill_cache(
     cache: &FeatureCache,
     settings: &TrunkSettings,
     device: Device,
-    on_progress: &dyn Fn(usize, usize),
-    cancel: &AtomicBool,
+    on_progress: OnProgress,
+    cancel: &Cancel,
 ) -> Result<CacheReport, EmbedError> {
     let covers = library.stored_covers()?;
     let mut missing: Vec<(String, PathBuf)> = covers
@@ -248,9 +157,9 @@ pub fn fill_cache(
         reused: covers.len() - missing.len(),
         failed: 0,
     };
-    on_progress(0, missing.len());
+    on_progress(Progress::new(0, missing.len()));
     for (batch_index, batch) in missing.chunks(BATCH).enumerate() {
-        if cancel.load(Ordering::Relaxed) {
+        if is_cancelled(cancel) {
             return Err(EmbedError::Cancelled);
         }
         let decoded: Vec<(String, Result<Tensor, EmbedError>)> = batch
@@ -276,31 +185,10 @@ pub fn fill_cache(
                 report.computed += 1;
             }
         }
-        on_progress(
+        on_progress(Progress::new(
             (batch_index * BATCH + batch.len()).min(missing.len()),
             missing.len(),
-        );
+        ));
     }
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn covers_are_resized_and_normalised() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("grey.png");
-        image::RgbImage::from_pixel(30, 50, image::Rgb([124, 116, 104]))
-            .save(&path)
-            .unwrap();
-        let tensor = cover_tensor(&path, 16);
-        let tensor = tensor.unwrap();
-        assert_eq!(tensor.size(), [3, 16, 16]);
-        // ImageNet's mean colour normalises to about zero.
-        assert!(tensor.abs().max().double_value(&[]) < 0.01);
-        let err = cover_tensor(&dir.path().join("missing.png"), 16).unwrap_err();
-        assert!(err.to_string().contains("missing.png"));
-    }
 }

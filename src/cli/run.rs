@@ -1,16 +1,18 @@
 //! The command line of a trained run: `eval`, `recommend` and `project`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::cli::{Cli, print_json};
+use super::Context;
+use super::progress::ProgressPrinter;
 use crate::inference::{EvalReport, TrainedRun};
+use crate::model::device::training_device;
 use crate::project::{self, Method, TsneSettings};
 use crate::recommend::{self, Query, RecommendOptions, SuggestionQuality};
-use crate::store::Library;
+use crate::store::{Library, RunId, StoredProjection};
 
 /// Settings of `shelfwise recommend`.
 #[derive(Debug, clap::Args)]
@@ -18,7 +20,7 @@ use crate::store::Library;
 pub struct RecommendArgs {
     /// The trained run whose embeddings rank the library.
     #[arg(long)]
-    pub run: i64,
+    pub run: RunId,
     /// More like this book: its id in the import file, or its exact title.
     #[arg(long, value_name = "BOOK")]
     pub like: Option<String>,
@@ -47,7 +49,7 @@ pub struct RecommendArgs {
 pub struct ProjectArgs {
     /// The trained run whose embeddings are laid out.
     #[arg(long)]
-    pub run: i64,
+    pub run: RunId,
     /// pca or tsne.
     #[arg(long, default_value = "pca")]
     pub method: Method,
@@ -71,59 +73,21 @@ impl clap::ValueEnum for Method {
     }
 }
 
-fn load_run(library: &Library, run: i64) -> anyhow::Result<TrainedRun> {
-    Ok(TrainedRun::load(
-        library,
-        run,
-        crate::train::training_device(),
-    )?)
-}
-
-fn embedding_progress(done: usize, total: usize) {
-    if total > 0 && (done == total || done.is_multiple_of(500)) {
-        eprint!("\rembedding covers {done}/{total}");
-        if done == total {
-            eprintln!();
-        }
-    }
+fn load_run(library: &Library, run: RunId) -> anyhow::Result<TrainedRun> {
+    Ok(TrainedRun::load(library, run, training_device())?)
 }
 
 #[derive(Serialize)]
 struct EvalOutput {
     #[serde(flatten)]
     csv: Option<EvalReport>,
-    run: i64,
+    run: RunId,
     /// The run's suggestions on its own library.
     suggestions: SuggestionQuality,
 }
 
-pub fn eval_command(
-    cli: &Cli,
-    library: &mut Library,
-    run_id: i64,
-    csv: Option<&Path>,
-    cancel: &AtomicBool,
-) -> anyhow::Result<()> {
-    let report = match csv {
-        Some(csv) => Some(crate::inference::evaluate_csv(
-            library,
-            run_id,
-            csv,
-            crate::train::training_device(),
-        )?),
-        None => None,
-    };
-    let run = load_run(library, run_id)?;
-    let index = recommend::library_index(library, &run, &embedding_progress, cancel)?;
-    let suggestions = recommend::suggestion_quality(library, &index, 10)?;
-    if cli.json {
-        return print_json(&EvalOutput {
-            csv: report,
-            run: run_id,
-            suggestions,
-        });
-    }
-    if let Some(report) = &report {
+fn print_eval(output: &EvalOutput) {
+    if let Some(report) = &output.csv {
         println!(
             "run {}: {} books, accuracy {:.3}, macro-F1 {:.3}, retrieval mR {:.3}, precision@10 {:.3}, NDCG@10 {:.3}",
             report.run,
@@ -146,14 +110,10 @@ pub fn eval_command(
             );
         }
         for issue in &report.skipped {
-            eprintln!(
-                "{}:{}: {}",
-                issue.source,
-                issue.line.unwrap_or(0),
-                issue.reason
-            );
+            eprintln!("{}:{}: {}", issue.source, issue.line.unwrap_or(0), issue.reason);
         }
     }
+    let suggestions = &output.suggestions;
     println!(
         "library: more like this precision@10 {:.3}, NDCG@10 {:.3}; readers hit rate@10 {:.3} over {} readers",
         suggestions.more_like_this.precision,
@@ -161,54 +121,66 @@ pub fn eval_command(
         suggestions.readers.hit_rate,
         suggestions.readers.readers
     );
-    Ok(())
+}
+
+pub fn eval(context: &Context, run_id: RunId, csv: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let mut library = context.open()?;
+    let report = match csv {
+        Some(csv) => Some(crate::inference::evaluate_csv(
+            &mut library,
+            run_id,
+            csv,
+            training_device(),
+        )?),
+        None => None,
+    };
+    let run = load_run(&library, run_id)?;
+    let printer = ProgressPrinter::new("embedding covers");
+    let index = recommend::library_index(&mut library, &run, &printer.callback(), context.cancel)?;
+    let suggestions = recommend::suggestion_quality(&library, &index, 10)?;
+    let output = EvalOutput {
+        csv: report,
+        run: run_id,
+        suggestions,
+    };
+    context.out.print(&output, print_eval)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Serialize)]
 struct RecommendOutput<'a> {
-    run: i64,
+    run: RunId,
     suggestions: &'a [recommend::Suggestion],
 }
 
-pub fn recommend_command(
-    cli: &Cli,
-    library: &mut Library,
-    args: &RecommendArgs,
-    cancel: &AtomicBool,
-) -> anyhow::Result<()> {
-    let query = if let Some(book) = &args.like {
-        Query::Like(book.clone())
-    } else if let Some(text) = &args.text {
-        Query::Text(text.clone())
-    } else if let Some(image) = &args.image {
-        Query::Image(image.clone())
-    } else if let Some(reader) = &args.reader {
-        Query::Reader(reader.clone())
-    } else {
-        anyhow::bail!("say what to recommend for: --like, --text, --image or --reader");
-    };
-    let run = load_run(library, args.run)?;
-    let modalities = recommend::query_modalities(&run, &query);
-    let index = recommend::modality_index(library, &run, modalities, &embedding_progress, cancel)?;
-    let options = RecommendOptions {
-        k: args.k,
-        category: args.category.clone(),
-        diverse: args.diverse,
-        ..RecommendOptions::default()
-    };
-    let suggestions = recommend::recommend(library, &run, &index, &query, &options)?;
-    if cli.json {
-        return print_json(&RecommendOutput {
-            run: args.run,
-            suggestions: &suggestions,
-        });
+impl RecommendArgs {
+    fn query(&self) -> anyhow::Result<Query> {
+        Ok(if let Some(book) = &self.like {
+            Query::Like(book.clone())
+        } else if let Some(text) = &self.text {
+            Query::Text(text.clone())
+        } else if let Some(image) = &self.image {
+            Query::Image(image.clone())
+        } else if let Some(reader) = &self.reader {
+            Query::Reader(reader.clone())
+        } else {
+            anyhow::bail!("say what to recommend for: --like, --text, --image or --reader");
+        })
     }
+}
+
+fn print_suggestions(suggestions: &[recommend::Suggestion]) {
     for (rank, s) in suggestions.iter().enumerate() {
         let focus = s.focus.map_or_else(String::new, |[x, y]| {
             format!(", looked at ({x:.2}, {y:.2})")
         });
+        let shares = if s.shared_words.is_empty() {
+            String::new()
+        } else {
+            format!(", shares: {}", s.shared_words.join(" "))
+        };
         println!(
-            "{:>2}. {:.3}  {} — {} [{}]  cover {:.0}% / text {:.0}%{}{}",
+            "{:>2}. {:.3}  {} — {} [{}]  cover {:.0}% / text {:.0}%{shares}{focus}",
             rank + 1,
             s.score,
             s.title,
@@ -216,20 +188,43 @@ pub fn recommend_command(
             s.category,
             100.0 * s.image_share,
             100.0 * (1.0 - s.image_share),
-            if s.shared_words.is_empty() {
-                String::new()
-            } else {
-                format!(", shares: {}", s.shared_words.join(" "))
-            },
-            focus
         );
     }
-    Ok(())
+}
+
+pub fn recommend(context: &Context, args: &RecommendArgs) -> anyhow::Result<ExitCode> {
+    let query = args.query()?;
+    let mut library = context.open()?;
+    let run = load_run(&library, args.run)?;
+    let modalities = recommend::query_modalities(&run, &query);
+    let printer = ProgressPrinter::new("embedding covers");
+    let index = recommend::modality_index(
+        &mut library,
+        &run,
+        modalities,
+        &printer.callback(),
+        context.cancel,
+    )?;
+    let options = RecommendOptions {
+        k: args.k,
+        category: args.category.clone(),
+        diverse: args.diverse,
+        ..RecommendOptions::default()
+    };
+    let suggestions = recommend::recommend(&library, &run, &index, &query, &options)?;
+    let output = RecommendOutput {
+        run: args.run,
+        suggestions: &suggestions,
+    };
+    context
+        .out
+        .print(&output, |o| print_suggestions(o.suggestions))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Serialize)]
 struct ProjectOutput {
-    run: i64,
+    run: RunId,
     method: String,
     books: usize,
     trustworthiness: f64,
@@ -238,33 +233,26 @@ struct ProjectOutput {
     out: Option<PathBuf>,
 }
 
-pub fn project_command(
-    cli: &Cli,
-    library: &mut Library,
-    args: &ProjectArgs,
-    cancel: &AtomicBool,
-) -> anyhow::Result<()> {
-    let run = load_run(library, args.run)?;
+pub fn project(context: &Context, args: &ProjectArgs) -> anyhow::Result<ExitCode> {
+    let mut library = context.open()?;
+    let run = load_run(&library, args.run)?;
     let settings = TsneSettings {
         perplexity: args.perplexity,
         iterations: args.iterations,
         seed: args.seed,
         ..TsneSettings::default()
     };
-    let mut last_shown = 0;
-    let mut progress = |done: usize, total: usize| {
-        if done == total || done >= last_shown + 50 {
-            last_shown = done;
-            eprint!("\r{} {done}/{total}", args.method.name());
-            if done == total {
-                eprintln!();
-            }
-        }
-    };
-    let projection =
-        project::project_run(library, &run, args.method, &settings, &mut progress, cancel)?;
+    let printer = ProgressPrinter::new(args.method.name());
+    let projection = project::project_run(
+        &mut library,
+        &run,
+        args.method,
+        &settings,
+        &printer.callback(),
+        context.cancel,
+    )?;
     if let Some(out) = &args.out {
-        write_points(library, &projection, out)?;
+        write_points(&library, &projection, out)?;
     }
     let output = ProjectOutput {
         run: args.run,
@@ -275,27 +263,26 @@ pub fn project_command(
         seconds: projection.seconds,
         out: args.out.clone(),
     };
-    if cli.json {
-        return print_json(&output);
-    }
-    println!(
-        "run {}: {} of {} books in {:.1} s, trustworthiness@{} {:.3}{}",
-        output.run,
-        output.method,
-        output.books,
-        output.seconds,
-        output.neighbours,
-        output.trustworthiness,
-        args.out
-            .as_ref()
-            .map_or_else(String::new, |p| format!(", points in {}", p.display()))
-    );
-    Ok(())
+    context.out.print(&output, |o| {
+        println!(
+            "run {}: {} of {} books in {:.1} s, trustworthiness@{} {:.3}{}",
+            o.run,
+            o.method,
+            o.books,
+            o.seconds,
+            o.neighbours,
+            o.trustworthiness,
+            o.out
+                .as_ref()
+                .map_or_else(String::new, |p| format!(", points in {}", p.display()))
+        );
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn write_points(
     library: &Library,
-    projection: &crate::store::StoredProjection,
+    projection: &StoredProjection,
     out: &Path,
 ) -> anyhow::Result<()> {
     let summaries: std::collections::HashMap<_, _> = library

@@ -1,0 +1,92 @@
+//! What a view asks for, applied in one place after the frame is drawn (the
+//! `Command` of egui's `wrap_app.rs`): views draw their own state and return
+//! these; [`ShelfwiseApp::apply`] changes the rest and starts the jobs.
+
+use std::path::PathBuf;
+
+use super::settings::View;
+use super::train::TrainForm;
+use super::{PickPurpose, ShelfwiseApp};
+use crate::project::Method;
+use crate::store::{BookId, RunId};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    SwitchView(View),
+    /// Imports a file or folder (queued behind a running import).
+    Import(PathBuf),
+    /// Opens a file dialog for an import source.
+    PickImportSource { folder: bool },
+    CancelImport,
+    ShowImportReport,
+    /// Shows a book in the detail panel.
+    SelectBook(BookId),
+    CloseBook,
+    /// Shows a book in the Library view's detail panel, from any view.
+    OpenBook(BookId),
+    StartSweep,
+    /// The demo form, then its sweep.
+    DemoSweep,
+    ResumeRun(RunId),
+    ChooseRun(RunId),
+    PickWeights,
+    ClearWeights,
+    ShowAttention(BookId),
+    ComputeProjection(Method),
+    Suggest,
+    PickQueryImage,
+    OpenLibrary(PathBuf),
+    ExportCsv {
+        name: String,
+        rows: Vec<Vec<String>>,
+    },
+    /// Where an exportable plot was drawn this frame.
+    PlotDrawn(&'static str, egui::Rect),
+    ExportPlot(&'static str),
+    DismissMessage,
+}
+
+impl ShelfwiseApp {
+    /// Applies one command a view returned.
+    pub fn apply(&mut self, ctx: &egui::Context, command: Command) {
+        match command {
+            Command::SwitchView(view) => self.switch_view(view),
+            Command::Import(path) => self.start_import(ctx, path),
+            Command::PickImportSource { folder } => {
+                self.pick_file(ctx, PickPurpose::ImportSource { folder })
+            }
+            Command::CancelImport => self.cancel_import(),
+            Command::ShowImportReport => self.imports.report_open = true,
+            Command::SelectBook(book_id) => self.select(book_id),
+            Command::CloseBook => self.library.selected = None,
+            Command::OpenBook(book_id) => self.open_book(book_id),
+            Command::StartSweep => self.start_sweep(ctx),
+            Command::DemoSweep => {
+                self.train.form = TrainForm::demo();
+                self.start_sweep(ctx);
+            }
+            Command::ResumeRun(run_id) => self.resume_run(ctx, run_id),
+            Command::ChooseRun(run_id) => self.choose_run(run_id),
+            Command::PickWeights => self.pick_file(ctx, PickPurpose::Weights),
+            Command::ClearWeights => self.settings.weights = None,
+            Command::ShowAttention(book_id) => self.start_attention(ctx, book_id),
+            Command::ComputeProjection(method) => self.start_projection(ctx, method),
+            Command::Suggest => self.start_recommend(ctx),
+            Command::PickQueryImage => self.pick_file(ctx, PickPurpose::QueryImage),
+            Command::OpenLibrary(folder) => self.open_library(folder),
+            Command::ExportCsv { name, rows } => self.export_csv(&name, &rows),
+            Command::PlotDrawn(name, rect) => {
+                self.exports.plot_rects.insert(name, rect);
+            }
+            Command::ExportPlot(name) => self.request_plot_png(ctx, name),
+            Command::DismissMessage => self.message = None,
+        }
+    }
+
+    /// Applies every command of a frame, in order.
+    pub fn apply_all(&mut self, ctx: &egui::Context, commands: Vec<Command>) {
+        for command in commands {
+            self.apply(ctx, command);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The state of the views that explore a trained run: Attention (CBAM maps
+//! of up to two books side by side), Projection (the 2D layout and what is
+//! selected in it) and Recommend (the query and its explained suggestions).
+
+use std::path::PathBuf;
+
+use crate::inference::AttentionMaps;
+use crate::jobs::Job;
+use crate::project::Method;
+use crate::recommend::{Query, Suggestion};
+use crate::store::{BookDetail, BookId, StoredProjection};
+
+pub struct AttentionState {
+    pub job: Option<Job<(BookId, AttentionMaps)>>,
+    /// Up to two books' maps, side by side.
+    pub shown: Vec<(BookId, AttentionMaps)>,
+    /// 1..=3, or 0 for the mean over the scales.
+    pub scale: usize,
+    pub opacity: f32,
+}
+
+impl Default for AttentionState {
+    fn default() -> Self {
+        Self {
+            job: None,
+            shown: Vec::new(),
+            scale: 3,
+            opacity: 0.6,
+        }
+    }
+}
+
+impl AttentionState {
+    /// Shows `maps` beside the last book shown (replacing the older one).
+    pub fn show(&mut self, maps: (BookId, AttentionMaps)) {
+        self.shown.retain(|(id, _)| *id != maps.0);
+        self.shown.push(maps);
+        if self.shown.len() > 2 {
+            self.shown.remove(0);
+        }
+    }
+}
+
+pub struct ProjectionState {
+    pub method: Method,
+    pub job: Option<Job<StoredProjection>>,
+    pub projection: Option<StoredProjection>,
+    pub selection: Vec<BookId>,
+    /// Each projected book's place on screen in the last frame drawn.
+    pub screen: Vec<(BookId, egui::Pos2)>,
+    pub box_select: bool,
+    /// Where the box being dragged started.
+    pub box_origin: Option<egui::Pos2>,
+}
+
+impl Default for ProjectionState {
+    fn default() -> Self {
+        Self {
+            method: Method::Pca,
+            job: None,
+            projection: None,
+            selection: Vec::new(),
+            screen: Vec::new(),
+            box_select: false,
+            box_origin: None,
+        }
+    }
+}
+
+/// What the Recommend view asks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKind {
+    SelectedBook,
+    Description,
+    Image,
+    Reader,
+}
+
+pub struct RecommendState {
+    pub kind: QueryKind,
+    pub text: String,
+    pub image: Option<PathBuf>,
+    pub reader: String,
+    pub count: usize,
+    pub diverse: bool,
+    pub job: Option<Job<Vec<Suggestion>>>,
+    pub suggestions: Vec<Suggestion>,
+}
+
+impl Default for RecommendState {
+    fn default() -> Self {
+        Self {
+            kind: QueryKind::SelectedBook,
+            text: String::new(),
+            image: None,
+            reader: String::new(),
+            count: 10,
+            diverse: false,
+            job: None,
+            suggestions: Vec::new(),
+        }
+    }
+}
+
+impl RecommendState {
+    /// The query the form describes, or what is missing.
+    pub fn query(&self, selected: Option<&BookDetail>) -> Result<Query, &'static str> {
+        match self.kind {
+            QueryKind::SelectedBook => selected
+                .map(|book| Query::Like(book.external_id.clone()))
+                .ok_or("Pick a book in the Library view first."),
+            QueryKind::Description if !self.text.trim().is_empty() => {
+                Ok(Query::Text(self.text.trim().to_string()))
+            }
+            QueryKind::Image if self.image.is_some() => {
+                Ok(Query::Image(self.image.clone().expect("checked")))
+            }
+            QueryKind::Reader if !self.reader.trim().is_empty() => {
+                Ok(Query::Reader(self.reader.trim().to_string()))
+            }
+            _ => Err("Say what to look for first."),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_needs_what_its_kind_asks_for() {
+        let mut state = RecommendState::default();
+        assert!(state.query(None).is_err());
+        state.kind = QueryKind::Description;
+        assert!(state.query(None).is_err());
+        state.text = "  pirate ship ".into();
+        assert_eq!(state.query(None), Ok(Query::Text("pirate ship".into())));
+    }
+}

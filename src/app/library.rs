@@ -1,0 +1,147 @@
+//! The Library view's state: every book's summary, the search and category
+//! filter and what passes them, the book shown in the detail panel, and which
+//! thumbnails were drawn lately (the rest are freed).
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::store::{BookDetail, BookId, BookSummary};
+
+/// Thumbnail textures kept alive; beyond this the least recently drawn are freed,
+/// so scrolling through 10,000 covers does not hold 10,000 textures.
+const MAX_LIVE_THUMBNAILS: usize = 600;
+
+#[derive(Default)]
+pub struct LibraryState {
+    pub books: Vec<BookSummary>,
+    /// Lower-cased "title author" per book, for search.
+    search_keys: Vec<String>,
+    /// Each category (the empty one too) with its number of books, sorted.
+    pub categories: Vec<(String, usize)>,
+    pub query: String,
+    pub category: Option<String>,
+    /// Indices into `books` that pass the search and the category filter.
+    pub visible: Vec<usize>,
+    pub selected: Option<BookDetail>,
+    /// The Import menu's typed path.
+    pub path_entry: String,
+    thumbnails_drawn: HashMap<String, u64>,
+}
+
+impl LibraryState {
+    /// Takes a freshly read book list and re-applies the filters.
+    pub fn set_books(&mut self, books: Vec<BookSummary>) {
+        self.search_keys = books
+            .iter()
+            .map(|b| format!("{} {}", b.title, b.author).to_lowercase())
+            .collect();
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for book in &books {
+            *counts.entry(book.category.clone()).or_default() += 1;
+        }
+        self.categories = counts.into_iter().collect();
+        self.books = books;
+        if let Some(category) = &self.category
+            && !self.categories.iter().any(|(c, _)| c == category)
+        {
+            self.category = None;
+        }
+        self.apply_filters();
+    }
+
+    /// Recomputes which books the grid shows.
+    pub fn apply_filters(&mut self) {
+        let needle = self.query.trim().to_lowercase();
+        let words: Vec<&str> = needle.split_whitespace().collect();
+        self.visible = (0..self.books.len())
+            .filter(|&i| {
+                self.category
+                    .as_ref()
+                    .is_none_or(|category| &self.books[i].category == category)
+                    && words.iter().all(|w| self.search_keys[i].contains(w))
+            })
+            .collect();
+    }
+
+    pub fn book(&self, book_id: BookId) -> Option<&BookSummary> {
+        self.books.iter().find(|b| b.book_id == book_id)
+    }
+
+    /// Books by id, for views that look many up.
+    pub fn index_by_id(&self) -> HashMap<BookId, usize> {
+        self.books
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.book_id, i))
+            .collect()
+    }
+
+    /// Each category with a stable colour index.
+    pub fn category_colours(&self) -> BTreeMap<String, usize> {
+        self.categories
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| (name.clone(), i))
+            .collect()
+    }
+
+    /// Remembers that a thumbnail was drawn in `frame`.
+    pub fn thumbnail_drawn(&mut self, uri: &str, frame: u64) {
+        if let Some(last) = self.thumbnails_drawn.get_mut(uri) {
+            *last = frame;
+        } else {
+            self.thumbnails_drawn.insert(uri.to_string(), frame);
+        }
+    }
+
+    /// The thumbnails drawn longest ago, to free, once too many are alive.
+    pub fn thumbnails_to_free(&mut self) -> Vec<String> {
+        if self.thumbnails_drawn.len() <= MAX_LIVE_THUMBNAILS {
+            return Vec::new();
+        }
+        let mut by_age: Vec<(u64, String)> = self
+            .thumbnails_drawn
+            .iter()
+            .map(|(uri, frame)| (*frame, uri.clone()))
+            .collect();
+        by_age.sort();
+        let excess = by_age.len() - MAX_LIVE_THUMBNAILS * 3 / 4;
+        let freed: Vec<String> = by_age.into_iter().take(excess).map(|(_, uri)| uri).collect();
+        for uri in &freed {
+            self.thumbnails_drawn.remove(uri);
+        }
+        freed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(id: i64, title: &str, category: &str) -> BookSummary {
+        BookSummary {
+            book_id: BookId(id),
+            external_id: id.to_string(),
+            title: title.into(),
+            author: "Ann Archer".into(),
+            category: category.into(),
+            thumb_path: None,
+        }
+    }
+
+    #[test]
+    fn search_and_category_narrow_the_grid_and_a_gone_category_is_dropped() {
+        let mut state = LibraryState::default();
+        state.set_books(vec![book(1, "Sea Voyage", "Adventure"), book(2, "Dark Manor", "Horror")]);
+        assert_eq!(state.visible, [0, 1]);
+        assert_eq!(state.categories, [("Adventure".into(), 1), ("Horror".into(), 1)]);
+        state.query = "voyage ARCHER".into();
+        state.apply_filters();
+        assert_eq!(state.visible, [0]);
+        state.query.clear();
+        state.category = Some("Horror".into());
+        state.apply_filters();
+        assert_eq!(state.visible, [1]);
+        state.set_books(vec![book(1, "Sea Voyage", "Adventure")]);
+        assert_eq!((state.category.clone(), state.visible.clone()), (None, vec![0]));
+    }
+}

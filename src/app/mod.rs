@@ -1,0 +1,231 @@
+//! The window's state and what changes it, as re_viewer's `app/` is laid out:
+//! one type, [`ShelfwiseApp`], holding each view's state ([`library`],
+//! [`train`], [`explore`], [`runs`], [`settings`]); the commands views return
+//! ([`commands`]); the one place jobs are spawned ([`tasks`]); draining job
+//! events into state ([`logic`]); and exports ([`exports`]). Drawing lives in
+//! `ui`; no SQL here beyond calls into `store`, and no tch at all.
+
+pub mod commands;
+pub mod exports;
+pub mod explore;
+pub mod library;
+pub mod logic;
+pub mod runs;
+pub mod settings;
+pub mod tasks;
+pub mod train;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Receiver;
+
+pub use commands::Command;
+pub use explore::{AttentionState, ProjectionState, QueryKind, RecommendState};
+pub use library::LibraryState;
+pub use runs::RunsState;
+pub use settings::{DeviceChoice, SETTINGS_KEY, Settings, View};
+pub use tasks::PickPurpose;
+pub use train::{LiveSweep, RunCurve, TrainForm, TrainState, smooth};
+
+use crate::import::ImportReport;
+use crate::jobs::Job;
+use crate::store::{BookId, Library, RunId};
+
+/// Imports: the running one, those queued behind it, and the last report.
+#[derive(Default)]
+pub struct ImportState {
+    pub job: Option<Job<ImportReport>>,
+    pub queued: VecDeque<PathBuf>,
+    pub last_report: Option<ImportReport>,
+    pub report_open: bool,
+}
+
+/// The shelfwise window.
+pub struct ShelfwiseApp {
+    pub(crate) library_dir: PathBuf,
+    /// The open library; `None` when it could not be opened (the status says why).
+    pub(crate) store: Option<Library>,
+    pub view: View,
+    pub library: LibraryState,
+    pub imports: ImportState,
+    pub runs: RunsState,
+    pub train: TrainState,
+    pub attention: AttentionState,
+    pub projection: ProjectionState,
+    pub recommend: RecommendState,
+    pub settings: Settings,
+    /// The Settings view's typed library folder.
+    pub library_entry: String,
+    pub demo_csv: Option<PathBuf>,
+    /// The status bar's line: what went wrong, or what was just done.
+    pub status: Option<String>,
+    /// The workbench views' line: how training and explaining went.
+    pub message: Option<String>,
+    pub(crate) exports: exports::Exports,
+    file_pick: Option<(PickPurpose, Receiver<Option<PathBuf>>)>,
+}
+
+impl ShelfwiseApp {
+    /// Opens the library in `library_dir`; when `import_demo_if_empty` is set and
+    /// the library has no books, imports the demo library in the background.
+    pub fn new(
+        ctx: &egui::Context,
+        library_dir: PathBuf,
+        demo_csv: Option<PathBuf>,
+        import_demo_if_empty: bool,
+    ) -> Self {
+        egui_extras::install_image_loaders(ctx);
+        let mut app = Self {
+            library_entry: library_dir.display().to_string(),
+            library_dir,
+            store: None,
+            view: View::Library,
+            library: LibraryState::default(),
+            imports: ImportState::default(),
+            runs: RunsState::default(),
+            train: TrainState::default(),
+            attention: AttentionState::default(),
+            projection: ProjectionState::default(),
+            recommend: RecommendState::default(),
+            settings: Settings::default(),
+            demo_csv,
+            status: None,
+            message: None,
+            exports: exports::Exports::default(),
+            file_pick: None,
+        };
+        match Library::open(&app.library_dir) {
+            Ok(library) => app.store = Some(library),
+            Err(error) => {
+                app.status = Some(format!(
+                    "Cannot open the library in {}: {error}",
+                    app.library_dir.display()
+                ));
+            }
+        }
+        app.reload_books();
+        app.reload_runs();
+        if import_demo_if_empty
+            && app.library.books.is_empty()
+            && app.store.is_some()
+            && let Some(demo) = app.demo_csv.clone()
+        {
+            app.start_import(ctx, demo);
+        }
+        app
+    }
+
+    /// Restores remembered settings (the library folder is the caller's to honour).
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    pub fn library_dir(&self) -> &Path {
+        &self.library_dir
+    }
+
+    /// Re-reads the book list after an import and re-applies the filters.
+    pub(crate) fn reload_books(&mut self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        match store.book_summaries() {
+            Ok(books) => self.library.set_books(books),
+            Err(error) => self.status = Some(format!("Cannot read the library: {error}")),
+        }
+    }
+
+    /// Re-reads the run table (and the chosen run's curves); with nothing
+    /// chosen and nothing training, the best run's sweep is shown.
+    pub(crate) fn reload_runs(&mut self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        if let Err(error) = self.runs.reload(store) {
+            self.message = Some(format!("Cannot read the runs: {error}"));
+        }
+        let live_empty = self.train.live_curves().is_empty();
+        if self.runs.chosen.is_none() && self.train.job.is_none() && live_empty {
+            self.runs.chosen = self.runs.explore_run();
+        }
+        if let Some(run_id) = self.runs.chosen
+            && let Err(error) = self.train.load_curves(store, &self.runs, run_id)
+        {
+            self.message = Some(format!("Cannot read run {run_id}'s curves: {error}"));
+        }
+    }
+
+    pub(crate) fn select(&mut self, book_id: BookId) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        match store.book_detail(book_id) {
+            Ok(detail) => self.library.selected = detail,
+            Err(error) => self.status = Some(format!("Cannot read book {book_id}: {error}")),
+        }
+    }
+
+    /// Shows a book in the Library view's detail panel.
+    pub fn open_book(&mut self, book_id: BookId) {
+        self.select(book_id);
+        self.view = View::Library;
+    }
+
+    pub fn switch_view(&mut self, view: View) {
+        self.view = view;
+        self.reload_runs();
+        if view == View::Projection && self.projection.projection.is_none() {
+            self.load_stored_projection();
+        }
+    }
+
+    pub fn choose_run(&mut self, run_id: RunId) {
+        self.runs.chosen = Some(run_id);
+        self.reload_runs();
+        self.projection.projection = None;
+        self.load_stored_projection();
+    }
+
+    /// Shows a stored projection of the explore run, if one was computed before.
+    pub(crate) fn load_stored_projection(&mut self) {
+        let (Some(store), Some(run_id)) = (&self.store, self.runs.explore_run()) else {
+            return;
+        };
+        match store.projection(run_id, self.projection.method.name()) {
+            Ok(Some(stored)) => self.projection.projection = Some(stored),
+            Ok(None) => {}
+            Err(error) => self.message = Some(format!("Cannot read the projection: {error}")),
+        }
+    }
+
+    /// Re-opens the window on another library folder.
+    pub fn open_library(&mut self, folder: PathBuf) {
+        match Library::open(&folder) {
+            Ok(library) => {
+                self.store = Some(library);
+                self.library_dir = folder.clone();
+                self.settings.library = Some(folder);
+                self.library.selected = None;
+                self.projection.projection = None;
+                self.recommend.suggestions.clear();
+                self.attention.shown.clear();
+                self.runs.chosen = None;
+                self.reload_books();
+                self.reload_runs();
+                self.status = Some(format!("Opened {}", self.library_dir.display()));
+            }
+            Err(error) => {
+                self.status = Some(format!(
+                    "Cannot open the library in {}: {error}",
+                    folder.display()
+                ))
+            }
+        }
+    }
+}
+
+/// A `file://` URI egui's loaders understand.
+pub fn file_uri(path: &Path) -> String {
+    format!("file://{}", path.display())
+}

@@ -1,0 +1,103 @@
+//! The library's runs as every view sees them: the run table, the run chosen
+//! in it, and the run the explore views (Attention, Projection, Recommend) use.
+
+use crate::store::{Library, Modalities, RunId, RunListing, RunStatus, StoreError};
+use crate::train::RunSummary;
+
+#[derive(Default)]
+pub struct RunsState {
+    /// Every run, newest first.
+    pub runs: Vec<RunListing>,
+    /// The run chosen in the run table or the model picker.
+    pub chosen: Option<RunId>,
+}
+
+impl RunsState {
+    pub fn reload(&mut self, library: &Library) -> Result<(), StoreError> {
+        self.runs = library.runs()?;
+        Ok(())
+    }
+
+    pub fn listing(&self, run_id: RunId) -> Option<&RunListing> {
+        self.runs.iter().find(|r| r.run_id == run_id)
+    }
+
+    /// The runs that finished, newest first: the ones that can explain and suggest.
+    pub fn finished(&self) -> Vec<&RunListing> {
+        self.runs
+            .iter()
+            .filter(|r| r.status == RunStatus::Finished)
+            .collect()
+    }
+
+    /// The run the explore views use: the chosen one when finished, else the
+    /// best fused run (the model of the paper), else the newest finished.
+    pub fn explore_run(&self) -> Option<RunId> {
+        let finished = self.finished();
+        let best_fused = finished
+            .iter()
+            .filter(|r| r.modalities == Modalities::Fused)
+            .max_by(|a, b| {
+                a.val_macro_f1
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.val_macro_f1.unwrap_or(0.0))
+                    .then(a.run_id.cmp(&b.run_id))
+            })
+            .map(|r| r.run_id);
+        self.chosen
+            .filter(|id| finished.iter().any(|r| r.run_id == *id))
+            .or(best_fused)
+            .or_else(|| finished.first().map(|r| r.run_id))
+    }
+
+    /// The chosen run's stored summary, tables included.
+    pub fn chosen_summary(&self) -> Result<Option<RunSummary>, serde_json::Error> {
+        match self.chosen.and_then(|id| self.listing(id)) {
+            Some(listing) => RunSummary::of_listing(listing),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A run's label as curves and tables show it.
+pub fn run_label(listing: &RunListing) -> String {
+    listing.modalities.run_label(listing.beta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(run: i64, modalities: Modalities, status: RunStatus, f1: f64) -> RunListing {
+        RunListing {
+            run_id: RunId(run),
+            sweep_id: None,
+            beta: 0.3,
+            modalities,
+            status,
+            best_epoch: Some(1),
+            val_accuracy: Some(f1),
+            val_macro_f1: Some(f1),
+            summary: None,
+            created_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_explore_run_is_the_chosen_finished_one_else_the_best_fused() {
+        let mut state = RunsState {
+            runs: vec![
+                listing(4, Modalities::Fused, RunStatus::Cancelled, 0.9),
+                listing(3, Modalities::Text, RunStatus::Finished, 0.8),
+                listing(2, Modalities::Fused, RunStatus::Finished, 0.6),
+                listing(1, Modalities::Fused, RunStatus::Finished, 0.5),
+            ],
+            chosen: None,
+        };
+        assert_eq!(state.explore_run(), Some(RunId(2)));
+        state.chosen = Some(RunId(3));
+        assert_eq!(state.explore_run(), Some(RunId(3)));
+        state.chosen = Some(RunId(4));
+        assert_eq!(state.explore_run(), Some(RunId(2)), "a cancelled run cannot explain");
+    }
+}

@@ -1,0 +1,78 @@
+//! What the window remembers between sessions, and its views.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::model::device::DeviceChoice;
+use crate::model::device::Compute;
+
+/// The key of the remembered settings in eframe's storage.
+pub const SETTINGS_KEY: &str = "shelfwise-settings";
+
+/// The window's views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum View {
+    Library,
+    Train,
+    Attention,
+    Projection,
+    Recommend,
+    Settings,
+}
+
+impl View {
+    pub const ALL: [View; 6] = [
+        View::Library,
+        View::Train,
+        View::Attention,
+        View::Projection,
+        View::Recommend,
+        View::Settings,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Library => "Library",
+            View::Train => "Train",
+            View::Attention => "Attention",
+            View::Projection => "Projection",
+            View::Recommend => "Recommend",
+            View::Settings => "Settings",
+        }
+    }
+}
+
+/// What the window remembers between sessions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// The library folder to open next time (`--library` overrides it).
+    pub library: Option<PathBuf>,
+    pub device: DeviceChoice,
+    /// libtorch's CPU threads; 0 = all cores but one.
+    pub threads: usize,
+    /// torchvision VGG16 weights for the trunk, when the librarian has them.
+    pub weights: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            library: None,
+            device: DeviceChoice::Auto,
+            threads: 0,
+            weights: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Where the window's jobs compute.
+    pub fn compute(&self) -> Compute {
+        Compute {
+            choice: self.device,
+            threads: self.threads,
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! The one place the window starts work: each job runs on its own thread
+//! (a [`Job`]), reports through a bounded channel, wakes the window, and stops
+//! on its cancel flag. File dialogs run on their own thread too.
+
+use std::path::PathBuf;
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex};
+
+use super::ShelfwiseApp;
+use super::runs::run_label;
+use super::train::LiveSweep;
+use crate::import::{self, ImportOptions};
+use crate::inference::TrainedRun;
+use crate::jobs::{Job, JobContext, Progress};
+use crate::model::device::Compute;
+use crate::project::{Method, TsneSettings};
+use crate::recommend::{self, RecommendOptions};
+use crate::store::{BookId, Library, RunId};
+use crate::train::{self, SweepRun, TrainEvent};
+
+/// What a file dialog is picking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickPurpose {
+    ImportSource { folder: bool },
+    Weights,
+    QueryImage,
+}
+
+impl PickPurpose {
+    fn dialog(self) -> rfd::FileDialog {
+        let dialog = rfd::FileDialog::new();
+        match self {
+            PickPurpose::ImportSource { .. } => dialog
+                .set_title("Import into shelfwise")
+                .add_filter("CSV (books or reading history)", &["csv"]),
+            PickPurpose::Weights => dialog
+                .set_title("torchvision VGG16 weights")
+                .add_filter("safetensors or tch .ot", &["safetensors", "ot"]),
+            PickPurpose::QueryImage => dialog
+                .set_title("An image to find covers like")
+                .add_filter("images", &["jpg", "jpeg", "png", "webp", "gif", "bmp"]),
+        }
+    }
+}
+
+/// Everything a job of the window needs from it: where the library is, where
+/// to compute, and how to wake the window.
+#[derive(Clone)]
+struct JobSetup {
+    library_dir: PathBuf,
+    compute: Compute,
+    ctx: egui::Context,
+}
+
+impl JobSetup {
+    fn spawn<T: Send + 'static>(
+        &self,
+        name: impl Into<String>,
+        work: impl FnOnce(&JobContext<T>, &JobSetup) -> anyhow::Result<T> + Send + 'static,
+    ) -> Job<T> {
+        let setup = self.clone();
+        let repaint = self.ctx.clone();
+        Job::spawn(name, move || repaint.request_repaint(), move |job| work(job, &setup))
+    }
+
+    fn open(&self) -> anyhow::Result<Library> {
+        Ok(Library::open(&self.library_dir)?)
+    }
+
+    fn load_run(&self, library: &Library, run_id: RunId) -> anyhow::Result<TrainedRun> {
+        Ok(TrainedRun::load(library, run_id, self.compute.device())?)
+    }
+}
+
+impl ShelfwiseApp {
+    fn job_setup(&self, ctx: &egui::Context) -> JobSetup {
+        JobSetup {
+            library_dir: self.library_dir.clone(),
+            compute: self.settings.compute(),
+            ctx: ctx.clone(),
+        }
+    }
+
+    /// The run the explore views use, or why there is none.
+    fn explore_run_or_say(&mut self, what: &str) -> Option<RunId> {
+        let run = self.runs.explore_run();
+        if run.is_none() {
+            self.message = Some(format!("Train a run first: {what} a trained model."));
+        }
+        run
+    }
+
+    /// Starts importing `path` in the background, or queues it behind a running import.
+    pub fn start_import(&mut self, ctx: &egui::Context, path: PathBuf) {
+        if self.imports.job.is_some() {
+            self.imports.queued.push_back(path);
+            return;
+        }
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        self.status = None;
+        self.imports.job = Some(self.job_setup(ctx).spawn(name, move |job, setup| {
+            let mut library = setup.open()?;
+            let on_progress = |p: Progress| job.progress(p, "");
+            let options = ImportOptions::default();
+            Ok(import::import_path(&mut library, &path, options, &on_progress, job.cancel_flag())?)
+        }));
+    }
+
+    pub(crate) fn cancel_import(&mut self) {
+        if let Some(job) = &self.imports.job {
+            job.cancel();
+        }
+        self.imports.queued.clear();
+    }
+
+    /// Starts the form's sweep in the background.
+    pub fn start_sweep(&mut self, ctx: &egui::Context) {
+        if self.train.job.is_some() {
+            return;
+        }
+        let request = match self.train.form.request(self.settings.weights.clone()) {
+            Ok(request) => request,
+            Err(reason) => {
+                self.message = Some(reason);
+                return;
+            }
+        };
+        let configs = request.configs();
+        let labels = configs.iter().map(|c| c.modalities.run_label(c.beta)).collect();
+        let books = self.library.books.iter().filter(|b| !b.category.is_empty()).count();
+        let base = &request.base;
+        let per_batch = (base.categories_per_batch * base.books_per_category).max(1);
+        let train_books = ((books as f64) * (1.0 - base.validation_share)).ceil() as usize;
+        let total_steps = configs.len() * base.epochs * train_books.div_ceil(per_batch).max(1);
+        self.start_training(ctx, "sweep".into(), labels, total_steps, move |setup, on_event, job| {
+            let device = setup.compute.device();
+            Ok(train::run_sweep(&setup.library_dir, &request, device, on_event, job.cancel_flag())?)
+        });
+    }
+
+    /// Goes on with a stopped run from its last checkpoint.
+    pub fn resume_run(&mut self, ctx: &egui::Context, run_id: RunId) {
+        if self.train.job.is_some() {
+            return;
+        }
+        let label = self.runs.listing(run_id).map_or_else(String::new, run_label);
+        self.start_training(ctx, format!("run {run_id}"), vec![label], 0, move |setup, on_event, job| {
+            let device = setup.compute.device();
+            let dir = &setup.library_dir;
+            Ok(vec![train::resume_run(dir, run_id, None, device, on_event, job.cancel_flag())?])
+        });
+    }
+
+    /// A training job whose events feed the live curves and the progress bar.
+    fn start_training(
+        &mut self,
+        ctx: &egui::Context,
+        name: String,
+        labels: Vec<String>,
+        total_steps: usize,
+        train: impl FnOnce(
+            &JobSetup,
+            &mut dyn FnMut(RunId, &TrainEvent),
+            &JobContext<Vec<SweepRun>>,
+        ) -> anyhow::Result<Vec<SweepRun>>
+        + Send
+        + 'static,
+    ) {
+        self.train.live = Arc::new(Mutex::new(LiveSweep {
+            curves: Vec::new(),
+            pending: labels,
+        }));
+        self.runs.chosen = None;
+        self.train.chosen_curves.clear();
+        self.message = None;
+        let live = Arc::clone(&self.train.live);
+        self.train.job = Some(self.job_setup(ctx).spawn(name, move |job, setup| {
+            let mut steps = 0usize;
+            let mut on_event = |run_id: RunId, event: &TrainEvent| {
+                if let Ok(mut live) = live.lock() {
+                    live.record(run_id, event);
+                }
+                if matches!(event, TrainEvent::Step { .. }) {
+                    steps += 1;
+                    let shown = if total_steps > 0 { steps.min(total_steps) } else { steps };
+                    job.progress(Progress::new(shown, total_steps), format!("run {run_id}"));
+                }
+            };
+            train(setup, &mut on_event, job)
+        }));
+    }
+
+    pub fn start_attention(&mut self, ctx: &egui::Context, book_id: BookId) {
+        let Some(run_id) = self.explore_run_or_say("attention maps come from") else {
+            return;
+        };
+        let name = format!("attention of book {book_id}");
+        self.attention.job = Some(self.job_setup(ctx).spawn(name, move |job, setup| {
+            job.progress(Progress::new(0, 1), "loading the run");
+            let library = setup.open()?;
+            let run = setup.load_run(&library, run_id)?;
+            let maps = run
+                .attention(&library, book_id)?
+                .ok_or_else(|| anyhow::anyhow!("book {book_id} is not in the library"))?;
+            Ok((book_id, maps))
+        }));
+    }
+
+    pub fn start_projection(&mut self, ctx: &egui::Context, method: Method) {
+        let Some(run_id) = self.explore_run_or_say("the projection lays out the embeddings of")
+        else {
+            return;
+        };
+        self.projection.selection.clear();
+        let name = format!("{} of run {run_id}", method.name());
+        self.projection.job = Some(self.job_setup(ctx).spawn(name, move |job, setup| {
+            let mut library = setup.open()?;
+            let run = setup.load_run(&library, run_id)?;
+            let progress = |p: Progress| job.progress(p, "");
+            let settings = TsneSettings::default();
+            let cancel = job.cancel_flag();
+            Ok(crate::project::project_run(&mut library, &run, method, &settings, &progress, cancel)?)
+        }));
+    }
+
+    pub fn start_recommend(&mut self, ctx: &egui::Context) {
+        let Some(run_id) = self.explore_run_or_say("suggestions come from") else {
+            return;
+        };
+        let query = match self.recommend.query(self.library.selected.as_ref()) {
+            Ok(query) => query,
+            Err(missing) => {
+                self.message = Some(missing.into());
+                return;
+            }
+        };
+        let options = RecommendOptions {
+            k: self.recommend.count.max(1),
+            diverse: self.recommend.diverse,
+            ..RecommendOptions::default()
+        };
+        self.message = None;
+        self.recommend.job = Some(self.job_setup(ctx).spawn("suggestions", move |job, setup| {
+            let mut library = setup.open()?;
+            let run = setup.load_run(&library, run_id)?;
+            let modalities = recommend::query_modalities(&run, &query);
+            let progress = |p: Progress| job.progress(p, "embedding books");
+            let index =
+                recommend::modality_index(&mut library, &run, modalities, &progress, job.cancel_flag())?;
+            Ok(recommend::recommend(&library, &run, &index, &query, &options)?)
+        }));
+    }
+
+    /// Opens a native file dialog on its own thread, so the window keeps drawing.
+    pub fn pick_file(&mut self, ctx: &egui::Context, purpose: PickPurpose) {
+        let (sender, receiver) = sync_channel(1);
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("shelfwise-file-dialog".into())
+            .spawn(move || {
+                let dialog = purpose.dialog();
+                let picked = match purpose {
+                    PickPurpose::ImportSource { folder: true } => dialog.pick_folder(),
+                    _ => dialog.pick_file(),
+                };
+                let _ = sender.send(picked);
+                ctx.request_repaint();
+            });
+        match spawned {
+            Ok(_) => self.file_pick = Some((purpose, receiver)),
+            Err(error) => self.status = Some(format!("Cannot open the file dialog: {error}")),
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The library's own commands: `import`, `stats`, `info` and `preprocess`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::Context;
+use super::progress::ProgressPrinter;
+use crate::import::{self, ImportOptions, csv_files};
+use crate::model::device::Compute;
+use crate::store::{BookId, BookText};
+use crate::text::corpus;
+
+#[derive(Serialize)]
+struct ImportOutput<'a> {
+    imported: usize,
+    updated: usize,
+    skipped: &'a [crate::store::ImportIssue],
+    kind: &'a str,
+    import_id: crate::store::ImportId,
+}
+
+pub fn import(context: &Context, path: &Path) -> anyhow::Result<ExitCode> {
+    let mut library = context.open()?;
+    let printer = ProgressPrinter::new("importing");
+    let report = import::import_path(
+        &mut library,
+        path,
+        ImportOptions::default(),
+        &printer.callback(),
+        context.cancel,
+    )
+    .with_context(|| format!("importing {}", path.display()))?;
+    let output = ImportOutput {
+        imported: report.imported,
+        updated: report.updated,
+        skipped: &report.skipped,
+        kind: report.kind,
+        import_id: report.import_id,
+    };
+    context.out.print(&output, |_| print!("{}", report.to_text()))?;
+    Ok(if report.cancelled {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub fn stats(context: &Context) -> anyhow::Result<ExitCode> {
+    let stats = context.open()?.stats()?;
+    context.out.print(&stats, |stats| {
+        println!(
+            "{} books, {} with a cover, {} with a synopsis; {} readers, {} readings",
+            stats.books, stats.with_cover, stats.with_synopsis, stats.readers, stats.readings
+        );
+        for (category, count) in &stats.categories {
+            let name = if category.is_empty() {
+                "(none)"
+            } else {
+                category
+            };
+            println!("  {name}: {count}");
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct Info {
+    library: PathBuf,
+    device: String,
+    cuda_devices: i64,
+    libtorch: &'static str,
+}
+
+pub fn info(context: &Context) -> anyhow::Result<ExitCode> {
+    let (device, cuda_devices) = Compute::default().describe();
+    let info = Info {
+        library: context.library_dir.clone(),
+        device,
+        cuda_devices,
+        libtorch: env!("SHELFWISE_LIBTORCH_LIB"),
+    };
+    context.out.print(&info, |info| {
+        println!("library: {}", info.library.display());
+        println!("device:  {}", info.device);
+        println!("libtorch: {}", info.libtorch);
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each book's tokens, one line per book: the library's books without
+/// `paths`, else the books of those CSVs.
+pub fn preprocess(context: &Context, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut write_books = |books: &[BookText]| -> anyhow::Result<()> {
+        let lines: Vec<String> = books
+            .par_iter()
+            .map(|book| {
+                let language = corpus::book_language(book);
+                corpus::book_stems(book, &language).join(" ")
+            })
+            .collect();
+        for line in lines {
+            writeln!(stdout, "{line}")?;
+        }
+        Ok(())
+    };
+    if paths.is_empty() {
+        write_books(&context.open()?.book_texts()?)?;
+    }
+    for path in paths {
+        let (pending, issues) =
+            csv_files::read_books(path).with_context(|| format!("reading {}", path.display()))?;
+        for issue in issues {
+            eprintln!("{}:{}: {}", issue.source, issue.line.unwrap_or(0), issue.reason);
+        }
+        let books: Vec<BookText> = pending
+            .into_iter()
+            .map(|p| BookText {
+                book_id: BookId(0),
+                language: p.book.language,
+                detected_language: None,
+                title: p.book.title,
+                author: p.book.author,
+                synopsis: p.book.synopsis,
+            })
+            .collect();
+        write_books(&books)?;
+    }
+    stdout.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,149 @@
+//! The command line: `shelfwise` opens the window, `shelfwise <command>` runs a
+//! job without one. Results go to stdout (JSON with `--json`, decided in
+//! [`output`]); progress and logs go to stderr ([`progress`]). One file per
+//! command group: the library ([`library`]), word vectors ([`words`]),
+//! training ([`train`]) and trained runs ([`run`]).
+
+pub mod library;
+pub mod output;
+pub mod progress;
+pub mod run;
+pub mod train;
+pub mod words;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::jobs::Cancel;
+use crate::store::{Library, RunId};
+use output::Output;
+pub use run::{ProjectArgs, RecommendArgs};
+pub use train::TrainArgs;
+pub use words::TrainWordsArgs;
+
+pub struct Cli {
+    /// Library folder (default: the platform's data folder).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub library: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// With no command: import the bundled demo library first when the library is empty.
+    #[arg(long)]
+    pub demo_if_empty: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import a books CSV, a reading-history CSV or a Calibre library folder.
+    Import {
+        /// A CSV file, a folder holding books.csv, or a Calibre library folder.
+        path: PathBuf,
+    },
+    /// Count the books, covers, synopses and categories of the library.
+    Stats,
+    /// Show the library folder and the compute device libtorch sees.
+    Info,
+    /// The words the library's word vectors put nearest to WORD.
+    Words {
+        word: String,
+        /// How many neighbours to list.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+    },
+    /// Train word vectors (Word2Vec skip-gram) on the library's titles, authors and synopses.
+    TrainWords(TrainWordsArgs),
+    /// Train the model: one run per beta (a sweep), plus image-only and text-only runs.
+    Train(TrainArgs),
+    /// Run the frozen trunk over every cover once and cache its maps (train does this too).
+    Cache(TrainArgs),
+    /// Evaluate a trained run: its suggestions on the library (more like this, readers),
+    /// and with --csv its classification and retrieval on labelled books not imported.
+    Eval {
+        /// The run to evaluate (see `shelfwise train`).
+        #[arg(long)]
+        run: RunId,
+        /// Labelled books: id,title,author,category,synopsis,cover.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+    /// Suggest books: like a book, matching a description, like an image, or for a reader.
+    Recommend(RecommendArgs),
+    /// Lay a run's books out in 2D (PCA or t-SNE) and score the layout.
+    Project(ProjectArgs),
+    /// Print each book's tokens, one line per book, as Word2Vec reads them.
+    Preprocess {
+        /// Books CSVs in the import format; without any, the library's own books.
+        paths: Vec<PathBuf>,
+    },
+}
+impl Cli {
+    pub fn library_dir(&self) -> anyhow::Result<PathBuf> {
+        match &self.library {
+            Some(dir) => Ok(dir.clone()),
+            None => crate::paths::default_library_dir(),
+        }
+    }
+}
+
+/// Set by the first Ctrl-C: long jobs stop at their next checkpoint and keep
+/// what is whole. A second Ctrl-C exits at once.
+static CANCEL: Cancel = Cancel::new(false);
+
+fn cancel_on_ctrl_c() {
+    let installed = ctrlc::set_handler(|| {
+        if CANCEL.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("shelfwise: stopping at the next checkpoint (Ctrl-C again to quit now)");
+    });
+    if let Err(error) = installed {
+        eprintln!("shelfwise: Ctrl-C will not stop jobs cleanly: {error}");
+    }
+}
+
+/// What every command works with: the library folder, how to print, and the
+/// cancel flag Ctrl-C sets.
+pub struct Context {
+    pub library_dir: PathBuf,
+    pub out: Output,
+    pub cancel: &'static Cancel,
+}
+
+impl Context {
+    pub fn open(&self) -> anyhow::Result<Library> {
+        Library::open(&self.library_dir)
+            .with_context(|| format!("opening the library in {}", self.library_dir.display()))
+    }
+}
+
+/// Runs a command-line job; `Ok(None)` means "no command: open the window".
+pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
+    let Some(command) = &cli.command else {
+        return Ok(None);
+    };
+    cancel_on_ctrl_c();
+    let context = Context {
+        library_dir: cli.library_dir()?,
+        out: Output { json: cli.json },
+        cancel: &CANCEL,
+    };
+    let code = match command {
+        Command::Import { path } => library::import(&context, path)?,
+        Command::Stats => library::stats(&context)?,
+        Command::Info => library::info(&context)?,
+        Command::Preprocess { paths } => library::preprocess(&context, paths)?,
+        Command::Words { word, k } => words::words(&context, word, *k)?,
+        Command::TrainWords(args) => words::train_words(&context, args)?,
+        Command::Train(args) => train::train(&context, args)?,
+        Command::Cache(args) => train::cache(&context, args)?,
+        Command::Eval { run, csv } => run::eval(&context, *run, csv.as_deref())?,
+        Command::Recommend(args) => run::recommend(&context, args)?,
+        Command::Project(args) => run::project(&context, args)?,
+    };
+    Ok(Some(code))
+}

@@ -1,0 +1,246 @@
+//! Training from the command line: `train` (a sweep, or `--resume` of a run)
+//! and `cache` (the trunk's feature cache alone).
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use super::Context;
+use super::progress::ProgressPrinter;
+use crate::embed::{self, FeatureCache};
+use crate::model::device::training_device;
+use crate::model::weights::TrunkProvenance;
+use crate::store::RunId;
+use crate::train::{self, SweepRequest, SweepRun, TrainConfig, TrainEvent};
+
+/// Settings of `shelfwise train`; defaults are the CPU defaults of MODEL.md.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Weights of cross-entropy, one run each (alpha = 1 - beta for the triplet loss)
+    /// (default: the --config file's, else 0.3).
+    #[arg(long, value_delimiter = ',')]
+    pub beta: Vec<f64>,
+    /// Also train an image-only and a text-only run on the same split and seed.
+    #[arg(long)]
+    pub single_modal: bool,
+    /// Epochs per run (default 15; with --resume: the run's own).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Seed of the split, the batches and the random trunk (default 1).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Cover side in pixels (default 128).
+    #[arg(long)]
+    pub image_size: Option<i64>,
+    /// Width multiplier of the VGG16 trunk (default 0.5; 1 = VGG16, as pretrained weights need).
+    #[arg(long)]
+    pub width: Option<f64>,
+    /// torchvision VGG16 weights (safetensors or .ot); without, the trunk is random.
+    #[arg(long, value_name = "PATH")]
+    pub weights: Option<PathBuf>,
+    /// AdamW's learning rate (default 3e-3, lowered along a cosine).
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// Start from these settings (JSON, e.g. models/cpu-default.json); flags given override them.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Go on with a stopped run from its last checkpoint (with --epochs: up to that many in all).
+    #[arg(long, value_name = "RUN")]
+    pub resume: Option<RunId>,
+}
+/// The settings a `train` (or `cache`) command line describes: the config file
+/// or the CPU defaults, then the flags given.
+fn base_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
+    let mut base = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str::<TrainConfig>(&text).with_context(|| {
+                format!("{}: not a shelfwise training configuration", path.display())
+            })?
+        }
+        None => TrainConfig::default(),
+    };
+    if let Some(epochs) = args.epochs {
+        base.epochs = epochs;
+    }
+    if let Some(seed) = args.seed {
+        base.seed = seed;
+        base.trunk.seed = seed;
+    }
+    if let Some(learning_rate) = args.learning_rate {
+        base.learning_rate = learning_rate;
+    }
+    if let Some(image_size) = args.image_size {
+        base.trunk.image_size = image_size;
+    }
+    if let Some(width) = args.width {
+        base.trunk.width = width;
+    }
+    if args.weights.is_some() {
+        base.trunk.weights = args.weights.clone();
+        // Pretrained VGG16 weights fit the full-width trunk only.
+        if args.width.is_none() {
+            base.trunk.width = 1.0;
+        }
+    }
+    Ok(base)
+}
+
+/// The betas to sweep: those given, else the one of the settings (a
+/// `--config` file's beta used to be replaced by a default of 0.3).
+fn sweep_betas(args: &TrainArgs, base: &TrainConfig) -> Vec<f64> {
+    if args.beta.is_empty() {
+        vec![base.beta]
+    } else {
+        args.beta.clone()
+    }
+}
+
+#[derive(Serialize)]
+struct CacheOutput {
+    computed: usize,
+    reused: usize,
+    failed: usize,
+    seconds: f64,
+    trunk: TrunkProvenance,
+}
+
+pub fn cache(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let config = base_config(args)?;
+    let device = training_device();
+    let library = context.open()?;
+    let (_store, trunk, provenance) = embed::build_trunk(&config.trunk, device)?;
+    let cache = FeatureCache::for_settings(library.root(), &config.trunk, trunk.scale_channels)?;
+    let started = std::time::Instant::now();
+    let printer = ProgressPrinter::new("feature cache");
+    let report = embed::fill_cache(
+        &library,
+        &trunk,
+        &cache,
+        &config.trunk,
+        device,
+        &printer.callback(),
+        context.cancel,
+    )?;
+    let output = CacheOutput {
+        computed: report.computed,
+        reused: report.reused,
+        failed: report.failed,
+        seconds: started.elapsed().as_secs_f64(),
+        trunk: provenance,
+    };
+    context.out.print(&output, |o| {
+        println!(
+            "feature cache: {} computed, {} reused, {} failed in {:.1} s",
+            o.computed, o.reused, o.failed, o.seconds
+        );
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let device = training_device();
+    let epochs_label = match (args.epochs, args.resume) {
+        (Some(epochs), _) => epochs.to_string(),
+        (None, None) => base_config(args)?.epochs.to_string(),
+        (None, Some(_)) => "?".to_string(),
+    };
+    let mut print_epoch = |run: RunId, event: &TrainEvent| {
+        if let TrainEvent::Epoch {
+            epoch,
+            train_loss,
+            val_accuracy,
+            val_macro_f1,
+        } = event
+        {
+            eprintln!(
+                "run {run} epoch {epoch}/{epochs_label}: loss {train_loss:.4}, val accuracy {val_accuracy:.3}, macro-F1 {val_macro_f1:.3}"
+            );
+        }
+    };
+    let dir = &context.library_dir;
+    let runs = if let Some(run) = args.resume {
+        eprintln!("resuming run {run} on {device:?}");
+        let resumed =
+            train::resume_run(dir, run, args.epochs, device, &mut print_epoch, context.cancel)?;
+        vec![resumed]
+    } else {
+        let base = base_config(args)?;
+        let request = SweepRequest {
+            betas: sweep_betas(args, &base),
+            single_modal: args.single_modal,
+            base,
+        };
+        eprintln!("training on {device:?}, {} run(s)", request.configs().len());
+        train::run_sweep(dir, &request, device, &mut print_epoch, context.cancel)?
+    };
+    context
+        .out
+        .print(&serde_json::json!({ "runs": runs }), |_| print_runs(&runs))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_runs(runs: &[SweepRun]) {
+    for run in runs {
+        println!(
+            "run {}: beta {}, {}: best epoch {}, val accuracy {:.3}, macro-F1 {:.3}",
+            run.run, run.beta, run.modalities, run.best_epoch, run.val_accuracy, run.val_macro_f1
+        );
+        let Some(tables) = &run.validation else {
+            continue;
+        };
+        println!(
+            "  {:<22} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "category", "sens", "spec", "ppv", "iou", "dice"
+        );
+        for (name, m) in &tables.per_category {
+            println!(
+                "  {name:<22} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3}",
+                m.sensitivity, m.specificity, m.ppv, m.iou, m.dice
+            );
+        }
+        if let Some(r) = &tables.retrieval {
+            println!(
+                "  retrieval: text→cover R@1 {:.3} R@5 {:.3} R@10 {:.3}; cover→text R@1 {:.3} R@5 {:.3} R@10 {:.3}; mR {:.3}",
+                r.text.r1, r.text.r5, r.text.r10, r.image.r1, r.image.r5, r.image.r10, r.mean_recall
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn train_args(flags: &[&str]) -> TrainArgs {
+        let cli = Cli::try_parse_from([&["shelfwise", "train"], flags].concat()).unwrap();
+        match cli.command {
+            Some(Command::Train(args)) => args,
+            other => panic!("not a train command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_config_files_beta_is_kept_unless_one_is_given() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("settings.json");
+        let settings = TrainConfig {
+            beta: 0.5,
+            ..Default::default()
+        };
+        std::fs::write(&path, serde_json::to_string(&settings).unwrap()).unwrap();
+        let path = path.to_str().unwrap();
+
+        let args = train_args(&["--config", path]);
+        assert_eq!(sweep_betas(&args, &base_config(&args).unwrap()), [0.5]);
+        let args = train_args(&["--config", path, "--beta", "0.2,0.3"]);
+        assert_eq!(sweep_betas(&args, &base_config(&args).unwrap()), [0.2, 0.3]);
+        let args = train_args(&[]);
+        assert_eq!(sweep_betas(&args, &base_config(&args).unwrap()), [0.3]);
+    }
+}

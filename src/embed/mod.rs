@@ -1,0 +1,133 @@
+//! The frozen trunk's side of the model: covers as the trunk reads them, the
+//! trunk itself ([`build_trunk`]), its outputs cached once per cover and
+//! configuration ([`cache`]), and a run's stored book embeddings that know
+//! when they are stale ([`stored`]).
+
+pub mod cache;
+pub mod stored;
+
+use std::path::{Path, PathBuf};
+
+use image::imageops::FilterType;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Tensor, nn};
+
+pub use cache::{CacheReport, FeatureCache, fill_cache};
+pub use stored::{PlaceBooks, Placement, current_embeddings};
+
+use crate::model::trunk::{Vgg16Trunk, torchvision_parameter_names};
+use crate::model::weights::{self, TrunkProvenance};
+use crate::store::StoreError;
+
+/// ImageNet statistics, as torchvision's VGG16 was trained with.
+const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+
+const STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// Everything that decides the trunk's outputs for a cover.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrunkSettings {
+    pub image_size: i64,
+    pub width: f64,
+    /// Each map is average-pooled to `grid x grid` before caching.
+    pub grid: i64,
+    /// torchvision VGG16 weights (safetensors or .ot); `None`: random.
+    pub weights: Option<PathBuf>,
+    /// Seed of the random trunk (ignored with weights).
+    pub seed: u64,
+}
+
+impl Default for TrunkSettings {
+    fn default() -> Self {
+        Self {
+            image_size: 128,
+            width: 0.5,
+            grid: 8,
+            weights: None,
+            seed: 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Weights(#[from] weights::WeightsError),
+    #[error("{path}: {reason}")]
+    Cover { path: PathBuf, reason: String },
+    #[error("reading {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("feature cache entry {path} is damaged ({bytes} bytes, {expected} expected)")]
+    Damaged {
+        path: PathBuf,
+        bytes: usize,
+        expected: usize,
+    },
+    #[error("computing the feature cache was cancelled; what was computed is kept")]
+    Cancelled,
+}
+
+/// A cover as the trunk reads it: `[3, S, S]`, resized (not cropped) and
+/// ImageNet-normalised.
+pub fn cover_tensor(path: &Path, size: i64) -> Result<Tensor, EmbedError> {
+    let image = image::open(path).map_err(|e| EmbedError::Cover {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let side = size as u32;
+    let rgb = image
+        .resize_exact(side, side, FilterType::Triangle)
+        .to_rgb8();
+    let mut planes = vec![0f32; 3 * (side * side) as usize];
+    for (index, pixel) in rgb.pixels().enumerate() {
+        for channel in 0..3 {
+            planes[channel * (side * side) as usize + index] =
+                (pixel[channel] as f32 / 255.0 - MEAN[channel]) / STD[channel];
+        }
+    }
+    Ok(Tensor::from_slice(&planes).reshape([3, size, size]))
+}
+
+/// The trunk these settings describe, with where its weights came from.
+pub fn build_trunk(
+    settings: &TrunkSettings,
+    device: Device,
+) -> Result<(nn::VarStore, Vgg16Trunk, TrunkProvenance), EmbedError> {
+    let mut store = nn::VarStore::new(device);
+    let trunk = Vgg16Trunk::new(&store.root(), settings.width);
+    let provenance = match &settings.weights {
+        Some(file) => weights::load_by_name(&store, file, &torchvision_parameter_names())?,
+        None => {
+            trunk.init_random(settings.seed);
+            TrunkProvenance::Random
+        }
+    };
+    store.freeze();
+    Ok((store, trunk, provenance))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn covers_are_resized_and_normalised() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("grey.png");
+        image::RgbImage::from_pixel(30, 50, image::Rgb([124, 116, 104]))
+            .save(&path)
+            .unwrap();
+        let tensor = cover_tensor(&path, 16);
+        let tensor = tensor.unwrap();
+        assert_eq!(tensor.size(), [3, 16, 16]);
+        // ImageNet's mean colour normalises to about zero.
+        assert!(tensor.abs().max().double_value(&[]) < 0.01);
+        let err = cover_tensor(&dir.path().join("missing.png"), 16).unwrap_err();
+        assert!(err.to_string().contains("missing.png"));
+    }
+}

@@ -1,0 +1,126 @@
+//! Where the model looked on a cover and how it weighed it, for one book:
+//! what the Attention view draws and what each suggestion's "focus" is.
+
+use tch::{Device, Kind, Tensor};
+
+use super::TrainedRun;
+use crate::embed::FeatureCache;
+use crate::store::{BookId, BookText, Library};
+use crate::train::TrainError;
+use crate::train::batches::batch_tensors;
+use crate::train::data::Example;
+
+/// CBAM's spatial map `Ms` (row-major `grid x grid`, values in 0..1) and
+/// channel weights `Mc` per scale, and the fusion's `S_c` / `S_u` per scale.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AttentionMaps {
+    pub grid: usize,
+    pub heatmaps: Vec<Vec<f32>>,
+    pub channel_weights: Vec<Vec<f32>>,
+    pub image_weights: Vec<f32>,
+    pub text_weights: Vec<f32>,
+}
+
+impl AttentionMaps {
+    /// The centre of the hottest cell of the mean heatmap, as fractions of the
+    /// cover's width and height: "the model looked here".
+    pub fn focus(&self) -> (f32, f32) {
+        let cells = self.grid * self.grid;
+        let mut mean = vec![0f32; cells];
+        for map in &self.heatmaps {
+            for (total, value) in mean.iter_mut().zip(map) {
+                *total += value / self.heatmaps.len() as f32;
+            }
+        }
+        let hottest = mean
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(cell, _)| cell);
+        let side = self.grid as f32;
+        (
+            ((hottest % self.grid) as f32 + 0.5) / side,
+            ((hottest / self.grid) as f32 + 0.5) / side,
+        )
+    }
+
+    /// `S_c / (S_c + S_u)` over the scales: how much the cover counted.
+    pub fn image_share(&self) -> f32 {
+        let mean = |values: &[f32]| values.iter().sum::<f32>() / values.len().max(1) as f32;
+        let (image, text) = (mean(&self.image_weights), mean(&self.text_weights));
+        image / (image + text).max(1e-6)
+    }
+}
+
+impl TrainedRun {
+    /// CBAM's maps and the fusion weights for one book of the library.
+    pub fn attention(
+        &self,
+        library: &Library,
+        book_id: BookId,
+    ) -> Result<Option<AttentionMaps>, TrainError> {
+        let Some(text) = library
+            .book_texts()?
+            .into_iter()
+            .find(|t| t.book_id == book_id)
+        else {
+            return Ok(None);
+        };
+        let cover_hash = library
+            .book_cover_hashes()?
+            .into_iter()
+            .find(|(id, _)| *id == book_id)
+            .map(|(_, hash)| hash);
+        let cache = self.feature_cache(library)?;
+        let cover = self.book_cover(library, &cache, book_id, cover_hash.as_deref())?;
+        Ok(Some(self.attention_for(&text, cover)))
+    }
+
+    /// A library book's trunk maps: from `cache` when there, else computed
+    /// from its cover file; `None` for a book without a cover.
+    pub fn book_cover(
+        &self,
+        library: &Library,
+        cache: &FeatureCache,
+        book_id: BookId,
+        cover_hash: Option<&str>,
+    ) -> Result<Option<[Tensor; 3]>, TrainError> {
+        let Some(hash) = cover_hash else {
+            return Ok(None);
+        };
+        if let Some(maps) = cache.load(hash)? {
+            return Ok(Some(maps));
+        }
+        Ok(
+            match library.book_detail(book_id)?.and_then(|d| d.cover_path) {
+                Some(path) => Some(self.cover_maps(&path)?),
+                None => None,
+            },
+        )
+    }
+
+    /// CBAM's maps and the fusion weights for a book's text and trunk maps.
+    pub fn attention_for(&self, text: &BookText, cover: Option<[Tensor; 3]>) -> AttentionMaps {
+        let example = Example {
+            book_id: Some(text.book_id),
+            label: 0,
+            word_ids: self.word_ids(&self.stems(text)),
+            cover,
+        };
+        let dataset = self.dataset(vec![example]);
+        let batch = batch_tensors(&dataset, &[0], self.layout(), self.config.modalities, None);
+        let output = self.predictor().forward(&batch);
+        let flat = |t: &Tensor| {
+            Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1).to_device(Device::Cpu))
+                .unwrap_or_default()
+        };
+        let scalar = |t: &Tensor| flat(t).first().copied().unwrap_or(0.0);
+        AttentionMaps {
+            grid: self.config.trunk.grid as usize,
+            heatmaps: output.heatmaps.iter().map(flat).collect(),
+            channel_weights: output.channel_weights.iter().map(flat).collect(),
+            image_weights: output.image_weights.iter().map(scalar).collect(),
+            text_weights: output.text_weights.iter().map(scalar).collect(),
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! A finished run loaded for use: its settings, categories, trunk, the heads of
+//! its best checkpoint and the vocabulary it was trained with. It places library
+//! books, typed descriptions and image files in the run's embedding space (one
+//! modality alone where only one is given), explains placements with the
+//! fusion weights and CBAM maps ([`attention`]), and evaluates the run on a
+//! labelled CSV ([`evaluate`]).
+
+pub mod attention;
+pub mod evaluate;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use tch::nn;
+use tch::{Device, Tensor};
+
+pub use crate::embed::Placement;
+pub use attention::AttentionMaps;
+pub use evaluate::{CategoryReport, EvalReport, evaluate_csv};
+
+use crate::embed::{self, EmbedError, FeatureCache, PlaceBooks};
+use crate::jobs::{Cancel, OnProgress};
+use crate::model::FusionHeads;
+use crate::model::trunk::Vgg16Trunk;
+use crate::store::{BookId, BookText, Library, Modalities, RunId, RunStatus};
+use crate::text::{Vocab, corpus, preprocess};
+use crate::train::batches::Layout;
+use crate::train::data::{Dataset, Example, word_ids};
+use crate::train::predict::{Predictions, Predictor};
+use crate::train::{Checkpoint, RunDir, RunSummary, TrainConfig, TrainError};
+
+/// A finished run, ready to embed.
+pub struct TrainedRun {
+    pub run_id: RunId,
+    pub config: TrainConfig,
+    pub categories: Vec<String>,
+    pub embedding_dim: usize,
+    pub vocab: Vocab,
+    _trunk_store: nn::VarStore,
+    trunk: Vgg16Trunk,
+    _heads_store: nn::VarStore,
+    heads: FusionHeads,
+    device: Device,
+}
+
+impl TrainedRun {
+    /// Loads run `run_id`'s best checkpoint from the library.
+    pub fn load(library: &Library, run_id: RunId, device: Device) -> Result<Self, TrainError> {
+        let unusable = |reason: String| TrainError::RunNotUsable {
+            run: run_id,
+            reason,
+        };
+        let record = library
+            .run_record(run_id)?
+            .ok_or(TrainError::RunNotFound(run_id))?;
+        if record.status != RunStatus::Finished {
+            return Err(unusable(format!("it is {}", record.status)));
+        }
+        let config: TrainConfig =
+            serde_json::from_str(&record.config).map_err(|e| unusable(format!("settings: {e}")))?;
+        let summary: RunSummary = serde_json::from_str(record.summary.as_deref().unwrap_or("{}"))
+            .map_err(|e| unusable(format!("summary: {e}")))?;
+        let run_dir = RunDir::new(library.root(), run_id);
+        let vocab = match run_dir.load_vocabulary()? {
+            Some(vocab) => vocab,
+            None => {
+                corpus::load_vectors(library)?
+                    .ok_or_else(|| unusable("the library has no word vectors".into()))?
+                    .vectors
+                    .vocab
+            }
+        };
+        let (trunk_store, trunk, _) = embed::build_trunk(&config.trunk, device)?;
+        let mut heads_store = nn::VarStore::new(device);
+        let model_config = config.model_config(summary.categories.len());
+        let heads = FusionHeads::new(
+            &heads_store.root(),
+            &model_config,
+            trunk.scale_channels,
+            vocab.words(),
+        );
+        run_dir
+            .load(&mut heads_store, Checkpoint::Best)
+            .map_err(|e| {
+                unusable(format!(
+                    "{e} (were the library's word vectors retrained since the run?)"
+                ))
+            })?;
+        Ok(Self {
+            run_id,
+            embedding_dim: model_config.embedding_dim as usize,
+            config,
+            categories: summary.categories,
+            vocab,
+            _trunk_store: trunk_store,
+            trunk,
+            _heads_store: heads_store,
+            heads,
+            device,
+        })
+    }
+
+    /// A book's stems, as the run reads its text.
+    pub fn stems(&self, text: &BookText) -> Vec<String> {
+        let language = corpus::book_language(text);
+        corpus::book_stems(text, &language)
+    }
+
+    /// The stems of a typed description (language detected, English otherwise).
+    pub fn query_stems(&self, description: &str) -> Vec<String> {
+        let language = preprocess::detect_language(description).unwrap_or_else(|| "en".into());
+        preprocess::tokens(description, &language)
+    }
+
+    fn word_ids(&self, stems: &[String]) -> Vec<i64> {
+        word_ids(&self.vocab, stems, self.config.max_words)
+    }
+
+    fn layout(&self) -> Layout {
+        Layout {
+            channels: self.trunk.scale_channels,
+            grid: self.config.trunk.grid,
+            device: self.device,
+        }
+    }
+
+    fn predictor(&self) -> Predictor<'_> {
+        Predictor {
+            heads: &self.heads,
+            layout: self.layout(),
+        }
+    }
+
+    /// The trunk's maps of one cover image, pooled to the cache's grid.
+    pub fn cover_maps(&self, path: &Path) -> Result<[Tensor; 3], EmbedError> {
+        let image = embed::cover_tensor(path, self.config.trunk.image_size)?;
+        let maps = tch::no_grad(|| {
+            self.trunk
+                .forward(&image.unsqueeze(0).to_device(self.device))
+        });
+        let grid = self.config.trunk.grid;
+        Ok(maps.map(|m| {
+            m.adaptive_avg_pool2d([grid, grid])
+                .get(0)
+                .to_device(Device::Cpu)
+        }))
+    }
+
+    /// The feature cache of this run's trunk in `library`.
+    pub fn feature_cache(&self, library: &Library) -> Result<FeatureCache, EmbedError> {
+        FeatureCache::for_settings(
+            library.root(),
+            &self.config.trunk,
+            self.trunk.scale_channels,
+        )
+    }
+
+    fn dataset(&self, examples: Vec<Example>) -> Dataset {
+        Dataset {
+            examples,
+            categories: self.categories.clone(),
+            padding_id: self.vocab.len() as i64 + 1,
+        }
+    }
+
+    fn predict(&self, dataset: &Dataset, modalities: Modalities) -> Predictions {
+        let indices: Vec<usize> = (0..dataset.examples.len()).collect();
+        self.predictor()
+            .predict(dataset, &indices, modalities, self.config.mask_ensemble)
+    }
+
+    fn placements(&self, predictions: Predictions) -> Vec<Placement> {
+        let dim = self.embedding_dim;
+        (0..predictions.predicted.len())
+            .map(|row| Placement {
+                embedding: predictions.embeddings[row * dim..(row + 1) * dim].to_vec(),
+                image_weight: predictions.image_weights[row],
+                text_weight: predictions.text_weights[row],
+                category: self
+                    .categories
+                    .get(predictions.predicted[row])
+                    .cloned()
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    fn place_one(&self, example: Example, modalities: Modalities) -> Placement {
+        let dataset = self.dataset(vec![example]);
+        self.placements(self.predict(&dataset, modalities)).remove(0)
+    }
+
+    /// A typed description, embedded with the text modality alone.
+    pub fn embed_description(&self, description: &str) -> Placement {
+        let example = Example {
+            book_id: None,
+            label: 0,
+            word_ids: self.word_ids(&self.query_stems(description)),
+            cover: None,
+        };
+        self.place_one(example, Modalities::Text)
+    }
+
+    /// An image file, embedded with the cover modality alone.
+    pub fn embed_image(&self, path: &Path) -> Result<Placement, EmbedError> {
+        let example = Example {
+            book_id: None,
+            label: 0,
+            word_ids: Vec::new(),
+            cover: Some(self.cover_maps(path)?),
+        };
+        Ok(self.place_one(example, Modalities::Image))
+    }
+
+    /// Every book of the library (with or without a category, with whatever
+    /// modalities it has), filling the feature cache where covers are missing
+    /// from it. Books added after training are embedded the same way.
+    pub fn embed_library(
+        &self,
+        library: &mut Library,
+        progress: OnProgress,
+        cancel: &Cancel,
+    ) -> Result<Vec<(BookId, Placement)>, TrainError> {
+        self.embed_books(library, None, self.config.modalities, progress, cancel)
+    }
+
+    /// [`Self::embed_library`] for `only` these books, when given, from
+    /// `modalities` (a cover-only placement of every book is what an image
+    /// query is ranked against).
+    pub fn embed_books(
+        &self,
+        library: &mut Library,
+        only: Option<&[BookId]>,
+        modalities: Modalities,
+        progress: OnProgress,
+        cancel: &Cancel,
+    ) -> Result<Vec<(BookId, Placement)>, TrainError> {
+        let wanted: Option<BTreeSet<BookId>> = only.map(|ids| ids.iter().copied().collect());
+        let cache = self.feature_cache(library)?;
+        let trunk = &self.config.trunk;
+        embed::fill_cache(library, &self.trunk, &cache, trunk, self.device, progress, cancel)?;
+        let cover_of: BTreeMap<BookId, String> = library.book_cover_hashes()?.into_iter().collect();
+        let mut examples = Vec::new();
+        for text in library.book_texts()? {
+            if wanted.as_ref().is_some_and(|w| !w.contains(&text.book_id))
+                || (modalities == Modalities::Image && !cover_of.contains_key(&text.book_id))
+            {
+                continue;
+            }
+            let cover = match cover_of.get(&text.book_id) {
+                Some(hash) => cache.load(hash)?,
+                None => None,
+            };
+            examples.push(Example {
+                book_id: Some(text.book_id),
+                label: 0,
+                word_ids: self.word_ids(&self.stems(&text)),
+                cover,
+            });
+        }
+        let dataset = self.dataset(examples);
+        let ids: Vec<BookId> = dataset.examples.iter().filter_map(|e| e.book_id).collect();
+        Ok(ids
+            .into_iter()
+            .zip(self.placements(self.predict(&dataset, modalities)))
+            .collect())
+    }
+}
+
+impl PlaceBooks for TrainedRun {
+    type Error = TrainError;
+
+    fn run_id(&self) -> RunId {
+        self.run_id
+    }
+
+    fn embedding_dim(&self) -> usize {
+        self.embedding_dim
+    }
+
+    fn place_books(
+        &self,
+        library: &mut Library,
+        only: &[BookId],
+        modalities: Modalities,
+        progress: OnProgress,
+        cancel: &Cancel,
+    ) -> Result<Vec<(BookId, Placement)>, TrainError> {
+        self.embed_books(library, Some(only), modalities, progress, cancel)
+    }
+}

@@ -1,0 +1,65 @@
+//! Where the model runs, chosen without naming a tch type: the window and the
+//! command line say what they prefer, and the modules that compute turn it
+//! into a libtorch device (setting its CPU threads on the way).
+
+use serde::{Deserialize, Serialize};
+use tch::Device;
+
+/// Where long work runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceChoice {
+    /// CUDA when libtorch sees a GPU, else the CPU with one core left free.
+    Auto,
+    Cpu,
+}
+
+/// A device choice and libtorch's CPU threads (0: all cores but one, so the
+/// window keeps one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compute {
+    pub choice: DeviceChoice,
+    pub threads: usize,
+}
+
+impl Default for Compute {
+    fn default() -> Self {
+        Self {
+            choice: DeviceChoice::Auto,
+            threads: 0,
+        }
+    }
+}
+
+impl Compute {
+    /// The libtorch device, with the CPU threads set.
+    pub fn device(self) -> Device {
+        let device = match self.choice {
+            DeviceChoice::Auto => Device::cuda_if_available(),
+            DeviceChoice::Cpu => Device::Cpu,
+        };
+        let threads = if self.threads > 0 {
+            self.threads
+        } else {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            cores.saturating_sub(1).max(1)
+        };
+        if device == Device::Cpu || self.threads > 0 {
+            tch::set_num_threads(threads as i32);
+        }
+        device
+    }
+
+    /// What this machine computes on, for `shelfwise info`.
+    pub fn describe(self) -> (String, i64) {
+        (
+            format!("{:?}", Device::cuda_if_available()),
+            tch::Cuda::device_count(),
+        )
+    }
+}
+
+/// The device training uses: CUDA when libtorch sees a GPU, else the CPU with
+/// one core left free for the window.
+pub fn training_device() -> Device {
+    Compute::default().device()
+}

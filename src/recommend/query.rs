@@ -1,0 +1,230 @@
+//! One query answered: the query's vector and what it leaves out, the nearest
+//! books under the filters, and for each suggestion why (its similarity, the
+//! fusion's weights, the words it shares with the query, where the model
+//! looked on its cover).
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use super::{EmbeddingIndex, Query, RecommendError, RecommendOptions, find_book};
+use super::index::{maximal_marginal_relevance, reader_profile};
+use crate::inference::TrainedRun;
+use crate::store::{BookId, BookText, Library};
+
+/// One suggestion and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Suggestion {
+    pub book_id: BookId,
+    pub external_id: String,
+    pub title: String,
+    pub author: String,
+    pub category: String,
+    /// Cosine similarity to the query.
+    pub score: f32,
+    /// The fusion's S_c and S_u for this book (mean over scales).
+    pub image_weight: f32,
+    pub text_weight: f32,
+    /// `S_c / (S_c + S_u)`: how much the cover counted.
+    pub image_share: f32,
+    /// Words of the query found in the book's text, the rarest first (at
+    /// most [`MAX_SHARED_WORDS`]).
+    pub shared_words: Vec<String>,
+    /// Where the model looked on the cover: the hottest cell of CBAM's
+    /// spatial map, as fractions of width and height; none without a cover.
+    pub focus: Option<[f32; 2]>,
+}
+
+/// The query's words that the book's text has too, as the book writes them.
+fn shared_words(
+    run: &TrainedRun,
+    query_stems: &BTreeSet<String>,
+    book: Option<&BookText>,
+) -> Vec<String> {
+    let Some(book) = book else {
+        return Vec::new();
+    };
+    let language = crate::text::corpus::book_language(book);
+    let mut seen = BTreeSet::new();
+    let mut shared: Vec<(u64, String)> = crate::text::corpus::book_tokens(book, &language)
+        .into_iter()
+        .filter(|token| query_stems.contains(&token.stem) && seen.insert(token.stem.clone()))
+        .map(|token| match run.vocab.get(&token.stem) {
+            Some(id) => (run.vocab.count(id), run.vocab.surface(id).to_string()),
+            None => (0, token.word),
+        })
+        .collect();
+    // The rarest words say the most ("mutiny" before "published").
+    shared.sort();
+    shared
+        .into_iter()
+        .take(MAX_SHARED_WORDS)
+        .map(|(_, word)| word)
+        .collect()
+}
+
+/// Shared words shown per suggestion, the rarest first.
+pub const MAX_SHARED_WORDS: usize = 8;
+
+/// What a query asks: its vector, the books it leaves out (the query book, a
+/// reader's own books) and its stems, for the words a suggestion shares.
+struct Asked {
+    vector: Vec<f32>,
+    excluded: BTreeSet<BookId>,
+    stems: BTreeSet<String>,
+}
+
+type Texts = HashMap<BookId, BookText>;
+
+fn reader_query(
+    library: &Library,
+    run: &TrainedRun,
+    index: &EmbeddingIndex,
+    reader: &str,
+    texts: &Texts,
+) -> Result<Asked, RecommendError> {
+    let readings = library.readings_of(reader)?;
+    if readings.is_empty() && !library.reader_ids()?.iter().any(|r| r == reader) {
+        return Err(RecommendError::UnknownReader(reader.to_string()));
+    }
+    let mut read = Vec::new();
+    for reading in &readings {
+        if let Some(book_id) = library.book_id_by_external(&reading.book_external_id)? {
+            read.push((book_id, reading.rating));
+        }
+    }
+    let vector = reader_profile(index, &read)
+        .ok_or_else(|| RecommendError::EmptyProfile(reader.to_string()))?;
+    let stems = read
+        .iter()
+        .filter_map(|(id, _)| texts.get(id))
+        .flat_map(|t| run.stems(t))
+        .collect();
+    Ok(Asked {
+        vector,
+        excluded: read.iter().map(|(id, _)| *id).collect(),
+        stems,
+    })
+}
+
+fn asked(
+    library: &Library,
+    run: &TrainedRun,
+    index: &EmbeddingIndex,
+    query: &Query,
+    texts: &Texts,
+) -> Result<Asked, RecommendError> {
+    Ok(match query {
+        Query::Like(book) => {
+            let book_id = find_book(library, book)?;
+            let row = index
+                .row(book_id)
+                .ok_or_else(|| RecommendError::UnknownBook(book.clone()))?;
+            let stems = texts.get(&book_id).map(|t| run.stems(t)).unwrap_or_default();
+            Asked {
+                vector: index.embedding(row).to_vec(),
+                excluded: BTreeSet::from([book_id]),
+                stems: stems.into_iter().collect(),
+            }
+        }
+        Query::Text(description) => {
+            let stems = run.query_stems(description);
+            if stems.iter().all(|s| run.vocab.get(s).is_none()) {
+                return Err(RecommendError::NoKnownWords(description.clone()));
+            }
+            Asked {
+                vector: run.embed_description(description).embedding,
+                excluded: BTreeSet::new(),
+                stems: stems.into_iter().collect(),
+            }
+        }
+        Query::Image(path) => Asked {
+            vector: run.embed_image(path)?.embedding,
+            excluded: BTreeSet::new(),
+            stems: BTreeSet::new(),
+        },
+        Query::Reader(reader) => reader_query(library, run, index, reader, texts)?,
+    })
+}
+
+/// Each ranked row as a suggestion with why it is there.
+fn explain(
+    library: &Library,
+    run: &TrainedRun,
+    index: &EmbeddingIndex,
+    ranked: Vec<(usize, f32)>,
+    asked: &Asked,
+    texts: &Texts,
+) -> Result<Vec<Suggestion>, RecommendError> {
+    // Read once for every suggestion's "where the model looked".
+    let cover_hashes: HashMap<BookId, String> = library.book_cover_hashes()?.into_iter().collect();
+    let cache = run.feature_cache(library)?;
+    let mut suggestions = Vec::with_capacity(ranked.len());
+    for (row, score) in ranked {
+        let book_id = index.book_ids[row];
+        let detail = library
+            .book_detail(book_id)?
+            .ok_or_else(|| RecommendError::UnknownBook(book_id.to_string()))?;
+        let cover_hash = cover_hashes.get(&book_id).map(String::as_str);
+        let cover = run.book_cover(library, &cache, book_id, cover_hash)?;
+        let focus = match (cover, texts.get(&book_id)) {
+            (Some(cover), Some(text)) => {
+                let (x, y) = run.attention_for(text, Some(cover)).focus();
+                Some([x, y])
+            }
+            _ => None,
+        };
+        let (image_weight, text_weight) = (index.image_weights[row], index.text_weights[row]);
+        suggestions.push(Suggestion {
+            book_id,
+            external_id: detail.external_id,
+            title: detail.title,
+            author: detail.author,
+            category: detail.category,
+            score,
+            image_weight,
+            text_weight,
+            image_share: image_weight / (image_weight + text_weight).max(f32::EPSILON),
+            shared_words: shared_words(run, &asked.stems, texts.get(&book_id)),
+            focus,
+        });
+    }
+    Ok(suggestions)
+}
+
+/// Suggestions for `query` from `index` (built for [`super::query_modalities`]);
+/// the query book itself and a reader's own books are never suggested.
+pub fn recommend(
+    library: &Library,
+    run: &TrainedRun,
+    index: &EmbeddingIndex,
+    query: &Query,
+    options: &RecommendOptions,
+) -> Result<Vec<Suggestion>, RecommendError> {
+    let texts: Texts = library
+        .book_texts()?
+        .into_iter()
+        .map(|t| (t.book_id, t))
+        .collect();
+    let asked = asked(library, run, index, query, &texts)?;
+    let categories: HashMap<BookId, String> = library
+        .book_summaries()?
+        .into_iter()
+        .map(|b| (b.book_id, b.category))
+        .collect();
+    let keep = |row: usize| {
+        let book_id = index.book_ids[row];
+        !asked.excluded.contains(&book_id)
+            && options
+                .category
+                .as_ref()
+                .is_none_or(|wanted| categories.get(&book_id) == Some(wanted))
+    };
+    let ranked = if options.diverse {
+        let candidates = index.nearest(&asked.vector, options.k * 4, &keep);
+        maximal_marginal_relevance(index, &candidates, options.k, options.diversity_lambda)
+    } else {
+        index.nearest(&asked.vector, options.k, &keep)
+    };
+    explain(library, run, index, ranked, &asked, &texts)
+}

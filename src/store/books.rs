@@ -1,0 +1,376 @@
+//! Books and their covers: what imports write, what the grid, the detail
+//! panel and the text corpus read.
+
+use std::path::PathBuf;
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{BookId, Library, StoreError};
+
+/// A cover stored in the library: original bytes and thumbnail, named by content hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCover {
+    pub cover_hash: String,
+    pub file_name: String,
+    pub thumb_name: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One book as an importer hands it to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewBook {
+    pub external_id: String,
+    pub title: String,
+    pub author: String,
+    pub synopsis: String,
+    pub category: String,
+    pub language: Option<String>,
+    /// `None` keeps the cover a re-imported book already has.
+    pub cover: Option<StoredCover>,
+}
+
+/// How many rows a write added and how many it changed in place.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct WriteCounts {
+    pub imported: usize,
+    pub updated: usize,
+}
+
+/// A book's text fields, for building the text corpus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookText {
+    pub book_id: BookId,
+    /// As the import named it.
+    pub language: Option<String>,
+    /// As the last corpus build found it, when the import named none.
+    pub detected_language: Option<String>,
+    pub title: String,
+    pub author: String,
+    pub synopsis: String,
+}
+
+/// What the grid needs of a book: small, loaded for every book at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookSummary {
+    pub book_id: BookId,
+    pub external_id: String,
+    pub title: String,
+    pub author: String,
+    pub category: String,
+    pub thumb_path: Option<PathBuf>,
+}
+
+/// Everything about one book, for the detail panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookDetail {
+    pub book_id: BookId,
+    pub external_id: String,
+    pub title: String,
+    pub author: String,
+    pub synopsis: String,
+    pub category: String,
+    /// As the import named it, else as last detected.
+    pub language: Option<String>,
+    pub cover_path: Option<PathBuf>,
+    pub thumb_path: Option<PathBuf>,
+    pub source: String,
+    pub added_at: String,
+}
+
+/// Counts for `shelfwise stats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LibraryStats {
+    pub books: u64,
+    pub with_cover: u64,
+    pub with_synopsis: u64,
+    pub categories: std::collections::BTreeMap<String, u64>,
+    pub readers: u64,
+    pub readings: u64,
+}
+
+impl Library {
+    /// Every stored cover by hash, so an import can skip decoding covers it already has.
+    pub fn stored_covers(
+        &self,
+    ) -> Result<std::collections::HashMap<String, StoredCover>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT cover_hash, file_name, thumb_name, width, height FROM covers")?;
+        let rows = stmt.query_map([], |row| {
+            Ok(StoredCover {
+                cover_hash: row.get(0)?,
+                file_name: row.get(1)?,
+                thumb_name: row.get(2)?,
+                width: row.get(3)?,
+                height: row.get(4)?,
+            })
+        })?;
+        rows.map(|row| {
+            row.map(|c| (c.cover_hash.clone(), c))
+                .map_err(StoreError::from)
+        })
+        .collect()
+    }
+
+    /// Adds or updates books by external id, all in one transaction: either every
+    /// book of the batch is written whole, or none is.
+    pub fn upsert_books(
+        &mut self,
+        books: &[NewBook],
+        source: &str,
+    ) -> Result<WriteCounts, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut counts = WriteCounts::default();
+        {
+            let mut find = tx.prepare_cached("SELECT book_id FROM books WHERE external_id = ?1")?;
+            let mut put_cover = tx.prepare_cached(
+                "INSERT INTO covers (cover_hash, file_name, thumb_name, width, height)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(cover_hash) DO NOTHING",
+            )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO books (external_id, title, author, synopsis, category, language, cover_hash, source)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut update = tx.prepare_cached(
+                "UPDATE books SET title = ?2, author = ?3, synopsis = ?4, category = ?5,
+                    language = COALESCE(?6, language), cover_hash = COALESCE(?7, cover_hash),
+                    source = ?8, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE book_id = ?1",
+            )?;
+            for book in books {
+                if let Some(cover) = &book.cover {
+                    put_cover.execute(params![
+                        cover.cover_hash,
+                        cover.file_name,
+                        cover.thumb_name,
+                        cover.width,
+                        cover.height
+                    ])?;
+                }
+                let cover_hash = book.cover.as_ref().map(|c| c.cover_hash.as_str());
+                let existing: Option<i64> = find
+                    .query_row([&book.external_id], |row| row.get(0))
+                    .optional()?;
+                match existing {
+                    Some(book_id) => {
+                        update.execute(params![
+                            book_id,
+                            book.title,
+                            book.author,
+                            book.synopsis,
+                            book.category,
+                            book.language,
+                            cover_hash,
+                            source
+                        ])?;
+                        counts.updated += 1;
+                    }
+                    None => {
+                        insert.execute(params![
+                            book.external_id,
+                            book.title,
+                            book.author,
+                            book.synopsis,
+                            book.category,
+                            book.language,
+                            cover_hash,
+                            source
+                        ])?;
+                        counts.imported += 1;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(counts)
+    }
+
+    /// Which of these external ids name books already in the library.
+    pub fn book_id_by_external(&self, external_id: &str) -> Result<Option<BookId>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT book_id FROM books WHERE external_id = ?1")?
+            .query_row([external_id], |row| row.get(0).map(BookId))
+            .optional()?)
+    }
+
+    pub fn book_count(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM books", [], |row| row.get(0))?)
+    }
+
+    pub fn stats(&self) -> Result<LibraryStats, StoreError> {
+        let (books, with_cover, with_synopsis) = self.conn.query_row(
+            "SELECT COUNT(*), COUNT(cover_hash), COALESCE(SUM(synopsis <> ''), 0) FROM books",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT category, COUNT(*) FROM books GROUP BY category ORDER BY category")?;
+        let categories = stmt
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let readers = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM readers", [], |row| row.get(0))?;
+        let readings = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM readings", [], |row| row.get(0))?;
+        Ok(LibraryStats {
+            books,
+            with_cover,
+            with_synopsis,
+            categories,
+            readers,
+            readings,
+        })
+    }
+
+    /// Every book, ordered by title, with just what a cover grid needs.
+    pub fn book_summaries(&self) -> Result<Vec<BookSummary>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT b.book_id, b.external_id, b.title, b.author, b.category, c.thumb_name
+             FROM books b LEFT JOIN covers c ON c.cover_hash = b.cover_hash
+             ORDER BY b.title COLLATE NOCASE, b.book_id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            let thumb_name: Option<String> = row.get(5)?;
+            Ok(BookSummary {
+                book_id: BookId(row.get(0)?),
+                external_id: row.get(1)?,
+                title: row.get(2)?,
+                author: row.get(3)?,
+                category: row.get(4)?,
+                thumb_path: thumb_name.map(|name| self.thumb_path(&name)),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn book_detail(&self, book_id: BookId) -> Result<Option<BookDetail>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT b.book_id, b.external_id, b.title, b.author, b.synopsis, b.category,
+                        COALESCE(b.language, b.detected_language), c.file_name, c.thumb_name, b.source, b.added_at
+                 FROM books b LEFT JOIN covers c ON c.cover_hash = b.cover_hash
+                 WHERE b.book_id = ?1",
+                [book_id.0],
+                |row| {
+                    let file_name: Option<String> = row.get(7)?;
+                    let thumb_name: Option<String> = row.get(8)?;
+                    Ok(BookDetail {
+                        book_id: BookId(row.get(0)?),
+                        external_id: row.get(1)?,
+                        title: row.get(2)?,
+                        author: row.get(3)?,
+                        synopsis: row.get(4)?,
+                        category: row.get(5)?,
+                        language: row.get(6)?,
+                        cover_path: file_name.map(|name| self.cover_path(&name)),
+                        thumb_path: thumb_name.map(|name| self.thumb_path(&name)),
+                        source: row.get(9)?,
+                        added_at: row.get(10)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Checks that every stored book is whole: its cover, when it has one, exists on
+    /// disk with its thumbnail. Returns the external ids of books that are not.
+    pub fn books_with_missing_cover_files(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT b.external_id, c.file_name, c.thumb_name FROM books b
+             JOIN covers c ON c.cover_hash = b.cover_hash ORDER BY b.book_id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut broken = Vec::new();
+        for row in rows {
+            let (external_id, file_name, thumb_name) = row?;
+            if !self.cover_path(&file_name).is_file() || !self.thumb_path(&thumb_name).is_file() {
+                broken.push(external_id);
+            }
+        }
+        Ok(broken)
+    }
+
+    /// Each book with a cover, and that cover's hash.
+    pub fn book_cover_hashes(&self) -> Result<Vec<(BookId, String)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT book_id, cover_hash FROM books WHERE cover_hash IS NOT NULL ORDER BY book_id",
+        )?;
+        let rows = stmt.query_map([], |row| Ok((BookId(row.get(0)?), row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every book's text, in book id order.
+    pub fn book_texts(&self) -> Result<Vec<BookText>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT book_id, language, title, author, synopsis, detected_language
+             FROM books ORDER BY book_id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok(BookText {
+                book_id: BookId(row.get(0)?),
+                language: row.get(1)?,
+                title: row.get(2)?,
+                author: row.get(3)?,
+                synopsis: row.get(4)?,
+                detected_language: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Stores the languages books were found to be in (`None`: no reliable
+    /// guess), all in one transaction; the languages imports named stay.
+    pub fn set_detected_languages(
+        &mut self,
+        languages: &[(BookId, Option<String>)],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut put =
+                tx.prepare_cached("UPDATE books SET detected_language = ?2 WHERE book_id = ?1")?;
+            for (book_id, language) in languages {
+                put.execute(params![book_id.0, language])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every book's row id and when it last changed, the stamp a run's stored
+    /// embedding is checked against.
+    pub fn book_update_stamps(&self) -> Result<Vec<(BookId, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT book_id, updated_at FROM books ORDER BY book_id")?;
+        let rows = stmt.query_map([], |row| Ok((BookId(row.get(0)?), row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// The distinct non-empty categories among `names`, sorted: the label order
+/// of every run and every table.
+pub fn sorted_categories<'a>(names: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    let mut sorted: Vec<String> = names
+        .into_iter()
+        .filter(|name| !name.is_empty())
+        .cloned()
+        .collect();
+    sorted.sort();
+    sorted.dedup();
+    sorted
+}

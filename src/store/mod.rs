@@ -1,0 +1,315 @@
+//! The library on disk: one SQLite file (WAL, foreign keys on, migrations by
+//! `user_version`) plus content-addressed cover files and their thumbnails.
+//!
+//! This is the only module that writes SQL. Every multi-row write runs in one
+//! transaction, so a process killed in the middle leaves whole rows only.
+
+mod books;
+mod embeddings;
+mod ids;
+mod imports;
+mod readers;
+mod runs;
+mod schema;
+mod vectors;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+pub use books::*;
+pub use embeddings::*;
+pub use ids::*;
+pub use imports::*;
+pub use readers::*;
+pub use runs::*;
+pub use vectors::*;
+use schema::MIGRATIONS;
+
+/// File name of the SQLite database inside a library folder.
+pub const DATABASE_FILE: &str = "library.sqlite";
+
+/// Errors of the library store; callers at the edges add context with anyhow.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the library folder {path}: {source}")]
+    CreateFolder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("library database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "library database is at schema version {found}, newer than this shelfwise knows ({known}); update shelfwise"
+    )]
+    TooNew { found: i64, known: i64 },
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+    #[error("writing {path}: {source}")]
+    WriteFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub(crate) fn f32s_to_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+pub(crate) fn f32s_from_bytes(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+        .collect()
+}
+
+/// An open library folder.
+pub struct Library {
+    root: PathBuf,
+    conn: Connection,
+}
+
+impl Library {
+    /// Opens the library in `root`, creating the folder and the schema when missing.
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        for dir in [root.to_path_buf(), root.join("covers"), root.join("thumbs")] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|source| StoreError::CreateFolder { path: dir, source })?;
+        }
+        let db_path = root.join(DATABASE_FILE);
+        let open_err = |source| StoreError::Open {
+            path: db_path.clone(),
+            source,
+        };
+        let mut conn = Connection::open(&db_path).map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(open_err)?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            conn,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a cover's original bytes live, by file name from [`StoredCover`].
+    pub fn cover_path(&self, file_name: &str) -> PathBuf {
+        self.root.join("covers").join(file_name)
+    }
+
+    pub fn thumb_path(&self, thumb_name: &str) -> PathBuf {
+        self.root.join("thumbs").join(thumb_name)
+    }
+
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))?)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if found > known {
+        return Err(StoreError::TooNew { found, known });
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(migration)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a
+/// rename, so a killed process never leaves a half-written file under that name.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let err = |source| StoreError::WriteFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(external_id: &str, title: &str) -> NewBook {
+        NewBook {
+            external_id: external_id.into(),
+            title: title.into(),
+            author: "Someone".into(),
+            synopsis: String::new(),
+            category: "Drama".into(),
+            language: None,
+            cover: None,
+        }
+    }
+
+    #[test]
+    fn languages_stored_before_version_5_become_detections() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("library.sqlite")).unwrap();
+            for migration in &MIGRATIONS[..4] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 4).unwrap();
+            conn.execute(
+                "INSERT INTO books (external_id, title, language, source) VALUES ('b1', 'Change or Die', 'nl', 'old.csv')",
+                [],
+            )
+            .unwrap();
+        }
+        let mut library = Library::open(dir.path()).unwrap();
+        let text = &library.book_texts().unwrap()[0];
+        assert_eq!(text.language, None);
+        assert_eq!(text.detected_language.as_deref(), Some("nl"));
+        // A later import naming the language keeps it as named.
+        library
+            .upsert_books(
+                &[NewBook {
+                    language: Some("en".into()),
+                    ..book("b1", "Change or Die")
+                }],
+                "new.csv",
+            )
+            .unwrap();
+        let text = &library.book_texts().unwrap()[0];
+        assert_eq!(text.language.as_deref(), Some("en"));
+        let detail = library.book_detail(text.book_id).unwrap().unwrap();
+        assert_eq!(detail.language.as_deref(), Some("en"));
+    }
+
+    #[test]
+    fn schema_is_migrated_once_and_settings_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let library = Library::open(dir.path()).unwrap();
+        let version: i64 = library
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let mode: String = library
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = library
+            .conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        drop(library);
+        // Opening again must not re-run migrations (they would fail on existing tables).
+        Library::open(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let library = Library::open(dir.path()).unwrap();
+        library
+            .conn
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        drop(library);
+        assert!(matches!(
+            Library::open(dir.path()),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn upsert_updates_by_external_id_and_adds_none_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut library = Library::open(dir.path()).unwrap();
+        let counts = library
+            .upsert_books(&[book("a", "A"), book("b", "B")], "test")
+            .unwrap();
+        assert_eq!(
+            counts,
+            WriteCounts {
+                imported: 2,
+                updated: 0
+            }
+        );
+        let counts = library
+            .upsert_books(&[book("a", "A, revised"), book("c", "C")], "test")
+            .unwrap();
+        assert_eq!(
+            counts,
+            WriteCounts {
+                imported: 1,
+                updated: 1
+            }
+        );
+        assert_eq!(library.book_count().unwrap(), 3);
+        let titles: Vec<_> = library
+            .book_summaries()
+            .unwrap()
+            .into_iter()
+            .map(|b| b.title)
+            .collect();
+        assert_eq!(titles, ["A, revised", "B", "C"]);
+    }
+
+    #[test]
+    fn a_reading_of_an_unknown_book_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut library = Library::open(dir.path()).unwrap();
+        let reading = NewReading {
+            reader: "r1".into(),
+            book_external_id: "missing".into(),
+            rating: None,
+            read_on: None,
+        };
+        assert!(library.upsert_readings(&[reading]).is_err());
+        // The failed transaction left nothing behind, not even the reader.
+        assert_eq!(library.stats().unwrap().readers, 0);
+    }
+
+    #[test]
+    fn import_records_keep_their_issues() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut library = Library::open(dir.path()).unwrap();
+        let issue = ImportIssue {
+            source: "books.csv".into(),
+            line: Some(3),
+            reason: "empty title".into(),
+        };
+        let import_id = library
+            .record_import(
+                "books.csv",
+                "books-csv",
+                WriteCounts::default(),
+                false,
+                std::slice::from_ref(&issue),
+            )
+            .unwrap();
+        assert_eq!(library.import_issues(import_id).unwrap(), vec![issue]);
+    }
+}

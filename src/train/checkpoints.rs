@@ -1,0 +1,128 @@
+//! A run's folder, `runs/<run>/`, in one place: the heads at their best epoch
+//! (`best.safetensors`), after the last one (`last.safetensors`), and the
+//! vocabulary the run's embedding table was built on (`vocabulary.json`), so
+//! that retraining the library's word vectors later does not scramble its ids.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::nn;
+
+use super::TrainError;
+use crate::store::{RunId, write_file_atomically};
+use crate::text::Vocab;
+
+/// Which of a run's checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpoint {
+    /// The heads at the best validation macro-F1: what inference loads.
+    Best,
+    /// The heads after the last finished epoch: what `--resume` goes on from.
+    Last,
+}
+
+/// The folder of one run's checkpoints and vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredVocabulary {
+    words: Vec<String>,
+    surfaces: Vec<String>,
+    counts: Vec<u64>,
+}
+
+fn checkpoint_error(path: &Path, error: impl std::fmt::Display) -> TrainError {
+    TrainError::Checkpoint(format!("{}: {error}", path.display()))
+}
+
+impl RunDir {
+    pub fn new(library_root: &Path, run_id: RunId) -> Self {
+        Self {
+            path: library_root.join("runs").join(run_id.to_string()),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn checkpoint(&self, which: Checkpoint) -> PathBuf {
+        self.path.join(match which {
+            Checkpoint::Best => "best.safetensors",
+            Checkpoint::Last => "last.safetensors",
+        })
+    }
+
+    pub fn vocabulary_file(&self) -> PathBuf {
+        self.path.join("vocabulary.json")
+    }
+
+    pub fn create(&self) -> Result<(), TrainError> {
+        std::fs::create_dir_all(&self.path).map_err(|e| checkpoint_error(&self.path, e))
+    }
+
+    /// Saves `store` through a temporary file and a rename, so a crash never
+    /// leaves a half-written checkpoint under the real name.
+    pub fn save(&self, store: &nn::VarStore, which: Checkpoint) -> Result<(), TrainError> {
+        let path = self.checkpoint(which);
+        let tmp = path.with_extension("tmp.safetensors");
+        store
+            .save(&tmp)
+            .and_then(|()| std::fs::rename(&tmp, &path).map_err(tch::TchError::from))
+            .map_err(|e| checkpoint_error(&path, e))
+    }
+
+    pub fn load(&self, store: &mut nn::VarStore, which: Checkpoint) -> Result<(), TrainError> {
+        let path = self.checkpoint(which);
+        store.load(&path).map_err(|e| checkpoint_error(&path, e))
+    }
+
+    pub fn save_vocabulary(&self, vocab: &Vocab) -> Result<(), TrainError> {
+        let stored = StoredVocabulary {
+            words: vocab.words().to_vec(),
+            surfaces: vocab.surfaces().to_vec(),
+            counts: vocab.counts().to_vec(),
+        };
+        let path = self.vocabulary_file();
+        let bytes = serde_json::to_vec(&stored).map_err(|e| checkpoint_error(&path, e))?;
+        write_file_atomically(&path, &bytes).map_err(|e| TrainError::Checkpoint(e.to_string()))
+    }
+
+    /// The run's own vocabulary; `None` for runs saved before it was kept.
+    pub fn load_vocabulary(&self) -> Result<Option<Vocab>, TrainError> {
+        let path = self.vocabulary_file();
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(checkpoint_error(&path, e)),
+        };
+        let stored: StoredVocabulary =
+            serde_json::from_slice(&bytes).map_err(|e| checkpoint_error(&path, e))?;
+        Ok(Some(Vocab::from_parts(
+            stored.words,
+            stored.surfaces,
+            stored.counts,
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_folder_names_its_files_once_and_keeps_its_vocabulary() {
+        let library = tempfile::tempdir().unwrap();
+        let dir = RunDir::new(library.path(), RunId(3));
+        assert_eq!(dir.path(), library.path().join("runs/3"));
+        assert_eq!(dir.checkpoint(Checkpoint::Best), library.path().join("runs/3/best.safetensors"));
+        assert_eq!(dir.load_vocabulary().unwrap(), None);
+        dir.create().unwrap();
+        let vocab = Vocab::from_parts(vec!["sea".into()], vec!["seas".into()], vec![4]);
+        dir.save_vocabulary(&vocab).unwrap();
+        assert_eq!(dir.load_vocabulary().unwrap(), Some(vocab));
+    }
+}

@@ -1,0 +1,170 @@
+//! The library turned into what a run reads: its vocabulary, and one example
+//! per categorised book (word ids and the cover's cached trunk maps).
+
+use std::collections::BTreeMap;
+
+use tch::{Device, Tensor};
+
+use super::TrainError;
+use super::config::TrainConfig;
+use crate::embed::{self, FeatureCache};
+use crate::jobs::{Cancel, Progress};
+use crate::model::trunk::Vgg16Trunk;
+use crate::store::{BookId, Library};
+use crate::text::corpus;
+use crate::text::Vocab;
+
+/// One book as training reads it.
+#[derive(Debug)]
+pub(crate) struct Example {
+    /// The library's book, when the example is one.
+    pub book_id: Option<BookId>,
+    pub label: usize,
+    pub word_ids: Vec<i64>,
+    pub cover: Option<[Tensor; 3]>,
+}
+
+/// The library turned into examples: labels by category name (sorted), word ids
+/// of the library's vectors (unknown and padding rows after the known words),
+/// and each cover's cached trunk maps.
+pub(crate) struct Dataset {
+    pub examples: Vec<Example>,
+    pub categories: Vec<String>,
+    pub padding_id: i64,
+}
+
+impl Dataset {
+    pub fn labels(&self) -> Vec<usize> {
+        self.examples.iter().map(|e| e.label).collect()
+    }
+}
+
+/// The word ids of `stems` in `vocab`, at most `max_words` of them.
+pub(crate) fn word_ids(vocab: &Vocab, stems: impl IntoIterator<Item = impl AsRef<str>>, max_words: usize) -> Vec<i64> {
+    stems
+        .into_iter()
+        .take(max_words)
+        .map(|stem| i64::from(vocab.id(stem.as_ref())))
+        .collect()
+}
+
+pub(crate) fn build_dataset(
+    library: &mut Library,
+    library_text: &corpus::Corpus,
+    vocab: &Vocab,
+    cache: &FeatureCache,
+    max_words: usize,
+) -> Result<Dataset, TrainError> {
+    let covers = library.stored_covers()?;
+    let cover_of: BTreeMap<BookId, String> = library
+        .book_cover_hashes()?
+        .into_iter()
+        .filter(|(_, hash)| covers.contains_key(hash))
+        .collect();
+    let category_of: BTreeMap<BookId, String> = library
+        .book_summaries()?
+        .into_iter()
+        .map(|b| (b.book_id, b.category))
+        .collect();
+    let categories = crate::store::sorted_categories(category_of.values());
+    let mut examples = Vec::new();
+    for (book_id, document) in library_text.book_ids.iter().zip(&library_text.documents) {
+        let Some(label) = category_of
+            .get(book_id)
+            .and_then(|c| categories.iter().position(|name| name == c))
+        else {
+            continue;
+        };
+        let cover = match cover_of.get(book_id) {
+            Some(hash) => cache.load(hash)?,
+            None => None,
+        };
+        examples.push(Example {
+            book_id: Some(*book_id),
+            label,
+            word_ids: word_ids(vocab, document.iter().map(|t| &t.stem), max_words),
+            cover,
+        });
+    }
+    Ok(Dataset {
+        examples,
+        categories,
+        padding_id: vocab.len() as i64 + 1,
+    })
+}
+
+/// The library's books as examples of `config`'s trunk, filling its feature
+/// cache first where covers are missing from it.
+pub(crate) fn library_dataset(
+    library: &mut Library,
+    library_text: &corpus::Corpus,
+    vocab: &Vocab,
+    trunk: &Vgg16Trunk,
+    config: &TrainConfig,
+    device: Device,
+    cancel: &Cancel,
+) -> Result<Dataset, TrainError> {
+    let cache = FeatureCache::for_settings(library.root(), &config.trunk, trunk.scale_channels)?;
+    embed::fill_cache(library, trunk, &cache, &config.trunk, device, &|_: Progress| {}, cancel)?;
+    build_dataset(library, library_text, vocab, &cache, config.max_words)
+}
+
+/// The words a run reads: the library's Word2Vec vocabulary and, with
+/// subwords on, every other stem of the corpus after it (words below
+/// Word2Vec's minimum count, most of them seen in one book only). Those have
+/// no vector of their own to start from, but their n-grams place them:
+/// an author or a title word seen nowhere else then still counts.
+pub(crate) fn run_vocabulary(
+    library_vocab: &Vocab,
+    library_text: &corpus::Corpus,
+    subwords: bool,
+) -> Vocab {
+    if !subwords {
+        return library_vocab.clone();
+    }
+    // Every stem of the corpus, counted and ordered as Word2Vec's own
+    // vocabulary is (most seen first); the ones it left out follow its words.
+    let every_word = library_text.vocab(1);
+    let mut words = library_vocab.words().to_vec();
+    let mut surfaces = library_vocab.surfaces().to_vec();
+    let mut counts = library_vocab.counts().to_vec();
+    for id in 0..every_word.unknown_id() {
+        if library_vocab.get(every_word.word(id)).is_none() {
+            words.push(every_word.word(id).to_string());
+            surfaces.push(every_word.surface(id).to_string());
+            counts.push(every_word.count(id));
+        }
+    }
+    Vocab::from_parts(words, surfaces, counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_subwords_a_run_reads_the_words_word2vec_left_out_after_its_own() {
+        let token = |stem: &str| crate::text::preprocess::Token {
+            stem: stem.into(),
+            word: format!("{stem}s"),
+        };
+        let library_text = corpus::Corpus {
+            book_ids: vec![BookId(1), BookId(2)],
+            documents: vec![
+                vec![token("sea"), token("gor"), token("sea")],
+                vec![token("sea"), token("tarnsman"), token("gor")],
+            ],
+            hash: String::new(),
+        };
+        let library_vocab = library_text.vocab(3);
+        assert_eq!(library_vocab.words(), ["sea"]);
+        let plain = run_vocabulary(&library_vocab, &library_text, false);
+        assert_eq!(plain, library_vocab);
+        let extended = run_vocabulary(&library_vocab, &library_text, true);
+        // Word2Vec's words keep their ids; the rest follow, most seen first.
+        assert_eq!(extended.words(), ["sea", "gor", "tarnsman"]);
+        assert_eq!(extended.counts(), [3, 2, 1]);
+        assert_eq!(extended.surface(2), "tarnsmans");
+        assert_eq!(extended.unknown_id(), 3);
+    }
+}

@@ -1,0 +1,88 @@
+//! Training the model on the library, as orchestration over small parts:
+//! the data a run reads ([`data`]), its split and batches ([`split`],
+//! [`batches`]), predictions ([`predict`]), the learning-rate schedule
+//! ([`schedule`]), validation tables ([`validation`]), weight averaging
+//! ([`averaging`]), checkpoints in one [`RunDir`] ([`checkpoints`]), one run
+//! from start to summary ([`run`]) and sweeps recorded in the library
+//! ([`sweep`]).
+
+pub mod averaging;
+pub(crate) mod batches;
+pub mod checkpoints;
+pub mod config;
+pub(crate) mod data;
+pub(crate) mod predict;
+pub mod run;
+pub(crate) mod schedule;
+pub mod split;
+pub mod summary;
+pub mod sweep;
+pub(crate) mod validation;
+
+use serde::Serialize;
+
+pub use crate::model::device::training_device;
+pub use crate::store::Modalities;
+pub use checkpoints::{Checkpoint, RunDir};
+pub use config::{SweepRequest, TrainConfig};
+pub use run::{ResumePoint, train_run};
+pub use split::{pk_batches, stratified_split};
+pub use summary::{RunSummary, ValidationTables};
+pub use sweep::{SweepRun, resume_run, run_sweep};
+
+use crate::embed::EmbedError;
+use crate::store::RunId;
+use crate::text::corpus::CorpusError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Embed(EmbedError),
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("the library needs at least two categories with two books each to train; it has {0}")]
+    TooFewBooks(String),
+    #[error("there is no run {0} in this library")]
+    RunNotFound(RunId),
+    #[error("run {run} cannot be evaluated: {reason}")]
+    RunNotUsable { run: RunId, reason: String },
+    #[error(transparent)]
+    Import(#[from] crate::import::ImportError),
+    #[error("checkpoint {0}")]
+    Checkpoint(String),
+    #[error("cannot set up the optimiser: {0}")]
+    Optimizer(String),
+    #[error("training was cancelled")]
+    Cancelled,
+}
+
+/// A cancelled feature cache is a cancelled run, whichever job it was part of.
+impl From<EmbedError> for TrainError {
+    fn from(error: EmbedError) -> Self {
+        match error {
+            EmbedError::Cancelled => TrainError::Cancelled,
+            other => TrainError::Embed(other),
+        }
+    }
+}
+
+/// What a run reports while it trains.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TrainEvent {
+    Step {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+        cross_entropy: f64,
+        triplet: f64,
+    },
+    Epoch {
+        epoch: usize,
+        train_loss: f64,
+        val_accuracy: f64,
+        val_macro_f1: f64,
+    },
+}

@@ -1,0 +1,108 @@
+//! What the heads say about examples: categories, embeddings and the fusion's
+//! modality weights, in batches without gradients.
+
+use tch::{Device, Kind, Tensor};
+
+use super::batches::{BatchTensors, Layout, batch_tensors};
+use super::data::Dataset;
+use crate::eval::ConfusionMatrix;
+use crate::model::{FusionHeads, ModelOutput};
+use crate::store::Modalities;
+
+/// Rows predicted at once.
+const BATCH: usize = 64;
+
+/// What the heads say about a list of examples, row by row.
+#[derive(Debug, Default)]
+pub(crate) struct Predictions {
+    pub predicted: Vec<usize>,
+    /// L2-normalised embeddings, `embedding_dim` values per row.
+    pub embeddings: Vec<f32>,
+    /// `S_c` and `S_u`, each the mean over the three scales.
+    pub image_weights: Vec<f32>,
+    pub text_weights: Vec<f32>,
+}
+
+/// Heads ready to run over a run's examples.
+pub(crate) struct Predictor<'a> {
+    pub heads: &'a FusionHeads,
+    pub layout: Layout,
+}
+
+fn to_vec(tensor: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(tensor.to_kind(Kind::Float).to_device(Device::Cpu)).unwrap_or_default()
+}
+
+fn mean_weight(weights: &[Tensor]) -> Vec<f32> {
+    to_vec(&Tensor::stack(weights, 0).mean_dim([0i64].as_slice(), false, Kind::Float))
+}
+
+impl Predictor<'_> {
+    /// The heads on one batch, without gradients.
+    pub fn forward(&self, batch: &BatchTensors) -> ModelOutput {
+        tch::no_grad(|| {
+            self.heads.forward(
+                &batch.scales,
+                &batch.ids,
+                &batch.lengths,
+                &batch.image_present,
+                &batch.text_present,
+            )
+        })
+    }
+
+    /// The heads on `indices`. With `mask_ensemble` (fused runs only) the
+    /// category is the argmax of the mean of the softmaxes of three passes of
+    /// the same heads: both modalities, the text alone and the cover alone.
+    pub fn predict(
+        &self,
+        dataset: &Dataset,
+        indices: &[usize],
+        modalities: Modalities,
+        mask_ensemble: bool,
+    ) -> Predictions {
+        let mut predictions = Predictions::default();
+        for chunk in indices.chunks(BATCH) {
+            let batch = batch_tensors(dataset, chunk, self.layout, modalities, None);
+            let output = self.forward(&batch);
+            let mut probabilities = output.logits.softmax(1, Kind::Float);
+            if mask_ensemble && modalities == Modalities::Fused {
+                for alone in [Modalities::Text, Modalities::Image] {
+                    let single = batch_tensors(dataset, chunk, self.layout, alone, None);
+                    probabilities += self.forward(&single).logits.softmax(1, Kind::Float);
+                }
+            }
+            let labels = Vec::<i64>::try_from(probabilities.argmax(1, false).to_device(Device::Cpu))
+                .unwrap_or_default();
+            predictions
+                .predicted
+                .extend(labels.into_iter().map(|label| label as usize));
+            predictions
+                .embeddings
+                .extend(to_vec(&output.embeddings.flatten(0, -1)));
+            predictions
+                .image_weights
+                .extend(mean_weight(&output.image_weights));
+            predictions
+                .text_weights
+                .extend(mean_weight(&output.text_weights));
+        }
+        predictions
+    }
+
+    /// The confusion matrix of the heads' categories on `indices`.
+    pub fn confusion(
+        &self,
+        dataset: &Dataset,
+        indices: &[usize],
+        modalities: Modalities,
+        mask_ensemble: bool,
+    ) -> ConfusionMatrix {
+        let predicted = self
+            .predict(dataset, indices, modalities, mask_ensemble)
+            .predicted;
+        let actual: Vec<usize> = indices.iter().map(|&i| dataset.examples[i].label).collect();
+        ConfusionMatrix::from_labels(&actual, &predicted, dataset.categories.len())
+            .expect("labels in range")
+    }
+}

@@ -1,0 +1,381 @@
+//! One run from start to summary, as orchestration over the small parts of
+//! this module: prepare the data, build the heads, train epoch after epoch
+//! (validating, checkpointing and keeping the best), then the tables.
+
+use std::sync::Mutex;
+
+use tch::nn::{self, OptimizerConfig as _};
+use tch::{Device, Tensor};
+
+use super::averaging::WeightAverage;
+use super::batches::{Dropouts, Layout, batch_tensors};
+use super::checkpoints::{Checkpoint, RunDir};
+use super::config::TrainConfig;
+use super::data::{Dataset, library_dataset, run_vocabulary};
+use super::predict::Predictor;
+use super::split::{epoch_rng, pk_batches, stratified_split};
+use super::summary::RunSummary;
+use super::validation::validation_tables;
+use super::{TrainError, TrainEvent, schedule};
+use crate::eval::ConfusionMatrix;
+use crate::jobs::{Cancel, Progress, is_cancelled};
+use crate::model::weights::TrunkProvenance;
+use crate::model::{FusionHeads, loss};
+use crate::store::Library;
+use crate::text::corpus::{self, LibraryVectors};
+use crate::text::{Vocab, Word2VecConfig};
+
+/// Serialises the seeding and initialisation of heads: libtorch's generator is
+/// global, so models built at once on other threads (a window training while
+/// it embeds) must not draw from the same sequence.
+pub(crate) static HEADS_INITIALISATION: Mutex<()> = Mutex::new(());
+
+/// Where a stopped run picks up: the epoch and step after the last ones
+/// recorded, and the best epoch so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResumePoint {
+    pub next_epoch: usize,
+    pub next_step: usize,
+    pub best_epoch: usize,
+    pub best_accuracy: f64,
+    pub best_macro_f1: f64,
+}
+
+/// What a run trains on: its examples, their split, its words and trunk.
+struct RunData {
+    dataset: Dataset,
+    labels: Vec<usize>,
+    train: Vec<usize>,
+    validation: Vec<usize>,
+    vectors: LibraryVectors,
+    vocab: Vocab,
+    provenance: TrunkProvenance,
+    layout: Layout,
+}
+
+impl RunData {
+    /// The library's word vectors (retrained when the corpus changed), the
+    /// run's vocabulary (saved in its folder), the trunk's feature cache and
+    /// the examples, split by category.
+    fn prepare(
+        library: &mut Library,
+        config: &TrainConfig,
+        device: Device,
+        run_dir: Option<&RunDir>,
+        cancel: &Cancel,
+    ) -> Result<Self, TrainError> {
+        let library_text = corpus::library_corpus(library)?;
+        let (vectors, _) = corpus::vectors_for_corpus(
+            library,
+            &library_text,
+            &Word2VecConfig::default(),
+            &|_: Progress| {},
+            &Cancel::new(false),
+        )?;
+        let (_trunk_store, trunk, provenance) = crate::embed::build_trunk(&config.trunk, device)?;
+        let subwords = config.model.subword_buckets > 0;
+        let vocab = run_vocabulary(&vectors.vectors.vocab, &library_text, subwords);
+        if let Some(dir) = run_dir {
+            dir.create()?;
+            dir.save_vocabulary(&vocab)?;
+        }
+        let dataset =
+            library_dataset(library, &library_text, &vocab, &trunk, config, device, cancel)?;
+        let labels = dataset.labels();
+        let trainable = (0..dataset.categories.len())
+            .filter(|&c| labels.iter().filter(|&&l| l == c).count() >= 2)
+            .count();
+        if trainable < 2 {
+            return Err(TrainError::TooFewBooks(format!(
+                "{} books in {} categories",
+                labels.len(),
+                dataset.categories.len()
+            )));
+        }
+        let (train, validation) = stratified_split(&labels, config.validation_share, config.seed);
+        let layout = Layout {
+            channels: trunk.scale_channels,
+            grid: config.trunk.grid,
+            device,
+        };
+        Ok(Self {
+            dataset,
+            labels,
+            train,
+            validation,
+            vectors,
+            vocab,
+            provenance,
+            layout,
+        })
+    }
+
+    /// Validation books, or the training books when none are held out.
+    fn measured(&self) -> &[usize] {
+        if self.validation.is_empty() {
+            &self.train
+        } else {
+            &self.validation
+        }
+    }
+}
+
+/// The heads being trained, with their variables and settings.
+struct Trainer<'a> {
+    config: &'a TrainConfig,
+    data: &'a RunData,
+    run_dir: Option<&'a RunDir>,
+    store: nn::VarStore,
+    heads: FusionHeads,
+    embedding_dim: usize,
+}
+
+impl<'a> Trainer<'a> {
+    /// Heads seeded by the run's seed, their word table started from the
+    /// library's vectors (words without one start at zero).
+    fn new(config: &'a TrainConfig, data: &'a RunData, run_dir: Option<&'a RunDir>) -> Self {
+        let initialising = HEADS_INITIALISATION
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        tch::manual_seed(config.seed as i64);
+        let store = nn::VarStore::new(data.layout.device);
+        let model_config = config.model_config(data.dataset.categories.len());
+        let mut heads = FusionHeads::new(
+            &store.root(),
+            &model_config,
+            data.layout.channels,
+            data.vocab.words(),
+        );
+        let library = &data.vectors.vectors;
+        let library_words = library.vocab.len() as i64;
+        if library.dim as i64 == model_config.word_dim {
+            let table = Tensor::from_slice(&library.vectors)
+                .reshape([library_words, library.dim as i64])
+                .to_device(data.layout.device);
+            heads.text.load_word_vectors(&table);
+        }
+        heads
+            .text
+            .zero_rows(library_words, data.vocab.len() as i64 - library_words);
+        drop(initialising);
+        Self {
+            config,
+            data,
+            run_dir,
+            store,
+            heads,
+            embedding_dim: model_config.embedding_dim as usize,
+        }
+    }
+
+    fn predictor(&self) -> Predictor<'_> {
+        Predictor {
+            heads: &self.heads,
+            layout: self.data.layout,
+        }
+    }
+
+    fn confusion(&self, indices: &[usize]) -> ConfusionMatrix {
+        let config = self.config;
+        self.predictor().confusion(
+            &self.data.dataset,
+            indices,
+            config.modalities,
+            config.mask_ensemble,
+        )
+    }
+
+    fn save(&self, which: Checkpoint) -> Result<(), TrainError> {
+        match self.run_dir {
+            Some(dir) => dir.save(&self.store, which),
+            None => Ok(()),
+        }
+    }
+
+    /// The summary of a new best model, after its checkpoint is kept.
+    fn keep_best(
+        &self,
+        best_epoch: usize,
+        matrix: &ConfusionMatrix,
+        averaged_from: Option<usize>,
+    ) -> Result<RunSummary, TrainError> {
+        self.save(Checkpoint::Best)?;
+        Ok(RunSummary {
+            trunk: self.data.provenance.clone(),
+            best_epoch,
+            val_accuracy: matrix.accuracy(),
+            val_macro_f1: matrix.macro_f1(),
+            train_accuracy: self.confusion(&self.data.train).accuracy(),
+            categories: self.data.dataset.categories.clone(),
+            validation: None,
+            averaged_from,
+        })
+    }
+
+    /// One epoch of P x K batches; returns the mean loss.
+    fn epoch(
+        &mut self,
+        optimizer: &mut nn::Optimizer,
+        epoch: usize,
+        step: &mut usize,
+        on_event: &mut dyn FnMut(TrainEvent),
+        cancel: &Cancel,
+    ) -> Result<f64, TrainError> {
+        let config = self.config;
+        let mut rng = epoch_rng(config.seed, epoch);
+        let labels = &self.data.labels;
+        let (p, k) = (config.categories_per_batch, config.books_per_category);
+        let batches = pk_batches(&self.data.train, labels, p, k, &mut rng);
+        let dropouts = Dropouts {
+            modality: config.modality_dropout,
+            word: config.word_dropout,
+        };
+        let mut epoch_loss = 0.0;
+        for (index, batch) in batches.iter().enumerate() {
+            optimizer.set_lr(schedule::learning_rate(config, epoch, index, batches.len()));
+            if is_cancelled(cancel) {
+                return Err(TrainError::Cancelled);
+            }
+            let data = &self.data;
+            let tensors = batch_tensors(
+                &data.dataset,
+                batch,
+                data.layout,
+                config.modalities,
+                Some((dropouts, &mut rng)),
+            );
+            let output = self.heads.forward_t(
+                &tensors.scales,
+                &tensors.ids,
+                &tensors.lengths,
+                &tensors.image_present,
+                &tensors.text_present,
+                true,
+            );
+            let (objective, cross_entropy, triplet) = loss::objective_smoothed(
+                &output.logits,
+                &output.embeddings,
+                &tensors.labels,
+                config.beta,
+                config.alpha(),
+                config.label_smoothing,
+            );
+            optimizer.backward_step(&objective);
+            let value = objective.double_value(&[]);
+            epoch_loss += value;
+            *step += 1;
+            on_event(TrainEvent::Step {
+                epoch,
+                step: *step,
+                loss: value,
+                cross_entropy,
+                triplet,
+            });
+        }
+        Ok(epoch_loss / batches.len() as f64)
+    }
+
+    /// After the last epoch: the averaged weights when they validate better.
+    fn try_average(
+        &self,
+        average: &WeightAverage,
+        best: &mut Option<RunSummary>,
+        first_epoch: usize,
+    ) -> Result<(), TrainError> {
+        let Some(last) = average.apply(&self.store) else {
+            return Ok(());
+        };
+        let matrix = self.confusion(self.data.measured());
+        if best.as_ref().is_none_or(|b| matrix.macro_f1() > b.val_macro_f1) {
+            let from = average.from_epoch.max(first_epoch);
+            *best = Some(self.keep_best(self.config.epochs, &matrix, Some(from))?);
+        } else {
+            last.restore(&self.store);
+        }
+        Ok(())
+    }
+
+    /// The best epoch's summary with the paper's tables, from its checkpoint
+    /// when one was kept.
+    fn finish(mut self, best: Option<RunSummary>) -> Result<RunSummary, TrainError> {
+        let mut summary =
+            best.ok_or_else(|| TrainError::TooFewBooks("no epoch was run (epochs = 0)".into()))?;
+        if let Some(dir) = self.run_dir
+            && dir.checkpoint(Checkpoint::Best).is_file()
+        {
+            dir.load(&mut self.store, Checkpoint::Best)?;
+        }
+        let config = self.config;
+        summary.validation = Some(validation_tables(
+            &self.predictor(),
+            &self.data.dataset,
+            self.data.measured(),
+            config.modalities,
+            config.mask_ensemble,
+            self.embedding_dim,
+        ));
+        Ok(summary)
+    }
+}
+
+/// Trains one run and returns its summary; `on_event` hears every step and
+/// epoch. With `run_dir`, the heads are saved there after every epoch
+/// ([`Checkpoint::Last`]) and at the best validation macro-F1
+/// ([`Checkpoint::Best`]). With `resume`, the heads start from the last
+/// checkpoint and the epochs and steps go on from there; each epoch's batches
+/// are seeded by the run's seed and the epoch, so a resumed run sees the
+/// batches the uninterrupted one would have.
+pub fn train_run(
+    library: &mut Library,
+    config: &TrainConfig,
+    device: Device,
+    run_dir: Option<&RunDir>,
+    resume: Option<&ResumePoint>,
+    on_event: &mut dyn FnMut(TrainEvent),
+    cancel: &Cancel,
+) -> Result<RunSummary, TrainError> {
+    let data = RunData::prepare(library, config, device, run_dir, cancel)?;
+    let mut trainer = Trainer::new(config, &data, run_dir);
+    let mut optimizer = nn::AdamW {
+        wd: config.weight_decay,
+        ..Default::default()
+    }
+    .build(&trainer.store, config.learning_rate)
+    .map_err(|e| TrainError::Optimizer(e.to_string()))?;
+    if resume.is_some() {
+        let dir = run_dir.ok_or_else(|| {
+            TrainError::Checkpoint("resuming needs the run's checkpoint folder".into())
+        })?;
+        dir.load(&mut trainer.store, Checkpoint::Last)?;
+    }
+    let mut best = resume.map(|point| RunSummary {
+        trunk: data.provenance.clone(),
+        best_epoch: point.best_epoch,
+        val_accuracy: point.best_accuracy,
+        val_macro_f1: point.best_macro_f1,
+        train_accuracy: f64::NAN,
+        categories: data.dataset.categories.clone(),
+        validation: None,
+        averaged_from: None,
+    });
+    let mut step = resume.map_or(0, |point| point.next_step.saturating_sub(1));
+    let first_epoch = resume.map_or(1, |point| point.next_epoch);
+    let mut average = WeightAverage::new(config.weight_averaging, config.epochs);
+    for epoch in first_epoch..=config.epochs {
+        let train_loss = trainer.epoch(&mut optimizer, epoch, &mut step, on_event, cancel)?;
+        let matrix = trainer.confusion(data.measured());
+        on_event(TrainEvent::Epoch {
+            epoch,
+            train_loss,
+            val_accuracy: matrix.accuracy(),
+            val_macro_f1: matrix.macro_f1(),
+        });
+        trainer.save(Checkpoint::Last)?;
+        if best.as_ref().is_none_or(|b| matrix.macro_f1() > b.val_macro_f1) {
+            best = Some(trainer.keep_best(epoch, &matrix, None)?);
+        }
+        average.add(&trainer.store, epoch);
+    }
+    trainer.try_average(&average, &mut best, first_epoch)?;
+    trainer.finish(best)
+}

@@ -1,0 +1,242 @@
+//! Sweeps and resumed runs as the library records them: each run's row, its
+//! steps and epochs as they end, its outcome, and its checkpoints in its
+//! [`RunDir`].
+
+use std::path::Path;
+
+use serde::Serialize;
+use tch::Device;
+
+use super::checkpoints::RunDir;
+use super::config::{SweepRequest, TrainConfig};
+use super::run::{ResumePoint, train_run};
+use super::summary::{RunSummary, ValidationTables};
+use super::{TrainError, TrainEvent};
+use crate::jobs::Cancel;
+use crate::store::{
+    Library, Modalities, RunEpoch, RunId, RunOutcome, RunStatus, RunStep, StoreError,
+};
+
+/// One run of a sweep, as `shelfwise train --json` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepRun {
+    pub run: RunId,
+    pub beta: f64,
+    pub modalities: Modalities,
+    pub best_epoch: usize,
+    pub val_accuracy: f64,
+    pub val_macro_f1: f64,
+    /// The paper's tables on the held-out books.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<ValidationTables>,
+}
+
+/// Runs a sweep on the library in `library_root`, recording every run, step
+/// and epoch in the library (a second connection writes while the first
+/// trains) and saving checkpoints under `runs/<run>/`. `on_event` hears each
+/// run's events with its run id.
+pub fn run_sweep(
+    library_root: &Path,
+    request: &SweepRequest,
+    device: Device,
+    on_event: &mut dyn FnMut(RunId, &TrainEvent),
+    cancel: &Cancel,
+) -> Result<Vec<SweepRun>, TrainError> {
+    let mut library = Library::open(library_root)?;
+    let mut recorder = Library::open(library_root)?;
+    let sweep_id = recorder.create_sweep()?;
+    let mut runs = Vec::new();
+    for config in request.configs() {
+        let config_json = serde_json::to_string(&config).expect("settings serialise");
+        let run_id =
+            recorder.create_run(Some(sweep_id), config.beta, config.modalities, &config_json)?;
+        let context = RunContext {
+            run_id,
+            config: &config,
+            device,
+            cancel,
+        };
+        runs.push(recorded_run(&mut library, &mut recorder, &context, None, on_event)?);
+    }
+    Ok(runs)
+}
+
+/// Goes on with a stopped (cancelled, failed or finished) run from its last
+/// checkpoint, up to `epochs` in all (default: the run's own setting).
+pub fn resume_run(
+    library_root: &Path,
+    run_id: RunId,
+    epochs: Option<usize>,
+    device: Device,
+    on_event: &mut dyn FnMut(RunId, &TrainEvent),
+    cancel: &Cancel,
+) -> Result<SweepRun, TrainError> {
+    let mut library = Library::open(library_root)?;
+    let mut recorder = Library::open(library_root)?;
+    let unusable = |reason: String| TrainError::RunNotUsable {
+        run: run_id,
+        reason,
+    };
+    let record = recorder
+        .run_record(run_id)?
+        .ok_or(TrainError::RunNotFound(run_id))?;
+    let mut config: TrainConfig =
+        serde_json::from_str(&record.config).map_err(|e| unusable(format!("settings: {e}")))?;
+    if let Some(epochs) = epochs {
+        config.epochs = epochs;
+    }
+    let progress = recorder.run_progress(run_id)?;
+    let Some(best) = progress.best else {
+        return Err(unusable(format!(
+            "it is {} and has no finished epoch to resume from; train it anew",
+            record.status
+        )));
+    };
+    if progress.last_epoch as usize >= config.epochs {
+        return Err(unusable(format!(
+            "it has already trained {} of {} epochs; pass --epochs to train longer",
+            progress.last_epoch, config.epochs
+        )));
+    }
+    let point = ResumePoint {
+        next_epoch: progress.last_epoch as usize + 1,
+        next_step: progress.last_step as usize + 1,
+        best_epoch: best.0 as usize,
+        best_accuracy: best.1,
+        best_macro_f1: best.2,
+    };
+    let config_json = serde_json::to_string(&config).expect("settings serialise");
+    recorder.restart_run(run_id, &config_json)?;
+    let context = RunContext {
+        run_id,
+        config: &config,
+        device,
+        cancel,
+    };
+    recorded_run(&mut library, &mut recorder, &context, Some(&point), on_event)
+}
+
+/// The run being recorded and how it trains.
+struct RunContext<'a> {
+    run_id: RunId,
+    config: &'a TrainConfig,
+    device: Device,
+    cancel: &'a Cancel,
+}
+
+/// Each epoch's steps and metrics into the library as the epoch ends; the
+/// first error writing them is kept and reported once the run stops.
+struct EpochRecorder<'a> {
+    library: &'a mut Library,
+    run_id: RunId,
+    steps: Vec<RunStep>,
+    error: Option<StoreError>,
+}
+
+impl EpochRecorder<'_> {
+    fn hear(&mut self, event: &TrainEvent) {
+        match *event {
+            TrainEvent::Step {
+                epoch,
+                step,
+                loss,
+                cross_entropy,
+                triplet,
+            } => self.steps.push(RunStep {
+                step: step as i64,
+                epoch: epoch as i64,
+                loss,
+                cross_entropy,
+                triplet,
+            }),
+            TrainEvent::Epoch {
+                epoch,
+                train_loss,
+                val_accuracy,
+                val_macro_f1,
+            } => {
+                let row = RunEpoch {
+                    epoch: epoch as i64,
+                    train_loss,
+                    val_accuracy,
+                    val_macro_f1,
+                };
+                if let Err(error) = self.library.record_epoch(self.run_id, &self.steps, &row) {
+                    self.error.get_or_insert(error);
+                }
+                self.steps.clear();
+            }
+        }
+    }
+}
+
+/// How a run's result is stored.
+fn outcome(result: &Result<RunSummary, TrainError>) -> RunOutcome {
+    match result {
+        Ok(summary) => RunOutcome {
+            status: RunStatus::Finished,
+            trunk: serde_json::to_string(&summary.trunk).ok(),
+            best_epoch: Some(summary.best_epoch as i64),
+            val_accuracy: Some(summary.val_accuracy),
+            val_macro_f1: Some(summary.val_macro_f1),
+            summary: serde_json::to_string(summary).expect("summary serialises"),
+        },
+        Err(error) => RunOutcome {
+            status: if matches!(error, TrainError::Cancelled) {
+                RunStatus::Cancelled
+            } else {
+                RunStatus::Failed
+            },
+            trunk: None,
+            best_epoch: None,
+            val_accuracy: None,
+            val_macro_f1: None,
+            summary: serde_json::json!({ "error": error.to_string() }).to_string(),
+        },
+    }
+}
+
+/// Trains one run (from scratch or from `resume`), recording each epoch's steps
+/// and metrics as it ends and the run's outcome when it stops.
+fn recorded_run(
+    library: &mut Library,
+    recorder: &mut Library,
+    run: &RunContext,
+    resume: Option<&ResumePoint>,
+    on_event: &mut dyn FnMut(RunId, &TrainEvent),
+) -> Result<SweepRun, TrainError> {
+    let run_dir = RunDir::new(library.root(), run.run_id);
+    let mut epochs = EpochRecorder {
+        library: recorder,
+        run_id: run.run_id,
+        steps: Vec::new(),
+        error: None,
+    };
+    let result = train_run(
+        library,
+        run.config,
+        run.device,
+        Some(&run_dir),
+        resume,
+        &mut |event| {
+            epochs.hear(&event);
+            on_event(run.run_id, &event);
+        },
+        run.cancel,
+    );
+    let record_error = epochs.error.take();
+    epochs.library.finish_run(run.run_id, &outcome(&result))?;
+    if let Some(error) = record_error {
+        return Err(error.into());
+    }
+    let summary = result?;
+    Ok(SweepRun {
+        run: run.run_id,
+        beta: run.config.beta,
+        modalities: run.config.modalities,
+        best_epoch: summary.best_epoch,
+        val_accuracy: summary.val_accuracy,
+        val_macro_f1: summary.val_macro_f1,
+        validation: summary.validation,
+    })
+}

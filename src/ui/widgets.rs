@@ -1,0 +1,122 @@
+//! Small pieces every view draws with: colours, chips, a job's progress line,
+//! a labelled form row, a placeholder cover and the model picker.
+
+use egui::{Color32, FontId, Rect, RichText};
+
+use crate::app::{Command, RunsState};
+use crate::app::runs::run_label;
+use crate::jobs::Job;
+
+/// A palette that tells ten categories (or runs) apart.
+pub fn palette(index: usize) -> Color32 {
+    const COLOURS: [Color32; 10] = [
+        Color32::from_rgb(31, 119, 180),
+        Color32::from_rgb(255, 127, 14),
+        Color32::from_rgb(44, 160, 44),
+        Color32::from_rgb(214, 39, 40),
+        Color32::from_rgb(148, 103, 189),
+        Color32::from_rgb(140, 86, 75),
+        Color32::from_rgb(227, 119, 194),
+        Color32::from_rgb(127, 127, 127),
+        Color32::from_rgb(188, 189, 34),
+        Color32::from_rgb(23, 190, 207),
+    ];
+    COLOURS[index % COLOURS.len()]
+}
+
+/// Blue (cold) through yellow to red (hot).
+pub fn heat_colour(t: f32) -> Color32 {
+    let t = t.clamp(0.0, 1.0);
+    let (r, g, b) = if t < 0.5 {
+        let u = t * 2.0;
+        (u, u, 1.0 - u)
+    } else {
+        let u = (t - 0.5) * 2.0;
+        (1.0, 1.0 - u, 0.0)
+    };
+    Color32::from_rgb((r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8)
+}
+
+pub fn chip(ui: &mut egui::Ui, text: &str) {
+    egui::Frame::new()
+        .fill(ui.visuals().faint_bg_color)
+        .corner_radius(8.0)
+        .inner_margin(egui::Margin::symmetric(6, 2))
+        .show(ui, |ui| ui.label(RichText::new(text).small()));
+}
+
+/// A running job: spinner, progress with time left, and Cancel.
+pub fn job_line<T: Send + 'static>(ui: &mut egui::Ui, job: &Job<T>) {
+    ui.horizontal(|ui| {
+        ui.spinner();
+        let (fraction, _, eta) = job.rate_and_eta();
+        let eta = eta.map_or(String::new(), |s| format!(", {s:.0} s left"));
+        ui.add(
+            egui::ProgressBar::new(fraction)
+                .desired_width(240.0)
+                .text(format!("{}{eta}", job.name)),
+        );
+        if ui.button("Cancel").clicked() {
+            job.cancel();
+        }
+    });
+}
+
+/// One row of a form grid: a label and the widget it names (so that tests and
+/// screen readers find the widget by its label).
+pub fn form_row(ui: &mut egui::Ui, label: &str, widget: impl egui::Widget) {
+    let label = ui.label(label);
+    ui.add(widget).labelled_by(label.id);
+    ui.end_row();
+}
+
+/// A cover for a book without one: a tinted card with its title.
+pub fn placeholder_cover(ui: &egui::Ui, rect: Rect, title: &str, category: &str) {
+    let hash = category
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let tint = Color32::from_rgb(
+        60 + (hash % 90) as u8,
+        60 + ((hash / 90) % 90) as u8,
+        60 + ((hash / 8100) % 90) as u8,
+    );
+    let painter = ui.painter();
+    painter.rect_filled(rect, 3.0, tint);
+    let galley = painter.layout(
+        title.to_string(),
+        FontId::proportional(13.0),
+        Color32::WHITE,
+        rect.width() - 12.0,
+    );
+    let pos = rect.center() - galley.size() / 2.0;
+    painter.galley(pos, galley, Color32::WHITE);
+}
+
+/// The "Model" picker of the explore views: the finished runs.
+pub fn run_picker(ui: &mut egui::Ui, runs: &RunsState, commands: &mut Vec<Command>) {
+    let current = runs.explore_run();
+    let finished = runs.finished();
+    let text = finished
+        .iter()
+        .find(|r| Some(r.run_id) == current)
+        .map_or("no trained run".to_string(), |r| {
+            format!("run {}: {}", r.run_id, run_label(r))
+        });
+    egui::ComboBox::from_label("Model")
+        .selected_text(text)
+        .show_ui(ui, |ui| {
+            for run in &finished {
+                let label = format!("run {}: {}", run.run_id, run_label(run));
+                if ui.selectable_label(current == Some(run.run_id), label).clicked() {
+                    commands.push(Command::ChooseRun(run.run_id));
+                }
+            }
+        });
+}
+
+/// A file's name, for report lines.
+pub fn short_name(source: &str) -> String {
+    std::path::Path::new(source)
+        .file_name()
+        .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned())
+}
