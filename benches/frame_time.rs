@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use egui_kittest::Harness;
 use shelfwise::app::ShelfwiseApp;
-use shelfwise::store::{BookId, Library, NewBook, StoredProjection};
 use shelfwise::app::View;
+use shelfwise::store::{BookId, Library, NewBook, StoredProjection};
 
 const BUDGET_MS: f64 = 16.0;
 

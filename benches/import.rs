@@ -46,14 +46,8 @@ fn run_import(csv: &Path, parallel: bool) -> Duration {
         ..ImportOptions::default()
     };
     let started = Instant::now();
-    let report = import::import_path(
-        &mut library,
-        csv,
-        options,
-        &|_| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let report =
+        import::import_path(&mut library, csv, options, &|_| {}, &AtomicBool::new(false)).unwrap();
     let elapsed = started.elapsed();
     assert!(report.imported > 0);
     elapsed

@@ -39,14 +39,7 @@ fn main() {
         ..TsneSettings::default()
     };
     let started = Instant::now();
-    let layout = tsne(
-        &points,
-        dim,
-        &settings,
-        &|_| {},
-        &AtomicBool::new(false),
-    )
-    .expect("t-SNE");
+    let layout = tsne(&points, dim, &settings, &|_| {}, &AtomicBool::new(false)).expect("t-SNE");
     let seconds = started.elapsed().as_secs_f64();
     let lines: Vec<String> = layout
         .chunks(2)

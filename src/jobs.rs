@@ -257,7 +257,9 @@ mod tests {
     #[test]
     fn errors_and_panics_become_failures() {
         let mut failing: Job<()> = Job::spawn("fail", || {}, |_| anyhow::bail!("bad input"));
-        assert!(matches!(wait(&mut failing), JobOutcome::Failed(reason) if reason.to_string() == "bad input"));
+        assert!(
+            matches!(wait(&mut failing), JobOutcome::Failed(reason) if reason.to_string() == "bad input")
+        );
         let mut panicking: Job<()> = Job::spawn("panic", || {}, |_| panic!("boom"));
         assert!(
             matches!(wait(&mut panicking), JobOutcome::Failed(reason) if reason.to_string().contains("boom"))

@@ -6,18 +6,18 @@
 //! `jobs`, `paths`, `eval`, `store`, `text`, `import`, `model`, `embed`,
 //! `train`, `inference`, `recommend`, `project`, `app`, `ui`, `cli`.
 
-pub mod jobs;
-pub mod paths;
+pub mod app;
+pub mod cli;
+pub mod embed;
 pub mod eval;
+pub mod import;
+pub mod inference;
+pub mod jobs;
+pub mod model;
+pub mod paths;
+pub mod project;
+pub mod recommend;
 pub mod store;
 pub mod text;
-pub mod import;
-pub mod model;
-pub mod embed;
 pub mod train;
-pub mod inference;
-pub mod recommend;
-pub mod project;
-pub mod app;
 pub mod ui;
-pub mod cli;

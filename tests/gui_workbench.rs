@@ -12,8 +12,8 @@ use egui::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use shelfwise::app::ShelfwiseApp;
-use shelfwise::store::Library;
 use shelfwise::app::TrainForm;
+use shelfwise::store::Library;
 
 fn library() -> (tempfile::TempDir, tempfile::TempDir) {
     let source = tempfile::tempdir().unwrap();
@@ -158,7 +158,14 @@ fn after_a_sweep_attention_projection_and_suggestions_are_on_screen() {
     harness.run();
     let selected = harness.state().library.selected.as_ref().map(|b| b.book_id);
     assert_eq!(selected, Some(book_id), "the click opened the book");
-    let title = harness.state().library.selected.as_ref().unwrap().title.clone();
+    let title = harness
+        .state()
+        .library
+        .selected
+        .as_ref()
+        .unwrap()
+        .title
+        .clone();
     assert!(harness.query_all_by_label(&title).count() >= 1);
 
     // Box selection: a rectangle dragged over the whole scatter lists every book.
@@ -277,8 +284,5 @@ fn settings_changed_in_the_window_are_remembered() {
     let restored = Harness::builder().build_eframe(move |cc| {
         ShelfwiseApp::new(&cc.egui_ctx, dir, None, false).with_settings(saved)
     });
-    assert_eq!(
-        restored.state().settings.device,
-        DeviceChoice::Cpu
-    );
+    assert_eq!(restored.state().settings.device, DeviceChoice::Cpu);
 }

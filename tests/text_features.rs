@@ -115,14 +115,8 @@ fn word2vec_keeps_two_word_groups_apart() {
         epochs: 5,
         ..Word2VecConfig::default()
     };
-    let (vectors, stats) = word2vec::train(
-        &sentences,
-        vocab,
-        &config,
-        &|_| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let (vectors, stats) =
+        word2vec::train(&sentences, vocab, &config, &|_| {}, &AtomicBool::new(false)).unwrap();
     assert_eq!(stats.words, 3000 * 12 * 5);
     for id in 0..20u32 {
         let word = vectors.vocab.word(id).to_string();

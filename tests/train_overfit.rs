@@ -284,7 +284,10 @@ fn a_stopped_run_resumes_where_it_stopped_with_a_continuous_curve() {
         "{result:?}"
     );
     let library = Library::open(root).unwrap();
-    assert_eq!(library.run_status(RunId(1)).unwrap().unwrap().0, RunStatus::Cancelled);
+    assert_eq!(
+        library.run_status(RunId(1)).unwrap().unwrap().0,
+        RunStatus::Cancelled
+    );
     let before = library.run_steps(RunId(1)).unwrap();
     assert_eq!(before.len(), 6);
 
@@ -298,7 +301,10 @@ fn a_stopped_run_resumes_where_it_stopped_with_a_continuous_curve() {
     )
     .unwrap();
     assert_eq!(resumed.run, RunId(1));
-    assert_eq!(library.run_status(RunId(1)).unwrap().unwrap().0, RunStatus::Finished);
+    assert_eq!(
+        library.run_status(RunId(1)).unwrap().unwrap().0,
+        RunStatus::Finished
+    );
     let steps = library.run_steps(RunId(1)).unwrap();
     let numbers: Vec<i64> = steps.iter().map(|s| s.step).collect();
     assert_eq!(

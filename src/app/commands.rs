@@ -16,7 +16,9 @@ pub enum Command {
     /// Imports a file or folder (queued behind a running import).
     Import(PathBuf),
     /// Opens a file dialog for an import source.
-    PickImportSource { folder: bool },
+    PickImportSource {
+        folder: bool,
+    },
     CancelImport,
     ShowImportReport,
     /// Shows a book in the detail panel.

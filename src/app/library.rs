@@ -105,7 +105,11 @@ impl LibraryState {
             .collect();
         by_age.sort();
         let excess = by_age.len() - MAX_LIVE_THUMBNAILS * 3 / 4;
-        let freed: Vec<String> = by_age.into_iter().take(excess).map(|(_, uri)| uri).collect();
+        let freed: Vec<String> = by_age
+            .into_iter()
+            .take(excess)
+            .map(|(_, uri)| uri)
+            .collect();
         for uri in &freed {
             self.thumbnails_drawn.remove(uri);
         }
@@ -131,9 +135,15 @@ mod tests {
     #[test]
     fn search_and_category_narrow_the_grid_and_a_gone_category_is_dropped() {
         let mut state = LibraryState::default();
-        state.set_books(vec![book(1, "Sea Voyage", "Adventure"), book(2, "Dark Manor", "Horror")]);
+        state.set_books(vec![
+            book(1, "Sea Voyage", "Adventure"),
+            book(2, "Dark Manor", "Horror"),
+        ]);
         assert_eq!(state.visible, [0, 1]);
-        assert_eq!(state.categories, [("Adventure".into(), 1), ("Horror".into(), 1)]);
+        assert_eq!(
+            state.categories,
+            [("Adventure".into(), 1), ("Horror".into(), 1)]
+        );
         state.query = "voyage ARCHER".into();
         state.apply_filters();
         assert_eq!(state.visible, [0]);
@@ -142,6 +152,9 @@ mod tests {
         state.apply_filters();
         assert_eq!(state.visible, [1]);
         state.set_books(vec![book(1, "Sea Voyage", "Adventure")]);
-        assert_eq!((state.category.clone(), state.visible.clone()), (None, vec![0]));
+        assert_eq!(
+            (state.category.clone(), state.visible.clone()),
+            (None, vec![0])
+        );
     }
 }

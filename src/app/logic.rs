@@ -114,7 +114,9 @@ impl ShelfwiseApp {
                     .or(runs.first())
                     .map(|r| r.run);
             }
-            JobOutcome::Failed(error) => self.message = Some(format!("Training stopped: {error:#}")),
+            JobOutcome::Failed(error) => {
+                self.message = Some(format!("Training stopped: {error:#}"))
+            }
         }
         runs_changed
     }

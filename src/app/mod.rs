@@ -6,8 +6,8 @@
 //! `ui`; no SQL here beyond calls into `store`, and no tch at all.
 
 pub mod commands;
-pub mod exports;
 pub mod explore;
+pub mod exports;
 pub mod library;
 pub mod logic;
 pub mod runs;

@@ -98,6 +98,10 @@ mod tests {
         state.chosen = Some(RunId(3));
         assert_eq!(state.explore_run(), Some(RunId(3)));
         state.chosen = Some(RunId(4));
-        assert_eq!(state.explore_run(), Some(RunId(2)), "a cancelled run cannot explain");
+        assert_eq!(
+            state.explore_run(),
+            Some(RunId(2)),
+            "a cancelled run cannot explain"
+        );
     }
 }

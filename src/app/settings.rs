@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::model::device::DeviceChoice;
 use crate::model::device::Compute;
+pub use crate::model::device::DeviceChoice;
 
 /// The key of the remembered settings in eframe's storage.
 pub const SETTINGS_KEY: &str = "shelfwise-settings";

@@ -60,7 +60,11 @@ impl JobSetup {
     ) -> Job<T> {
         let setup = self.clone();
         let repaint = self.ctx.clone();
-        Job::spawn(name, move || repaint.request_repaint(), move |job| work(job, &setup))
+        Job::spawn(
+            name,
+            move || repaint.request_repaint(),
+            move |job| work(job, &setup),
+        )
     }
 
     fn open(&self) -> anyhow::Result<Library> {
@@ -105,7 +109,13 @@ impl ShelfwiseApp {
             let mut library = setup.open()?;
             let on_progress = |p: Progress| job.progress(p, "");
             let options = ImportOptions::default();
-            Ok(import::import_path(&mut library, &path, options, &on_progress, job.cancel_flag())?)
+            Ok(import::import_path(
+                &mut library,
+                &path,
+                options,
+                &on_progress,
+                job.cancel_flag(),
+            )?)
         }));
     }
 
@@ -129,16 +139,36 @@ impl ShelfwiseApp {
             }
         };
         let configs = request.configs();
-        let labels = configs.iter().map(|c| c.modalities.run_label(c.beta)).collect();
-        let books = self.library.books.iter().filter(|b| !b.category.is_empty()).count();
+        let labels = configs
+            .iter()
+            .map(|c| c.modalities.run_label(c.beta))
+            .collect();
+        let books = self
+            .library
+            .books
+            .iter()
+            .filter(|b| !b.category.is_empty())
+            .count();
         let base = &request.base;
         let per_batch = (base.categories_per_batch * base.books_per_category).max(1);
         let train_books = ((books as f64) * (1.0 - base.validation_share)).ceil() as usize;
         let total_steps = configs.len() * base.epochs * train_books.div_ceil(per_batch).max(1);
-        self.start_training(ctx, "sweep".into(), labels, total_steps, move |setup, on_event, job| {
-            let device = setup.compute.device();
-            Ok(train::run_sweep(&setup.library_dir, &request, device, on_event, job.cancel_flag())?)
-        });
+        self.start_training(
+            ctx,
+            "sweep".into(),
+            labels,
+            total_steps,
+            move |setup, on_event, job| {
+                let device = setup.compute.device();
+                Ok(train::run_sweep(
+                    &setup.library_dir,
+                    &request,
+                    device,
+                    on_event,
+                    job.cancel_flag(),
+                )?)
+            },
+        );
     }
 
     /// Goes on with a stopped run from its last checkpoint.
@@ -146,12 +176,28 @@ impl ShelfwiseApp {
         if self.train.job.is_some() {
             return;
         }
-        let label = self.runs.listing(run_id).map_or_else(String::new, run_label);
-        self.start_training(ctx, format!("run {run_id}"), vec![label], 0, move |setup, on_event, job| {
-            let device = setup.compute.device();
-            let dir = &setup.library_dir;
-            Ok(vec![train::resume_run(dir, run_id, None, device, on_event, job.cancel_flag())?])
-        });
+        let label = self
+            .runs
+            .listing(run_id)
+            .map_or_else(String::new, run_label);
+        self.start_training(
+            ctx,
+            format!("run {run_id}"),
+            vec![label],
+            0,
+            move |setup, on_event, job| {
+                let device = setup.compute.device();
+                let dir = &setup.library_dir;
+                Ok(vec![train::resume_run(
+                    dir,
+                    run_id,
+                    None,
+                    device,
+                    on_event,
+                    job.cancel_flag(),
+                )?])
+            },
+        );
     }
 
     /// A training job whose events feed the live curves and the progress bar.
@@ -185,7 +231,11 @@ impl ShelfwiseApp {
                 }
                 if matches!(event, TrainEvent::Step { .. }) {
                     steps += 1;
-                    let shown = if total_steps > 0 { steps.min(total_steps) } else { steps };
+                    let shown = if total_steps > 0 {
+                        steps.min(total_steps)
+                    } else {
+                        steps
+                    };
                     job.progress(Progress::new(shown, total_steps), format!("run {run_id}"));
                 }
             };
@@ -222,7 +272,14 @@ impl ShelfwiseApp {
             let progress = |p: Progress| job.progress(p, "");
             let settings = TsneSettings::default();
             let cancel = job.cancel_flag();
-            Ok(crate::project::project_run(&mut library, &run, method, &settings, &progress, cancel)?)
+            Ok(crate::project::project_run(
+                &mut library,
+                &run,
+                method,
+                &settings,
+                &progress,
+                cancel,
+            )?)
         }));
     }
 
@@ -248,9 +305,16 @@ impl ShelfwiseApp {
             let run = setup.load_run(&library, run_id)?;
             let modalities = recommend::query_modalities(&run, &query);
             let progress = |p: Progress| job.progress(p, "embedding books");
-            let index =
-                recommend::modality_index(&mut library, &run, modalities, &progress, job.cancel_flag())?;
-            Ok(recommend::recommend(&library, &run, &index, &query, &options)?)
+            let index = recommend::modality_index(
+                &mut library,
+                &run,
+                modalities,
+                &progress,
+                job.cancel_flag(),
+            )?;
+            Ok(recommend::recommend(
+                &library, &run, &index, &query, &options,
+            )?)
         }));
     }
 

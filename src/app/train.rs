@@ -57,7 +57,12 @@ impl TrainForm {
 
     fn betas(&self) -> Result<Vec<f64>, String> {
         let mut betas = Vec::new();
-        for part in self.betas.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for part in self
+            .betas
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             let beta: f64 = part
                 .parse()
                 .map_err(|_| format!("beta `{part}` is not a number"))?;
@@ -194,7 +199,11 @@ impl TrainState {
             return Ok(());
         };
         let members: Vec<&RunListing> = match listing.sweep_id {
-            Some(sweep) => runs.runs.iter().filter(|r| r.sweep_id == Some(sweep)).collect(),
+            Some(sweep) => runs
+                .runs
+                .iter()
+                .filter(|r| r.sweep_id == Some(sweep))
+                .collect(),
             None => vec![listing],
         };
         let mut curves = Vec::new();

@@ -42,7 +42,9 @@ pub fn import(context: &Context, path: &Path) -> anyhow::Result<ExitCode> {
         kind: report.kind,
         import_id: report.import_id,
     };
-    context.out.print(&output, |_| print!("{}", report.to_text()))?;
+    context
+        .out
+        .print(&output, |_| print!("{}", report.to_text()))?;
     Ok(if report.cancelled {
         ExitCode::from(130)
     } else {
@@ -117,7 +119,12 @@ pub fn preprocess(context: &Context, paths: &[PathBuf]) -> anyhow::Result<ExitCo
         let (pending, issues) =
             csv_files::read_books(path).with_context(|| format!("reading {}", path.display()))?;
         for issue in issues {
-            eprintln!("{}:{}: {}", issue.source, issue.line.unwrap_or(0), issue.reason);
+            eprintln!(
+                "{}:{}: {}",
+                issue.source,
+                issue.line.unwrap_or(0),
+                issue.reason
+            );
         }
         let books: Vec<BookText> = pending
             .into_iter()

@@ -24,6 +24,12 @@ pub use run::{ProjectArgs, RecommendArgs};
 pub use train::TrainArgs;
 pub use words::TrainWordsArgs;
 
+#[derive(Debug, Parser)]
+#[command(
+    name = "shelfwise",
+    version,
+    about = "Book recommendations from covers and synopses"
+)]
 pub struct Cli {
     /// Library folder (default: the platform's data folder).
     #[arg(long, global = true, value_name = "DIR")]
@@ -37,6 +43,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 }
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Import a books CSV, a reading-history CSV or a Calibre library folder.

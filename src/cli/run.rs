@@ -110,7 +110,12 @@ fn print_eval(output: &EvalOutput) {
             );
         }
         for issue in &report.skipped {
-            eprintln!("{}:{}: {}", issue.source, issue.line.unwrap_or(0), issue.reason);
+            eprintln!(
+                "{}:{}: {}",
+                issue.source,
+                issue.line.unwrap_or(0),
+                issue.reason
+            );
         }
     }
     let suggestions = &output.suggestions;

@@ -1,6 +1,7 @@
 //! Training from the command line: `train` (a sweep, or `--resume` of a run)
 //! and `cache` (the trunk's feature cache alone).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -163,8 +164,14 @@ pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let dir = &context.library_dir;
     let runs = if let Some(run) = args.resume {
         eprintln!("resuming run {run} on {device:?}");
-        let resumed =
-            train::resume_run(dir, run, args.epochs, device, &mut print_epoch, context.cancel)?;
+        let resumed = train::resume_run(
+            dir,
+            run,
+            args.epochs,
+            device,
+            &mut print_epoch,
+            context.cancel,
+        )?;
         vec![resumed]
     } else {
         let base = base_config(args)?;
@@ -204,7 +211,13 @@ fn print_runs(runs: &[SweepRun]) {
         if let Some(r) = &tables.retrieval {
             println!(
                 "  retrieval: text→cover R@1 {:.3} R@5 {:.3} R@10 {:.3}; cover→text R@1 {:.3} R@5 {:.3} R@10 {:.3}; mR {:.3}",
-                r.text.r1, r.text.r5, r.text.r10, r.image.r1, r.image.r5, r.image.r10, r.mean_recall
+                r.text.r1,
+                r.text.r5,
+                r.text.r10,
+                r.image.r1,
+                r.image.r5,
+                r.image.r10,
+                r.mean_recall
             );
         }
     }

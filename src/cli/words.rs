@@ -2,7 +2,7 @@
 //! `train-words` (Word2Vec on the library or on a corpus file).
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;

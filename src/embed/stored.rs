@@ -147,22 +147,35 @@ mod tests {
     fn only_new_or_edited_books_are_placed_again() {
         let dir = tempfile::tempdir().unwrap();
         let mut library = Library::open(dir.path()).unwrap();
-        library.upsert_books(&[book("a", "A"), book("b", "B")], "t").unwrap();
-        library.create_run(None, 0.3, Modalities::Fused, "{}").unwrap();
+        library
+            .upsert_books(&[book("a", "A"), book("b", "B")], "t")
+            .unwrap();
+        library
+            .create_run(None, 0.3, Modalities::Fused, "{}")
+            .unwrap();
         let run = Counting {
             calls: RefCell::new(Vec::new()),
         };
         let none = Cancel::new(false);
         let quiet = |_: Progress| {};
-        let first = current_embeddings(&mut library, &run, Modalities::Fused, &quiet, &none).unwrap();
+        let first =
+            current_embeddings(&mut library, &run, Modalities::Fused, &quiet, &none).unwrap();
         assert_eq!(first.len(), 2);
-        let again = current_embeddings(&mut library, &run, Modalities::Fused, &quiet, &none).unwrap();
+        let again =
+            current_embeddings(&mut library, &run, Modalities::Fused, &quiet, &none).unwrap();
         assert_eq!(again, first, "nothing changed, nothing placed");
         assert_eq!(run.calls.borrow().len(), 1);
         std::thread::sleep(std::time::Duration::from_millis(5));
-        library.upsert_books(&[book("b", "B, revised")], "t").unwrap();
-        let after = current_embeddings(&mut library, &run, Modalities::Fused, &quiet, &none).unwrap();
-        assert_eq!(run.calls.borrow().last().unwrap().len(), 1, "only the edited book");
+        library
+            .upsert_books(&[book("b", "B, revised")], "t")
+            .unwrap();
+        let after =
+            current_embeddings(&mut library, &run, Modalities::Fused, &quiet, &none).unwrap();
+        assert_eq!(
+            run.calls.borrow().last().unwrap().len(),
+            1,
+            "only the edited book"
+        );
         assert_eq!(after[0], first[0]);
         assert_eq!(after[1].embedding[1], 2.0);
     }

@@ -5,9 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{
-    ImportError, ImportOptions, ImportReport, PendingBook, Source, cover, finish_import,
-};
+use super::{ImportError, ImportOptions, ImportReport, PendingBook, Source, cover, finish_import};
 use crate::jobs::{Cancel, OnProgress, Progress, is_cancelled};
 use crate::store::{ImportIssue, Library, NewBook, NewReading, WriteCounts};
 
@@ -205,6 +203,70 @@ pub fn read_books(path: &Path) -> Result<(Vec<PendingBook>, Vec<ImportIssue>), I
     Ok((pending, issues))
 }
 
+fn parse_rating(text: &str) -> Result<Option<f64>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && (0.0..=10.0).contains(&value) => Ok(Some(value)),
+        _ => Err(format!(
+            "rating `{text}` is not a number from 0 to 10 (leave it empty for read, not rated)"
+        )),
+    }
+}
+
+/// The reading-history rows that can be written; the others as report lines
+/// (empty fields, a bad rating, a repeated reading, a book not in the library).
+fn valid_readings(
+    library: &Library,
+    rows: Vec<Row<'_>>,
+    label: &str,
+    issues: &mut Vec<ImportIssue>,
+) -> Result<Vec<NewReading>, ImportError> {
+    let mut first_line_of: HashMap<(String, String), u64> = HashMap::new();
+    let mut readings = Vec::with_capacity(rows.len());
+    for mut row in rows {
+        let mut take = |name: &str| row.fields.remove(name).unwrap_or_default();
+        let (reader, book_external_id) = (take("reader"), take("book_id"));
+        let (rating, date) = (parse_rating(&take("rating")), take("date"));
+        let key = (reader.clone(), book_external_id.clone());
+        let reason = if reader.is_empty() {
+            Some("empty reader".to_string())
+        } else if book_external_id.is_empty() {
+            Some("empty book_id".to_string())
+        } else if let Err(reason) = &rating {
+            Some(reason.clone())
+        } else if let Some(first) = first_line_of.get(&key) {
+            Some(format!(
+                "duplicate reading of `{book_external_id}` by `{reader}` (first on line {first}); row skipped"
+            ))
+        } else if library.book_id_by_external(&book_external_id)?.is_none() {
+            Some(format!(
+                "unknown book_id `{book_external_id}`: import the book first"
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            let line = Some(row.line);
+            issues.push(ImportIssue {
+                source: label.to_string(),
+                line,
+                reason,
+            });
+            continue;
+        }
+        first_line_of.insert(key, row.line);
+        readings.push(NewReading {
+            reader,
+            book_external_id,
+            rating: rating.ok().flatten(),
+            read_on: (!date.is_empty()).then_some(date),
+        });
+    }
+    Ok(readings)
+}
+
 /// Imports a reading-history CSV. Every row must name a book already in the
 /// library; rows are written a batch per transaction.
 pub fn import_readings(
@@ -229,59 +291,7 @@ pub fn import_readings(
     let bytes = read_bytes(path)?;
     let mut issues = Vec::new();
     let rows = read_rows(path, &bytes, &columns, &mut issues);
-    let mut first_line_of: HashMap<(String, String), u64> = HashMap::new();
-    let mut readings = Vec::with_capacity(rows.len());
-    for mut row in rows {
-        let mut take = |name: &str| row.fields.remove(name).unwrap_or_default();
-        let reader = take("reader");
-        let book_external_id = take("book_id");
-        let rating_text = take("rating");
-        let date = take("date");
-        let rating = if rating_text.is_empty() {
-            Ok(None)
-        } else {
-            match rating_text.parse::<f64>() {
-                Ok(value) if value.is_finite() && (0.0..=10.0).contains(&value) => Ok(Some(value)),
-                _ => Err(format!(
-                    "rating `{rating_text}` is not a number from 0 to 10 (leave it empty for read, not rated)"
-                )),
-            }
-        };
-        let key = (reader.clone(), book_external_id.clone());
-        let reason = if reader.is_empty() {
-            Some("empty reader".to_string())
-        } else if book_external_id.is_empty() {
-            Some("empty book_id".to_string())
-        } else if let Err(reason) = &rating {
-            Some(reason.clone())
-        } else if let Some(first) = first_line_of.get(&key) {
-            Some(format!(
-                "duplicate reading of `{book_external_id}` by `{reader}` (first on line {first}); row skipped"
-            ))
-        } else if library.book_id_by_external(&book_external_id)?.is_none() {
-            Some(format!(
-                "unknown book_id `{book_external_id}`: import the book first"
-            ))
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            issues.push(ImportIssue {
-                source: label.to_string(),
-                line: Some(row.line),
-                reason,
-            });
-            continue;
-        }
-        first_line_of.insert(key, row.line);
-        readings.push(NewReading {
-            reader,
-            book_external_id,
-            rating: rating.ok().flatten(),
-            read_on: (!date.is_empty()).then_some(date),
-        });
-    }
-
+    let readings = valid_readings(library, rows, label, &mut issues)?;
     let total = readings.len();
     let batch_size = options.batch_size.max(1) * 8;
     let mut counts = WriteCounts::default();
@@ -295,10 +305,8 @@ pub fn import_readings(
         let written = library.upsert_readings(batch)?;
         counts.imported += written.imported;
         counts.updated += written.updated;
-        on_progress(Progress::new(
-            (batch_index * batch_size + batch.len()).min(total),
-            total,
-        ));
+        let done = (batch_index * batch_size + batch.len()).min(total);
+        on_progress(Progress::new(done, total));
     }
     let source = Source::ReadingsCsv(path.to_path_buf());
     finish_import(library, &source, label, counts, cancelled, issues)

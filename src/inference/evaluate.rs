@@ -59,7 +59,10 @@ fn csv_examples(
     for item in pending {
         let category = &item.book.category;
         let Some(label) = run.categories.iter().position(|c| c == category) else {
-            let reason = format!("category `{category}` was not trained on by run {}", run.run_id);
+            let reason = format!(
+                "category `{category}` was not trained on by run {}",
+                run.run_id
+            );
             report(item.line, reason);
             continue;
         };
@@ -171,8 +174,7 @@ pub fn evaluate_csv(
         reason: e.to_string(),
     })?;
     let query_books: Vec<Option<BookId>> = dataset.examples.iter().map(|e| e.book_id).collect();
-    let recommendation =
-        library_ranking(&run, library, &fused.embeddings, &actual, &query_books)?;
+    let recommendation = library_ranking(&run, library, &fused.embeddings, &actual, &query_books)?;
     let per_category = crate::eval::per_category(&confusion, &categories)
         .into_iter()
         .map(|(name, metrics)| {

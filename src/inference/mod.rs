@@ -187,7 +187,8 @@ impl TrainedRun {
 
     fn place_one(&self, example: Example, modalities: Modalities) -> Placement {
         let dataset = self.dataset(vec![example]);
-        self.placements(self.predict(&dataset, modalities)).remove(0)
+        self.placements(self.predict(&dataset, modalities))
+            .remove(0)
     }
 
     /// A typed description, embedded with the text modality alone.
@@ -238,7 +239,15 @@ impl TrainedRun {
         let wanted: Option<BTreeSet<BookId>> = only.map(|ids| ids.iter().copied().collect());
         let cache = self.feature_cache(library)?;
         let trunk = &self.config.trunk;
-        embed::fill_cache(library, &self.trunk, &cache, trunk, self.device, progress, cancel)?;
+        embed::fill_cache(
+            library,
+            &self.trunk,
+            &cache,
+            trunk,
+            self.device,
+            progress,
+            cancel,
+        )?;
         let cover_of: BTreeMap<BookId, String> = library.book_cover_hashes()?.into_iter().collect();
         let mut examples = Vec::new();
         for text in library.book_texts()? {

@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use super::{EmbeddingIndex, Query, RecommendError, RecommendOptions, find_book};
 use super::index::{maximal_marginal_relevance, reader_profile};
+use super::{EmbeddingIndex, Query, RecommendError, RecommendOptions, find_book};
 use crate::inference::TrainedRun;
 use crate::store::{BookId, BookText, Library};
 
@@ -120,7 +120,10 @@ fn asked(
             let row = index
                 .row(book_id)
                 .ok_or_else(|| RecommendError::UnknownBook(book.clone()))?;
-            let stems = texts.get(&book_id).map(|t| run.stems(t)).unwrap_or_default();
+            let stems = texts
+                .get(&book_id)
+                .map(|t| run.stems(t))
+                .unwrap_or_default();
             Asked {
                 vector: index.embedding(row).to_vec(),
                 excluded: BTreeSet::from([book_id]),

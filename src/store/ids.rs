@@ -159,7 +159,10 @@ mod tests {
             assert_eq!(json, format!("\"{status}\""));
             assert_eq!(RunStatus::parse(status.as_str()), Some(status));
         }
-        assert_eq!(serde_json::to_string(&Modalities::Image).unwrap(), "\"image\"");
+        assert_eq!(
+            serde_json::to_string(&Modalities::Image).unwrap(),
+            "\"image\""
+        );
         assert_eq!(Modalities::parse("fused"), Some(Modalities::Fused));
         assert_eq!(Modalities::parse("both"), None);
         assert_eq!(serde_json::to_string(&RunId(7)).unwrap(), "7");
@@ -176,6 +179,9 @@ mod tests {
         let back: RunStatus = conn.query_row("SELECT s FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(back, RunStatus::Cancelled);
         conn.execute("UPDATE t SET s = 'lost'", []).unwrap();
-        assert!(conn.query_row("SELECT s FROM t", [], |r| r.get::<_, RunStatus>(0)).is_err());
+        assert!(
+            conn.query_row("SELECT s FROM t", [], |r| r.get::<_, RunStatus>(0))
+                .is_err()
+        );
     }
 }

@@ -23,8 +23,8 @@ pub use ids::*;
 pub use imports::*;
 pub use readers::*;
 pub use runs::*;
-pub use vectors::*;
 use schema::MIGRATIONS;
+pub use vectors::*;
 
 /// File name of the SQLite database inside a library folder.
 pub const DATABASE_FILE: &str = "library.sqlite";

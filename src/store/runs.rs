@@ -201,10 +201,7 @@ impl Library {
     }
 
     /// A run's settings and summary as stored (JSON), and its status.
-    pub fn run_record(
-        &self,
-        run_id: RunId,
-    ) -> Result<Option<RunRecord>, StoreError> {
+    pub fn run_record(&self, run_id: RunId) -> Result<Option<RunRecord>, StoreError> {
         Ok(self
             .conn
             .query_row(
@@ -256,7 +253,10 @@ impl Library {
     }
 
     /// A run's status and best epoch.
-    pub fn run_status(&self, run_id: RunId) -> Result<Option<(RunStatus, Option<i64>)>, StoreError> {
+    pub fn run_status(
+        &self,
+        run_id: RunId,
+    ) -> Result<Option<(RunStatus, Option<i64>)>, StoreError> {
         Ok(self
             .conn
             .query_row(

@@ -2,7 +2,6 @@
 //! the word vectors trained on it: stored with the library, tied to the corpus
 //! by a hash, and retrained only when asked or when the corpus changed.
 
-
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};

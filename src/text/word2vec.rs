@@ -10,8 +10,8 @@ use rand::{Rng as _, SeedableRng as _};
 use serde::{Deserialize, Serialize};
 
 use super::hogwild::HogwildMatrix;
-use crate::jobs::{Cancel, OnProgress, Progress};
 use super::vocab::Vocab;
+use crate::jobs::{Cancel, OnProgress, Progress};
 
 const MAX_EXP: f32 = 6.0;
 const EXP_TABLE_SIZE: usize = 1000;
@@ -317,16 +317,7 @@ impl Shared<'_> {
     }
 }
 
-/// Trains word vectors on `sentences` (word ids of `vocab`; unknown ids are
-/// skipped). `on_progress(words_done, words_total)` is called after each job of
-/// about 10,000 words; `cancel` is checked as often.
-pub fn train(
-    sentences: &[Vec<u32>],
-    vocab: Vocab,
-    config: &Word2VecConfig,
-    on_progress: OnProgress,
-    cancel: &Cancel,
-) -> Result<(WordVectors, TrainStats), TrainError> {
+fn check_config(vocab: &Vocab, config: &Word2VecConfig) -> Result<(), TrainError> {
     if vocab.is_empty() {
         return Err(TrainError::EmptyVocabulary {
             min_count: config.min_count,
@@ -343,39 +334,36 @@ pub fn train(
             )));
         }
     }
-    let started = Instant::now();
-    let known = vocab.len() as u32;
-    let sentences: Vec<Vec<u32>> = sentences
-        .iter()
-        .map(|s| {
-            s.iter()
-                .copied()
-                .filter(|&id| id < known)
-                .collect::<Vec<_>>()
-        })
-        .filter(|s: &Vec<u32>| !s.is_empty())
-        .collect();
-    let shared = Shared {
-        config,
-        syn0: HogwildMatrix::from_vec(
-            initial_vectors(vocab.len(), config.dim, config.seed),
-            config.dim,
-        ),
-        syn1neg: HogwildMatrix::from_vec(vec![0.0; vocab.len() * config.dim], config.dim),
-        exp_table: (0..EXP_TABLE_SIZE)
-            .map(|i| {
-                let x = (i as f32 / EXP_TABLE_SIZE as f32 * 2.0 - 1.0) * MAX_EXP;
-                let e = x.exp();
-                e / (e + 1.0)
-            })
-            .collect(),
-        negatives: NegativeSampler::new(vocab.counts()),
-        keep_below: keep_thresholds(vocab.counts(), config.sample),
-        fused: fused_kernel_available(),
-    };
+    Ok(())
+}
 
-    // Jobs of about JOB_WORDS words; every epoch walks all of them.
-    let mut jobs: Vec<(usize, usize, u64)> = Vec::new();
+impl<'a> Shared<'a> {
+    fn new(config: &'a Word2VecConfig, vocab: &Vocab) -> Self {
+        Self {
+            config,
+            syn0: HogwildMatrix::from_vec(
+                initial_vectors(vocab.len(), config.dim, config.seed),
+                config.dim,
+            ),
+            syn1neg: HogwildMatrix::from_vec(vec![0.0; vocab.len() * config.dim], config.dim),
+            exp_table: (0..EXP_TABLE_SIZE)
+                .map(|i| {
+                    let x = (i as f32 / EXP_TABLE_SIZE as f32 * 2.0 - 1.0) * MAX_EXP;
+                    let e = x.exp();
+                    e / (e + 1.0)
+                })
+                .collect(),
+            negatives: NegativeSampler::new(vocab.counts()),
+            keep_below: keep_thresholds(vocab.counts(), config.sample),
+            fused: fused_kernel_available(),
+        }
+    }
+}
+
+/// Jobs of about [`JOB_WORDS`] words, as (first sentence, end, words); every
+/// epoch walks all of them.
+fn split_jobs(sentences: &[Vec<u32>]) -> Vec<(usize, usize, u64)> {
+    let mut jobs = Vec::new();
     let mut start = 0;
     let mut words = 0u64;
     for (index, sentence) in sentences.iter().enumerate() {
@@ -389,20 +377,27 @@ pub fn train(
     if start < sentences.len() {
         jobs.push((start, sentences.len(), words));
     }
-    let epoch_words: u64 = jobs.iter().map(|job| job.2).sum();
-    let epochs = match config.epochs {
-        0 => auto_epochs(epoch_words as usize),
-        set => set,
-    };
-    let total_words = epoch_words * epochs as u64;
+    jobs
+}
+
+/// The jobs of every epoch, taken in turn by `config.threads` threads that
+/// update the shared matrices without locks; false when cancelled.
+fn run_jobs(
+    shared: &Shared,
+    sentences: &[Vec<u32>],
+    jobs: &[(usize, usize, u64)],
+    epochs: usize,
+    on_progress: OnProgress,
+    cancel: &Cancel,
+) -> bool {
+    let config = shared.config;
+    let total_words = jobs.iter().map(|job| job.2).sum::<u64>() * epochs as u64;
     let total_jobs = jobs.len() * epochs;
     let next_job = AtomicUsize::new(0);
     let words_done = AtomicU64::new(0);
     let cancelled = AtomicBool::new(false);
-
     std::thread::scope(|scope| {
         for thread in 0..config.threads {
-            let (shared, jobs, sentences) = (&shared, &jobs, &sentences);
             let (next_job, words_done, cancelled) = (&next_job, &words_done, &cancelled);
             scope.spawn(move || {
                 let mut rng = SmallRng::seed_from_u64(
@@ -411,7 +406,7 @@ pub fn train(
                 let mut kept = Vec::new();
                 let mut work = vec![0.0f32; config.dim];
                 loop {
-                    if cancel.load(Ordering::Relaxed) {
+                    if crate::jobs::is_cancelled(cancel) {
                         cancelled.store(true, Ordering::Relaxed);
                         return;
                     }
@@ -433,9 +428,43 @@ pub fn train(
             });
         }
     });
-    if cancelled.load(Ordering::Relaxed) {
+    !cancelled.load(Ordering::Relaxed)
+}
+
+/// Trains word vectors on `sentences` (word ids of `vocab`; unknown ids are
+/// skipped). `on_progress` hears words done of words in all after each job of
+/// about 10,000 words; `cancel` is checked as often.
+pub fn train(
+    sentences: &[Vec<u32>],
+    vocab: Vocab,
+    config: &Word2VecConfig,
+    on_progress: OnProgress,
+    cancel: &Cancel,
+) -> Result<(WordVectors, TrainStats), TrainError> {
+    check_config(&vocab, config)?;
+    let started = Instant::now();
+    let known = vocab.len() as u32;
+    let sentences: Vec<Vec<u32>> = sentences
+        .iter()
+        .map(|s| {
+            s.iter()
+                .copied()
+                .filter(|&id| id < known)
+                .collect::<Vec<_>>()
+        })
+        .filter(|s: &Vec<u32>| !s.is_empty())
+        .collect();
+    let shared = Shared::new(config, &vocab);
+    let jobs = split_jobs(&sentences);
+    let epoch_words: u64 = jobs.iter().map(|job| job.2).sum();
+    let epochs = match config.epochs {
+        0 => auto_epochs(epoch_words as usize),
+        set => set,
+    };
+    if !run_jobs(&shared, &sentences, &jobs, epochs, on_progress, cancel) {
         return Err(TrainError::Cancelled);
     }
+    let total_words = epoch_words * epochs as u64;
     let seconds = started.elapsed().as_secs_f64();
     let vectors = WordVectors {
         dim: config.dim,

@@ -87,7 +87,7 @@ mod tests {
         let mut average = WeightAverage::new(true, 4);
         assert_eq!(average.from_epoch, 3);
         for (epoch, value) in [(1, 10.0), (2, 10.0), (3, 1.0), (4, 3.0)] {
-            tch::no_grad(|| weight.shallow_clone().fill_(value));
+            let _ = tch::no_grad(|| weight.shallow_clone().fill_(value));
             average.add(&store, epoch);
         }
         let snapshot = average.apply(&store).expect("two epochs counted");

@@ -71,11 +71,13 @@ fn row_words(
     ids: &mut Vec<i64>,
 ) {
     match dropout.as_mut() {
-        Some((shares, rng)) if shares.word > 0.0 => ids.extend(
-            words
-                .iter()
-                .map(|&id| if chance(rng) < shares.word { unknown } else { id }),
-        ),
+        Some((shares, rng)) if shares.word > 0.0 => ids.extend(words.iter().map(|&id| {
+            if chance(rng) < shares.word {
+                unknown
+            } else {
+                id
+            }
+        })),
         _ => ids.extend_from_slice(words),
     }
 }
@@ -113,9 +115,16 @@ pub(crate) fn batch_tensors(
                 ),
             });
         }
-        let words = if has_text { &example.word_ids[..] } else { &[][..] };
+        let words = if has_text {
+            &example.word_ids[..]
+        } else {
+            &[][..]
+        };
         row_words(words, dataset.padding_id - 1, &mut dropout, &mut ids);
-        ids.extend(std::iter::repeat_n(dataset.padding_id, longest - words.len()));
+        ids.extend(std::iter::repeat_n(
+            dataset.padding_id,
+            longest - words.len(),
+        ));
         lengths.push(words.len().max(1) as i64);
         image_present.push(if has_image { 1f32 } else { 0.0 });
         text_present.push(if has_text { 1f32 } else { 0.0 });
@@ -143,7 +152,8 @@ mod tests {
             book_id: None,
             label: 1,
             word_ids: words.to_vec(),
-            cover: cover.then(|| [4, 8, 16].map(|c| Tensor::ones([c, 2, 2], (Kind::Float, Device::Cpu)))),
+            cover: cover
+                .then(|| [4, 8, 16].map(|c| Tensor::ones([c, 2, 2], (Kind::Float, Device::Cpu)))),
         }
     }
 
@@ -161,11 +171,23 @@ mod tests {
         };
         let batch = batch_tensors(&dataset, &[0, 1], layout, Modalities::Fused, None);
         assert_eq!(batch.ids.size(), [2, 3]);
-        assert_eq!(Vec::<i64>::try_from(batch.ids.flatten(0, -1)).unwrap(), [1, 2, 3, 4, 9, 9]);
-        assert_eq!(Vec::<f32>::try_from(batch.image_present).unwrap(), [1.0, 0.0]);
+        assert_eq!(
+            Vec::<i64>::try_from(batch.ids.flatten(0, -1)).unwrap(),
+            [1, 2, 3, 4, 9, 9]
+        );
+        assert_eq!(
+            Vec::<f32>::try_from(batch.image_present).unwrap(),
+            [1.0, 0.0]
+        );
         assert_eq!(batch.scales[2].size(), [2, 16, 2, 2]);
         let text_only = batch_tensors(&dataset, &[0], layout, Modalities::Text, None);
-        assert_eq!(Vec::<f32>::try_from(text_only.image_present).unwrap(), [0.0]);
-        assert_eq!(text_only.scales[0].abs().sum(Kind::Float).double_value(&[]), 0.0);
+        assert_eq!(
+            Vec::<f32>::try_from(text_only.image_present).unwrap(),
+            [0.0]
+        );
+        assert_eq!(
+            text_only.scales[0].abs().sum(Kind::Float).double_value(&[]),
+            0.0
+        );
     }
 }

@@ -118,7 +118,10 @@ mod tests {
         let library = tempfile::tempdir().unwrap();
         let dir = RunDir::new(library.path(), RunId(3));
         assert_eq!(dir.path(), library.path().join("runs/3"));
-        assert_eq!(dir.checkpoint(Checkpoint::Best), library.path().join("runs/3/best.safetensors"));
+        assert_eq!(
+            dir.checkpoint(Checkpoint::Best),
+            library.path().join("runs/3/best.safetensors")
+        );
         assert_eq!(dir.load_vocabulary().unwrap(), None);
         dir.create().unwrap();
         let vocab = Vocab::from_parts(vec!["sea".into()], vec!["seas".into()], vec![4]);

@@ -11,8 +11,8 @@ use crate::embed::{self, FeatureCache};
 use crate::jobs::{Cancel, Progress};
 use crate::model::trunk::Vgg16Trunk;
 use crate::store::{BookId, Library};
-use crate::text::corpus;
 use crate::text::Vocab;
+use crate::text::corpus;
 
 /// One book as training reads it.
 #[derive(Debug)]
@@ -40,7 +40,11 @@ impl Dataset {
 }
 
 /// The word ids of `stems` in `vocab`, at most `max_words` of them.
-pub(crate) fn word_ids(vocab: &Vocab, stems: impl IntoIterator<Item = impl AsRef<str>>, max_words: usize) -> Vec<i64> {
+pub(crate) fn word_ids(
+    vocab: &Vocab,
+    stems: impl IntoIterator<Item = impl AsRef<str>>,
+    max_words: usize,
+) -> Vec<i64> {
     stems
         .into_iter()
         .take(max_words)
@@ -105,7 +109,15 @@ pub(crate) fn library_dataset(
     cancel: &Cancel,
 ) -> Result<Dataset, TrainError> {
     let cache = FeatureCache::for_settings(library.root(), &config.trunk, trunk.scale_channels)?;
-    embed::fill_cache(library, trunk, &cache, &config.trunk, device, &|_: Progress| {}, cancel)?;
+    embed::fill_cache(
+        library,
+        trunk,
+        &cache,
+        &config.trunk,
+        device,
+        &|_: Progress| {},
+        cancel,
+    )?;
     build_dataset(library, library_text, vocab, &cache, config.max_words)
 }
 

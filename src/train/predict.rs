@@ -72,8 +72,9 @@ impl Predictor<'_> {
                     probabilities += self.forward(&single).logits.softmax(1, Kind::Float);
                 }
             }
-            let labels = Vec::<i64>::try_from(probabilities.argmax(1, false).to_device(Device::Cpu))
-                .unwrap_or_default();
+            let labels =
+                Vec::<i64>::try_from(probabilities.argmax(1, false).to_device(Device::Cpu))
+                    .unwrap_or_default();
             predictions
                 .predicted
                 .extend(labels.into_iter().map(|label| label as usize));

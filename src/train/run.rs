@@ -79,8 +79,15 @@ impl RunData {
             dir.create()?;
             dir.save_vocabulary(&vocab)?;
         }
-        let dataset =
-            library_dataset(library, &library_text, &vocab, &trunk, config, device, cancel)?;
+        let dataset = library_dataset(
+            library,
+            &library_text,
+            &vocab,
+            &trunk,
+            config,
+            device,
+            cancel,
+        )?;
         let labels = dataset.labels();
         let trainable = (0..dataset.categories.len())
             .filter(|&c| labels.iter().filter(|&&l| l == c).count() >= 2)
@@ -286,7 +293,10 @@ impl<'a> Trainer<'a> {
             return Ok(());
         };
         let matrix = self.confusion(self.data.measured());
-        if best.as_ref().is_none_or(|b| matrix.macro_f1() > b.val_macro_f1) {
+        if best
+            .as_ref()
+            .is_none_or(|b| matrix.macro_f1() > b.val_macro_f1)
+        {
             let from = average.from_epoch.max(first_epoch);
             *best = Some(self.keep_best(self.config.epochs, &matrix, Some(from))?);
         } else {
@@ -371,7 +381,10 @@ pub fn train_run(
             val_macro_f1: matrix.macro_f1(),
         });
         trainer.save(Checkpoint::Last)?;
-        if best.as_ref().is_none_or(|b| matrix.macro_f1() > b.val_macro_f1) {
+        if best
+            .as_ref()
+            .is_none_or(|b| matrix.macro_f1() > b.val_macro_f1)
+        {
             best = Some(trainer.keep_best(epoch, &matrix, None)?);
         }
         average.add(&trainer.store, epoch);

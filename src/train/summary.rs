@@ -84,6 +84,8 @@ mod tests {
         assert_eq!(back.validation, summary.validation);
         assert_eq!(back.categories, summary.categories);
         // A field the reader does not know is an error, not a silent NaN.
-        assert!(serde_json::from_str::<RunSummary>(&json.replace("best_epoch", "top_epoch")).is_err());
+        assert!(
+            serde_json::from_str::<RunSummary>(&json.replace("best_epoch", "top_epoch")).is_err()
+        );
     }
 }

@@ -56,7 +56,13 @@ pub fn run_sweep(
             device,
             cancel,
         };
-        runs.push(recorded_run(&mut library, &mut recorder, &context, None, on_event)?);
+        runs.push(recorded_run(
+            &mut library,
+            &mut recorder,
+            &context,
+            None,
+            on_event,
+        )?);
     }
     Ok(runs)
 }
@@ -113,7 +119,13 @@ pub fn resume_run(
         device,
         cancel,
     };
-    recorded_run(&mut library, &mut recorder, &context, Some(&point), on_event)
+    recorded_run(
+        &mut library,
+        &mut recorder,
+        &context,
+        Some(&point),
+        on_event,
+    )
 }
 
 /// The run being recorded and how it trains.

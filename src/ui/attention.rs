@@ -5,7 +5,7 @@
 use egui::{Rect, Sense, Vec2};
 use egui_plot::{Bar, BarChart, Plot};
 
-use super::widgets::{heat_colour, job_line, run_picker};
+use super::widgets::{explore_view, heat_colour, job_line};
 use crate::app::{AttentionState, Command, LibraryState, RunsState, file_uri};
 use crate::inference::AttentionMaps;
 use crate::store::BookId;
@@ -16,24 +16,21 @@ pub fn show(
     library: &LibraryState,
     runs: &RunsState,
 ) -> Vec<Command> {
-    let mut commands = Vec::new();
-    egui::CentralPanel::default().show(ui, |ui| {
-        ui.horizontal(|ui| {
-            run_picker(ui, runs, &mut commands);
-            match &library.selected {
-                Some(book) => {
-                    let button = egui::Button::new(format!("Show \"{}\"", book.title));
-                    if ui.add_enabled(state.job.is_none(), button).clicked() {
-                        commands.push(Command::ShowAttention(book.book_id));
-                    }
-                }
-                None => {
-                    ui.label(
-                        "Pick a book in the Library view (a second pick shows beside the first).",
-                    );
+    let controls =
+        |ui: &mut egui::Ui, state: &mut AttentionState, commands: &mut Vec<Command>| match &library
+            .selected
+        {
+            Some(book) => {
+                let button = egui::Button::new(format!("Show \"{}\"", book.title));
+                if ui.add_enabled(state.job.is_none(), button).clicked() {
+                    commands.push(Command::ShowAttention(book.book_id));
                 }
             }
-        });
+            None => {
+                ui.label("Pick a book in the Library view (a second pick shows beside the first).");
+            }
+        };
+    let body = |ui: &mut egui::Ui, state: &mut AttentionState, _: &mut Vec<Command>| {
         ui.horizontal(|ui| {
             ui.label("Scale");
             for scale in 1..=3 {
@@ -52,8 +49,8 @@ pub fn show(
                 attention_panel(column, state, library, *book_id, maps);
             }
         });
-    });
-    commands
+    };
+    explore_view(ui, runs, state, controls, body)
 }
 
 /// The heatmap to draw: one scale's, or the mean of the three.
@@ -135,17 +132,11 @@ fn attention_panel(
 
 #[cfg(test)]
 mod tests {
-    use egui_kittest::Harness;
     use egui_kittest::kittest::Queryable as _;
 
     use super::*;
     use crate::store::BookDetail;
-
-    struct Fixture {
-        state: AttentionState,
-        library: LibraryState,
-        commands: Vec<Command>,
-    }
+    use crate::ui::testing::explore_harness;
 
     fn maps() -> AttentionMaps {
         AttentionMaps {
@@ -175,23 +166,14 @@ mod tests {
         });
         let mut state = AttentionState::default();
         state.show((BookId(5), maps()));
-        let fixture = Fixture {
-            state,
-            library,
-            commands: Vec::new(),
-        };
-        let mut harness = Harness::builder()
-            .with_size(egui::vec2(900.0, 800.0))
-            .build_ui_state(
-                |ui, f: &mut Fixture| {
-                    let commands = show(ui, &mut f.state, &f.library, &RunsState::default());
-                    f.commands.extend(commands);
-                },
-                fixture,
-            );
+        let mut harness = explore_harness(show, state, library);
         harness.get_by_label_contains("Show \"Book 05\"").click();
         harness.run();
-        assert_eq!(harness.state().commands, [Command::ShowAttention(BookId(5))]);
-        assert!(harness.query_by_label_contains("the cover counted 25%").is_some());
+        assert_eq!(harness.state().asked(), [Command::ShowAttention(BookId(5))]);
+        assert!(
+            harness
+                .query_by_label_contains("the cover counted 25%")
+                .is_some()
+        );
     }
 }

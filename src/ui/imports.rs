@@ -18,7 +18,10 @@ pub fn import_menu(
         commands.push(Command::PickImportSource { folder: false });
         ui.close();
     }
-    if ui.button("Calibre library or folder with books.csv…").clicked() {
+    if ui
+        .button("Calibre library or folder with books.csv…")
+        .clicked()
+    {
         commands.push(Command::PickImportSource { folder: true });
         ui.close();
     }
@@ -31,7 +34,8 @@ pub fn import_menu(
     ui.separator();
     ui.label("Or type a path:");
     ui.horizontal(|ui| {
-        let entry = egui::TextEdit::singleline(&mut library.path_entry).hint_text("/path/to/books.csv");
+        let entry =
+            egui::TextEdit::singleline(&mut library.path_entry).hint_text("/path/to/books.csv");
         let entry = ui.add(entry);
         let submitted = entry.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
         let path = library.path_entry.trim();
@@ -63,8 +67,15 @@ fn import_progress(ui: &mut egui::Ui, imports: &ImportState, commands: &mut Vec<
             )),
     );
     let cancelling = job.is_cancelling();
-    let label = if cancelling { "Cancelling…" } else { "Cancel" };
-    if ui.add_enabled(!cancelling, egui::Button::new(label)).clicked() {
+    let label = if cancelling {
+        "Cancelling…"
+    } else {
+        "Cancel"
+    };
+    if ui
+        .add_enabled(!cancelling, egui::Button::new(label))
+        .clicked()
+    {
         commands.push(Command::CancelImport);
     }
 }

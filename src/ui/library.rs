@@ -67,8 +67,10 @@ fn cover_cell(ui: &mut egui::Ui, book: &BookSummary, is_selected: bool) -> (bool
     let (rect, response) = ui.allocate_exact_size(CELL_SIZE, Sense::click());
     let title = book.title.clone();
     response.widget_info(|| WidgetInfo::selected(Role::Button, true, is_selected, &title));
-    let response =
-        response.on_hover_text(format!("{}\n{}\n{}", book.title, book.author, book.category));
+    let response = response.on_hover_text(format!(
+        "{}\n{}\n{}",
+        book.title, book.author, book.category
+    ));
     let clicked = response.clicked();
     if !ui.is_rect_visible(rect) {
         return (clicked, None);
@@ -138,8 +140,7 @@ fn cover_grid(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<Co
                     let cells = state.visible.iter().skip(row * columns).take(columns);
                     for &book_index in cells {
                         let book = &state.books[book_index];
-                        let (clicked, drawn) =
-                            cover_cell(ui, book, selected == Some(book.book_id));
+                        let (clicked, drawn) = cover_cell(ui, book, selected == Some(book.book_id));
                         if clicked {
                             commands.push(Command::SelectBook(book.book_id));
                         }

@@ -59,9 +59,12 @@ pub fn show(app: &mut ShelfwiseApp, ui: &mut egui::Ui) -> Vec<Command> {
         View::Attention => attention::show(ui, &mut app.attention, &app.library, &app.runs),
         View::Projection => projection::show(ui, &mut app.projection, &app.library, &app.runs),
         View::Recommend => recommend::show(ui, &mut app.recommend, &app.library, &app.runs),
-        View::Settings => {
-            settings::show(ui, &mut app.settings, &mut app.library_entry, &app.library_dir)
-        }
+        View::Settings => settings::show(
+            ui,
+            &mut app.settings,
+            &mut app.library_entry,
+            &app.library_dir,
+        ),
     };
     commands.extend(from_view);
     imports::report_window(ui, &mut app.imports);
@@ -77,7 +80,10 @@ fn toolbar(app: &mut ShelfwiseApp, ui: &mut egui::Ui, commands: &mut Vec<Command
             ui.strong("shelfwise");
             ui.separator();
             for view in View::ALL {
-                if ui.selectable_label(app.view == view, view.title()).clicked() {
+                if ui
+                    .selectable_label(app.view == view, view.title())
+                    .clicked()
+                {
                     commands.push(Command::SwitchView(view));
                 }
             }
@@ -111,8 +117,16 @@ fn search_and_filter(ui: &mut egui::Ui, library: &mut crate::app::LibraryState) 
         .show_ui(ui, |ui| {
             ui.selectable_value(&mut category, None, "All categories");
             for (name, count) in &library.categories {
-                let label = if name.is_empty() { "(none)" } else { name.as_str() };
-                ui.selectable_value(&mut category, Some(name.clone()), format!("{label} ({count})"));
+                let label = if name.is_empty() {
+                    "(none)"
+                } else {
+                    name.as_str()
+                };
+                ui.selectable_value(
+                    &mut category,
+                    Some(name.clone()),
+                    format!("{label} ({count})"),
+                );
             }
         });
     if category != library.category {
@@ -120,5 +134,61 @@ fn search_and_filter(ui: &mut egui::Ui, library: &mut crate::app::LibraryState) 
         library.apply_filters();
     }
     ui.separator();
-    ui.label(format!("{} of {} books", library.visible.len(), library.books.len()));
+    ui.label(format!(
+        "{} of {} books",
+        library.visible.len(),
+        library.books.len()
+    ));
+}
+
+/// Drawing one view alone in egui_kittest, from a state the test makes.
+#[cfg(test)]
+pub(crate) mod testing {
+    use egui_kittest::Harness;
+
+    use crate::app::{Command, LibraryState, RunsState};
+
+    /// A view's state, what it reads, and every command it returned.
+    pub struct Fixture<S> {
+        pub state: S,
+        pub library: LibraryState,
+        pub runs: RunsState,
+        pub commands: Vec<Command>,
+    }
+
+    impl<S> Fixture<S> {
+        /// The commands asked for, without the plots' "drawn here" notes.
+        pub fn asked(&self) -> Vec<Command> {
+            self.commands
+                .iter()
+                .filter(|c| !matches!(c, Command::PlotDrawn(..)))
+                .cloned()
+                .collect()
+        }
+    }
+
+    /// The shape of the views that explore a run.
+    pub type ExploreView<S> = fn(&mut egui::Ui, &mut S, &LibraryState, &RunsState) -> Vec<Command>;
+
+    pub fn explore_harness<S: 'static>(
+        view: ExploreView<S>,
+        state: S,
+        library: LibraryState,
+    ) -> Harness<'static, Fixture<S>> {
+        let fixture = Fixture {
+            state,
+            library,
+            runs: RunsState::default(),
+            commands: Vec::new(),
+        };
+        Harness::builder()
+            .with_size(egui::vec2(1000.0, 800.0))
+            .build_ui_state(
+                move |ui, f: &mut Fixture<S>| {
+                    let commands = view(ui, &mut f.state, &f.library, &f.runs);
+                    f.commands.extend(commands);
+                },
+                fixture,
+            )
+    }
 }

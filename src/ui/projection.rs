@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use egui::{Color32, Rect, RichText, Stroke, StrokeKind, Vec2};
 use egui_plot::{Legend, Plot, PlotPoints, PlotTransform, Points};
 
-use super::widgets::{job_line, palette, run_picker};
+use super::widgets::{explore_view, job_line, palette};
 use crate::app::{Command, LibraryState, ProjectionState, RunsState, file_uri};
 use crate::project::Method;
 use crate::store::{BookId, StoredProjection};
@@ -18,30 +18,28 @@ pub fn show(
     library: &LibraryState,
     runs: &RunsState,
 ) -> Vec<Command> {
-    let mut commands = Vec::new();
-    egui::CentralPanel::default().show(ui, |ui| {
-        ui.horizontal(|ui| {
-            run_picker(ui, runs, &mut commands);
-            ui.radio_value(&mut state.method, Method::Pca, "PCA");
-            ui.radio_value(&mut state.method, Method::Tsne, "t-SNE");
-            let compute = egui::Button::new("Compute");
-            if ui.add_enabled(state.job.is_none(), compute).clicked() {
-                commands.push(Command::ComputeProjection(state.method));
-            }
-            ui.checkbox(&mut state.box_select, "box select (drag)");
-            if ui.button("Export (PNG)").clicked() {
-                commands.push(Command::ExportPlot("projection"));
-            }
-            if let Some(p) = &state.projection {
-                ui.label(format!(
-                    "{} of {} books, trustworthiness@{} {:.3}",
-                    p.method,
-                    p.book_ids.len(),
-                    p.neighbours,
-                    p.trustworthiness
-                ));
-            }
-        });
+    let controls = |ui: &mut egui::Ui, state: &mut ProjectionState, commands: &mut Vec<Command>| {
+        ui.radio_value(&mut state.method, Method::Pca, "PCA");
+        ui.radio_value(&mut state.method, Method::Tsne, "t-SNE");
+        let compute = egui::Button::new("Compute");
+        if ui.add_enabled(state.job.is_none(), compute).clicked() {
+            commands.push(Command::ComputeProjection(state.method));
+        }
+        ui.checkbox(&mut state.box_select, "box select (drag)");
+        if ui.button("Export (PNG)").clicked() {
+            commands.push(Command::ExportPlot("projection"));
+        }
+        if let Some(p) = &state.projection {
+            ui.label(format!(
+                "{} of {} books, trustworthiness@{} {:.3}",
+                p.method,
+                p.book_ids.len(),
+                p.neighbours,
+                p.trustworthiness
+            ));
+        }
+    };
+    let body = |ui: &mut egui::Ui, state: &mut ProjectionState, commands: &mut Vec<Command>| {
         if let Some(job) = &state.job {
             job_line(ui, job);
         }
@@ -49,9 +47,9 @@ pub fn show(
             ui.label("No projection yet: press Compute.");
             return;
         };
-        scatter(ui, state, library, &projection, &mut commands);
-    });
-    commands
+        scatter(ui, state, library, &projection, commands);
+    };
+    explore_view(ui, runs, state, controls, body)
 }
 
 fn points_by_category(
@@ -88,7 +86,11 @@ fn scatter(
         .allow_drag(!state.box_select)
         .show(ui, |plot| {
             for (category, points) in &by_category {
-                let name = if category.is_empty() { "(none)" } else { category };
+                let name = if category.is_empty() {
+                    "(none)"
+                } else {
+                    category
+                };
                 let colour = palette(colours.get(category).copied().unwrap_or(0));
                 let points = Points::new(name.to_string(), PlotPoints::from(points.clone()));
                 plot.points(points.radius(2.5).color(colour));
@@ -206,33 +208,32 @@ fn selection_window(
     egui::Window::new(format!("{} selected", state.selection.len()))
         .default_pos(egui::pos2(40.0, 120.0))
         .show(ui.ctx(), |ui| {
-            egui::ScrollArea::vertical().max_height(300.0).show(ui, |ui| {
-                for book_id in &state.selection {
-                    let Some(&i) = index_of.get(book_id) else {
-                        continue;
-                    };
-                    let book = &library.books[i];
-                    if ui.link(format!("{} — {}", book.title, book.category)).clicked() {
-                        commands.push(Command::OpenBook(*book_id));
+            egui::ScrollArea::vertical()
+                .max_height(300.0)
+                .show(ui, |ui| {
+                    for book_id in &state.selection {
+                        let Some(&i) = index_of.get(book_id) else {
+                            continue;
+                        };
+                        let book = &library.books[i];
+                        if ui
+                            .link(format!("{} — {}", book.title, book.category))
+                            .clicked()
+                        {
+                            commands.push(Command::OpenBook(*book_id));
+                        }
                     }
-                }
-            });
+                });
         });
 }
 
 #[cfg(test)]
 mod tests {
-    use egui_kittest::Harness;
     use egui_kittest::kittest::Queryable as _;
 
     use super::*;
     use crate::store::BookSummary;
-
-    struct Fixture {
-        state: ProjectionState,
-        library: LibraryState,
-        commands: Vec<Command>,
-    }
+    use crate::ui::testing::explore_harness;
 
     #[test]
     fn compute_is_asked_for_and_a_stored_layout_is_drawn_point_by_point() {
@@ -261,32 +262,20 @@ mod tests {
             }),
             ..ProjectionState::default()
         };
-        let fixture = Fixture {
-            state,
-            library,
-            commands: Vec::new(),
-        };
-        let mut harness = Harness::builder()
-            .with_size(egui::vec2(900.0, 700.0))
-            .build_ui_state(
-                |ui, f: &mut Fixture| {
-                    let commands = show(ui, &mut f.state, &f.library, &RunsState::default());
-                    f.commands.extend(commands);
-                },
-                fixture,
-            );
+        let mut harness = explore_harness(show, state, library);
         harness.get_by_label("t-SNE").click();
         harness.run();
         harness.get_by_label("Compute").click();
         harness.run();
-        let asked: Vec<&Command> = harness
-            .state()
-            .commands
-            .iter()
-            .filter(|c| !matches!(c, Command::PlotDrawn(..)))
-            .collect();
-        assert_eq!(asked, [&Command::ComputeProjection(Method::Tsne)]);
+        assert_eq!(
+            harness.state().asked(),
+            [Command::ComputeProjection(Method::Tsne)]
+        );
         assert_eq!(harness.state().state.screen.len(), 3);
-        assert!(harness.query_by_label_contains("trustworthiness@10 0.900").is_some());
+        assert!(
+            harness
+                .query_by_label_contains("trustworthiness@10 0.900")
+                .is_some()
+        );
     }
 }

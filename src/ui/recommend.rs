@@ -5,7 +5,7 @@
 
 use egui::{Color32, Sense, Stroke, Vec2};
 
-use super::widgets::{chip, job_line, run_picker};
+use super::widgets::{chip, explore_view, job_line};
 use crate::app::{Command, LibraryState, QueryKind, RecommendState, RunsState, file_uri};
 use crate::recommend::Suggestion;
 
@@ -15,16 +15,14 @@ pub fn show(
     library: &LibraryState,
     runs: &RunsState,
 ) -> Vec<Command> {
-    let mut commands = Vec::new();
-    egui::CentralPanel::default().show(ui, |ui| {
-        ui.horizontal(|ui| {
-            run_picker(ui, runs, &mut commands);
-            let label = ui.label("Suggestions:");
-            ui.add(egui::DragValue::new(&mut state.count).range(1..=100))
-                .labelled_by(label.id);
-            ui.checkbox(&mut state.diverse, "diverse");
-        });
-        query_form(ui, state, library, &mut commands);
+    let controls = |ui: &mut egui::Ui, state: &mut RecommendState, _: &mut Vec<Command>| {
+        let label = ui.label("Suggestions:");
+        ui.add(egui::DragValue::new(&mut state.count).range(1..=100))
+            .labelled_by(label.id);
+        ui.checkbox(&mut state.diverse, "diverse");
+    };
+    let body = |ui: &mut egui::Ui, state: &mut RecommendState, commands: &mut Vec<Command>| {
+        query_form(ui, state, library, commands);
         ui.horizontal(|ui| {
             let suggest = egui::Button::new("Suggest");
             if ui.add_enabled(state.job.is_none(), suggest).clicked() {
@@ -43,12 +41,12 @@ pub fn show(
         ui.separator();
         egui::ScrollArea::vertical().show(ui, |ui| {
             for (rank, suggestion) in state.suggestions.iter().enumerate() {
-                suggestion_row(ui, rank, suggestion, library, &mut commands);
+                suggestion_row(ui, rank, suggestion, library, commands);
                 ui.separator();
             }
         });
-    });
-    commands
+    };
+    explore_view(ui, runs, state, controls, body)
 }
 
 fn query_form(
@@ -66,10 +64,14 @@ fn query_form(
     });
     match state.kind {
         QueryKind::SelectedBook => {
-            ui.label(library.selected.as_ref().map_or(
-                "Pick a book in the Library view.".to_string(),
-                |b| format!("Like \"{}\" by {}", b.title, b.author),
-            ));
+            ui.label(
+                library
+                    .selected
+                    .as_ref()
+                    .map_or("Pick a book in the Library view.".to_string(), |b| {
+                        format!("Like \"{}\" by {}", b.title, b.author)
+                    }),
+            );
         }
         QueryKind::Description => {
             ui.horizontal(|ui| {
@@ -82,10 +84,14 @@ fn query_form(
         }
         QueryKind::Image => {
             ui.horizontal(|ui| {
-                ui.label(state.image.as_ref().map_or(
-                    "Drop an image on the window, or".to_string(),
-                    |p| p.display().to_string(),
-                ));
+                ui.label(
+                    state
+                        .image
+                        .as_ref()
+                        .map_or("Drop an image on the window, or".to_string(), |p| {
+                            p.display().to_string()
+                        }),
+                );
                 if ui.button("Choose an image…").clicked() {
                     commands.push(Command::PickQueryImage);
                 }
@@ -105,7 +111,16 @@ fn query_form(
 }
 
 fn suggestions_csv(suggestions: &[Suggestion]) -> Vec<Vec<String>> {
-    let header = ["rank", "book_id", "title", "author", "category", "score", "cover_share", "shared_words"];
+    let header = [
+        "rank",
+        "book_id",
+        "title",
+        "author",
+        "category",
+        "score",
+        "cover_share",
+        "shared_words",
+    ];
     let mut rows = vec![header.map(String::from).to_vec()];
     for (rank, s) in suggestions.iter().enumerate() {
         rows.push(vec![
@@ -148,7 +163,10 @@ fn suggestion_row(
             ui.horizontal_wrapped(|ui| {
                 chip(ui, &format!("similarity {:.3}", s.score));
                 let cover = 100.0 * s.image_share;
-                chip(ui, &format!("cover {cover:.0}% · text {:.0}%", 100.0 - cover));
+                chip(
+                    ui,
+                    &format!("cover {cover:.0}% · text {:.0}%", 100.0 - cover),
+                );
                 if !s.shared_words.is_empty() {
                     chip(ui, &format!("shares: {}", s.shared_words.join(", ")));
                 }
@@ -163,16 +181,11 @@ fn suggestion_row(
 #[cfg(test)]
 mod tests {
     use egui::Role;
-    use egui_kittest::Harness;
     use egui_kittest::kittest::Queryable as _;
 
     use super::*;
     use crate::store::BookId;
-
-    struct Fixture {
-        state: RecommendState,
-        commands: Vec<Command>,
-    }
+    use crate::ui::testing::explore_harness;
 
     #[test]
     fn a_typed_description_is_kept_and_suggestions_say_why() {
@@ -192,20 +205,7 @@ mod tests {
             }],
             ..RecommendState::default()
         };
-        let fixture = Fixture {
-            state,
-            commands: Vec::new(),
-        };
-        let mut harness = Harness::builder()
-            .with_size(egui::vec2(1000.0, 700.0))
-            .build_ui_state(
-                |ui, f: &mut Fixture| {
-                    let library = LibraryState::default();
-                    let commands = show(ui, &mut f.state, &library, &RunsState::default());
-                    f.commands.extend(commands);
-                },
-                fixture,
-            );
+        let mut harness = explore_harness(show, state, LibraryState::default());
         harness.get_by_label("A description").click();
         harness.run();
         let entry = harness.get_by_role_and_label(Role::TextInput, "Description:");
@@ -218,8 +218,12 @@ mod tests {
         harness.get_by_label("Suggest").click();
         harness.run();
         assert_eq!(harness.state().state.text, "pirate ship");
-        assert_eq!(harness.state().commands, [Command::Suggest]);
-        assert!(harness.query_by_label_contains("cover 25% · text 75%").is_some());
+        assert_eq!(harness.state().asked(), [Command::Suggest]);
+        assert!(
+            harness
+                .query_by_label_contains("cover 25% · text 75%")
+                .is_some()
+        );
         assert!(harness.query_by_label_contains("shares: pirate").is_some());
     }
 }

@@ -49,7 +49,11 @@ fn form_grid(ui: &mut egui::Ui, state: &mut TrainState) {
                 "Single-modal runs",
                 egui::Checkbox::without_text(&mut form.single_modal),
             );
-            form_row(ui, "Epochs", egui::DragValue::new(&mut form.epochs).range(1..=500));
+            form_row(
+                ui,
+                "Epochs",
+                egui::DragValue::new(&mut form.epochs).range(1..=500),
+            );
             let p = egui::DragValue::new(&mut form.categories_per_batch).range(1..=64);
             form_row(ui, "P (categories)", p);
             let k = egui::DragValue::new(&mut form.books_per_category).range(1..=128);
@@ -80,7 +84,9 @@ fn sweep_form(
         .weights
         .as_ref()
         .and_then(|p| p.file_name())
-        .map_or("random (no file)".to_string(), |n| n.to_string_lossy().into_owned());
+        .map_or("random (no file)".to_string(), |n| {
+            n.to_string_lossy().into_owned()
+        });
     ui.add_enabled_ui(!running, |ui| {
         form_grid(ui, state);
         ui.horizontal(|ui| {
@@ -98,7 +104,10 @@ fn sweep_form(
     });
     ui.separator();
     ui.horizontal(|ui| {
-        if ui.add_enabled(!running, egui::Button::new("Start")).clicked() {
+        if ui
+            .add_enabled(!running, egui::Button::new("Start"))
+            .clicked()
+        {
             commands.push(Command::StartSweep);
         }
         if let Some(job) = &state.job
@@ -143,12 +152,18 @@ fn runs_table(ui: &mut egui::Ui, runs: &RunsState, commands: &mut Vec<Command>) 
                 ui.end_row();
                 for run in &runs.runs {
                     let chosen = runs.chosen == Some(run.run_id);
-                    if ui.selectable_label(chosen, run.run_id.to_string()).clicked() {
+                    if ui
+                        .selectable_label(chosen, run.run_id.to_string())
+                        .clicked()
+                    {
                         commands.push(Command::ChooseRun(run.run_id));
                     }
                     ui.label(run_label(run));
                     if run.status.can_resume() {
-                        if ui.small_button(format!("resume ({})", run.status)).clicked() {
+                        if ui
+                            .small_button(format!("resume ({})", run.status))
+                            .clicked()
+                        {
                             commands.push(Command::ResumeRun(run.run_id));
                         }
                     } else {
@@ -191,42 +206,56 @@ fn run_tables(
     tables: &ValidationTables,
     commands: &mut Vec<Command>,
 ) {
-    let header = ["category", "sensitivity", "specificity", "ppv", "iou", "dice"];
+    let header = [
+        "category",
+        "sensitivity",
+        "specificity",
+        "ppv",
+        "iou",
+        "dice",
+    ];
     let mut rows = vec![header.map(String::from).to_vec()];
-    egui::Grid::new("category_table").striped(true).show(ui, |ui| {
-        for name in header {
-            ui.strong(name);
-        }
-        ui.end_row();
-        for (name, m) in &tables.per_category {
-            let values = [m.sensitivity, m.specificity, m.ppv, m.iou, m.dice];
-            ui.label(name);
-            for v in &values {
-                ui.label(format!("{v:.3}"));
-            }
-            ui.end_row();
-            let mut row = vec![name.clone()];
-            row.extend(values.iter().map(|v| v.to_string()));
-            rows.push(row);
-        }
-    });
-    if let Some(retrieval) = &tables.retrieval {
-        egui::Grid::new("retrieval_table").striped(true).show(ui, |ui| {
-            for name in ["retrieval", "R@1", "R@5", "R@10"] {
+    egui::Grid::new("category_table")
+        .striped(true)
+        .show(ui, |ui| {
+            for name in header {
                 ui.strong(name);
             }
             ui.end_row();
-            for (side, name) in [(&retrieval.text, "text to cover"), (&retrieval.image, "cover to text")] {
+            for (name, m) in &tables.per_category {
+                let values = [m.sensitivity, m.specificity, m.ppv, m.iou, m.dice];
                 ui.label(name);
-                for value in [side.r1, side.r5, side.r10] {
-                    ui.label(format!("{value:.3}"));
+                for v in &values {
+                    ui.label(format!("{v:.3}"));
                 }
                 ui.end_row();
+                let mut row = vec![name.clone()];
+                row.extend(values.iter().map(|v| v.to_string()));
+                rows.push(row);
             }
-            ui.label("mR");
-            ui.label(format!("{:.3}", retrieval.mean_recall));
-            ui.end_row();
         });
+    if let Some(retrieval) = &tables.retrieval {
+        egui::Grid::new("retrieval_table")
+            .striped(true)
+            .show(ui, |ui| {
+                for name in ["retrieval", "R@1", "R@5", "R@10"] {
+                    ui.strong(name);
+                }
+                ui.end_row();
+                for (side, name) in [
+                    (&retrieval.text, "text to cover"),
+                    (&retrieval.image, "cover to text"),
+                ] {
+                    ui.label(name);
+                    for value in [side.r1, side.r5, side.r10] {
+                        ui.label(format!("{value:.3}"));
+                    }
+                    ui.end_row();
+                }
+                ui.label("mR");
+                ui.label(format!("{:.3}", retrieval.mean_recall));
+                ui.end_row();
+            });
     }
     if ui.button("Export table (CSV)").clicked() {
         let name = format!("run{run_id}-categories");
@@ -402,6 +431,10 @@ mod tests {
         harness.get_by_label("resume (cancelled)").click();
         harness.run();
         assert_eq!(asked(&harness), [Command::ResumeRun(RunId(4))]);
-        assert!(harness.query_by_label("No tables (the run has not finished).").is_some());
+        assert!(
+            harness
+                .query_by_label("No tables (the run has not finished).")
+                .is_some()
+        );
     }
 }

@@ -3,8 +3,8 @@
 
 use egui::{Color32, FontId, Rect, RichText};
 
-use crate::app::{Command, RunsState};
 use crate::app::runs::run_label;
+use crate::app::{Command, RunsState};
 use crate::jobs::Job;
 
 /// A palette that tells ten categories (or runs) apart.
@@ -107,7 +107,10 @@ pub fn run_picker(ui: &mut egui::Ui, runs: &RunsState, commands: &mut Vec<Comman
         .show_ui(ui, |ui| {
             for run in &finished {
                 let label = format!("run {}: {}", run.run_id, run_label(run));
-                if ui.selectable_label(current == Some(run.run_id), label).clicked() {
+                if ui
+                    .selectable_label(current == Some(run.run_id), label)
+                    .clicked()
+                {
                     commands.push(Command::ChooseRun(run.run_id));
                 }
             }
@@ -119,4 +122,25 @@ pub fn short_name(source: &str) -> String {
     std::path::Path::new(source)
         .file_name()
         .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// The frame of a view that explores a trained run: a central panel whose
+/// first row starts with the model picker, then the view's own controls, then
+/// its body.
+pub fn explore_view<S>(
+    ui: &mut egui::Ui,
+    runs: &RunsState,
+    state: &mut S,
+    controls: impl FnOnce(&mut egui::Ui, &mut S, &mut Vec<Command>),
+    body: impl FnOnce(&mut egui::Ui, &mut S, &mut Vec<Command>),
+) -> Vec<Command> {
+    let mut commands = Vec::new();
+    egui::CentralPanel::default().show(ui, |ui| {
+        ui.horizontal(|ui| {
+            run_picker(ui, runs, &mut commands);
+            controls(ui, state, &mut commands);
+        });
+        body(ui, state, &mut commands);
+    });
+    commands
 }
