@@ -48,8 +48,11 @@ fn harness(
     demo: Option<std::path::PathBuf>,
 ) -> Harness<'static, ShelfwiseApp> {
     let dir = library_dir.to_path_buf();
+    // Covers load on egui's loader threads; on a loaded machine they take
+    // more frames than the default 4 to arrive and settle the window.
     Harness::builder()
         .with_size(egui::vec2(1200.0, 800.0))
+        .with_max_steps(24)
         .build_eframe(move |cc| ShelfwiseApp::new(&cc.egui_ctx, dir, demo, false))
 }
 

@@ -181,10 +181,12 @@ impl Default for TrainState {
 
 impl TrainState {
     pub fn live_curves(&self) -> Vec<RunCurve> {
-        self.live
+        // A job that panicked mid-append leaves whole points: draw them.
+        let live = self
+            .live
             .lock()
-            .map(|live| live.curves.clone())
-            .unwrap_or_default()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        live.curves.clone()
     }
 
     /// Loads the stored curves of `run_id`'s whole sweep, so that its curves
