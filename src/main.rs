@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use shelfwise::cli::output::Output;
 use shelfwise::cli::{Cli, run_command};
 
 fn main() -> ExitCode {
@@ -11,7 +12,7 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("shelfwise: {error:#}");
+            Output { json: cli.json }.print_error(&error);
             ExitCode::FAILURE
         }
     }

@@ -5,6 +5,11 @@ use std::io::Write as _;
 
 use serde::Serialize;
 
+use crate::import::ImportError;
+use crate::recommend::RecommendError;
+use crate::store::StoreError;
+use crate::train::TrainError;
+
 /// How a command prints its result.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
@@ -26,5 +31,87 @@ impl Output {
             human(value);
         }
         Ok(())
+    }
+}
+
+/// What went wrong, in a word a script can match on: the first error of the
+/// chain that shelfwise knows.
+pub fn error_kind(error: &anyhow::Error) -> &'static str {
+    for cause in error.chain() {
+        if let Some(train) = cause.downcast_ref::<TrainError>() {
+            return match train {
+                TrainError::InvalidSetting(_) => "invalid_setting",
+                TrainError::RunNotFound(_) => "run_not_found",
+                TrainError::RunNotUsable { .. } => "run_not_usable",
+                TrainError::TooFewBooks(_) => "too_few_books",
+                TrainError::Cancelled => "cancelled",
+                _ => "training",
+            };
+        }
+        if let Some(recommend) = cause.downcast_ref::<RecommendError>() {
+            return match recommend {
+                RecommendError::UnknownBook(_) => "unknown_book",
+                RecommendError::UnknownReader(_) => "unknown_reader",
+                RecommendError::EmptyProfile(_) => "empty_profile",
+                RecommendError::NoKnownWords(_) => "no_known_words",
+                _ => "recommend",
+            };
+        }
+        if cause.downcast_ref::<ImportError>().is_some() {
+            return "import";
+        }
+        if cause.downcast_ref::<StoreError>().is_some() {
+            return "library";
+        }
+        if cause.downcast_ref::<std::io::Error>().is_some() {
+            return "io";
+        }
+    }
+    "error"
+}
+
+/// An error as `--json` prints it: one object, `{"error": {"kind", "message"}}`,
+/// the message with its causes as the plain error names them.
+pub fn error_json(error: &anyhow::Error) -> serde_json::Value {
+    serde_json::json!({
+        "error": {
+            "kind": error_kind(error),
+            "message": format!("{error:#}"),
+        }
+    })
+}
+
+impl Output {
+    /// Reports a command's error: always on stderr, and with `--json` as one
+    /// JSON object on stdout too.
+    pub fn print_error(&self, error: &anyhow::Error) {
+        eprintln!("shelfwise: {error:#}");
+        if self.json {
+            let _ = self.print(&error_json(error), |_| {});
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_names_its_kind_through_its_context() {
+        let refused = crate::train::TrainConfig {
+            beta: f64::INFINITY,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
+        let error = anyhow::Error::from(TrainError::from(refused)).context("training");
+        let json = error_json(&error);
+        assert_eq!(json["error"]["kind"], "invalid_setting");
+        let message = json["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("training: --beta inf is not allowed"),
+            "{message}"
+        );
+        assert_eq!(error_kind(&anyhow::anyhow!("odd")), "error");
     }
 }

@@ -110,6 +110,7 @@ struct CacheOutput {
 
 pub fn cache(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let config = base_config(args)?;
+    config.validate()?;
     let device = training_device();
     let library = context.open()?;
     let (_store, trunk, provenance) = embed::build_trunk(&config.trunk, device)?;

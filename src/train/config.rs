@@ -142,6 +142,151 @@ impl SweepRequest {
     }
 }
 
+/// A setting outside what training can use, named as the command line names it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{name} {value} is not allowed: {allowed}")]
+pub struct InvalidSetting {
+    /// The flag (`--beta`) or, for settings only a configuration file sets,
+    /// its key (`categories_per_batch`).
+    pub name: &'static str,
+    pub value: String,
+    pub allowed: &'static str,
+}
+
+fn check(
+    ok: bool,
+    name: &'static str,
+    value: impl ToString,
+    allowed: &'static str,
+) -> Result<(), InvalidSetting> {
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidSetting {
+            name,
+            value: value.to_string(),
+            allowed,
+        })
+    }
+}
+
+fn share(value: f64) -> bool {
+    value.is_finite() && (0.0..=1.0).contains(&value)
+}
+
+impl TrainConfig {
+    /// Refuses, before anything is written, a setting no run can train with.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        check(
+            share(self.beta),
+            "--beta",
+            self.beta,
+            "a number from 0 to 1",
+        )?;
+        if let Some(alpha) = self.alpha {
+            check(share(alpha), "alpha", alpha, "a number from 0 to 1")?;
+        }
+        check(
+            (1..=100_000).contains(&self.epochs),
+            "--epochs",
+            self.epochs,
+            "a whole number from 1 to 100000",
+        )?;
+        check(
+            self.categories_per_batch >= 1,
+            "categories_per_batch",
+            self.categories_per_batch,
+            "at least 1 (P)",
+        )?;
+        check(
+            self.books_per_category >= 1,
+            "books_per_category",
+            self.books_per_category,
+            "at least 1 (K)",
+        )?;
+        let rate = self.learning_rate;
+        check(
+            rate.is_finite() && rate > 0.0 && rate <= 1.0,
+            "--learning-rate",
+            rate,
+            "a number above 0, at most 1",
+        )?;
+        check(
+            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
+            "weight_decay",
+            self.weight_decay,
+            "a number from 0 up",
+        )?;
+        let held = self.validation_share;
+        check(
+            held.is_finite() && (0.0..1.0).contains(&held),
+            "validation_share",
+            held,
+            "a number from 0 to below 1",
+        )?;
+        check(
+            share(self.modality_dropout),
+            "modality_dropout",
+            self.modality_dropout,
+            "a number from 0 to 1",
+        )?;
+        check(
+            share(self.word_dropout),
+            "word_dropout",
+            self.word_dropout,
+            "a number from 0 to 1",
+        )?;
+        let smoothing = self.label_smoothing;
+        check(
+            smoothing.is_finite() && (0.0..1.0).contains(&smoothing),
+            "label_smoothing",
+            smoothing,
+            "a number from 0 to below 1",
+        )?;
+        check(
+            self.max_words >= 1,
+            "max_words",
+            self.max_words,
+            "at least 1",
+        )?;
+        let size = self.trunk.image_size;
+        check(
+            (32..=1024).contains(&size),
+            "--image-size",
+            size,
+            "from 32 to 1024 pixels (VGG16 halves it five times)",
+        )?;
+        let width = self.trunk.width;
+        check(
+            width.is_finite() && width >= 1.0 / 64.0 && width <= 1.0,
+            "--width",
+            width,
+            "a number from 1/64 to 1",
+        )?;
+        check(
+            (1..=64).contains(&self.trunk.grid),
+            "grid",
+            self.trunk.grid,
+            "from 1 to 64",
+        )?;
+        Ok(())
+    }
+}
+
+impl SweepRequest {
+    /// Every run's settings checked before the sweep writes anything.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        if self.betas.is_empty() {
+            return Err(InvalidSetting {
+                name: "--beta",
+                value: "(none)".into(),
+                allowed: "at least one number from 0 to 1",
+            });
+        }
+        self.configs().iter().try_for_each(TrainConfig::validate)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +325,79 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(dir.join("gpu-224.json")).unwrap())
                 .unwrap();
         assert_eq!(gpu.trunk.image_size, 224);
+    }
+
+    #[test]
+    fn settings_no_run_can_use_are_refused_by_name() {
+        assert_eq!(TrainConfig::default().validate(), Ok(()));
+        for (config, name) in [
+            (
+                TrainConfig {
+                    beta: f64::INFINITY,
+                    ..TrainConfig::default()
+                },
+                "--beta",
+            ),
+            (
+                TrainConfig {
+                    beta: f64::NAN,
+                    ..TrainConfig::default()
+                },
+                "--beta",
+            ),
+            (
+                TrainConfig {
+                    beta: 1.5,
+                    ..TrainConfig::default()
+                },
+                "--beta",
+            ),
+            (
+                TrainConfig {
+                    beta: -0.5,
+                    ..TrainConfig::default()
+                },
+                "--beta",
+            ),
+            (
+                TrainConfig {
+                    epochs: 0,
+                    ..TrainConfig::default()
+                },
+                "--epochs",
+            ),
+            (
+                TrainConfig {
+                    books_per_category: 0,
+                    ..TrainConfig::default()
+                },
+                "books_per_category",
+            ),
+            (
+                TrainConfig {
+                    learning_rate: 0.0,
+                    ..TrainConfig::default()
+                },
+                "--learning-rate",
+            ),
+        ] {
+            let refused = config.validate().unwrap_err();
+            assert_eq!(refused.name, name, "{refused}");
+        }
+        let mut tiny = TrainConfig::default();
+        tiny.trunk.image_size = 8;
+        assert!(
+            tiny.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("--image-size 8 is not allowed")
+        );
+        let request = SweepRequest {
+            betas: vec![0.3, 2.0],
+            single_modal: false,
+            base: TrainConfig::default(),
+        };
+        assert_eq!(request.validate().unwrap_err().value, "2");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use serde::Serialize;
 pub use crate::model::device::training_device;
 pub use crate::store::Modalities;
 pub use checkpoints::{Checkpoint, RunDir};
-pub use config::{SweepRequest, TrainConfig};
+pub use config::{InvalidSetting, SweepRequest, TrainConfig};
 pub use run::{ResumePoint, train_run};
 pub use split::{pk_batches, stratified_split};
 pub use summary::{RunSummary, ValidationTables};
@@ -42,6 +42,8 @@ pub enum TrainError {
     Corpus(#[from] CorpusError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    InvalidSetting(#[from] InvalidSetting),
     #[error("the library needs at least two categories with two books each to train; it has {0}")]
     TooFewBooks(String),
     #[error("there is no run {0} in this library")]

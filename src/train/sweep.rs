@@ -42,6 +42,7 @@ pub fn run_sweep(
     on_event: &mut dyn FnMut(RunId, &TrainEvent),
     cancel: &Cancel,
 ) -> Result<Vec<SweepRun>, TrainError> {
+    request.validate()?;
     let mut library = Library::open(library_root)?;
     let mut recorder = Library::open(library_root)?;
     let sweep_id = recorder.create_sweep()?;
@@ -91,6 +92,7 @@ pub fn resume_run(
     if let Some(epochs) = epochs {
         config.epochs = epochs;
     }
+    config.validate()?;
     let progress = recorder.run_progress(run_id)?;
     let Some(best) = progress.best else {
         return Err(unusable(format!(
