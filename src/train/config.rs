@@ -258,7 +258,7 @@ impl TrainConfig {
         )?;
         let width = self.trunk.width;
         check(
-            width.is_finite() && width >= 1.0 / 64.0 && width <= 1.0,
+            (1.0 / 64.0..=1.0).contains(&width),
             "--width",
             width,
             "a number from 1/64 to 1",
