@@ -30,6 +30,7 @@ pub enum Command {
     /// The demo form, then its sweep.
     DemoSweep,
     ResumeRun(RunId),
+    DeleteRun(RunId),
     ChooseRun(RunId),
     PickWeights,
     ClearWeights,
@@ -68,6 +69,7 @@ impl ShelfwiseApp {
                 self.start_sweep(ctx);
             }
             Command::ResumeRun(run_id) => self.resume_run(ctx, run_id),
+            Command::DeleteRun(run_id) => self.delete_run(run_id),
             Command::ChooseRun(run_id) => self.choose_run(run_id),
             Command::PickWeights => self.pick_file(ctx, PickPurpose::Weights),
             Command::ClearWeights => self.settings.weights = None,

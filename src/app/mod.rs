@@ -139,7 +139,7 @@ impl ShelfwiseApp {
     /// Re-reads the run table (and the chosen run's curves); with nothing
     /// chosen and nothing training, the best run's sweep is shown.
     pub(crate) fn reload_runs(&mut self) {
-        let Some(store) = &self.store else {
+        let Some(store) = &mut self.store else {
             return;
         };
         if let Err(error) = self.runs.reload(store) {
@@ -178,6 +178,21 @@ impl ShelfwiseApp {
         if view == View::Projection && self.projection.projection.is_none() {
             self.load_stored_projection();
         }
+    }
+
+    /// Removes a run and its folder (refused while a job trains it).
+    pub fn delete_run(&mut self, run_id: RunId) {
+        match crate::train::delete_run(&self.library_dir, run_id) {
+            Ok(()) => {
+                self.message = Some(format!("Deleted run {run_id}."));
+                if self.runs.chosen == Some(run_id) {
+                    self.runs.chosen = None;
+                    self.train.chosen_curves.clear();
+                }
+            }
+            Err(error) => self.message = Some(format!("Cannot delete run {run_id}: {error}")),
+        }
+        self.reload_runs();
     }
 
     pub fn choose_run(&mut self, run_id: RunId) {

@@ -1,8 +1,8 @@
 //! The library's runs as every view sees them: the run table, the run chosen
 //! in it, and the run the explore views (Attention, Projection, Recommend) use.
 
-use crate::store::{Library, Modalities, RunId, RunListing, RunStatus, StoreError};
-use crate::train::RunSummary;
+use crate::store::{Library, Modalities, RunId, RunListing, RunStatus};
+use crate::train::{RunSummary, TrainError};
 
 #[derive(Default)]
 pub struct RunsState {
@@ -13,8 +13,9 @@ pub struct RunsState {
 }
 
 impl RunsState {
-    pub fn reload(&mut self, library: &Library) -> Result<(), StoreError> {
-        self.runs = library.runs()?;
+    /// Re-reads the runs; runs whose process died show as interrupted.
+    pub fn reload(&mut self, library: &mut Library) -> Result<(), TrainError> {
+        self.runs = crate::train::list_runs(library)?;
         Ok(())
     }
 
@@ -80,6 +81,7 @@ mod tests {
             val_macro_f1: Some(f1),
             summary: None,
             created_at: String::new(),
+            epochs_done: 0,
         }
     }
 

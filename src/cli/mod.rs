@@ -68,6 +68,11 @@ pub enum Command {
     Train(TrainArgs),
     /// Run the frozen trunk over every cover once and cache its maps (train does this too).
     Cache(TrainArgs),
+    /// List the library's runs (a run whose process died shows as interrupted), or delete one.
+    Runs {
+        #[command(subcommand)]
+        action: Option<RunsAction>,
+    },
     /// Evaluate a trained run: its suggestions on the library (more like this, readers),
     /// and with --csv its classification and retrieval on labelled books not imported.
     Eval {
@@ -88,6 +93,16 @@ pub enum Command {
         paths: Vec<PathBuf>,
     },
 }
+/// What `shelfwise runs` does besides listing.
+#[derive(Debug, Subcommand)]
+pub enum RunsAction {
+    /// Remove a run: its rows, curves, tables, embeddings and checkpoint folder.
+    Delete {
+        /// The run to remove.
+        run: RunId,
+    },
+}
+
 impl Cli {
     pub fn library_dir(&self) -> anyhow::Result<PathBuf> {
         match &self.library {
@@ -148,6 +163,10 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
         Command::TrainWords(args) => words::train_words(&context, args)?,
         Command::Train(args) => train::train(&context, args)?,
         Command::Cache(args) => train::cache(&context, args)?,
+        Command::Runs { action: None } => train::list(&context)?,
+        Command::Runs {
+            action: Some(RunsAction::Delete { run }),
+        } => train::delete(&context, *run)?,
         Command::Eval { run, csv } => run::eval(&context, *run, csv.as_deref())?,
         Command::Recommend(args) => run::recommend(&context, args)?,
         Command::Project(args) => run::project(&context, args)?,

@@ -190,6 +190,70 @@ pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// One run as `shelfwise runs --json` lists it.
+#[derive(Serialize)]
+struct RunLine {
+    run: RunId,
+    sweep: Option<crate::store::SweepId>,
+    kind: crate::store::Modalities,
+    beta: f64,
+    status: crate::store::RunStatus,
+    epochs: i64,
+    best_macro_f1: Option<f64>,
+    started: String,
+    /// The process training it, while one is.
+    owner: Option<u32>,
+}
+
+pub fn list(context: &Context) -> anyhow::Result<ExitCode> {
+    let mut library = context.open()?;
+    let lines: Vec<RunLine> = train::list_runs(&mut library)?
+        .into_iter()
+        .map(|r| RunLine {
+            owner: train::run_owner(&context.library_dir, r.run_id),
+            run: r.run_id,
+            sweep: r.sweep_id,
+            kind: r.modalities,
+            beta: r.beta,
+            status: r.status,
+            epochs: r.epochs_done,
+            best_macro_f1: r.val_macro_f1,
+            started: r.created_at,
+        })
+        .collect();
+    context
+        .out
+        .print(&serde_json::json!({ "runs": lines }), |_| {
+            for r in &lines {
+                let f1 = r
+                    .best_macro_f1
+                    .map_or("—".to_string(), |f| format!("{f:.3}"));
+                let owner = r
+                    .owner
+                    .map_or(String::new(), |pid| format!(", process {pid}"));
+                println!(
+                    "run {}: {}, {} after {} epoch(s), macro-F1 {f1}, started {}{owner}",
+                    r.run,
+                    r.kind.run_label(r.beta),
+                    r.status,
+                    r.epochs,
+                    r.started
+                );
+            }
+        })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn delete(context: &Context, run: RunId) -> anyhow::Result<ExitCode> {
+    train::delete_run(&context.library_dir, run)?;
+    context
+        .out
+        .print(&serde_json::json!({ "deleted": run }), |_| {
+            println!("deleted run {run}")
+        })?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_runs(runs: &[SweepRun]) {
     for run in runs {
         println!(

@@ -54,7 +54,14 @@ impl TrainedRun {
             .run_record(run_id)?
             .ok_or(TrainError::RunNotFound(run_id))?;
         if record.status != RunStatus::Finished {
-            return Err(unusable(format!("it is {}", record.status)));
+            let owner = crate::train::run_owner(library.root(), run_id);
+            let why = match (record.status, owner) {
+                (RunStatus::Running, None) | (RunStatus::Interrupted, _) => format!(
+                    "its training was interrupted; resume it with `shelfwise train --resume {run_id}`"
+                ),
+                (status, _) => format!("it is {status}"),
+            };
+            return Err(unusable(why));
         }
         let config: TrainConfig =
             serde_json::from_str(&record.config).map_err(|e| unusable(format!("settings: {e}")))?;

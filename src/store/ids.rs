@@ -118,13 +118,15 @@ text_enum!(
         Finished = "finished",
         Failed = "failed",
         Cancelled = "cancelled",
+        /// Its process died while training (a kill, a crash, a power cut).
+        Interrupted = "interrupted",
     }
 );
 
 impl RunStatus {
     /// A run that stopped before its last epoch, which `--resume` goes on with.
     pub fn can_resume(self) -> bool {
-        matches!(self, RunStatus::Cancelled | RunStatus::Running)
+        matches!(self, RunStatus::Cancelled | RunStatus::Interrupted)
     }
 }
 

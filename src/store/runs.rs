@@ -29,6 +29,8 @@ pub struct RunListing {
     /// The final report (JSON), when finished.
     pub summary: Option<String>,
     pub created_at: String,
+    /// The last epoch recorded (0: none yet).
+    pub epochs_done: i64,
 }
 
 /// One epoch's metrics.
@@ -163,7 +165,8 @@ impl Library {
     pub fn runs(&self) -> Result<Vec<RunListing>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT run_id, sweep_id, beta, modalities, status, best_epoch, val_accuracy, val_macro_f1,
-                    summary, created_at
+                    summary, created_at,
+                    COALESCE((SELECT MAX(epoch) FROM run_epochs e WHERE e.run_id = runs.run_id), 0)
              FROM runs ORDER BY run_id DESC",
         )?;
         let rows = stmt.query_map([], |row| {
@@ -178,6 +181,7 @@ impl Library {
                 val_macro_f1: row.get(7)?,
                 summary: row.get(8)?,
                 created_at: row.get(9)?,
+                epochs_done: row.get(10)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -265,5 +269,37 @@ impl Library {
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()?)
+    }
+
+    /// Marks a run whose process died as interrupted (only while it still
+    /// says running, so a run that ended meanwhile keeps its outcome).
+    pub fn mark_interrupted(&mut self, run_id: RunId) -> Result<bool, StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE runs SET status = ?2 WHERE run_id = ?1 AND status = ?3",
+            params![run_id, RunStatus::Interrupted, RunStatus::Running],
+        )?;
+        Ok(changed > 0)
+    }
+
+    /// Forgets a run's steps and epochs, for a run that starts over.
+    pub fn clear_run_history(&mut self, run_id: RunId) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM run_steps WHERE run_id = ?1", [run_id])?;
+        tx.execute("DELETE FROM run_epochs WHERE run_id = ?1", [run_id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes a run with its steps, epochs, embeddings and projections; a
+    /// sweep left without runs goes too. False when there was no such run.
+    pub fn delete_run(&mut self, run_id: RunId) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        let deleted = tx.execute("DELETE FROM runs WHERE run_id = ?1", [run_id])?;
+        tx.execute(
+            "DELETE FROM sweeps WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.sweep_id = sweeps.sweep_id)",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(deleted > 0)
     }
 }

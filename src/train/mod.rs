@@ -11,7 +11,9 @@ pub(crate) mod batches;
 pub mod checkpoints;
 pub mod config;
 pub(crate) mod data;
+pub mod lease;
 pub(crate) mod predict;
+pub mod registry;
 pub mod run;
 pub(crate) mod schedule;
 pub mod split;
@@ -25,6 +27,7 @@ pub use crate::model::device::training_device;
 pub use crate::store::Modalities;
 pub use checkpoints::{Checkpoint, RunDir};
 pub use config::{InvalidSetting, SweepRequest, TrainConfig};
+pub use registry::{delete_run, list_runs, run_owner};
 pub use run::{ResumePoint, train_run};
 pub use split::{pk_batches, stratified_split};
 pub use summary::{RunSummary, ValidationTables};
@@ -48,6 +51,8 @@ pub enum TrainError {
     TooFewBooks(String),
     #[error("there is no run {0} in this library")]
     RunNotFound(RunId),
+    #[error("run {run} is being trained by {}; wait for it or stop it first", owner.map_or("another process".to_string(), |pid| format!("process {pid}")))]
+    RunBusy { run: RunId, owner: Option<u32> },
     #[error("run {run} cannot be evaluated: {reason}")]
     RunNotUsable { run: RunId, reason: String },
     #[error(transparent)]

@@ -9,6 +9,7 @@ use tch::Device;
 
 use super::checkpoints::RunDir;
 use super::config::{SweepRequest, TrainConfig};
+use super::lease::RunLease;
 use super::run::{ResumePoint, train_run};
 use super::summary::{RunSummary, ValidationTables};
 use super::{TrainError, TrainEvent};
@@ -51,6 +52,7 @@ pub fn run_sweep(
         let config_json = serde_json::to_string(&config).expect("settings serialise");
         let run_id =
             recorder.create_run(Some(sweep_id), config.beta, config.modalities, &config_json)?;
+        let _lease = RunLease::acquire(&RunDir::new(library_root, run_id), run_id)?;
         let context = RunContext {
             run_id,
             config: &config,
@@ -93,25 +95,29 @@ pub fn resume_run(
         config.epochs = epochs;
     }
     config.validate()?;
+    let _lease = RunLease::acquire(&RunDir::new(library_root, run_id), run_id)?;
     let progress = recorder.run_progress(run_id)?;
-    let Some(best) = progress.best else {
-        return Err(unusable(format!(
-            "it is {} and has no finished epoch to resume from; train it anew",
-            record.status
-        )));
-    };
-    if progress.last_epoch as usize >= config.epochs {
-        return Err(unusable(format!(
-            "it has already trained {} of {} epochs; pass --epochs to train longer",
-            progress.last_epoch, config.epochs
-        )));
-    }
-    let point = ResumePoint {
-        next_epoch: progress.last_epoch as usize + 1,
-        next_step: progress.last_step as usize + 1,
-        best_epoch: best.0 as usize,
-        best_accuracy: best.1,
-        best_macro_f1: best.2,
+    // A run stopped before its first epoch ended starts over.
+    let point = match progress.best {
+        None => {
+            recorder.clear_run_history(run_id)?;
+            None
+        }
+        Some(best) => {
+            if progress.last_epoch as usize >= config.epochs {
+                return Err(unusable(format!(
+                    "it has already trained {} of {} epochs; pass --epochs to train longer",
+                    progress.last_epoch, config.epochs
+                )));
+            }
+            Some(ResumePoint {
+                next_epoch: progress.last_epoch as usize + 1,
+                next_step: progress.last_step as usize + 1,
+                best_epoch: best.0 as usize,
+                best_accuracy: best.1,
+                best_macro_f1: best.2,
+            })
+        }
     };
     let config_json = serde_json::to_string(&config).expect("settings serialise");
     recorder.restart_run(run_id, &config_json)?;
@@ -125,7 +131,7 @@ pub fn resume_run(
         &mut library,
         &mut recorder,
         &context,
-        Some(&point),
+        point.as_ref(),
         on_event,
     )
 }

@@ -146,7 +146,7 @@ fn runs_table(ui: &mut egui::Ui, runs: &RunsState, commands: &mut Vec<Command>) 
         .max_height(220.0)
         .show(ui, |ui| {
             egui::Grid::new("runs_grid").striped(true).show(ui, |ui| {
-                for header in ["run", "kind", "status", "F1"] {
+                for header in ["run", "kind", "status", "F1", ""] {
                     ui.strong(header);
                 }
                 ui.end_row();
@@ -170,6 +170,13 @@ fn runs_table(ui: &mut egui::Ui, runs: &RunsState, commands: &mut Vec<Command>) 
                         ui.label(run.status.as_str());
                     }
                     ui.label(run.val_macro_f1.map_or("—".into(), |f| format!("{f:.3}")));
+                    let deletable = run.status != RunStatus::Running;
+                    let delete = ui
+                        .add_enabled(deletable, egui::Button::new("delete").small())
+                        .on_hover_text("Remove the run, its curves, tables and checkpoints");
+                    if delete.clicked() {
+                        commands.push(Command::DeleteRun(run.run_id));
+                    }
                     ui.end_row();
                 }
             });
@@ -410,7 +417,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stopped_run_offers_resume_and_a_chosen_run_says_it_has_no_tables() {
+    fn a_stopped_run_offers_resume_and_delete_and_says_it_has_no_tables() {
         let listing = RunListing {
             run_id: RunId(4),
             sweep_id: None,
@@ -422,6 +429,7 @@ mod tests {
             val_macro_f1: None,
             summary: None,
             created_at: String::new(),
+            epochs_done: 0,
         };
         let runs = RunsState {
             runs: vec![listing],
@@ -430,7 +438,12 @@ mod tests {
         let mut harness = harness(runs);
         harness.get_by_label("resume (cancelled)").click();
         harness.run();
-        assert_eq!(asked(&harness), [Command::ResumeRun(RunId(4))]);
+        harness.get_by_label("delete").click();
+        harness.run();
+        assert_eq!(
+            asked(&harness),
+            [Command::ResumeRun(RunId(4)), Command::DeleteRun(RunId(4))]
+        );
         assert!(
             harness
                 .query_by_label("No tables (the run has not finished).")

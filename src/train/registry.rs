@@ -1,0 +1,49 @@
+//! The library's runs as their owners leave them: a run that says `running`
+//! while no process holds it was interrupted, and a run is deleted only by a
+//! process that can hold it.
+
+use std::path::Path;
+
+use super::TrainError;
+use super::checkpoints::RunDir;
+use super::lease::RunLease;
+use crate::store::{Library, RunId, RunListing, RunStatus};
+
+/// Every run, newest first, with the runs whose process died marked
+/// interrupted (in the library too, so every reader sees it).
+pub fn list_runs(library: &mut Library) -> Result<Vec<RunListing>, TrainError> {
+    let mut runs = library.runs()?;
+    for run in runs.iter_mut().filter(|r| r.status == RunStatus::Running) {
+        let run_dir = RunDir::new(library.root(), run.run_id);
+        if RunLease::holder(&run_dir).is_none() && library.mark_interrupted(run.run_id)? {
+            run.status = RunStatus::Interrupted;
+        }
+    }
+    Ok(runs)
+}
+
+/// The process training `run_id`, when one is.
+pub fn run_owner(library_root: &Path, run_id: RunId) -> Option<u32> {
+    RunLease::holder(&RunDir::new(library_root, run_id)).flatten()
+}
+
+/// Removes a run: its rows (steps, epochs, embeddings, projections) and its
+/// folder. Refused while another process (or job) trains it.
+pub fn delete_run(library_root: &Path, run_id: RunId) -> Result<(), TrainError> {
+    let mut library = Library::open(library_root)?;
+    if library.run_record(run_id)?.is_none() {
+        return Err(TrainError::RunNotFound(run_id));
+    }
+    let run_dir = RunDir::new(library_root, run_id);
+    let lease = RunLease::acquire(&run_dir, run_id)?;
+    library.delete_run(run_id)?;
+    drop(lease);
+    match std::fs::remove_dir_all(run_dir.path()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(TrainError::Checkpoint(format!(
+            "{}: {e}",
+            run_dir.path().display()
+        ))),
+    }
+}
