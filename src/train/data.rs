@@ -70,7 +70,14 @@ pub(crate) fn build_dataset(
         .into_iter()
         .map(|b| (b.book_id, b.category))
         .collect();
-    let categories = crate::store::sorted_categories(category_of.values());
+    // The categories of the books the corpus holds: a book imported since
+    // the corpus was read must not add a category with no examples.
+    let categories = crate::store::sorted_categories(
+        library_text
+            .book_ids
+            .iter()
+            .filter_map(|book_id| category_of.get(book_id)),
+    );
     let mut examples = Vec::new();
     for (book_id, document) in library_text.book_ids.iter().zip(&library_text.documents) {
         let Some(label) = category_of
@@ -153,6 +160,32 @@ pub(crate) fn run_vocabulary(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_book_imported_after_the_corpus_was_read_adds_no_category() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut library = Library::open(dir.path()).unwrap();
+        let book = |id: &str, category: &str| crate::store::NewBook {
+            external_id: id.into(),
+            title: format!("{id} sea ship"),
+            author: String::new(),
+            synopsis: String::new(),
+            category: category.into(),
+            language: Some("en".into()),
+            cover: None,
+        };
+        library
+            .upsert_books(&[book("a", "Adventure"), book("b", "Drama")], "t")
+            .unwrap();
+        let library_text = corpus::library_corpus(&mut library).unwrap();
+        library.upsert_books(&[book("c", "Horror")], "t").unwrap();
+        let vocab = library_text.vocab(1);
+        let settings = crate::embed::TrunkSettings::default();
+        let cache = FeatureCache::for_settings(dir.path(), &settings, [4, 8, 16]).unwrap();
+        let dataset = build_dataset(&mut library, &library_text, &vocab, &cache, 10).unwrap();
+        assert_eq!(dataset.categories, ["Adventure", "Drama"]);
+        assert_eq!(dataset.labels(), [0, 1]);
+    }
 
     #[test]
     fn with_subwords_a_run_reads_the_words_word2vec_left_out_after_its_own() {
