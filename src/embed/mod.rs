@@ -75,7 +75,7 @@ pub enum EmbedError {
 /// A cover as the trunk reads it: `[3, S, S]`, resized (not cropped) and
 /// ImageNet-normalised.
 pub fn cover_tensor(path: &Path, size: i64) -> Result<Tensor, EmbedError> {
-    let image = image::open(path).map_err(|e| EmbedError::Cover {
+    let image = crate::import::cover::open_oriented(path).map_err(|e| EmbedError::Cover {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;

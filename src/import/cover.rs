@@ -4,7 +4,7 @@
 use std::io::Cursor;
 use std::path::{Component, Path, PathBuf};
 
-use image::{ImageFormat, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder as _, ImageFormat, ImageReader, Limits};
 use sha2::{Digest, Sha256};
 
 use crate::store::{StoredCover, write_file_atomically};
@@ -87,6 +87,23 @@ pub fn store_cover(
     store_cover_bytes(library_root, &bytes, cover_hash)
 }
 
+/// Decodes an image turned the way its EXIF orientation says it is seen (a
+/// phone's portrait photo of a cover is stored sideways with a tag saying so).
+fn decode_oriented<R: std::io::BufRead + std::io::Seek>(
+    reader: ImageReader<R>,
+) -> image::ImageResult<DynamicImage> {
+    let mut decoder = reader.into_decoder()?;
+    let orientation = decoder.orientation()?;
+    let mut image = DynamicImage::from_decoder(decoder)?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// A stored cover file, decoded and turned upright: what the trunk reads.
+pub fn open_oriented(path: &Path) -> image::ImageResult<DynamicImage> {
+    decode_oriented(ImageReader::open(path)?.with_guessed_format()?)
+}
+
 fn store_cover_bytes(
     library_root: &Path,
     bytes: &[u8],
@@ -107,7 +124,7 @@ fn store_cover_bytes(
     limits.max_image_height = Some(MAX_COVER_SIDE);
     limits.max_alloc = Some(MAX_DECODE_ALLOC);
     reader.limits(limits);
-    let image = reader.decode().map_err(|e| match e {
+    let image = decode_oriented(reader).map_err(|e| match e {
         image::ImageError::Limits(limit) => format!(
             "cover image is too large to decode ({limit}; at most {MAX_COVER_SIDE}x{MAX_COVER_SIDE} pixels)"
         ),
@@ -167,6 +184,56 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A TIFF block saying "rotate 90 degrees clockwise to view" (EXIF orientation 6).
+    const EXIF_ROTATE_RIGHT: &[u8] = &[
+        0x49, 0x49, 0x2A, 0x00, 0x08, 0x00, 0x00, 0x00, 0x01, 0x00, 0x12, 0x01, 0x03, 0x00, 0x01,
+        0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    ];
+
+    fn portrait() -> image::RgbImage {
+        image::RgbImage::from_fn(60, 90, |x, y| {
+            image::Rgb([(x * 4) as u8, (y * 2) as u8, 90])
+        })
+    }
+
+    #[test]
+    fn a_cover_is_stored_the_way_its_exif_orientation_says_it_is_seen() {
+        use image::ImageEncoder as _;
+        let mut bytes = Vec::new();
+        let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90);
+        encoder
+            .set_exif_metadata(EXIF_ROTATE_RIGHT.to_vec())
+            .unwrap();
+        let picture = portrait();
+        encoder
+            .write_image(&picture, 60, 90, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        let library = tempfile::tempdir().unwrap();
+        let stored = store_cover_bytes(library.path(), &bytes, "ab".repeat(32)).unwrap();
+        assert_eq!((stored.width, stored.height), (90, 60));
+        let thumb = image::open(library.path().join("thumbs").join(&stored.thumb_name)).unwrap();
+        assert!(
+            thumb.width() > thumb.height(),
+            "the thumbnail is turned too"
+        );
+        let cover = library.path().join("covers").join(&stored.file_name);
+        assert_eq!(
+            open_oriented(&cover).unwrap().width(),
+            90,
+            "and so is what the trunk reads"
+        );
+    }
+
+    #[test]
+    fn a_tiff_cover_decodes() {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        portrait().write_to(&mut bytes, ImageFormat::Tiff).unwrap();
+        let library = tempfile::tempdir().unwrap();
+        let stored = store_cover_bytes(library.path(), bytes.get_ref(), "cd".repeat(32)).unwrap();
+        assert_eq!((stored.width, stored.height), (60, 90));
+        assert!(stored.file_name.ends_with(".tif") || stored.file_name.ends_with(".tiff"));
+    }
 
     #[test]
     fn paths_that_leave_the_folder_are_refused() {
