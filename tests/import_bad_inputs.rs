@@ -330,3 +330,28 @@ fn unknown_files_are_refused_with_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_file_whose_every_row_is_refused_exits_non_zero_with_its_report() {
+    let source = tempfile::tempdir().unwrap();
+    let csv = source.path().join("books.csv");
+    std::fs::write(
+        &csv,
+        "id,title,author,category,synopsis,cover\nshort,Too Few Fields\n,No Id,A,Drama,S,\n",
+    )
+    .unwrap();
+    let library_dir = tempfile::tempdir().unwrap();
+    let library = library_dir.path().to_str().unwrap();
+    let (status, stdout, stderr) = shelfwise(&[
+        "--library",
+        library,
+        "import",
+        csv.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["imported"], 0);
+    assert_eq!(json["skipped"].as_array().unwrap().len(), 2);
+}

@@ -45,11 +45,17 @@ pub fn import(context: &Context, path: &Path) -> anyhow::Result<ExitCode> {
     context
         .out
         .print(&output, |_| print!("{}", report.to_text()))?;
-    Ok(if report.cancelled {
-        ExitCode::from(130)
-    } else {
-        ExitCode::SUCCESS
-    })
+    if report.cancelled {
+        return Ok(ExitCode::from(130));
+    }
+    if report.imported + report.updated == 0 && !report.skipped.is_empty() {
+        eprintln!(
+            "shelfwise: nothing was imported from {}: every row had a problem (see the report)",
+            path.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn stats(context: &Context) -> anyhow::Result<ExitCode> {
