@@ -153,123 +153,131 @@ pub struct InvalidSetting {
     pub allowed: &'static str,
 }
 
-fn check(
-    ok: bool,
-    name: &'static str,
-    value: impl ToString,
-    allowed: &'static str,
-) -> Result<(), InvalidSetting> {
-    if ok {
-        Ok(())
-    } else {
-        Err(InvalidSetting {
-            name,
-            value: value.to_string(),
-            allowed,
-        })
-    }
-}
-
 fn share(value: f64) -> bool {
     value.is_finite() && (0.0..=1.0).contains(&value)
 }
 
+fn below_one(value: f64) -> bool {
+    value.is_finite() && (0.0..1.0).contains(&value)
+}
+
+const SHARE: &str = "a number from 0 to 1";
+const BELOW_ONE: &str = "a number from 0 to below 1";
+
+/// One setting checked: whether it is fine, its name, its value, what is allowed.
+type Check = (bool, &'static str, String, &'static str);
+
 impl TrainConfig {
+    /// The checks of the objective, the schedule and the batches, in the
+    /// order they are reported.
+    fn training_checks(&self) -> Vec<Check> {
+        let (rate, decay) = (self.learning_rate, self.weight_decay);
+        let alpha = self.alpha.map_or(String::new(), |a| a.to_string());
+        vec![
+            (share(self.beta), "--beta", self.beta.to_string(), SHARE),
+            (self.alpha.is_none_or(share), "alpha", alpha, SHARE),
+            (
+                (1..=100_000).contains(&self.epochs),
+                "--epochs",
+                self.epochs.to_string(),
+                "a whole number from 1 to 100000",
+            ),
+            (
+                self.categories_per_batch >= 1,
+                "categories_per_batch",
+                self.categories_per_batch.to_string(),
+                "at least 1 (P)",
+            ),
+            (
+                self.books_per_category >= 1,
+                "books_per_category",
+                self.books_per_category.to_string(),
+                "at least 1 (K)",
+            ),
+            (
+                rate.is_finite() && rate > 0.0 && rate <= 1.0,
+                "--learning-rate",
+                rate.to_string(),
+                "a number above 0, at most 1",
+            ),
+            (
+                decay.is_finite() && decay >= 0.0,
+                "weight_decay",
+                decay.to_string(),
+                "a number from 0 up",
+            ),
+            (
+                below_one(self.validation_share),
+                "validation_share",
+                self.validation_share.to_string(),
+                BELOW_ONE,
+            ),
+            (
+                share(self.modality_dropout),
+                "modality_dropout",
+                self.modality_dropout.to_string(),
+                SHARE,
+            ),
+            (
+                share(self.word_dropout),
+                "word_dropout",
+                self.word_dropout.to_string(),
+                SHARE,
+            ),
+        ]
+    }
+
+    /// The checks of the text and cover inputs' shapes.
+    fn input_checks(&self) -> Vec<Check> {
+        let (size, width, grid) = (self.trunk.image_size, self.trunk.width, self.trunk.grid);
+        vec![
+            (
+                below_one(self.label_smoothing),
+                "label_smoothing",
+                self.label_smoothing.to_string(),
+                BELOW_ONE,
+            ),
+            (
+                self.max_words >= 1,
+                "max_words",
+                self.max_words.to_string(),
+                "at least 1",
+            ),
+            (
+                (32..=1024).contains(&size),
+                "--image-size",
+                size.to_string(),
+                "from 32 to 1024 pixels (VGG16 halves it five times)",
+            ),
+            (
+                (1.0 / 64.0..=1.0).contains(&width),
+                "--width",
+                width.to_string(),
+                "a number from 1/64 to 1",
+            ),
+            (
+                (1..=64).contains(&grid),
+                "grid",
+                grid.to_string(),
+                "from 1 to 64",
+            ),
+        ]
+    }
+
     /// Refuses, before anything is written, a setting no run can train with.
     pub fn validate(&self) -> Result<(), InvalidSetting> {
-        check(
-            share(self.beta),
-            "--beta",
-            self.beta,
-            "a number from 0 to 1",
-        )?;
-        if let Some(alpha) = self.alpha {
-            check(share(alpha), "alpha", alpha, "a number from 0 to 1")?;
+        let mut checks = self
+            .training_checks()
+            .into_iter()
+            .chain(self.input_checks());
+        match checks.find(|check| !check.0) {
+            Some((_, name, value, allowed)) => Err(InvalidSetting {
+                name,
+                value,
+                allowed,
+            }),
+            None => Ok(()),
         }
-        check(
-            (1..=100_000).contains(&self.epochs),
-            "--epochs",
-            self.epochs,
-            "a whole number from 1 to 100000",
-        )?;
-        check(
-            self.categories_per_batch >= 1,
-            "categories_per_batch",
-            self.categories_per_batch,
-            "at least 1 (P)",
-        )?;
-        check(
-            self.books_per_category >= 1,
-            "books_per_category",
-            self.books_per_category,
-            "at least 1 (K)",
-        )?;
-        let rate = self.learning_rate;
-        check(
-            rate.is_finite() && rate > 0.0 && rate <= 1.0,
-            "--learning-rate",
-            rate,
-            "a number above 0, at most 1",
-        )?;
-        check(
-            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
-            "weight_decay",
-            self.weight_decay,
-            "a number from 0 up",
-        )?;
-        let held = self.validation_share;
-        check(
-            held.is_finite() && (0.0..1.0).contains(&held),
-            "validation_share",
-            held,
-            "a number from 0 to below 1",
-        )?;
-        check(
-            share(self.modality_dropout),
-            "modality_dropout",
-            self.modality_dropout,
-            "a number from 0 to 1",
-        )?;
-        check(
-            share(self.word_dropout),
-            "word_dropout",
-            self.word_dropout,
-            "a number from 0 to 1",
-        )?;
-        let smoothing = self.label_smoothing;
-        check(
-            smoothing.is_finite() && (0.0..1.0).contains(&smoothing),
-            "label_smoothing",
-            smoothing,
-            "a number from 0 to below 1",
-        )?;
-        check(
-            self.max_words >= 1,
-            "max_words",
-            self.max_words,
-            "at least 1",
-        )?;
-        let size = self.trunk.image_size;
-        check(
-            (32..=1024).contains(&size),
-            "--image-size",
-            size,
-            "from 32 to 1024 pixels (VGG16 halves it five times)",
-        )?;
-        let width = self.trunk.width;
-        check(
-            (1.0 / 64.0..=1.0).contains(&width),
-            "--width",
-            width,
-            "a number from 1/64 to 1",
-        )?;
-        check(
-            (1..=64).contains(&self.trunk.grid),
-            "grid",
-            self.trunk.grid,
-            "from 1 to 64",
-        )?;
-        Ok(())
     }
 }
 
