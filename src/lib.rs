@@ -4,9 +4,10 @@
 //!
 //! Modules, from the bottom up (each uses only those listed before it):
 //! `jobs`, `paths`, `eval`, `store`, `text`, `import`, `model`, `embed`,
-//! `train`, `inference`, `recommend`, `project`, `app`, `ui`, `cli`.
+//! `train`, `inference`, `recommend`, `project`, `check`, `app`, `ui`, `cli`.
 
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod embed;
 pub mod eval;

@@ -101,6 +101,32 @@ pub fn info(context: &Context) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `shelfwise check`: the findings, one a line, and exit 1 while any is left.
+pub fn check(context: &Context, repair: bool) -> anyhow::Result<ExitCode> {
+    let report = crate::check::check_library(&context.library_dir, repair)?;
+    context.out.print(&report, |report| {
+        for found in &report.findings {
+            let mended = if found.repaired { " (repaired)" } else { "" };
+            println!(
+                "{}: {}: {}{mended}",
+                found.kind, found.subject, found.detail
+            );
+        }
+        match report.unrepaired() {
+            0 if report.findings.is_empty() => println!("the library is whole"),
+            0 => println!("every finding was repaired"),
+            left => {
+                println!("{left} finding(s) left; `shelfwise check --repair` mends what it can")
+            }
+        }
+    })?;
+    Ok(if report.unrepaired() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 /// Each book's tokens, one line per book: the library's books without
 /// `paths`, else the books of those CSVs.
 pub fn preprocess(context: &Context, paths: &[PathBuf]) -> anyhow::Result<ExitCode> {

@@ -53,6 +53,13 @@ pub enum Command {
     },
     /// Count the books, covers, synopses and categories of the library.
     Stats,
+    /// Check the library folder: the database, every cover and thumbnail, stray
+    /// files, interrupted runs and missing checkpoints; exits 1 while problems remain.
+    Check {
+        /// Mend what can be: remove stray files, rebuild thumbnails, forget covers that are gone.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Show the library folder and the compute device libtorch sees.
     Info,
     /// The words the library's word vectors put nearest to WORD.
@@ -158,6 +165,7 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
         Command::Import { path } => library::import(&context, path)?,
         Command::Stats => library::stats(&context)?,
         Command::Info => library::info(&context)?,
+        Command::Check { repair } => library::check(&context, *repair)?,
         Command::Preprocess { paths } => library::preprocess(&context, paths)?,
         Command::Words { word, k } => words::words(&context, word, *k)?,
         Command::TrainWords(args) => words::train_words(&context, args)?,

@@ -87,6 +87,18 @@ pub fn store_cover(
     store_cover_bytes(library_root, &bytes, cover_hash)
 }
 
+/// Writes again what a stored cover file lacks (its thumbnail), from the
+/// cover's own bytes; the cover must still hash to its name.
+pub fn restore_cover_files(library_root: &Path, cover_file: &Path) -> Result<StoredCover, String> {
+    let bytes = std::fs::read(cover_file).map_err(|e| format!("cover file unreadable: {e}"))?;
+    store_cover_bytes(library_root, &bytes, hex(&Sha256::digest(&bytes)))
+}
+
+/// The content hash a cover file is named by.
+pub fn file_hash(path: &Path) -> std::io::Result<String> {
+    Ok(hex(&Sha256::digest(std::fs::read(path)?)))
+}
+
 /// Decodes an image turned the way its EXIF orientation says it is seen (a
 /// phone's portrait photo of a cover is stored sideways with a tag saying so).
 fn decode_oriented<R: std::io::BufRead + std::io::Seek>(

@@ -362,6 +362,22 @@ impl Library {
     }
 }
 
+impl Library {
+    /// Forgets a cover whose file is gone or damaged: its books keep every
+    /// other field and show no cover; the next import of the file restores it.
+    pub fn forget_cover(&mut self, cover_hash: &str) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let books = tx.execute(
+            "UPDATE books SET cover_hash = NULL, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE cover_hash = ?1",
+            [cover_hash],
+        )?;
+        tx.execute("DELETE FROM covers WHERE cover_hash = ?1", [cover_hash])?;
+        tx.commit()?;
+        Ok(books)
+    }
+}
+
 /// The distinct non-empty categories among `names`, sorted: the label order
 /// of every run and every table.
 pub fn sorted_categories<'a>(names: impl IntoIterator<Item = &'a String>) -> Vec<String> {
