@@ -244,3 +244,24 @@ fn a_csv_dropped_on_the_window_is_imported() {
     }
     harness.get_by_label("Last import: 1 imported, 0 updated, 0 skipped");
 }
+
+#[test]
+fn a_library_that_opens_with_problems_says_so() {
+    let library_dir = library_with_books();
+    std::fs::create_dir_all(library_dir.path().join("runs/7")).unwrap();
+    let mut harness = harness(library_dir.path(), None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while harness
+        .query_by_label_contains("problem(s) (orphan run folder)")
+        .is_none()
+    {
+        assert!(std::time::Instant::now() < deadline, "no banner");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        harness.step();
+    }
+    assert!(
+        harness
+            .query_by_label_contains("shelfwise check --repair")
+            .is_some()
+    );
+}

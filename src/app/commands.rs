@@ -77,7 +77,10 @@ impl ShelfwiseApp {
             Command::ComputeProjection(method) => self.start_projection(ctx, method),
             Command::Suggest => self.start_recommend(ctx),
             Command::PickQueryImage => self.pick_file(ctx, PickPurpose::QueryImage),
-            Command::OpenLibrary(folder) => self.open_library(folder),
+            Command::OpenLibrary(folder) => {
+                self.open_library(folder);
+                self.start_check(ctx);
+            }
             Command::ExportCsv { name, rows } => self.export_csv(&name, &rows),
             Command::PlotDrawn(name, rect) => {
                 self.exports.plot_rects.insert(name, rect);

@@ -27,6 +27,7 @@ impl ShelfwiseApp {
             self.reload_runs();
         }
         self.poll_explore_jobs();
+        self.poll_check();
         self.save_png_if_ready(ctx);
         let dropped: Vec<PathBuf> = ctx.input(|input| {
             input
@@ -47,6 +48,30 @@ impl ShelfwiseApp {
         }
         for uri in self.library.thumbnails_to_free() {
             ctx.forget_image(&uri);
+        }
+    }
+
+    /// A library that opened with problems says so in the status bar.
+    fn poll_check(&mut self) {
+        let Some(outcome) = self.check_job.as_mut().and_then(|job| job.poll()) else {
+            return;
+        };
+        self.check_job = None;
+        match outcome {
+            JobOutcome::Finished(report) if !report.findings.is_empty() => {
+                let mut kinds: Vec<&str> = report.findings.iter().map(|f| f.kind).collect();
+                kinds.dedup();
+                self.status = Some(format!(
+                    "This library has {} problem(s) ({}): run `shelfwise check --repair` on it.",
+                    report.findings.len(),
+                    kinds.join(", ").replace('_', " ")
+                ));
+                self.reload_runs();
+            }
+            JobOutcome::Finished(_) => {}
+            JobOutcome::Failed(error) => {
+                self.status = Some(format!("The library check failed: {error:#}"))
+            }
         }
     }
 

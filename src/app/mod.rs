@@ -62,6 +62,8 @@ pub struct ShelfwiseApp {
     /// The workbench views' line: how training and explaining went.
     pub message: Option<String>,
     pub(crate) exports: exports::Exports,
+    /// The library check run when a library opens; its findings go to the status bar.
+    pub(crate) check_job: Option<Job<crate::check::CheckReport>>,
     file_pick: Option<(PickPurpose, Receiver<Option<PathBuf>>)>,
 }
 
@@ -92,6 +94,7 @@ impl ShelfwiseApp {
             status: None,
             message: None,
             exports: exports::Exports::default(),
+            check_job: None,
             file_pick: None,
         };
         match Library::open(&app.library_dir) {
@@ -105,6 +108,9 @@ impl ShelfwiseApp {
         }
         app.reload_books();
         app.reload_runs();
+        if app.store.is_some() {
+            app.start_check(ctx);
+        }
         if import_demo_if_empty
             && app.library.books.is_empty()
             && app.store.is_some()
@@ -229,6 +235,7 @@ impl ShelfwiseApp {
                 self.reload_books();
                 self.reload_runs();
                 self.status = Some(format!("Opened {}", self.library_dir.display()));
+                self.check_job = None;
             }
             Err(error) => {
                 self.status = Some(format!(

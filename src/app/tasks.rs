@@ -318,6 +318,14 @@ impl ShelfwiseApp {
         }));
     }
 
+    /// Checks the library in the background (`shelfwise check` without
+    /// repairs), so that a library that opens with problems says so.
+    pub fn start_check(&mut self, ctx: &egui::Context) {
+        self.check_job = Some(self.job_setup(ctx).spawn("library check", |_, setup| {
+            Ok(crate::check::check_library(&setup.library_dir, false)?)
+        }));
+    }
+
     /// Opens a native file dialog on its own thread, so the window keeps drawing.
     pub fn pick_file(&mut self, ctx: &egui::Context, purpose: PickPurpose) {
         let (sender, receiver) = sync_channel(1);
