@@ -149,8 +149,12 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
         std::process::id()
     ));
-    std::fs::write(&tmp, bytes).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        // A full disk or a failed rename leaves no half-written temporary behind.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(err)
 }
 
 #[cfg(test)]
@@ -226,6 +230,25 @@ mod tests {
         drop(library);
         // Opening again must not re-run migrations (they would fail on existing tables).
         Library::open(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_write_that_fails_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("cover.jpg");
+        std::fs::create_dir_all(target.join("in-the-way")).unwrap();
+        let failed = write_file_atomically(&target, b"bytes").unwrap_err();
+        assert!(failed.to_string().contains("cover.jpg"), "{failed}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["cover.jpg"], "only the folder in the way is there");
+        write_file_atomically(&dir.path().join("other.jpg"), b"bytes").unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("other.jpg")).unwrap(),
+            b"bytes"
+        );
     }
 
     #[test]
