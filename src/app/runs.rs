@@ -2,7 +2,7 @@
 //! in it, and the run the explore views (Attention, Projection, Recommend) use.
 
 use crate::store::{Library, Modalities, RunId, RunListing, RunStatus};
-use crate::train::{RunSummary, TrainError};
+use crate::train::TrainError;
 
 #[derive(Default)]
 pub struct RunsState {
@@ -49,14 +49,6 @@ impl RunsState {
             .filter(|id| finished.iter().any(|r| r.run_id == *id))
             .or(best_fused)
             .or_else(|| finished.first().map(|r| r.run_id))
-    }
-
-    /// The chosen run's stored summary, tables included.
-    pub fn chosen_summary(&self) -> Result<Option<RunSummary>, serde_json::Error> {
-        match self.chosen.and_then(|id| self.listing(id)) {
-            Some(listing) => RunSummary::of_listing(listing),
-            None => Ok(None),
-        }
     }
 }
 

@@ -34,7 +34,8 @@ struct StoredVocabulary {
     counts: Vec<u64>,
 }
 
-fn checkpoint_error(path: &Path, error: impl std::fmt::Display) -> TrainError {
+/// A file of a run's folder that could not be read or written.
+pub(crate) fn checkpoint_error(path: &Path, error: impl std::fmt::Display) -> TrainError {
     TrainError::Checkpoint(format!("{}: {error}", path.display()))
 }
 

@@ -9,7 +9,7 @@ use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::PathBuf;
 
 use super::TrainError;
-use super::checkpoints::RunDir;
+use super::checkpoints::{RunDir, checkpoint_error};
 use crate::store::RunId;
 
 /// A held run: the lock goes with this value.
@@ -31,7 +31,7 @@ fn open_lock(run_dir: &RunDir) -> Result<File, TrainError> {
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))
+        .map_err(|e| checkpoint_error(&path, e))
 }
 
 fn owner_of(file: &mut File) -> Option<u32> {
@@ -54,10 +54,7 @@ impl RunLease {
                 });
             }
             Err(TryLockError::Error(e)) => {
-                return Err(TrainError::Checkpoint(format!(
-                    "{}: {e}",
-                    lock_path(run_dir).display()
-                )));
+                return Err(checkpoint_error(&lock_path(run_dir), e));
             }
         }
         let written = file
@@ -65,9 +62,7 @@ impl RunLease {
             .and_then(|()| file.seek(SeekFrom::Start(0)))
             .and_then(|_| write!(file, "{}", std::process::id()))
             .and_then(|()| file.flush());
-        written.map_err(|e| {
-            TrainError::Checkpoint(format!("{}: {e}", lock_path(run_dir).display()))
-        })?;
+        written.map_err(|e| checkpoint_error(&lock_path(run_dir), e))?;
         Ok(Self { _file: file })
     }
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::TrainError;
-use super::checkpoints::RunDir;
+use super::checkpoints::{RunDir, checkpoint_error};
 use super::lease::RunLease;
 use crate::store::{Library, RunId, RunListing, RunStatus};
 
@@ -41,9 +41,6 @@ pub fn delete_run(library_root: &Path, run_id: RunId) -> Result<(), TrainError> 
     match std::fs::remove_dir_all(run_dir.path()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(TrainError::Checkpoint(format!(
-            "{}: {e}",
-            run_dir.path().display()
-        ))),
+        Err(e) => Err(checkpoint_error(run_dir.path(), e)),
     }
 }
