@@ -52,7 +52,8 @@ fn write_bad_import(dir: &std::path::Path) -> std::path::PathBuf {
     bytes.extend(b"short,Too Few Fields\n"); // 10
     bytes.extend(b"utf8,\"Bad \xC3\x28 bytes\",A,Drama,S,\n"); // 11
     bytes.extend(row("good", "Good Book Again", "").bytes()); // 12
-    bytes.extend(row("last", "Last Good Book", "").bytes()); // 13
+    // Valid UTF-8 elsewhere tells the file is UTF-8 with one damaged row, not Latin-1.
+    bytes.extend(row("last", "Last Good Book — schön", "").bytes()); // 13
     let path = dir.join("books.csv");
     std::fs::write(&path, bytes).unwrap();
     path

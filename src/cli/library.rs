@@ -22,15 +22,25 @@ struct ImportOutput<'a> {
     skipped: &'a [crate::store::ImportIssue],
     kind: &'a str,
     import_id: crate::store::ImportId,
+    encoding: Option<&'a str>,
 }
 
-pub fn import(context: &Context, path: &Path) -> anyhow::Result<ExitCode> {
+/// `encoding` is a label from `--encoding` (`latin1`, `utf-16le`...), checked
+/// before the library is opened.
+pub fn import(context: &Context, path: &Path, encoding: Option<&str>) -> anyhow::Result<ExitCode> {
+    let encoding = encoding
+        .map(import::encoding::encoding_for_label)
+        .transpose()?;
     let mut library = context.open()?;
     let printer = ProgressPrinter::new("importing");
+    let options = ImportOptions {
+        encoding,
+        ..ImportOptions::default()
+    };
     let report = import::import_path(
         &mut library,
         path,
-        ImportOptions::default(),
+        options,
         &printer.callback(),
         context.cancel,
     )
@@ -41,6 +51,7 @@ pub fn import(context: &Context, path: &Path) -> anyhow::Result<ExitCode> {
         skipped: &report.skipped,
         kind: report.kind,
         import_id: report.import_id,
+        encoding: report.encoding.as_deref(),
     };
     context
         .out
@@ -148,8 +159,10 @@ pub fn preprocess(context: &Context, paths: &[PathBuf]) -> anyhow::Result<ExitCo
         write_books(&context.open()?.book_texts()?)?;
     }
     for path in paths {
-        let (pending, issues) =
-            csv_files::read_books(path).with_context(|| format!("reading {}", path.display()))?;
+        let csv_files::BooksFile {
+            pending, issues, ..
+        } = csv_files::read_books(path, None)
+            .with_context(|| format!("reading {}", path.display()))?;
         for issue in issues {
             eprintln!(
                 "{}:{}: {}",

@@ -50,6 +50,10 @@ pub enum Command {
     Import {
         /// A CSV file, a folder holding books.csv, or a Calibre library folder.
         path: PathBuf,
+        /// The CSV's text encoding (utf-8, utf-16le, windows-1252, latin1, ...);
+        /// found from its byte-order mark or its bytes when not given.
+        #[arg(long)]
+        encoding: Option<String>,
     },
     /// Count the books, covers, synopses and categories of the library.
     Stats,
@@ -162,7 +166,7 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
         cancel: &CANCEL,
     };
     let code = match command {
-        Command::Import { path } => library::import(&context, path)?,
+        Command::Import { path, encoding } => library::import(&context, path, encoding.as_deref())?,
         Command::Stats => library::stats(&context)?,
         Command::Info => library::info(&context)?,
         Command::Check { repair } => library::check(&context, *repair)?,

@@ -5,7 +5,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{ImportError, ImportOptions, ImportReport, PendingBook, Source, cover, finish_import};
+use encoding_rs::Encoding;
+
+use super::encoding::{self, DecodedText};
+use super::{
+    ImportError, ImportOptions, ImportReport, PendingBook, Source, Written, cover, finish_import,
+};
 use crate::jobs::{Cancel, OnProgress, Progress, is_cancelled};
 use crate::store::{ImportIssue, Library, NewBook, NewReading, WriteCounts};
 
@@ -20,11 +25,52 @@ pub(crate) fn is_readings_header(names: &[&str]) -> bool {
     ["reader", "book_id"].iter().all(|c| names.contains(c))
 }
 
-fn read_bytes(path: &Path) -> Result<Vec<u8>, ImportError> {
-    std::fs::read(path).map_err(|source| ImportError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+/// A CSV file read in its encoding, with its header's column names.
+pub(crate) struct CsvFile {
+    pub text: DecodedText,
+    /// The header's column names, trimmed and lower-cased.
+    pub columns: Vec<String>,
+}
+
+impl CsvFile {
+    /// Reads `path` in `encoding` (detected when `None`) and parses its header.
+    pub(crate) fn open(
+        path: &Path,
+        encoding: Option<&'static Encoding>,
+    ) -> Result<Self, ImportError> {
+        let bytes = std::fs::read(path).map_err(|source| ImportError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = encoding::decode(bytes, encoding);
+        let unrecognised = |reason: String| ImportError::Unrecognised {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let header = reader(&text.bytes)
+            .byte_records()
+            .next()
+            .ok_or_else(|| unrecognised("the file is empty".into()))?
+            .map_err(|e| unrecognised(format!("not a CSV file: {e}")))?;
+        let columns = header
+            .iter()
+            .map(|raw| {
+                std::str::from_utf8(raw)
+                    .map(|name| name.trim().to_lowercase())
+                    .map_err(|_| {
+                        unrecognised(format!(
+                            "the header is not {} text; not a CSV file? (--encoding names the file's encoding)",
+                            text.encoding.name()
+                        ))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { text, columns })
+    }
+
+    fn names(&self) -> Vec<&str> {
+        self.columns.iter().map(String::as_str).collect()
+    }
 }
 
 fn reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
@@ -34,35 +80,56 @@ fn reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
         .from_reader(bytes)
 }
 
-/// The header's column names, trimmed and lower-cased.
-pub(crate) fn read_header(path: &Path) -> Result<Vec<String>, ImportError> {
-    let bytes = read_bytes(path)?;
-    let unrecognised = |reason: String| ImportError::Unrecognised {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let mut csv = reader(&bytes);
-    let header = csv
-        .byte_records()
-        .next()
-        .ok_or_else(|| unrecognised("the file is empty".into()))?
-        .map_err(|e| unrecognised(format!("not a CSV file: {e}")))?;
-    header
-        .iter()
-        .enumerate()
-        .map(|(index, raw)| {
-            let raw = if index == 0 {
-                raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw)
-            } else {
-                raw
-            };
-            std::str::from_utf8(raw)
-                .map(|name| name.trim().to_lowercase())
-                .map_err(|_| {
-                    unrecognised("the header is not valid UTF-8 text; not a CSV file?".into())
-                })
-        })
-        .collect()
+/// Line numbers by byte offset, counting `\n`, `\r\n` and a lone `\r` as one
+/// line break each (the csv crate's own line count runs one short with `\r\n`).
+struct LineIndex {
+    /// The byte offset where each line starts; line 1 at 0.
+    starts: Vec<u64>,
+    /// Where a line break ends, by the offset of its first byte.
+    break_ends: std::collections::HashMap<u64, u64>,
+}
+
+impl LineIndex {
+    fn new(bytes: &[u8]) -> Self {
+        let mut starts = vec![0];
+        let mut break_ends = std::collections::HashMap::new();
+        for (offset, byte) in bytes.iter().enumerate() {
+            let lone_cr = *byte == b'\r' && bytes.get(offset + 1) != Some(&b'\n');
+            if *byte == b'\n' || lone_cr {
+                starts.push(offset as u64 + 1);
+                let crlf = *byte == b'\n' && offset > 0 && bytes[offset - 1] == b'\r';
+                if crlf {
+                    break_ends.insert(offset as u64 - 1, offset as u64 + 1);
+                    break_ends.insert(offset as u64, offset as u64 + 1);
+                } else {
+                    break_ends.insert(offset as u64, offset as u64 + 1);
+                }
+            }
+        }
+        Self { starts, break_ends }
+    }
+
+    /// The 1-based line that holds byte `offset`.
+    fn line_at(&self, offset: u64) -> u64 {
+        self.starts.partition_point(|start| *start <= offset) as u64
+    }
+
+    /// The line a record starting at `offset` is on. The csv crate ends a record
+    /// at the `\r` of `\r\n` and starts the next one on its `\n`: a record
+    /// that seems to start on a line break starts after it.
+    fn record_line(&self, offset: u64) -> u64 {
+        self.line_at(self.break_ends.get(&offset).copied().unwrap_or(offset))
+    }
+}
+
+/// The rows of a books file waiting for their covers, the rows refused, and
+/// the encoding the file was read in.
+#[derive(Debug)]
+pub struct BooksFile {
+    pub pending: Vec<PendingBook>,
+    pub issues: Vec<ImportIssue>,
+    /// `None` for a source that is not a CSV (a Calibre library).
+    pub encoding: Option<String>,
 }
 
 /// A parsed data row: its line in the file and its fields by column name.
@@ -71,8 +138,8 @@ struct Row<'a> {
     fields: HashMap<&'a str, String>,
 }
 
-/// Reads every data row, decoding fields as UTF-8. Rows with the wrong number of
-/// fields or invalid UTF-8 become issues instead.
+/// Reads every data row of text already turned into UTF-8. Rows with the wrong
+/// number of fields or invalid UTF-8 (damage in a UTF-8 file) become issues instead.
 fn read_rows<'a>(
     path: &Path,
     bytes: &[u8],
@@ -80,6 +147,10 @@ fn read_rows<'a>(
     issues: &mut Vec<ImportIssue>,
 ) -> Vec<Row<'a>> {
     let label = path.display().to_string();
+    let lines = LineIndex::new(bytes);
+    let line_of = |position: Option<&csv::Position>, index: usize| {
+        position.map_or(index as u64 + 1, |p| lines.record_line(p.byte()))
+    };
     let mut rows = Vec::new();
     for (index, record) in reader(bytes).byte_records().enumerate().skip(1) {
         let record = match record {
@@ -87,13 +158,13 @@ fn read_rows<'a>(
             Err(e) => {
                 issues.push(ImportIssue {
                     source: label.clone(),
-                    line: e.position().map(|p| p.line()).or(Some(index as u64 + 1)),
+                    line: Some(line_of(e.position(), index)),
                     reason: format!("malformed CSV row: {e}"),
                 });
                 continue;
             }
         };
-        let line = record.position().map_or(index as u64 + 1, |p| p.line());
+        let line = line_of(record.position(), index);
         if record.len() == 1
             && record
                 .get(0)
@@ -130,7 +201,9 @@ fn read_rows<'a>(
             issues.push(ImportIssue {
                 source: label.clone(),
                 line: Some(line),
-                reason: format!("invalid UTF-8 in column `{column}` after byte {valid_up_to}"),
+                reason: format!(
+                    "invalid UTF-8 in column `{column}` after byte {valid_up_to} (the file was read as UTF-8; --encoding names another)"
+                ),
             });
             continue;
         }
@@ -139,21 +212,23 @@ fn read_rows<'a>(
     rows
 }
 
-/// Parses a books CSV into rows waiting for their covers, plus the rows refused.
-pub fn read_books(path: &Path) -> Result<(Vec<PendingBook>, Vec<ImportIssue>), ImportError> {
-    let columns = read_header(path)?;
-    let names: Vec<&str> = columns.iter().map(String::as_str).collect();
-    if !is_books_header(&names) {
+/// Parses a books CSV, read in `encoding` (detected when `None`), into rows
+/// waiting for their covers, plus the rows refused.
+pub fn read_books(
+    path: &Path,
+    encoding: Option<&'static Encoding>,
+) -> Result<BooksFile, ImportError> {
+    let file = CsvFile::open(path, encoding)?;
+    if !is_books_header(&file.names()) {
         return Err(ImportError::Unrecognised {
             path: path.to_path_buf(),
             reason: format!("a books CSV needs the columns {}", BOOK_COLUMNS.join(",")),
         });
     }
-    let bytes = read_bytes(path)?;
     let base_dir = path.parent().unwrap_or(Path::new("."));
     let label = path.display().to_string();
     let mut issues = Vec::new();
-    let rows = read_rows(path, &bytes, &columns, &mut issues);
+    let rows = read_rows(path, &file.text.bytes, &file.columns, &mut issues);
     let mut first_line_of: HashMap<String, u64> = HashMap::new();
     let mut pending = Vec::with_capacity(rows.len());
     for mut row in rows {
@@ -200,7 +275,11 @@ pub fn read_books(path: &Path) -> Result<(Vec<PendingBook>, Vec<ImportIssue>), I
             cover,
         });
     }
-    Ok((pending, issues))
+    Ok(BooksFile {
+        pending,
+        issues,
+        encoding: Some(file.text.describe()),
+    })
 }
 
 fn parse_rating(text: &str) -> Result<Option<f64>, String> {
@@ -277,9 +356,8 @@ pub fn import_readings(
     on_progress: OnProgress,
     cancel: &Cancel,
 ) -> Result<ImportReport, ImportError> {
-    let columns = read_header(path)?;
-    let names: Vec<&str> = columns.iter().map(String::as_str).collect();
-    if !is_readings_header(&names) {
+    let file = CsvFile::open(path, options.encoding)?;
+    if !is_readings_header(&file.names()) {
         return Err(ImportError::Unrecognised {
             path: path.to_path_buf(),
             reason: format!(
@@ -288,9 +366,8 @@ pub fn import_readings(
             ),
         });
     }
-    let bytes = read_bytes(path)?;
     let mut issues = Vec::new();
-    let rows = read_rows(path, &bytes, &columns, &mut issues);
+    let rows = read_rows(path, &file.text.bytes, &file.columns, &mut issues);
     let readings = valid_readings(library, rows, label, &mut issues)?;
     let total = readings.len();
     let batch_size = options.batch_size.max(1) * 8;
@@ -309,7 +386,12 @@ pub fn import_readings(
         on_progress(Progress::new(done, total));
     }
     let source = Source::ReadingsCsv(path.to_path_buf());
-    finish_import(library, &source, label, counts, cancelled, issues)
+    let written = Written {
+        counts,
+        cancelled,
+        encoding: Some(file.text.describe()),
+    };
+    finish_import(library, &source, label, written, issues)
 }
 
 #[cfg(test)]
@@ -330,7 +412,9 @@ mod tests {
             "books.csv",
             "\u{feff}title,id,author,category,synopsis,cover\n\"Two\nLines\",b1,Ann,Drama,\"A, B\",\nThree,b2,Bo,Poetry,,\n".as_bytes(),
         );
-        let (pending, issues) = read_books(&path).unwrap();
+        let BooksFile {
+            pending, issues, ..
+        } = read_books(&path, None).unwrap();
         assert!(issues.is_empty(), "{issues:?}");
         assert_eq!(pending.len(), 2);
         assert_eq!(pending[0].book.external_id, "b1");
@@ -353,13 +437,19 @@ mod tests {
         bytes.extend_from_slice(b",No id,,,,\n"); // line 6
         bytes.extend_from_slice(b"d,,,,,\n"); // line 7
         bytes.extend_from_slice(b"e,Escapes,,,,../../etc/passwd\n"); // line 8
+        bytes.extend_from_slice("f,Schön — gut,,,,\n".as_bytes()); // line 9
         let path = write(dir.path(), "books.csv", &bytes);
-        let (pending, issues) = read_books(&path).unwrap();
+        let BooksFile {
+            pending,
+            issues,
+            encoding,
+        } = read_books(&path, None).unwrap();
+        assert_eq!(encoding.as_deref(), Some("UTF-8 (detected)"));
         let ids: Vec<_> = pending
             .iter()
             .map(|p| p.book.external_id.as_str())
             .collect();
-        assert_eq!(ids, ["a", "e"]);
+        assert_eq!(ids, ["a", "e", "f"]);
         let lines: Vec<_> = issues.iter().map(|i| i.line.unwrap()).collect();
         assert_eq!(lines, [3, 4, 5, 6, 7]);
         assert!(issues[0].reason.contains("3 fields where the header has 6"));
@@ -378,6 +468,20 @@ mod tests {
                 .unwrap_err()
                 .contains("leaves the import folder")
         );
+    }
+
+    #[test]
+    fn lines_are_counted_the_same_with_any_line_ending() {
+        for ending in ["\n", "\r\n", "\r"] {
+            let text = ["a", "b", "", "c"].join(ending);
+            let lines = LineIndex::new(text.as_bytes());
+            let offset_of_c = text.find('c').unwrap() as u64;
+            assert_eq!(lines.line_at(0), 1, "{ending:?}");
+            assert_eq!(lines.line_at(offset_of_c), 4, "{ending:?}");
+            // The csv crate starts the record after `\r\n` on its `\n`.
+            let break_before_c = offset_of_c - 1;
+            assert_eq!(lines.record_line(break_before_c), 4, "{ending:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod calibre;
 pub mod cover;
 pub mod csv_files;
+pub mod encoding;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -65,6 +66,10 @@ pub enum ImportError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error(
+        "--encoding: unknown text encoding `{label}`; use a name such as utf-8, utf-16le, utf-16be, windows-1252 or latin1"
+    )]
+    UnknownEncoding { label: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -75,6 +80,8 @@ pub struct ImportOptions {
     /// Decode covers on all cores (rayon); off only to measure what rayon buys.
     pub parallel: bool,
     pub batch_size: usize,
+    /// The text encoding of CSV files; detected when `None` (see [`encoding`]).
+    pub encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 impl Default for ImportOptions {
@@ -82,6 +89,7 @@ impl Default for ImportOptions {
         Self {
             parallel: true,
             batch_size: DEFAULT_BATCH_SIZE,
+            encoding: None,
         }
     }
 }
@@ -96,6 +104,17 @@ pub struct ImportReport {
     pub skipped: Vec<ImportIssue>,
     pub cancelled: bool,
     pub import_id: ImportId,
+    /// The encoding a CSV was read in and how it was chosen, e.g.
+    /// `windows-1252 (detected)`; `None` for a Calibre library.
+    pub encoding: Option<String>,
+}
+
+/// What an import wrote, before it is recorded.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Written {
+    pub counts: WriteCounts,
+    pub cancelled: bool,
+    pub encoding: Option<String>,
 }
 
 /// A parsed row waiting for its cover: `cover` is the resolved file, or the
@@ -107,8 +126,16 @@ pub struct PendingBook {
     pub cover: Result<Option<PathBuf>, String>,
 }
 
-/// Tells what `path` holds.
+/// Tells what `path` holds, reading a CSV's header in the encoding its bytes suggest.
 pub fn detect(path: &Path) -> Result<Source, ImportError> {
+    detect_in(path, None)
+}
+
+/// Tells what `path` holds, reading a CSV's header in `encoding` when given.
+pub fn detect_in(
+    path: &Path,
+    encoding: Option<&'static encoding_rs::Encoding>,
+) -> Result<Source, ImportError> {
     if !path.exists() {
         return Err(ImportError::NotFound {
             path: path.to_path_buf(),
@@ -120,7 +147,7 @@ pub fn detect(path: &Path) -> Result<Source, ImportError> {
         }
         let books_csv = path.join("books.csv");
         if books_csv.is_file() {
-            return detect(&books_csv);
+            return detect_in(&books_csv, encoding);
         }
         return Err(ImportError::Unrecognised {
             path: path.to_path_buf(),
@@ -128,7 +155,7 @@ pub fn detect(path: &Path) -> Result<Source, ImportError> {
                 .into(),
         });
     }
-    let header = csv_files::read_header(path)?;
+    let header = csv_files::CsvFile::open(path, encoding)?.columns;
     let names: Vec<&str> = header.iter().map(String::as_str).collect();
     if csv_files::is_books_header(&names) {
         Ok(Source::BooksCsv(path.to_path_buf()))
@@ -156,11 +183,18 @@ pub fn import_path(
     on_progress: OnProgress,
     cancel: &Cancel,
 ) -> Result<ImportReport, ImportError> {
-    let source = detect(path)?;
+    let source = detect_in(path, options.encoding)?;
     let label = path.display().to_string();
-    let (pending, issues) = match &source {
-        Source::BooksCsv(csv_path) => csv_files::read_books(csv_path)?,
-        Source::Calibre(dir) => calibre::read_library(dir)?,
+    let books = match &source {
+        Source::BooksCsv(csv_path) => csv_files::read_books(csv_path, options.encoding)?,
+        Source::Calibre(dir) => {
+            let (pending, issues) = calibre::read_library(dir)?;
+            csv_files::BooksFile {
+                pending,
+                issues,
+                encoding: None,
+            }
+        }
         Source::ReadingsCsv(csv_path) => {
             return csv_files::import_readings(
                 library,
@@ -176,25 +210,27 @@ pub fn import_path(
         library,
         &source,
         &label,
-        pending,
-        issues,
+        books,
         options,
         on_progress,
         cancel,
     )
 }
 
-#[allow(clippy::too_many_arguments)]
 fn import_books(
     library: &mut Library,
     source: &Source,
     label: &str,
-    pending: Vec<PendingBook>,
-    mut issues: Vec<ImportIssue>,
+    books: csv_files::BooksFile,
     options: ImportOptions,
     on_progress: OnProgress,
     cancel: &Cancel,
 ) -> Result<ImportReport, ImportError> {
+    let csv_files::BooksFile {
+        pending,
+        mut issues,
+        encoding,
+    } = books;
     let known_covers: HashMap<String, StoredCover> = library.stored_covers()?;
     let library_root = library.root().to_path_buf();
     let known = |hash: &str| known_covers.get(hash).cloned();
@@ -251,7 +287,12 @@ fn import_books(
         let done = (batch_index * options.batch_size.max(1) + batch.len()).min(total);
         on_progress(Progress::new(done, total));
     }
-    finish_import(library, source, label, counts, cancelled, issues)
+    let written = Written {
+        counts,
+        cancelled,
+        encoding,
+    };
+    finish_import(library, source, label, written, issues)
 }
 
 /// Stores the import with its report lines (sorted by line) and returns the report.
@@ -259,20 +300,27 @@ pub(crate) fn finish_import(
     library: &mut Library,
     source: &Source,
     label: &str,
-    counts: WriteCounts,
-    cancelled: bool,
+    written: Written,
     mut issues: Vec<ImportIssue>,
 ) -> Result<ImportReport, ImportError> {
     issues.sort_by_key(|issue| issue.line);
-    let import_id = library.record_import(label, source.kind(), counts, cancelled, &issues)?;
+    let import_id = library.record_import(
+        label,
+        source.kind(),
+        written.counts,
+        written.cancelled,
+        written.encoding.as_deref(),
+        &issues,
+    )?;
     Ok(ImportReport {
         source: label.to_string(),
         kind: source.kind(),
-        imported: counts.imported,
-        updated: counts.updated,
+        imported: written.counts.imported,
+        updated: written.counts.updated,
         skipped: issues,
-        cancelled,
+        cancelled: written.cancelled,
         import_id,
+        encoding: written.encoding,
     })
 }
 
@@ -288,6 +336,9 @@ impl ImportReport {
             self.skipped.len(),
             if self.cancelled { " (cancelled)" } else { "" }
         );
+        if let Some(encoding) = &self.encoding {
+            let _ = writeln!(out, "  read as {encoding}");
+        }
         for issue in &self.skipped {
             let _ = match issue.line {
                 Some(line) => writeln!(out, "  {}:{}: {}", issue.source, line, issue.reason),

@@ -47,7 +47,11 @@ fn csv_examples(
     library: &Library,
     csv: &Path,
 ) -> Result<(Vec<Example>, Vec<ImportIssue>), TrainError> {
-    let (pending, mut skipped) = crate::import::csv_files::read_books(csv)?;
+    let crate::import::csv_files::BooksFile {
+        pending,
+        issues: mut skipped,
+        ..
+    } = crate::import::csv_files::read_books(csv, None)?;
     let mut report = |line, reason| {
         skipped.push(ImportIssue {
             source: csv.display().to_string(),

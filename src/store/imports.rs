@@ -21,12 +21,13 @@ impl Library {
         kind: &str,
         counts: WriteCounts,
         cancelled: bool,
+        encoding: Option<&str>,
         issues: &[ImportIssue],
     ) -> Result<ImportId, StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO imports (source, kind, imported, updated, cancelled) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![source, kind, counts.imported, counts.updated, cancelled],
+            "INSERT INTO imports (source, kind, imported, updated, cancelled, encoding) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![source, kind, counts.imported, counts.updated, cancelled, encoding],
         )?;
         let import_id = ImportId(tx.last_insert_rowid());
         {

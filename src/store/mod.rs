@@ -330,6 +330,7 @@ mod tests {
                 "books-csv",
                 WriteCounts::default(),
                 false,
+                Some("UTF-8 (detected)"),
                 std::slice::from_ref(&issue),
             )
             .unwrap();

@@ -140,4 +140,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE books ADD COLUMN detected_language TEXT;
     UPDATE books SET detected_language = language, language = NULL;
     "#,
+    // 6: the text encoding a CSV import was read in (`windows-1252 (detected)`).
+    r#"
+    ALTER TABLE imports ADD COLUMN encoding TEXT;
+    "#,
 ];

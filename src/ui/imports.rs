@@ -144,6 +144,9 @@ pub fn report_window(ui: &mut egui::Ui, imports: &mut ImportState) {
                 report.skipped.len(),
                 if report.cancelled { " (cancelled)" } else { "" }
             ));
+            if let Some(encoding) = &report.encoding {
+                ui.label(format!("Read as {encoding}."));
+            }
             if report.skipped.is_empty() {
                 ui.label("Every row was imported.");
                 return;
