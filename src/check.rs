@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::import::cover::{file_hash, restore_cover_files};
-use crate::store::{Library, RunStatus, StoreError, StoredCover};
+use crate::store::{Library, RunStatus, StoreError, StoredCover, temporary};
 use crate::train::{Checkpoint, RunDir, TrainError, list_runs};
 
 #[derive(Debug, thiserror::Error)]
@@ -136,8 +136,10 @@ fn check_cover_files(library: &mut Library, repair: bool) -> Result<Vec<Finding>
             if named.contains(&file) {
                 continue;
             }
-            let temporary = file.extension().is_some_and(|e| e == "tmp");
-            let (kind, detail) = if temporary {
+            let (kind, detail) = if temporary::is_temporary(&file) {
+                if !temporary::is_leftover(&file) {
+                    continue; // another process is writing it now
+                }
                 ("temporary_file", "left by a write that did not finish")
             } else {
                 ("orphan_file", "no book or cover names it")
@@ -204,6 +206,15 @@ pub fn check_library(library_root: &Path, repair: bool) -> Result<CheckReport, C
     let integrity = library.integrity_check()?;
     if integrity != "ok" {
         findings.push(finding("database", library_root.display(), integrity));
+    }
+    for removed in library.removed_temporaries() {
+        let mut found = finding(
+            "temporary_file",
+            removed.display(),
+            "left by a write that did not finish; removed when the library opened",
+        );
+        found.repaired = true;
+        findings.push(found);
     }
     findings.extend(check_cover_files(&mut library, repair)?);
     findings.extend(check_runs(&mut library, repair)?);

@@ -63,7 +63,12 @@ fn check_finds_what_was_lost_or_left_and_repair_mends_it() {
     std::fs::remove_file(&lost_thumb).unwrap();
     std::fs::create_dir_all(root.join("covers/zz")).unwrap();
     std::fs::write(root.join("covers/zz/stray.jpg"), b"x").unwrap();
-    std::fs::write(root.join("thumbs/zz.jpg.123.tmp"), b"").unwrap();
+    // Left by a writer that has died: a child process that ran and ended.
+    let mut writer = std::process::Command::new("true").spawn().unwrap();
+    let dead = writer.id();
+    writer.wait().unwrap();
+    let temporary = root.join(format!("thumbs/.zz.jpg.{dead}.tmp"));
+    std::fs::write(&temporary, b"").unwrap();
     std::fs::create_dir_all(root.join("runs/99")).unwrap();
 
     let (clean, report) = check(dir, false);
@@ -74,9 +79,19 @@ fn check_finds_what_was_lost_or_left_and_repair_mends_it() {
         "missing_thumbnail",
         "orphan_file",
         "orphan_run_folder",
-        "temporary_file",
     ];
-    assert_eq!(kinds(&report), found, "{report}");
+    let with_temporary = [found.as_slice(), &["temporary_file"]].concat();
+    assert_eq!(kinds(&report), with_temporary, "{report}");
+    // Opening the library removed the dead writer's temporary file, and says so.
+    assert!(!temporary.exists());
+    let removed = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "temporary_file")
+        .unwrap();
+    assert_eq!(removed["repaired"], true);
+    assert!(removed["detail"].as_str().unwrap().contains("removed when the library opened"));
 
     let (clean, report) = check(dir, true);
     assert!(clean, "{report}");

@@ -11,6 +11,7 @@ mod imports;
 mod readers;
 mod runs;
 mod schema;
+pub mod temporary;
 mod vectors;
 
 use std::path::{Path, PathBuf};
@@ -70,6 +71,8 @@ pub(crate) fn f32s_from_bytes(bytes: &[u8]) -> Vec<f32> {
 pub struct Library {
     root: PathBuf,
     conn: Connection,
+    /// Temporary files of writers that died, removed when the library opened.
+    removed_temporaries: Vec<PathBuf>,
 }
 
 impl Library {
@@ -97,7 +100,14 @@ impl Library {
         Ok(Self {
             root: root.to_path_buf(),
             conn,
+            removed_temporaries: temporary::remove_leftovers(root),
         })
+    }
+
+    /// The temporary files left by writers that died (a kill, a full disk),
+    /// which opening the library removed; `shelfwise check` lists them.
+    pub fn removed_temporaries(&self) -> &[PathBuf] {
+        &self.removed_temporaries
     }
 
     pub fn root(&self) -> &Path {
@@ -144,11 +154,7 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(err)?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
+    let tmp = temporary::temporary_path(path);
     let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
         // A full disk or a failed rename leaves no half-written temporary behind.

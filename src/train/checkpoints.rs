@@ -69,11 +69,15 @@ impl RunDir {
     /// leaves a half-written checkpoint under the real name.
     pub fn save(&self, store: &nn::VarStore, which: Checkpoint) -> Result<(), TrainError> {
         let path = self.checkpoint(which);
-        let tmp = path.with_extension("tmp.safetensors");
-        store
+        let tmp = crate::store::temporary::temporary_path(&path);
+        let saved = store
             .save(&tmp)
-            .and_then(|()| std::fs::rename(&tmp, &path).map_err(tch::TchError::from))
-            .map_err(|e| checkpoint_error(&path, e))
+            .and_then(|()| std::fs::rename(&tmp, &path).map_err(tch::TchError::from));
+        if saved.is_err() {
+            // A full disk leaves no half-written checkpoint behind.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        saved.map_err(|e| checkpoint_error(&path, e))
     }
 
     pub fn load(&self, store: &mut nn::VarStore, which: Checkpoint) -> Result<(), TrainError> {
