@@ -91,7 +91,12 @@ fn check_finds_what_was_lost_or_left_and_repair_mends_it() {
         .find(|f| f["kind"] == "temporary_file")
         .unwrap();
     assert_eq!(removed["repaired"], true);
-    assert!(removed["detail"].as_str().unwrap().contains("removed when the library opened"));
+    assert!(
+        removed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("removed when the library opened")
+    );
 
     let (clean, report) = check(dir, true);
     assert!(clean, "{report}");

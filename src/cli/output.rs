@@ -57,17 +57,30 @@ pub fn error_kind(error: &anyhow::Error) -> &'static str {
                 _ => "recommend",
             };
         }
-        if cause.downcast_ref::<ImportError>().is_some() {
-            return "import";
+        if let Some(import) = cause.downcast_ref::<ImportError>() {
+            return match import {
+                ImportError::LibraryWrite { cause, .. } => store_error_kind(cause),
+                _ => "import",
+            };
         }
-        if cause.downcast_ref::<StoreError>().is_some() {
-            return "library";
+        if let Some(store) = cause.downcast_ref::<StoreError>() {
+            return store_error_kind(store);
         }
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return "io";
         }
     }
     "error"
+}
+
+fn store_error_kind(error: &StoreError) -> &'static str {
+    if error.is_disk_full() {
+        "disk_full"
+    } else if error.is_write_refused() {
+        "read_only"
+    } else {
+        "library"
+    }
 }
 
 /// An error as `--json` prints it: one object, `{"error": {"kind", "message"}}`,

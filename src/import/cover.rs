@@ -7,7 +7,30 @@ use std::path::{Component, Path, PathBuf};
 use image::{DynamicImage, ImageDecoder as _, ImageFormat, ImageReader, Limits};
 use sha2::{Digest, Sha256};
 
-use crate::store::{StoredCover, write_file_atomically};
+use crate::store::{StoreError, StoredCover, write_file_atomically};
+
+/// Why a cover was not stored: something about the cover itself (the book is
+/// imported without it, and the report says why), or the library could not be
+/// written (a full disk, a read-only folder), which stops the import.
+#[derive(Debug, thiserror::Error)]
+pub enum CoverError {
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Write(StoreError),
+}
+
+impl From<String> for CoverError {
+    fn from(reason: String) -> Self {
+        CoverError::Refused(reason)
+    }
+}
+
+impl From<&str> for CoverError {
+    fn from(reason: &str) -> Self {
+        CoverError::Refused(reason.to_string())
+    }
+}
 
 /// Largest cover file read at all; anything bigger is not a book cover.
 pub const MAX_COVER_BYTES: u64 = 64 * 1024 * 1024;
@@ -63,7 +86,7 @@ pub fn store_cover(
     library_root: &Path,
     path: &Path,
     known: impl Fn(&str) -> Option<StoredCover>,
-) -> Result<StoredCover, String> {
+) -> Result<StoredCover, CoverError> {
     let metadata = std::fs::metadata(path).map_err(|e| format!("cover file unreadable: {e}"))?;
     if !metadata.is_file() {
         return Err("cover path is not a file".into());
@@ -73,7 +96,8 @@ pub fn store_cover(
             "cover file is {} MB, over the {} MB limit",
             metadata.len() / (1024 * 1024),
             MAX_COVER_BYTES / (1024 * 1024)
-        ));
+        )
+        .into());
     }
     let bytes = std::fs::read(path).map_err(|e| format!("cover file unreadable: {e}"))?;
     let cover_hash = hex(&Sha256::digest(&bytes));
@@ -89,7 +113,10 @@ pub fn store_cover(
 
 /// Writes again what a stored cover file lacks (its thumbnail), from the
 /// cover's own bytes; the cover must still hash to its name.
-pub fn restore_cover_files(library_root: &Path, cover_file: &Path) -> Result<StoredCover, String> {
+pub fn restore_cover_files(
+    library_root: &Path,
+    cover_file: &Path,
+) -> Result<StoredCover, CoverError> {
     let bytes = std::fs::read(cover_file).map_err(|e| format!("cover file unreadable: {e}"))?;
     store_cover_bytes(library_root, &bytes, hex(&Sha256::digest(&bytes)))
 }
@@ -120,7 +147,7 @@ fn store_cover_bytes(
     library_root: &Path,
     bytes: &[u8],
     cover_hash: String,
-) -> Result<StoredCover, String> {
+) -> Result<StoredCover, CoverError> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| format!("cover file unreadable: {e}"))?;
@@ -158,11 +185,18 @@ fn store_cover_bytes(
     let thumb_name = format!("{shard}/{cover_hash}.jpg");
     let cover_file = library_root.join("covers").join(&file_name);
     let thumb_file = library_root.join("thumbs").join(&thumb_name);
-    if !cover_file.is_file() {
-        write_file_atomically(&cover_file, bytes).map_err(|e| e.to_string())?;
+    let cover_is_new = !cover_file.is_file();
+    if cover_is_new {
+        write_file_atomically(&cover_file, bytes).map_err(CoverError::Write)?;
     }
-    if !thumb_file.is_file() {
-        write_file_atomically(&thumb_file, &thumb_bytes).map_err(|e| e.to_string())?;
+    if !thumb_file.is_file()
+        && let Err(error) = write_file_atomically(&thumb_file, &thumb_bytes)
+    {
+        // A cover without its thumbnail would belong to no book.
+        if cover_is_new {
+            let _ = std::fs::remove_file(&cover_file);
+        }
+        return Err(CoverError::Write(error));
     }
     Ok(StoredCover {
         cover_hash,

@@ -379,7 +379,9 @@ pub fn import_readings(
             cancelled = true;
             break;
         }
-        let written = library.upsert_readings(batch)?;
+        let written = library
+            .upsert_readings(batch)
+            .map_err(|cause| super::write_failed(library.root(), counts, total, cause))?;
         counts.imported += written.imported;
         counts.updated += written.updated;
         let done = (batch_index * batch_size + batch.len()).min(total);

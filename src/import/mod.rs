@@ -7,12 +7,13 @@ pub mod cover;
 pub mod csv_files;
 pub mod encoding;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::import::cover::CoverError;
 use crate::jobs::{Cancel, OnProgress, Progress, is_cancelled};
 use crate::store::{ImportId, ImportIssue, Library, NewBook, StoreError, StoredCover, WriteCounts};
 use crate::text::preprocess;
@@ -70,6 +71,15 @@ pub enum ImportError {
         "--encoding: unknown text encoding `{label}`; use a name such as utf-8, utf-16le, utf-16be, windows-1252 or latin1"
     )]
     UnknownEncoding { label: String },
+    /// A write to the library failed part-way (a full disk, a folder that
+    /// cannot be written); what was committed before stays.
+    #[error("{}", library_write_message(library, *kept, *total, cause))]
+    LibraryWrite {
+        library: PathBuf,
+        kept: usize,
+        total: usize,
+        cause: Box<StoreError>,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -236,23 +246,26 @@ fn import_books(
     let known = |hash: &str| known_covers.get(hash).cloned();
     // Per book, on all cores: its cover stored, and the language the file names
     // (the text's own is detected when the corpus is built, see `text::corpus`).
-    let store_one = |item: &PendingBook| -> (Result<Option<StoredCover>, String>, Option<String>) {
-        let cover = match &item.cover {
-            Ok(None) => Ok(None),
-            Ok(Some(path)) => cover::store_cover(&library_root, path, known).map(Some),
-            Err(reason) => Err(reason.clone()),
+    let store_one =
+        |item: &PendingBook| -> (Result<Option<StoredCover>, CoverError>, Option<String>) {
+            let cover = match &item.cover {
+                Ok(None) => Ok(None),
+                Ok(Some(path)) => cover::store_cover(&library_root, path, known).map(Some),
+                Err(reason) => Err(CoverError::Refused(reason.clone())),
+            };
+            let book = &item.book;
+            let language = book
+                .language
+                .as_deref()
+                .and_then(preprocess::normalise_language);
+            (cover, language)
         };
-        let book = &item.book;
-        let language = book
-            .language
-            .as_deref()
-            .and_then(preprocess::normalise_language);
-        (cover, language)
-    };
 
     let total = pending.len();
     let mut counts = WriteCounts::default();
     let mut cancelled = false;
+    // Covers first stored by batches already committed: theirs to keep.
+    let mut committed_covers: HashSet<String> = HashSet::new();
     on_progress(Progress::new(0, total));
     for (batch_index, batch) in pending.chunks(options.batch_size.max(1)).enumerate() {
         if is_cancelled(cancel) {
@@ -264,13 +277,28 @@ fn import_books(
         } else {
             batch.iter().map(store_one).collect()
         };
+        let new_covers: Vec<StoredCover> = processed
+            .iter()
+            .filter_map(|(cover, _)| cover.as_ref().ok().cloned().flatten())
+            .filter(|stored| {
+                !known_covers.contains_key(&stored.cover_hash)
+                    && !committed_covers.contains(&stored.cover_hash)
+            })
+            .collect();
+        let failed = |cause: StoreError| {
+            // The batch is undone: its rows were not written, so its new cover
+            // files would belong to nobody.
+            remove_cover_files(library_root.as_path(), &new_covers);
+            write_failed(&library_root, counts, total, cause)
+        };
         let mut books = Vec::with_capacity(batch.len());
         for (item, (cover, language)) in batch.iter().zip(processed) {
             let mut book = item.book.clone();
             book.language = language;
             match cover {
                 Ok(stored) => book.cover = stored,
-                Err(reason) => issues.push(ImportIssue {
+                Err(CoverError::Write(cause)) => return Err(failed(cause)),
+                Err(CoverError::Refused(reason)) => issues.push(ImportIssue {
                     source: label.to_string(),
                     line: Some(item.line),
                     reason: format!(
@@ -281,7 +309,8 @@ fn import_books(
             }
             books.push(book);
         }
-        let written = library.upsert_books(&books, label)?;
+        let written = library.upsert_books(&books, label).map_err(failed)?;
+        committed_covers.extend(new_covers.into_iter().map(|c| c.cover_hash));
         counts.imported += written.imported;
         counts.updated += written.updated;
         let done = (batch_index * options.batch_size.max(1) + batch.len()).min(total);
@@ -295,6 +324,49 @@ fn import_books(
     finish_import(library, source, label, written, issues)
 }
 
+/// Removes the cover and thumbnail files of covers no committed row names.
+fn remove_cover_files(library_root: &Path, covers: &[StoredCover]) {
+    for cover in covers {
+        let _ = std::fs::remove_file(library_root.join("covers").join(&cover.file_name));
+        let _ = std::fs::remove_file(library_root.join("thumbs").join(&cover.thumb_name));
+    }
+}
+
+/// The error for a write to the library that failed after `kept` rows of `total`
+/// were committed: a full disk or a folder that cannot be written says which
+/// folder and what was kept; other store errors pass as they are.
+pub(crate) fn write_failed(
+    library: &Path,
+    kept: WriteCounts,
+    total: usize,
+    cause: StoreError,
+) -> ImportError {
+    if cause.is_disk_full() || cause.is_write_refused() {
+        ImportError::LibraryWrite {
+            library: library.to_path_buf(),
+            kept: kept.imported + kept.updated,
+            total,
+            cause: Box::new(cause),
+        }
+    } else {
+        ImportError::Store(cause)
+    }
+}
+
+fn library_write_message(library: &Path, kept: usize, total: usize, cause: &StoreError) -> String {
+    let what = if cause.is_disk_full() {
+        format!(
+            "the disk holding the library folder {} is full",
+            library.display()
+        )
+    } else {
+        format!("the library folder {} cannot be written", library.display())
+    };
+    format!(
+        "{what} ({cause}); {kept} of the {total} rows of this import were written before and are kept, the batch being written was undone; free space and import again: rows already imported are updated, not added twice"
+    )
+}
+
 /// Stores the import with its report lines (sorted by line) and returns the report.
 pub(crate) fn finish_import(
     library: &mut Library,
@@ -304,14 +376,19 @@ pub(crate) fn finish_import(
     mut issues: Vec<ImportIssue>,
 ) -> Result<ImportReport, ImportError> {
     issues.sort_by_key(|issue| issue.line);
-    let import_id = library.record_import(
-        label,
-        source.kind(),
-        written.counts,
-        written.cancelled,
-        written.encoding.as_deref(),
-        &issues,
-    )?;
+    let import_id = library
+        .record_import(
+            label,
+            source.kind(),
+            written.counts,
+            written.cancelled,
+            written.encoding.as_deref(),
+            &issues,
+        )
+        .map_err(|cause| {
+            let total = written.counts.imported + written.counts.updated;
+            write_failed(library.root(), written.counts, total, cause)
+        })?;
     Ok(ImportReport {
         source: label.to_string(),
         kind: source.kind(),

@@ -56,6 +56,39 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// True when the write failed because the disk is full, whether SQLite or
+    /// a file write found it so.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::WriteFile { source, .. } | StoreError::CreateFolder { source, .. } => {
+                source.kind() == std::io::ErrorKind::StorageFull
+            }
+            StoreError::Sql(error) | StoreError::Open { source: error, .. } => {
+                error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+            }
+            _ => false,
+        }
+    }
+
+    /// True when the library's folder or database refused a write (read-only
+    /// or without permission).
+    pub fn is_write_refused(&self) -> bool {
+        match self {
+            StoreError::WriteFile { source, .. } | StoreError::CreateFolder { source, .. } => {
+                matches!(
+                    source.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                )
+            }
+            StoreError::Sql(error) => {
+                error.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly)
+            }
+            _ => false,
+        }
+    }
+}
+
 pub(crate) fn f32s_to_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }

@@ -106,9 +106,15 @@ mod tests {
     fn temporary_names_carry_the_writer_and_keep_a_checkpoints_extension() {
         let pid = std::process::id();
         let cover = temporary_path(Path::new("/lib/covers/ab/abcd.jpg"));
-        assert_eq!(cover, Path::new(&format!("/lib/covers/ab/.abcd.jpg.{pid}.tmp")));
+        assert_eq!(
+            cover,
+            Path::new(&format!("/lib/covers/ab/.abcd.jpg.{pid}.tmp"))
+        );
         let best = temporary_path(Path::new("/lib/runs/3/best.safetensors"));
-        assert_eq!(best, Path::new(&format!("/lib/runs/3/best.{pid}.tmp.safetensors")));
+        assert_eq!(
+            best,
+            Path::new(&format!("/lib/runs/3/best.{pid}.tmp.safetensors"))
+        );
         assert_eq!(writer_of(&cover), Some(pid));
         assert_eq!(writer_of(&best), Some(pid));
         assert_eq!(writer_of(Path::new("/lib/covers/ab/abcd.jpg")), None);
