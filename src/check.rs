@@ -202,6 +202,9 @@ fn check_runs(library: &mut Library, repair: bool) -> Result<Vec<Finding>, Check
 /// Checks the library in `library_root`, mending what `repair` can.
 pub fn check_library(library_root: &Path, repair: bool) -> Result<CheckReport, CheckError> {
     let mut library = Library::open(library_root)?;
+    if repair {
+        library.ensure_writable("check --repair")?;
+    }
     let mut findings = Vec::new();
     let integrity = library.integrity_check()?;
     if integrity != "ok" {

@@ -293,7 +293,10 @@ pub fn project_run(
         neighbours: TRUST_NEIGHBOURS,
         seconds: started.elapsed().as_secs_f64(),
     };
-    library.save_projection(run.run_id, &projection)?;
+    // A read-only library shows the projection without storing it.
+    if !library.is_read_only() {
+        library.save_projection(run.run_id, &projection)?;
+    }
     Ok(projection)
 }
 

@@ -111,9 +111,13 @@ impl ShelfwiseApp {
         if app.store.is_some() {
             app.start_check(ctx);
         }
+        app.say_if_read_only();
         if import_demo_if_empty
             && app.library.books.is_empty()
-            && app.store.is_some()
+            && app
+                .store
+                .as_ref()
+                .is_some_and(|store| !store.is_read_only())
             && let Some(demo) = app.demo_csv.clone()
         {
             app.start_import(ctx, demo);
@@ -220,6 +224,16 @@ impl ShelfwiseApp {
         }
     }
 
+    /// A library on a read-only disk says what still works.
+    fn say_if_read_only(&mut self) {
+        if self.store.as_ref().is_some_and(Library::is_read_only) {
+            self.status = Some(format!(
+                "{} is read-only: browsing, recommendations and stored projections work; importing and training need a writable copy.",
+                self.library_dir.display()
+            ));
+        }
+    }
+
     /// Re-opens the window on another library folder.
     pub fn open_library(&mut self, folder: PathBuf) {
         match Library::open(&folder) {
@@ -236,6 +250,7 @@ impl ShelfwiseApp {
                 self.reload_runs();
                 self.status = Some(format!("Opened {}", self.library_dir.display()));
                 self.check_job = None;
+                self.say_if_read_only();
             }
             Err(error) => {
                 self.status = Some(format!(

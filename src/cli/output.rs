@@ -5,9 +5,12 @@ use std::io::Write as _;
 
 use serde::Serialize;
 
+use crate::check::CheckError;
+use crate::embed::EmbedError;
 use crate::import::ImportError;
 use crate::recommend::RecommendError;
 use crate::store::StoreError;
+use crate::text::corpus::CorpusError;
 use crate::train::TrainError;
 
 /// How a command prints its result.
@@ -37,6 +40,15 @@ impl Output {
 /// What went wrong, in a word a script can match on: the first error of the
 /// chain that shelfwise knows.
 pub fn error_kind(error: &anyhow::Error) -> &'static str {
+    // A library that cannot be written, or a full disk, is said so whichever
+    // stage met it.
+    for cause in error.chain() {
+        if let Some(store) = wrapped_store_error(cause)
+            && (store.is_disk_full() || store.is_write_refused())
+        {
+            return store_error_kind(store);
+        }
+    }
     for cause in error.chain() {
         if let Some(train) = cause.downcast_ref::<TrainError>() {
             return match train {
@@ -71,6 +83,37 @@ pub fn error_kind(error: &anyhow::Error) -> &'static str {
         }
     }
     "error"
+}
+
+/// The store error a stage's error wraps (transparently, so it is not in the
+/// chain of sources itself).
+fn wrapped_store_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a StoreError> {
+    if let Some(store) = cause.downcast_ref::<StoreError>() {
+        return Some(store);
+    }
+    if let Some(import) = cause.downcast_ref::<ImportError>() {
+        return match import {
+            ImportError::Store(store) => Some(store),
+            ImportError::LibraryWrite { cause, .. } => Some(cause),
+            _ => None,
+        };
+    }
+    if let Some(TrainError::Store(store)) = cause.downcast_ref::<TrainError>() {
+        return Some(store);
+    }
+    if let Some(CorpusError::Store(store)) = cause.downcast_ref::<CorpusError>() {
+        return Some(store);
+    }
+    if let Some(CheckError::Store(store)) = cause.downcast_ref::<CheckError>() {
+        return Some(store);
+    }
+    if let Some(EmbedError::Store(store)) = cause.downcast_ref::<EmbedError>() {
+        return Some(store);
+    }
+    if let Some(RecommendError::Store(store)) = cause.downcast_ref::<RecommendError>() {
+        return Some(store);
+    }
+    None
 }
 
 fn store_error_kind(error: &StoreError) -> &'static str {

@@ -113,6 +113,7 @@ pub fn cache(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
     config.validate()?;
     let device = training_device();
     let library = context.open()?;
+    library.ensure_writable("filling the feature cache")?;
     let (_store, trunk, provenance) = embed::build_trunk(&config.trunk, device)?;
     let cache = FeatureCache::for_settings(library.root(), &config.trunk, trunk.scale_channels)?;
     let started = std::time::Instant::now();

@@ -79,7 +79,10 @@ pub fn current_embeddings<R: PlaceBooks>(
                 text_weight: placement.text_weight,
             })
             .collect();
-        library.save_run_embeddings(run.run_id(), modalities, &fresh)?;
+        // A read-only library answers from embeddings computed now, unstored.
+        if !library.is_read_only() {
+            library.save_run_embeddings(run.run_id(), modalities, &fresh)?;
+        }
         stored.extend(fresh.into_iter().map(|row| (row.book_id, row)));
     }
     Ok(stored.into_values().collect())

@@ -193,6 +193,7 @@ pub fn import_path(
     on_progress: OnProgress,
     cancel: &Cancel,
 ) -> Result<ImportReport, ImportError> {
+    library.ensure_writable("import")?;
     let source = detect_in(path, options.encoding)?;
     let label = path.display().to_string();
     let books = match &source {

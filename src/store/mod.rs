@@ -47,6 +47,10 @@ pub enum StoreError {
         "library database is at schema version {found}, newer than this shelfwise knows ({known}); update shelfwise"
     )]
     TooNew { found: i64, known: i64 },
+    #[error(
+        "the library folder {root} is read-only (a read-only disk or no write permission): {action} would write to it; copy the folder somewhere writable, or open it with write permission"
+    )]
+    ReadOnly { root: PathBuf, action: String },
     #[error(transparent)]
     Sql(#[from] rusqlite::Error),
     #[error("writing {path}: {source}")]
@@ -84,6 +88,7 @@ impl StoreError {
             StoreError::Sql(error) => {
                 error.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly)
             }
+            StoreError::ReadOnly { .. } => true,
             _ => false,
         }
     }
@@ -106,16 +111,56 @@ pub struct Library {
     conn: Connection,
     /// Temporary files of writers that died, removed when the library opened.
     removed_temporaries: Vec<PathBuf>,
+    read_only: bool,
+}
+
+/// True when a file can be made in `root` (a probe file, removed at once).
+fn folder_is_writable(root: &Path) -> bool {
+    let probe = root.join(format!(".write-probe.{}.tmp", std::process::id()));
+    let made = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .is_ok();
+    if made {
+        let _ = std::fs::remove_file(&probe);
+    }
+    made
+}
+
+fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+}
+
+/// A path as SQLite's `file:` URIs spell it (`?`, `#` and `%` escaped).
+fn uri_path(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            '%' => out.push_str("%25"),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 impl Library {
-    /// Opens the library in `root`, creating the folder and the schema when missing.
+    /// Opens the library in `root`, creating the folder and the schema when
+    /// missing. A library whose folder cannot be written (a read-only mount, a
+    /// shared folder without write permission) opens read-only: what is stored
+    /// can be read, and every write is refused by [`Library::ensure_writable`].
     pub fn open(root: &Path) -> Result<Self, StoreError> {
+        let db_path = root.join(DATABASE_FILE);
+        if db_path.is_file() && !folder_is_writable(root) {
+            return Self::open_read_only(root);
+        }
         for dir in [root.to_path_buf(), root.join("covers"), root.join("thumbs")] {
             std::fs::create_dir_all(&dir)
                 .map_err(|source| StoreError::CreateFolder { path: dir, source })?;
         }
-        let db_path = root.join(DATABASE_FILE);
         let open_err = |source| StoreError::Open {
             path: db_path.clone(),
             source,
@@ -134,7 +179,66 @@ impl Library {
             root: root.to_path_buf(),
             conn,
             removed_temporaries: temporary::remove_leftovers(root),
+            read_only: false,
         })
+    }
+
+    /// Opens a library that cannot be written. SQLite needs to write a WAL
+    /// database's shared-memory file even to read it, so the database is opened
+    /// as immutable: nothing else can change it while the folder is read-only.
+    fn open_read_only(root: &Path) -> Result<Self, StoreError> {
+        use rusqlite::OpenFlags;
+        let db_path = root.join(DATABASE_FILE);
+        let open_err = |source| StoreError::Open {
+            path: db_path.clone(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let plain = Connection::open_with_flags(&db_path, flags)
+            .and_then(|conn| schema_version(&conn).map(|_| conn));
+        let conn = match plain {
+            Ok(conn) => conn,
+            Err(_) => {
+                let uri = format!("file:{}?immutable=1", uri_path(&db_path));
+                Connection::open_with_flags(uri, flags).map_err(open_err)?
+            }
+        };
+        let found = schema_version(&conn).map_err(open_err)?;
+        let known = MIGRATIONS.len() as i64;
+        if found > known {
+            return Err(StoreError::TooNew { found, known });
+        }
+        if found < known {
+            return Err(StoreError::ReadOnly {
+                root: root.to_path_buf(),
+                action: format!("bringing its database from schema version {found} to {known}"),
+            });
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+            conn,
+            removed_temporaries: Vec::new(),
+            read_only: true,
+        })
+    }
+
+    /// True when the library folder cannot be written (see [`Library::open`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Refuses `action` (`import`, `train`...) on a read-only library with a
+    /// message that says so, before anything starts.
+    pub fn ensure_writable(&self, action: &str) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                root: self.root.clone(),
+                action: action.to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// The temporary files left by writers that died (a kill, a full disk),

@@ -149,7 +149,10 @@ pub fn library_corpus(library: &mut Library) -> Result<Corpus, CorpusError> {
         .map(|(book, (detected, _))| (book.book_id, detected.clone()))
         .collect();
     if !changed.is_empty() {
-        library.set_detected_languages(&changed)?;
+        // A read-only library detects again next time instead of storing.
+        if !library.is_read_only() {
+            library.set_detected_languages(&changed)?;
+        }
     }
     let documents: Vec<Vec<Token>> = processed.into_iter().map(|(_, tokens)| tokens).collect();
     let mut hasher = Sha256::new();
@@ -227,6 +230,7 @@ pub fn train_library_vectors(
     on_progress: OnProgress,
     cancel: &Cancel,
 ) -> Result<(LibraryVectors, TrainStats), CorpusError> {
+    library.ensure_writable("training word vectors")?;
     let corpus = library_corpus(library)?;
     train_on_corpus(library, &corpus, config, on_progress, cancel)
 }
@@ -316,6 +320,7 @@ pub fn vectors_for_corpus(
     match load_vectors(library)? {
         Some(stored) if stored.corpus_hash == corpus.hash => Ok((stored, false)),
         stored => {
+            library.ensure_writable("training word vectors")?;
             let config = stored.map_or_else(|| config.clone(), |s| s.config);
             let (vectors, _) = train_on_corpus(library, corpus, &config, on_progress, cancel)?;
             Ok((vectors, true))

@@ -15,7 +15,11 @@ pub fn list_runs(library: &mut Library) -> Result<Vec<RunListing>, TrainError> {
     let mut runs = library.runs()?;
     for run in runs.iter_mut().filter(|r| r.status == RunStatus::Running) {
         let run_dir = RunDir::new(library.root(), run.run_id);
-        if RunLease::holder(&run_dir).is_none() && library.mark_interrupted(run.run_id)? {
+        if RunLease::holder(&run_dir).is_some() {
+            continue;
+        }
+        // A read-only library is not written; its runs are seen as they are.
+        if library.is_read_only() || library.mark_interrupted(run.run_id)? {
             run.status = RunStatus::Interrupted;
         }
     }
@@ -31,6 +35,7 @@ pub fn run_owner(library_root: &Path, run_id: RunId) -> Option<u32> {
 /// folder. Refused while another process (or job) trains it.
 pub fn delete_run(library_root: &Path, run_id: RunId) -> Result<(), TrainError> {
     let mut library = Library::open(library_root)?;
+    library.ensure_writable("deleting a run")?;
     if library.run_record(run_id)?.is_none() {
         return Err(TrainError::RunNotFound(run_id));
     }

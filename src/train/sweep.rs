@@ -45,6 +45,7 @@ pub fn run_sweep(
 ) -> Result<Vec<SweepRun>, TrainError> {
     request.validate()?;
     let mut library = Library::open(library_root)?;
+    library.ensure_writable("training")?;
     let mut recorder = Library::open(library_root)?;
     let sweep_id = recorder.create_sweep()?;
     let mut runs = Vec::new();
@@ -81,6 +82,7 @@ pub fn resume_run(
     cancel: &Cancel,
 ) -> Result<SweepRun, TrainError> {
     let mut library = Library::open(library_root)?;
+    library.ensure_writable("resuming a run")?;
     let mut recorder = Library::open(library_root)?;
     let unusable = |reason: String| TrainError::RunNotUsable {
         run: run_id,

@@ -147,3 +147,46 @@ pub fn write_category_books(
         .collect();
     write_books(dir, &borrowed)
 }
+
+/// 40 books, 10 per category, each with a cover of its own and a synopsis
+/// in its category's words; two readers.
+pub fn trained_library() -> (tempfile::TempDir, tempfile::TempDir, i64) {
+    let source = tempfile::tempdir().unwrap();
+    let csv = write_category_books(source.path(), 40, 10, |i| format!("Book {i}"));
+    let readings = source.path().join("readings.csv");
+    std::fs::write(
+        &readings,
+        "reader,book_id,rating,date\nada,b0,5,\nada,b4,4,\nada,b8,5,\nbob,b1,5,\nbob,b5,3,\n",
+    )
+    .unwrap();
+    let config = source.path().join("tiny.json");
+    std::fs::write(
+        &config,
+        r#"{"beta": 0.5, "alpha": null, "epochs": 30, "categories_per_batch": 4,
+            "books_per_category": 5, "learning_rate": 0.003, "seed": 1,
+            "validation_share": 0.2, "modality_dropout": 0.1, "modalities": "fused",
+            "max_words": 50,
+            "model": {"image_size": 32, "width": 0.125, "word_dim": 100, "lstm_hidden": 16,
+                      "fused_channels": 16, "embedding_dim": 16, "categories": 2},
+            "trunk": {"image_size": 32, "width": 0.125, "grid": 2, "weights": null, "seed": 1}}"#,
+    )
+    .unwrap();
+    let library = tempfile::tempdir().unwrap();
+    let dir = library.path().to_str().unwrap();
+    for path in [&csv, &readings] {
+        let (status, _, stderr) = shelfwise(&["--library", dir, "import", path.to_str().unwrap()]);
+        assert!(status.success(), "{stderr}");
+    }
+    let (status, stdout, stderr) = shelfwise(&[
+        "--library",
+        dir,
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let run = report["runs"][0]["run"].as_i64().unwrap();
+    (library, source, run)
+}
