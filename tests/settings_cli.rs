@@ -65,3 +65,44 @@ fn with_json_an_error_is_one_object_on_stdout() {
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect(&stdout);
     assert_eq!(report["error"]["kind"], "run_not_found");
 }
+
+/// A run that fails after it started (here: too few books to train on) is
+/// stored as failed with its reason, and leaves no folder behind.
+#[test]
+fn a_run_that_fails_is_stored_failed_with_its_reason_and_leaves_no_folder() {
+    let source = tempfile::tempdir().unwrap();
+    let csv = common::write_books(
+        source.path(),
+        &[
+            ("a", "Sea ship", "Ann", "Drama", "sea"),
+            ("b", "Land", "Bo", "Poetry", "land"),
+        ],
+    );
+    let library = tempfile::tempdir().unwrap();
+    let dir = library.path().to_str().unwrap();
+    let (status, _, stderr) =
+        common::shelfwise(&["--library", dir, "import", csv.to_str().unwrap()]);
+    assert!(status.success(), "{stderr}");
+
+    let (status, _, stderr) =
+        common::shelfwise(&["--library", dir, "train", "--beta", "0.5", "--epochs", "1"]);
+    assert!(!status.success());
+    assert!(stderr.contains("at least two categories"), "{stderr}");
+
+    let (status, stdout, stderr) = common::shelfwise(&["--library", dir, "runs", "--json"]);
+    assert!(status.success(), "{stderr}");
+    let runs: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let run = &runs["runs"][0];
+    assert_eq!(run["status"], "failed", "{runs}");
+    assert!(
+        run["reason"]
+            .as_str()
+            .unwrap()
+            .contains("at least two categories"),
+        "{runs}"
+    );
+    let run_folder = library.path().join("runs").join(run["run"].to_string());
+    assert!(!run_folder.exists(), "{} was left", run_folder.display());
+    let (status, stdout, _) = common::shelfwise(&["--library", dir, "check", "--json"]);
+    assert!(status.success(), "{stdout}");
+}

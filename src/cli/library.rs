@@ -180,6 +180,8 @@ pub fn preprocess(context: &Context, paths: &[PathBuf]) -> anyhow::Result<ExitCo
                 title: p.book.title,
                 author: p.book.author,
                 synopsis: p.book.synopsis,
+                category: p.book.category,
+                cover_hash: None,
             })
             .collect();
         write_books(&books)?;

@@ -204,6 +204,14 @@ struct RunLine {
     started: String,
     /// The process training it, while one is.
     owner: Option<u32>,
+    /// Why a failed run failed.
+    reason: Option<String>,
+}
+
+/// The error a failed run stored in place of its summary.
+fn failure_reason(summary: Option<&str>) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(summary?).ok()?;
+    value["error"].as_str().map(str::to_string)
 }
 
 pub fn list(context: &Context) -> anyhow::Result<ExitCode> {
@@ -212,6 +220,7 @@ pub fn list(context: &Context) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|r| RunLine {
             owner: train::run_owner(&context.library_dir, r.run_id),
+            reason: failure_reason(r.summary.as_deref()),
             run: r.run_id,
             sweep: r.sweep_id,
             kind: r.modalities,
@@ -232,8 +241,12 @@ pub fn list(context: &Context) -> anyhow::Result<ExitCode> {
                 let owner = r
                     .owner
                     .map_or(String::new(), |pid| format!(", process {pid}"));
+                let reason = r
+                    .reason
+                    .as_ref()
+                    .map_or(String::new(), |reason| format!(": {reason}"));
                 println!(
-                    "run {}: {}, {} after {} epoch(s), macro-F1 {f1}, started {}{owner}",
+                    "run {}: {}, {} after {} epoch(s), macro-F1 {f1}, started {}{owner}{reason}",
                     r.run,
                     r.kind.run_label(r.beta),
                     r.status,

@@ -77,6 +77,8 @@ fn csv_examples(
             title: item.book.title.clone(),
             author: item.book.author.clone(),
             synopsis: item.book.synopsis.clone(),
+            category: item.book.category.clone(),
+            cover_hash: None,
         };
         let cover = match &item.cover {
             Ok(Some(path)) => match run.cover_maps(path) {

@@ -49,6 +49,10 @@ pub struct BookText {
     pub title: String,
     pub author: String,
     pub synopsis: String,
+    /// Read with the text in one statement, so a run's labels and covers are
+    /// those of the same moment as its texts.
+    pub category: String,
+    pub cover_hash: Option<String>,
 }
 
 /// What the grid needs of a book: small, loaded for every book at once.
@@ -317,7 +321,7 @@ impl Library {
     /// Every book's text, in book id order.
     pub fn book_texts(&self) -> Result<Vec<BookText>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT book_id, language, title, author, synopsis, detected_language
+            "SELECT book_id, language, title, author, synopsis, detected_language, category, cover_hash
              FROM books ORDER BY book_id",
         )?;
         let rows = stmt.query_map([], |row| {
@@ -328,6 +332,8 @@ impl Library {
                 author: row.get(3)?,
                 synopsis: row.get(4)?,
                 detected_language: row.get(5)?,
+                category: row.get(6)?,
+                cover_hash: row.get(7)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

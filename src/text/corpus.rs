@@ -30,6 +30,11 @@ pub enum CorpusError {
 pub struct Corpus {
     pub book_ids: Vec<BookId>,
     pub documents: Vec<Vec<Token>>,
+    /// Each book's category and cover as they were when its text was read:
+    /// a run trains on this snapshot, whatever imports and edits do meanwhile.
+    pub categories: Vec<String>,
+    pub cover_hashes: Vec<Option<String>>,
+    /// Of the documents only (word vectors depend on nothing else).
     pub hash: String,
 }
 
@@ -167,6 +172,8 @@ pub fn library_corpus(library: &mut Library) -> Result<Corpus, CorpusError> {
     Ok(Corpus {
         book_ids: books.iter().map(|b| b.book_id).collect(),
         documents,
+        categories: books.iter().map(|b| b.category.clone()).collect(),
+        cover_hashes: books.iter().map(|b| b.cover_hash.clone()).collect(),
         hash: format!("{:x}", hasher.finalize()),
     })
 }
@@ -356,6 +363,8 @@ mod tests {
             title: title.into(),
             author: author.into(),
             synopsis: synopsis.into(),
+            category: String::new(),
+            cover_hash: None,
         }
     }
 

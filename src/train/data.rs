@@ -1,8 +1,6 @@
 //! The library turned into what a run reads: its vocabulary, and one example
 //! per categorised book (word ids and the cover's cached trunk maps).
 
-use std::collections::BTreeMap;
-
 use tch::{Device, Tensor};
 
 use super::TrainError;
@@ -59,34 +57,29 @@ pub(crate) fn build_dataset(
     cache: &FeatureCache,
     max_words: usize,
 ) -> Result<Dataset, TrainError> {
+    // Labels and covers come from the corpus's snapshot, read with the texts:
+    // imports and edits made while the run prepares change the next run only.
     let covers = library.stored_covers()?;
-    let cover_of: BTreeMap<BookId, String> = library
-        .book_cover_hashes()?
-        .into_iter()
-        .filter(|(_, hash)| covers.contains_key(hash))
-        .collect();
-    let category_of: BTreeMap<BookId, String> = library
-        .book_summaries()?
-        .into_iter()
-        .map(|b| (b.book_id, b.category))
-        .collect();
-    // The categories of the books the corpus holds: a book imported since
-    // the corpus was read must not add a category with no examples.
-    let categories = crate::store::sorted_categories(
-        library_text
-            .book_ids
-            .iter()
-            .filter_map(|book_id| category_of.get(book_id)),
-    );
+    let categories = crate::store::sorted_categories(library_text.categories.iter());
     let mut examples = Vec::new();
-    for (book_id, document) in library_text.book_ids.iter().zip(&library_text.documents) {
-        let Some(label) = category_of
-            .get(book_id)
-            .and_then(|c| categories.iter().position(|name| name == c))
-        else {
+    let snapshot = library_text
+        .book_ids
+        .iter()
+        .zip(&library_text.documents)
+        .zip(
+            library_text
+                .categories
+                .iter()
+                .zip(&library_text.cover_hashes),
+        );
+    for ((book_id, document), (category, cover_hash)) in snapshot {
+        let Some(label) = categories.iter().position(|name| name == category) else {
             continue;
         };
-        let cover = match cover_of.get(book_id) {
+        let cover = match cover_hash
+            .as_ref()
+            .filter(|hash| covers.contains_key(*hash))
+        {
             Some(hash) => cache.load(hash)?,
             None => None,
         };
@@ -162,7 +155,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_book_imported_after_the_corpus_was_read_adds_no_category() {
+    fn a_run_trains_on_the_books_and_categories_of_the_moment_it_read_them() {
         let dir = tempfile::tempdir().unwrap();
         let mut library = Library::open(dir.path()).unwrap();
         let book = |id: &str, category: &str| crate::store::NewBook {
@@ -178,7 +171,10 @@ mod tests {
             .upsert_books(&[book("a", "Adventure"), book("b", "Drama")], "t")
             .unwrap();
         let library_text = corpus::library_corpus(&mut library).unwrap();
-        library.upsert_books(&[book("c", "Horror")], "t").unwrap();
+        // Meanwhile another process imports a book and re-files another.
+        library
+            .upsert_books(&[book("c", "Horror"), book("b", "Mystery")], "t")
+            .unwrap();
         let vocab = library_text.vocab(1);
         let settings = crate::embed::TrunkSettings::default();
         let cache = FeatureCache::for_settings(dir.path(), &settings, [4, 8, 16]).unwrap();
@@ -199,6 +195,8 @@ mod tests {
                 vec![token("sea"), token("gor"), token("sea")],
                 vec![token("sea"), token("tarnsman"), token("gor")],
             ],
+            categories: vec!["Adventure".into(), "Drama".into()],
+            cover_hashes: vec![None, None],
             hash: String::new(),
         };
         let library_vocab = library_text.vocab(3);

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 use tch::Device;
 
-use super::checkpoints::RunDir;
+use super::checkpoints::{Checkpoint, RunDir};
 use super::config::{SweepRequest, TrainConfig};
 use super::lease::RunLease;
 use super::run::{ResumePoint, train_run};
@@ -248,6 +248,11 @@ fn recorded_run(
     );
     let record_error = epochs.error.take();
     epochs.library.finish_run(run.run_id, &outcome(&result))?;
+    if result.is_err() && !run_dir.checkpoint(Checkpoint::Last).is_file() {
+        // A run that stopped before its first epoch has nothing in its folder
+        // to resume from; its row keeps the reason, and a resume starts anew.
+        let _ = std::fs::remove_dir_all(run_dir.path());
+    }
     if let Some(error) = record_error {
         return Err(error.into());
     }
