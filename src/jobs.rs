@@ -206,6 +206,24 @@ impl<T: Send + 'static> Job<T> {
     }
 }
 
+/// The error with its causes, `: `-separated as anyhow's `{:#}` does, but
+/// leaving out a cause the message before it already says (errors that print
+/// their source and also return it from `source()`).
+pub fn error_message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,10 +41,10 @@ impl Drop for SmallDisk {
     }
 }
 
-/// A JPEG of noise, which does not compress: each about 40 KB.
+/// A JPEG of noise, which does not compress: each about 15 KB.
 fn noise_cover(seed: u32) -> Vec<u8> {
     let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    let image = image::RgbImage::from_fn(120, 180, |_, _| {
+    let image = image::RgbImage::from_fn(60, 90, |_, _| {
         state ^= state << 13;
         state ^= state >> 17;
         state ^= state << 5;
@@ -60,7 +60,7 @@ fn noise_cover(seed: u32) -> Vec<u8> {
 
 #[test]
 fn a_full_disk_stops_the_import_saying_where_and_what_was_kept() {
-    let Some(disk) = SmallDisk::mount("2m") else {
+    let Some(disk) = SmallDisk::mount("8m") else {
         return;
     };
     let source = tempfile::tempdir().unwrap();
@@ -73,8 +73,8 @@ fn a_full_disk_stops_the_import_saying_where_and_what_was_kept() {
             &format!("b{index}"),
             &format!("Book {index}"),
             "An Author",
-            "Drama",
-            "A synopsis.",
+            ["Drama", "Poetry"][index as usize % 2],
+            ["A storm at sea.", "A song of the hills."][index as usize % 2],
             &cover,
         ]
         .map(field)
@@ -100,8 +100,11 @@ fn a_full_disk_stops_the_import_saying_where_and_what_was_kept() {
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"));
     assert_eq!(error["error"]["kind"], "disk_full", "{error}");
     let message = error["error"]["message"].as_str().unwrap();
-    let full = format!("the disk holding the library folder {library_arg} is full");
-    assert!(message.contains(&full), "{message}");
+    let full = format!("the disk holding {library_arg}/");
+    assert!(
+        message.contains(&full) && message.contains(" is full ("),
+        "{message}"
+    );
     assert!(message.contains("No space left on device"), "{message}");
 
     // What the message says was kept is what the library holds, covers and all.
@@ -112,6 +115,7 @@ fn a_full_disk_stops_the_import_saying_where_and_what_was_kept() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no kept count in: {message}"));
     assert!(kept < 200, "{message}");
+    assert!(kept > 0, "the first batches fit: {message}");
     let (_, stats, _) = shelfwise(&["--library", library_arg, "--json", "stats"]);
     let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
     assert_eq!(stats["books"], kept, "{stats}");
@@ -127,4 +131,26 @@ fn a_full_disk_stops_the_import_saying_where_and_what_was_kept() {
         .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".tmp"))
         .collect();
     assert!(temporaries.is_empty(), "{temporaries:?}");
+
+    // Training on the full disk says so too, and leaves the library whole.
+    let (status, stdout, _) = shelfwise(&[
+        "--library",
+        library_arg,
+        "--json",
+        "train",
+        "--beta",
+        "0.5",
+        "--epochs",
+        "1",
+        "--image-size",
+        "32",
+    ]);
+    assert!(!status.success(), "{stdout}");
+    let error: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(error["error"]["kind"], "disk_full", "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("is full"), "{message}");
+    assert!(message.contains(library_arg), "{message}");
+    let (status, _, stderr) = shelfwise(&["--library", library_arg, "stats"]);
+    assert!(status.success(), "{stderr}");
 }

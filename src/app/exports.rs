@@ -53,7 +53,7 @@ impl ShelfwiseApp {
     pub fn export_csv(&mut self, name: &str, rows: &[Vec<String>]) {
         self.status = Some(match export_csv(&self.library_dir, name, rows) {
             Ok(path) => format!("Exported {}", path.display()),
-            Err(error) => format!("Export failed: {error:#}"),
+            Err(error) => format!("Export failed: {}", crate::jobs::error_message(&error)),
         });
     }
 
@@ -88,7 +88,7 @@ impl ShelfwiseApp {
             .and_then(|path| save_region(&region, &path).map(|()| path));
         self.status = Some(match saved {
             Ok(path) => format!("Exported {}", path.display()),
-            Err(error) => format!("PNG export failed: {error:#}"),
+            Err(error) => format!("PNG export failed: {}", crate::jobs::error_message(&error)),
         });
     }
 }

@@ -70,7 +70,10 @@ impl ShelfwiseApp {
             }
             JobOutcome::Finished(_) => {}
             JobOutcome::Failed(error) => {
-                self.status = Some(format!("The library check failed: {error:#}"))
+                self.status = Some(format!(
+                    "The library check failed: {}",
+                    crate::jobs::error_message(&error)
+                ))
             }
         }
     }
@@ -85,7 +88,12 @@ impl ShelfwiseApp {
                 self.imports.last_report = Some(report);
                 self.imports.report_open = true;
             }
-            JobOutcome::Failed(error) => self.status = Some(format!("Import failed: {error:#}")),
+            JobOutcome::Failed(error) => {
+                self.status = Some(format!(
+                    "Import failed: {}",
+                    crate::jobs::error_message(&error)
+                ))
+            }
         }
         self.reload_books();
         if let Some(next) = self.imports.queued.pop_front() {
@@ -140,7 +148,10 @@ impl ShelfwiseApp {
                     .map(|r| r.run);
             }
             JobOutcome::Failed(error) => {
-                self.message = Some(format!("Training stopped: {error:#}"))
+                self.message = Some(format!(
+                    "Training stopped: {}",
+                    crate::jobs::error_message(&error)
+                ))
             }
         }
         runs_changed
@@ -151,21 +162,34 @@ impl ShelfwiseApp {
             self.attention.job = None;
             match outcome {
                 JobOutcome::Finished(maps) => self.attention.show(maps),
-                JobOutcome::Failed(error) => self.message = Some(format!("Attention: {error:#}")),
+                JobOutcome::Failed(error) => {
+                    self.message =
+                        Some(format!("Attention: {}", crate::jobs::error_message(&error)))
+                }
             }
         }
         if let Some(outcome) = self.projection.job.as_mut().and_then(|job| job.poll()) {
             self.projection.job = None;
             match outcome {
                 JobOutcome::Finished(projection) => self.projection.projection = Some(projection),
-                JobOutcome::Failed(error) => self.message = Some(format!("Projection: {error:#}")),
+                JobOutcome::Failed(error) => {
+                    self.message = Some(format!(
+                        "Projection: {}",
+                        crate::jobs::error_message(&error)
+                    ))
+                }
             }
         }
         if let Some(outcome) = self.recommend.job.as_mut().and_then(|job| job.poll()) {
             self.recommend.job = None;
             match outcome {
                 JobOutcome::Finished(suggestions) => self.recommend.suggestions = suggestions,
-                JobOutcome::Failed(error) => self.message = Some(format!("Suggestions: {error:#}")),
+                JobOutcome::Failed(error) => {
+                    self.message = Some(format!(
+                        "Suggestions: {}",
+                        crate::jobs::error_message(&error)
+                    ))
+                }
             }
         }
     }

@@ -11,7 +11,7 @@ pub mod run;
 pub mod train;
 pub mod words;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -165,23 +165,42 @@ pub fn run_command(cli: &Cli) -> anyhow::Result<Option<ExitCode>> {
         out: Output { json: cli.json },
         cancel: &CANCEL,
     };
+    run_in(&context, command)
+        .map(Some)
+        .map_err(|error| name_the_full_disk(error, &context.library_dir))
+}
+
+/// SQLite says only "database or disk is full": say which folder.
+fn name_the_full_disk(error: anyhow::Error, library_dir: &Path) -> anyhow::Error {
+    if output::error_kind(&error) == "disk_full"
+        && !crate::jobs::error_message(&error).contains("is full (")
+    {
+        let folder = library_dir.display();
+        return error.context(format!(
+            "the disk holding the library folder {folder} is full"
+        ));
+    }
+    error
+}
+
+fn run_in(context: &Context, command: &Command) -> anyhow::Result<ExitCode> {
     let code = match command {
-        Command::Import { path, encoding } => library::import(&context, path, encoding.as_deref())?,
-        Command::Stats => library::stats(&context)?,
-        Command::Info => library::info(&context)?,
-        Command::Check { repair } => library::check(&context, *repair)?,
-        Command::Preprocess { paths } => library::preprocess(&context, paths)?,
-        Command::Words { word, k } => words::words(&context, word, *k)?,
-        Command::TrainWords(args) => words::train_words(&context, args)?,
-        Command::Train(args) => train::train(&context, args)?,
-        Command::Cache(args) => train::cache(&context, args)?,
-        Command::Runs { action: None } => train::list(&context)?,
+        Command::Import { path, encoding } => library::import(context, path, encoding.as_deref())?,
+        Command::Stats => library::stats(context)?,
+        Command::Info => library::info(context)?,
+        Command::Check { repair } => library::check(context, *repair)?,
+        Command::Preprocess { paths } => library::preprocess(context, paths)?,
+        Command::Words { word, k } => words::words(context, word, *k)?,
+        Command::TrainWords(args) => words::train_words(context, args)?,
+        Command::Train(args) => train::train(context, args)?,
+        Command::Cache(args) => train::cache(context, args)?,
+        Command::Runs { action: None } => train::list(context)?,
         Command::Runs {
             action: Some(RunsAction::Delete { run }),
-        } => train::delete(&context, *run)?,
-        Command::Eval { run, csv } => run::eval(&context, *run, csv.as_deref())?,
-        Command::Recommend(args) => run::recommend(&context, args)?,
-        Command::Project(args) => run::project(&context, args)?,
+        } => train::delete(context, *run)?,
+        Command::Eval { run, csv } => run::eval(context, *run, csv.as_deref())?,
+        Command::Recommend(args) => run::recommend(context, args)?,
+        Command::Project(args) => run::project(context, args)?,
     };
-    Ok(Some(code))
+    Ok(code)
 }

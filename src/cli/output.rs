@@ -132,7 +132,7 @@ pub fn error_json(error: &anyhow::Error) -> serde_json::Value {
     serde_json::json!({
         "error": {
             "kind": error_kind(error),
-            "message": format!("{error:#}"),
+            "message": crate::jobs::error_message(error),
         }
     })
 }
@@ -141,7 +141,7 @@ impl Output {
     /// Reports a command's error: always on stderr, and with `--json` as one
     /// JSON object on stdout too.
     pub fn print_error(&self, error: &anyhow::Error) {
-        eprintln!("shelfwise: {error:#}");
+        eprintln!("shelfwise: {}", crate::jobs::error_message(error));
         if self.json {
             let _ = self.print(&error_json(error), |_| {});
         }
@@ -151,6 +151,26 @@ impl Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cause_the_message_already_ends_with_is_said_once() {
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let error = anyhow::Error::from(StoreError::WriteFile {
+            path: "/lib/covers/ab/x.jpg".into(),
+            source: full,
+        })
+        .context("importing books.csv");
+        let message = crate::jobs::error_message(&error);
+        assert_eq!(message.matches("no storage space").count(), 1, "{message}");
+        assert!(
+            message.starts_with("importing books.csv: writing /lib/covers/ab/x.jpg"),
+            "{message}"
+        );
+        assert!(
+            message.contains("the disk holding /lib/covers/ab is full"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn an_error_names_its_kind_through_its_context() {

@@ -355,16 +355,22 @@ pub(crate) fn write_failed(
 }
 
 fn library_write_message(library: &Path, kept: usize, total: usize, cause: &StoreError) -> String {
-    let what = if cause.is_disk_full() {
+    let cause_text = cause.to_string();
+    let what = if cause.is_disk_full() && cause_text.contains("is full (") {
+        cause_text // a file write names its folder itself
+    } else if cause.is_disk_full() {
         format!(
-            "the disk holding the library folder {} is full",
+            "the disk holding the library folder {} is full ({cause_text})",
             library.display()
         )
     } else {
-        format!("the library folder {} cannot be written", library.display())
+        format!(
+            "the library folder {} cannot be written ({cause_text})",
+            library.display()
+        )
     };
     format!(
-        "{what} ({cause}); {kept} of the {total} rows of this import were written before and are kept, the batch being written was undone; free space and import again: rows already imported are updated, not added twice"
+        "{what}; {kept} of the {total} rows of this import were written before and are kept, the batch being written was undone; free space and import again: rows already imported are updated, not added twice"
     )
 }
 

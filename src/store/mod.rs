@@ -53,11 +53,21 @@ pub enum StoreError {
     ReadOnly { root: PathBuf, action: String },
     #[error(transparent)]
     Sql(#[from] rusqlite::Error),
-    #[error("writing {path}: {source}")]
+    #[error("writing {}: {}", path.display(), write_problem(path, source))]
     WriteFile {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// What went wrong writing `path`, saying which folder's disk is full when it is.
+fn write_problem(path: &Path, error: &std::io::Error) -> String {
+    if error.kind() == std::io::ErrorKind::StorageFull {
+        let folder = path.parent().unwrap_or(path);
+        format!("the disk holding {} is full ({error})", folder.display())
+    } else {
+        error.to_string()
+    }
 }
 
 impl StoreError {
