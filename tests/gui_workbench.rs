@@ -28,6 +28,9 @@ fn harness(library_dir: &std::path::Path) -> Harness<'static, ShelfwiseApp> {
     let dir = library_dir.to_path_buf();
     Harness::builder()
         .with_size(egui::vec2(1400.0, 900.0))
+        // Thumbnails load on egui_extras' loader threads; a frame waits for
+        // them for a few steps, more on a loaded machine.
+        .with_max_steps(24)
         .build_eframe(move |cc| ShelfwiseApp::new(&cc.egui_ctx, dir, None, false))
 }
 

@@ -228,6 +228,63 @@ pub fn import_path(
     )
 }
 
+/// One book's cover stored and the language its file names (the text's own is
+/// detected when the corpus is built, see `text::corpus`).
+type StoredPending = (Result<Option<StoredCover>, CoverError>, Option<String>);
+
+fn store_pending(
+    library_root: &Path,
+    known: impl Fn(&str) -> Option<StoredCover>,
+    item: &PendingBook,
+) -> StoredPending {
+    let cover = match &item.cover {
+        Ok(None) => Ok(None),
+        Ok(Some(path)) => cover::store_cover(library_root, path, known).map(Some),
+        Err(reason) => Err(CoverError::Refused(reason.clone())),
+    };
+    let language = item
+        .book
+        .language
+        .as_deref()
+        .and_then(preprocess::normalise_language);
+    (cover, language)
+}
+
+/// A batch's rows, the covers it stored that no earlier row names (`is_new`),
+/// and a report line per refused cover; or the write to the library that failed.
+fn batch_rows(
+    batch: &[PendingBook],
+    stored: Vec<StoredPending>,
+    label: &str,
+    is_new: impl Fn(&str) -> bool,
+    issues: &mut Vec<ImportIssue>,
+) -> (Vec<NewBook>, Vec<StoredCover>, Option<StoreError>) {
+    let mut books = Vec::with_capacity(batch.len());
+    let mut new_covers = Vec::new();
+    let mut failure = None;
+    for (item, (cover, language)) in batch.iter().zip(stored) {
+        let mut book = item.book.clone();
+        book.language = language;
+        match cover {
+            Ok(stored) => {
+                new_covers.extend(stored.clone().filter(|c| is_new(&c.cover_hash)));
+                book.cover = stored;
+            }
+            Err(CoverError::Write(cause)) => failure = failure.or(Some(cause)),
+            Err(CoverError::Refused(reason)) => issues.push(ImportIssue {
+                source: label.to_string(),
+                line: Some(item.line),
+                reason: format!(
+                    "{reason}; book `{}` imported without a cover",
+                    book.external_id
+                ),
+            }),
+        }
+        books.push(book);
+    }
+    (books, new_covers, failure)
+}
+
 fn import_books(
     library: &mut Library,
     source: &Source,
@@ -244,77 +301,42 @@ fn import_books(
     } = books;
     let known_covers: HashMap<String, StoredCover> = library.stored_covers()?;
     let library_root = library.root().to_path_buf();
-    let known = |hash: &str| known_covers.get(hash).cloned();
-    // Per book, on all cores: its cover stored, and the language the file names
-    // (the text's own is detected when the corpus is built, see `text::corpus`).
     let store_one =
-        |item: &PendingBook| -> (Result<Option<StoredCover>, CoverError>, Option<String>) {
-            let cover = match &item.cover {
-                Ok(None) => Ok(None),
-                Ok(Some(path)) => cover::store_cover(&library_root, path, known).map(Some),
-                Err(reason) => Err(CoverError::Refused(reason.clone())),
-            };
-            let book = &item.book;
-            let language = book
-                .language
-                .as_deref()
-                .and_then(preprocess::normalise_language);
-            (cover, language)
-        };
-
+        |item: &PendingBook| store_pending(&library_root, |h| known_covers.get(h).cloned(), item);
+    let batch_size = options.batch_size.max(1);
     let total = pending.len();
     let mut counts = WriteCounts::default();
     let mut cancelled = false;
     // Covers first stored by batches already committed: theirs to keep.
     let mut committed_covers: HashSet<String> = HashSet::new();
     on_progress(Progress::new(0, total));
-    for (batch_index, batch) in pending.chunks(options.batch_size.max(1)).enumerate() {
+    for (batch_index, batch) in pending.chunks(batch_size).enumerate() {
         if is_cancelled(cancel) {
             cancelled = true;
             break;
         }
-        let processed: Vec<_> = if options.parallel {
+        let stored: Vec<_> = if options.parallel {
             batch.par_iter().map(store_one).collect()
         } else {
             batch.iter().map(store_one).collect()
         };
-        let new_covers: Vec<StoredCover> = processed
-            .iter()
-            .filter_map(|(cover, _)| cover.as_ref().ok().cloned().flatten())
-            .filter(|stored| {
-                !known_covers.contains_key(&stored.cover_hash)
-                    && !committed_covers.contains(&stored.cover_hash)
-            })
-            .collect();
-        let failed = |cause: StoreError| {
+        let is_new =
+            |hash: &str| !known_covers.contains_key(hash) && !committed_covers.contains(hash);
+        let (books, new_covers, failure) = batch_rows(batch, stored, label, is_new, &mut issues);
+        let written = match failure {
+            Some(cause) => Err(cause),
+            None => library.upsert_books(&books, label),
+        };
+        let written = written.map_err(|cause| {
             // The batch is undone: its rows were not written, so its new cover
             // files would belong to nobody.
-            remove_cover_files(library_root.as_path(), &new_covers);
+            remove_cover_files(&library_root, &new_covers);
             write_failed(&library_root, counts, total, cause)
-        };
-        let mut books = Vec::with_capacity(batch.len());
-        for (item, (cover, language)) in batch.iter().zip(processed) {
-            let mut book = item.book.clone();
-            book.language = language;
-            match cover {
-                Ok(stored) => book.cover = stored,
-                Err(CoverError::Write(cause)) => return Err(failed(cause)),
-                Err(CoverError::Refused(reason)) => issues.push(ImportIssue {
-                    source: label.to_string(),
-                    line: Some(item.line),
-                    reason: format!(
-                        "{reason}; book `{}` imported without a cover",
-                        book.external_id
-                    ),
-                }),
-            }
-            books.push(book);
-        }
-        let written = library.upsert_books(&books, label).map_err(failed)?;
+        })?;
         committed_covers.extend(new_covers.into_iter().map(|c| c.cover_hash));
         counts.imported += written.imported;
         counts.updated += written.updated;
-        let done = (batch_index * options.batch_size.max(1) + batch.len()).min(total);
+        let done = (batch_index * batch_size + batch.len()).min(total);
         on_progress(Progress::new(done, total));
     }
     let written = Written {
