@@ -62,7 +62,16 @@ fn a_calibre_library_imports_and_stays_untouched() {
     assert!(dracula.thumb_path.unwrap().is_file());
 
     let omens = library.book_detail(books[1].book_id).unwrap().unwrap();
-    assert_eq!(omens.author, "Terry Pratchett and Neil Gaiman");
+    // Joined as Calibre shows them, so that each author is a token of their own.
+    assert_eq!(omens.author, "Terry Pratchett & Neil Gaiman");
+    let texts = library.book_texts().unwrap();
+    let omens_text = texts.iter().find(|t| t.book_id == omens.book_id).unwrap();
+    let authors: Vec<String> = shelfwise::text::corpus::book_tokens(omens_text, "en")
+        .into_iter()
+        .map(|t| t.stem)
+        .filter(|s| s.starts_with('@'))
+        .collect();
+    assert_eq!(authors, ["@terry_pratchett", "@neil_gaiman"]);
     assert_eq!(omens.category, "Fantasy");
     assert_eq!(omens.synopsis, "");
     assert_eq!(omens.language.as_deref(), Some("es"));

@@ -128,3 +128,28 @@ fn preprocess_prints_one_line_of_tokens_per_book() {
         );
     }
 }
+
+/// Chinese and Japanese titles and synopses, written without spaces, give
+/// words (they gave none but the author token before segmentation).
+#[test]
+fn chinese_and_japanese_books_give_words() {
+    let source = tempfile::tempdir().unwrap();
+    let csv = source.path().join("books.csv");
+    std::fs::write(
+        &csv,
+        "id,title,author,category,synopsis,cover\n\
+         b1,三体,刘慈欣,科幻,文化大革命如火如荼进行的同时，军方探寻外星文明的绝秘计划取得了突破性进展。,\n\
+         b2,日本語のタイトル,村上春樹,小説,東京に住む少年は、ある日不思議な猫と出会い、長い旅に出ることになった。,\n",
+    )
+    .unwrap();
+    let (status, stdout, stderr) = shelfwise(&["preprocess", csv.to_str().unwrap()]);
+    assert!(status.success(), "{stderr}");
+    let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for word in ["三体", "@刘慈欣", "文化大革命", "外星", "文明"] {
+        assert!(lines[0].contains(&word), "{word} in {:?}", lines[0]);
+    }
+    for word in ["日本", "タイ", "@村上春樹", "東京", "少年"] {
+        assert!(lines[1].contains(&word), "{word} in {:?}", lines[1]);
+    }
+}

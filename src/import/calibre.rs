@@ -14,7 +14,7 @@ pub const EXTERNAL_ID_PREFIX: &str = "calibre:";
 
 const BOOKS_QUERY: &str = r#"
 SELECT b.id, b.uuid, b.title, b.path, b.has_cover,
-    (SELECT group_concat(name, ' and ') FROM
+    (SELECT group_concat(name, ' & ') FROM
         (SELECT a.name AS name FROM books_authors_link l JOIN authors a ON a.id = l.author
          WHERE l.book = b.id ORDER BY l.id)),
     (SELECT t.name FROM books_tags_link l JOIN tags t ON t.id = l.tag

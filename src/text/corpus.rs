@@ -81,7 +81,7 @@ pub const AUTHOR_MARK: char = '@';
 pub fn book_tokens(book: &BookText, language: &str) -> Vec<Token> {
     let heading = format!("{}. {}.", book.title, book.author);
     let mut tokens = preprocess::tokens_with_words(&heading, language);
-    tokens.extend(author_token(&book.author));
+    tokens.extend(author_tokens(&book.author));
     tokens.extend(preprocess::tokens_with_words(&book.synopsis, language));
     tokens
 }
@@ -94,10 +94,19 @@ pub fn book_stems(book: &BookText, language: &str) -> Vec<String> {
         .collect()
 }
 
-/// The author's name as one token: lower case, its runs of letters and
-/// digits joined by `_` ("R.A. Salvatore" and "R. A. Salvatore" are one
-/// author; "Author 1" and "Author 2" are two); `None` when the name has
-/// neither.
+/// One token per author ("Terry Pratchett & Neil Gaiman", as Calibre joins
+/// several, is two), each its name as one token: lower case, its runs of
+/// letters and digits joined by `_` ("R.A. Salvatore" and "R. A. Salvatore"
+/// are one author; "Author 1" and "Author 2" are two). Names are split on `&`,
+/// `;` and `、` only: a comma may be part of one name ("Tolkien, J. R. R.").
+pub fn author_tokens(authors: &str) -> Vec<Token> {
+    authors
+        .split(['&', ';', '、'])
+        .filter_map(author_token)
+        .collect()
+}
+
+/// One author's name as one token; `None` when the name has no letter or digit.
 pub fn author_token(author: &str) -> Option<Token> {
     let lower = author.nfkc().collect::<String>().to_lowercase();
     let parts: Vec<&str> = lower
@@ -407,5 +416,17 @@ mod tests {
         );
         assert_eq!(author_token(" -- ").map(|t| t.stem), None);
         assert_eq!(author_token(""), None);
+        let both: Vec<String> = author_tokens("Terry Pratchett & Neil Gaiman")
+            .into_iter()
+            .map(|t| t.stem)
+            .collect();
+        assert_eq!(
+            both,
+            [
+                format!("{AUTHOR_MARK}terry_pratchett"),
+                format!("{AUTHOR_MARK}neil_gaiman")
+            ]
+        );
+        assert_eq!(author_tokens("Tolkien, J. R. R.").len(), 1);
     }
 }

@@ -1,7 +1,10 @@
 //! Text → tokens, the same way for the library's corpus, a typed query and a
 //! probe word: markup stripped, NFKC, lower case, Unicode word boundaries,
 //! digits and punctuation dropped, stop words removed and Snowball stems, all
-//! in the book's language.
+//! in the book's language. Chinese and Japanese, written without spaces, are
+//! segmented first: Chinese into words by jieba's dictionary, Japanese (for
+//! which no segmenter ships its dictionary in the crate) into overlapping
+//! character pairs, as Lucene's CJK analyser does.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
@@ -12,7 +15,7 @@ use unicode_segmentation::UnicodeSegmentation as _;
 
 /// Bumped whenever tokens change for the same text, so stored word vectors
 /// trained on older tokens are known to be stale.
-pub const PREPROCESS_VERSION: u32 = 3;
+pub const PREPROCESS_VERSION: u32 = 4;
 
 /// Language used when none is given and detection finds none (ISO 639-1).
 pub const DEFAULT_LANGUAGE: &str = "en";
@@ -140,6 +143,82 @@ fn is_combining_mark(c: char) -> bool {
     matches!(c as u32, 0x0300..=0x036F | 0x0610..=0x061A | 0x064B..=0x065F | 0x0900..=0x0903 | 0x093A..=0x094F)
 }
 
+/// Han ideographs (with their extensions and compatibility forms).
+fn is_han(c: char) -> bool {
+    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F)
+}
+
+/// Hiragana, katakana (with the prolonged sound mark) and halfwidth katakana.
+fn is_kana(c: char) -> bool {
+    matches!(c as u32, 0x3041..=0x309F | 0x30A0..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F)
+}
+
+fn is_cjk(c: char) -> bool {
+    is_han(c) || is_kana(c)
+}
+
+/// How a run of Han and kana characters becomes words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CjkSegmentation {
+    /// jieba's dictionary; words of one character (mostly particles) dropped.
+    ChineseWords,
+    /// Overlapping character pairs (a lone character stays as it is).
+    Bigrams,
+}
+
+/// Japanese when the language says so or the text has kana; else Chinese.
+fn cjk_segmentation(text: &str, language: &str) -> CjkSegmentation {
+    match language {
+        "ja" => CjkSegmentation::Bigrams,
+        "zh" => CjkSegmentation::ChineseWords,
+        _ if text.chars().any(is_kana) => CjkSegmentation::Bigrams,
+        _ => CjkSegmentation::ChineseWords,
+    }
+}
+
+fn jieba() -> &'static jieba_rs::Jieba {
+    static JIEBA: OnceLock<jieba_rs::Jieba> = OnceLock::new();
+    JIEBA.get_or_init(jieba_rs::Jieba::new)
+}
+
+/// The words of one run of Han and kana characters.
+fn cjk_words(run: &str, how: CjkSegmentation) -> Vec<String> {
+    match how {
+        CjkSegmentation::ChineseWords => jieba()
+            .cut(run, true)
+            .into_iter()
+            .filter(|word| word.chars().count() >= 2)
+            .map(str::to_string)
+            .collect(),
+        CjkSegmentation::Bigrams => {
+            let chars: Vec<char> = run.chars().collect();
+            if chars.len() < 2 {
+                return vec![run.to_string()];
+            }
+            chars.windows(2).map(|pair| pair.iter().collect()).collect()
+        }
+    }
+}
+
+/// The text cut into runs of Han and kana and runs of everything else.
+fn script_runs(text: &str) -> Vec<(bool, &str)> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut current: Option<bool> = None;
+    for (offset, c) in text.char_indices() {
+        let cjk = is_cjk(c);
+        if current.is_some_and(|was| was != cjk) {
+            runs.push((current.unwrap_or(false), &text[start..offset]));
+            start = offset;
+        }
+        current = Some(cjk);
+    }
+    if let Some(cjk) = current {
+        runs.push((cjk, &text[start..]));
+    }
+    runs
+}
+
 /// A token and the word it was stemmed from, for showing stems as words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
@@ -157,17 +236,30 @@ pub fn tokens_with_words(text: &str, language: &str) -> Vec<Token> {
         text.to_string()
     };
     let normalised: String = plain.nfkc().collect::<String>().to_lowercase();
-    normalised
-        .unicode_words()
-        .filter_map(|raw| clean_word(raw, tools))
-        .map(|word| {
-            let stem = match tools {
-                Some(tools) => tools.stemmer.stem(&word).into_owned(),
-                None => word.clone(),
-            };
-            Token { stem, word }
-        })
-        .collect()
+    let segmentation = cjk_segmentation(&normalised, language);
+    let mut tokens = Vec::new();
+    for (cjk, run) in script_runs(&normalised) {
+        if cjk {
+            let words = cjk_words(run, segmentation);
+            tokens.extend(words.into_iter().map(|word| Token {
+                stem: word.clone(),
+                word,
+            }));
+            continue;
+        }
+        tokens.extend(
+            run.unicode_words()
+                .filter_map(|raw| clean_word(raw, tools))
+                .map(|word| {
+                    let stem = match tools {
+                        Some(tools) => tools.stemmer.stem(&word).into_owned(),
+                        None => word.clone(),
+                    };
+                    Token { stem, word }
+                }),
+        );
+    }
+    tokens
 }
 
 /// The stems only: what Word2Vec and the text encoder read.
@@ -181,6 +273,43 @@ pub fn tokens(text: &str, language: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chinese_is_cut_into_words() {
+        let stems = tokens(
+            "三体：地球往事。文化大革命如火如荼进行的同时，军方探寻外星文明的绝秘计划取得了突破性进展。",
+            "en",
+        );
+        for word in ["三体", "地球", "往事", "文化大革命", "外星", "文明", "计划"]
+        {
+            assert!(stems.iter().any(|s| s == word), "{word} in {stems:?}");
+        }
+        // Particles of one character (的, 了) are left out, like stop words.
+        assert!(stems.iter().all(|s| s.chars().count() >= 2), "{stems:?}");
+    }
+
+    #[test]
+    fn japanese_is_cut_into_character_pairs() {
+        let stems = tokens("日本語のタイトル", "en");
+        assert_eq!(
+            stems,
+            ["日本", "本語", "語の", "のタ", "タイ", "イト", "トル"]
+        );
+        let synopsis = tokens(
+            "東京に住む少年は、ある日不思議な猫と出会い、長い旅に出ることになった。",
+            "ja",
+        );
+        assert!(synopsis.len() > 20, "{synopsis:?}");
+        assert!(synopsis.contains(&"東京".to_string()) && synopsis.contains(&"少年".to_string()));
+    }
+
+    #[test]
+    fn scripts_mixed_in_one_text_are_each_read_their_way() {
+        let stems = tokens("Liu Cixin 刘慈欣: The Three-Body Problem 三体问题", "en");
+        assert!(stems.contains(&"problem".to_string()), "{stems:?}");
+        assert!(stems.contains(&"刘慈欣".to_string()), "{stems:?}");
+        assert!(stems.iter().any(|s| s.contains("三体")), "{stems:?}");
+    }
 
     #[test]
     fn english_word_by_word() {
