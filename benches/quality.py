@@ -115,7 +115,7 @@ def mean_spread(values):
     return f"{statistics.mean(values):.3f} ± {spread:.3f}"
 
 
-def run_set(args, name, config, baselines):
+def run_set(args, name, config, baselines, on_seed):
     data = Path(args.data) / name
     rows = read_books(data / "books.csv")
     has_covers = any(r.get("cover", "").strip() for r in rows)
@@ -167,7 +167,13 @@ def run_set(args, name, config, baselines):
         result["seconds"] = time.time() - started
         results.append(result)
         line = ", ".join(f"{k} {result[k]['macro_f1']:.3f}" for k in kinds + ["linear"])
-        print(f"{name} seed {seed}: {line} ({result['seconds']:.0f} s)", file=sys.stderr, flush=True)
+        fused_mr = result["fused"]["mR"]
+        print(
+            f"{name} seed {seed}: macro-F1 {line}; fused mR {fused_mr:.4f} (chance {16 / (3 * len(test)):.4f}) ({result['seconds']:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        on_seed(results)
     return kinds, results
 
 
@@ -206,10 +212,18 @@ def main():
     if missing:
         sys.exit(f"quality: {', '.join(missing)} not under {args.data} (the shared data is not on this machine)")
     print(f"work folder: {args.work}", file=sys.stderr)
-    with ProcessPoolExecutor(1) as baselines:
-        all_results = {name: run_set(args, name, config, baselines) for name in args.sets.split(",")}
     results_path = Path(args.results or Path(args.work) / "quality.json")
-    results_path.write_text(json.dumps({n: r for n, (_, r) in all_results.items()}, indent=1))
+    done = {}
+
+    def save(name, results):
+        # Written after every seed: a long benchmark stopped part-way keeps its figures.
+        done[name] = results
+        results_path.write_text(json.dumps(done, indent=1))
+
+    all_results = {}
+    with ProcessPoolExecutor(1) as baselines:
+        for name in args.sets.split(","):
+            all_results[name] = run_set(args, name, config, baselines, lambda r, n=name: save(n, r))
     print_table(all_results)
     print(f"figures: {results_path}")
 
