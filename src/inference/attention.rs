@@ -10,6 +10,16 @@ use crate::train::TrainError;
 use crate::train::batches::batch_tensors;
 use crate::train::data::Example;
 
+/// Below this share of the fusion (`S_c / (S_c + S_u)`), a cover is said not
+/// to have counted: its spatial map then carries no cover information, and
+/// neither the Attention view nor a suggestion points at a place on it.
+pub const MIN_COVER_SHARE: f32 = 0.05;
+
+/// True when a cover with fusion share `image_share` counted for its book.
+pub fn cover_counted(image_share: f32) -> bool {
+    image_share >= MIN_COVER_SHARE
+}
+
 /// CBAM's spatial map `Ms` (row-major `grid x grid`, values in 0..1) and
 /// channel weights `Mc` per scale, and the fusion's `S_c` / `S_u` per scale.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -42,6 +52,19 @@ impl AttentionMaps {
             ((hottest % self.grid) as f32 + 0.5) / side,
             ((hottest / self.grid) as f32 + 0.5) / side,
         )
+    }
+
+    /// Where the model looked, only when the cover counted (see
+    /// [`MIN_COVER_SHARE`]) and its map has a place that stands out (a flat
+    /// map's hottest cell is only the first one, a corner).
+    pub fn counted_focus(&self) -> Option<(f32, f32)> {
+        let (low, high) = self
+            .heatmaps
+            .iter()
+            .flatten()
+            .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let stands_out = high - low > 1e-4;
+        (cover_counted(self.image_share()) && stands_out).then(|| self.focus())
     }
 
     /// `S_c / (S_c + S_u)` over the scales: how much the cover counted.

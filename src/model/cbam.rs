@@ -2,11 +2,19 @@
 //! MLP(maxpool L))` with a shared MLP (reduction 16), then spatial attention
 //! `Ms = sigmoid(conv7x7([mean_c L'; max_c L']))`. `Ms` is the heatmap a
 //! librarian inspects over the cover.
+//!
+//! The 7x7 convolution reads its input padded by replicating the edge, not
+//! with zeros: with zero padding a map that is flat in space still came out
+//! highest or lowest along the border (the padding is all the kernel could
+//! tell apart), and "where the model looked" was drawn in a corner of every
+//! cover. The weights are the same shape either way.
 
 use tch::Tensor;
 use tch::nn::{self, Module as _};
 
 pub const REDUCTION: i64 = 16;
+/// Half the spatial kernel: the map keeps its size.
+const SPATIAL_PAD: i64 = 3;
 
 #[derive(Debug)]
 pub struct Cbam {
@@ -37,7 +45,7 @@ impl Cbam {
                 1,
                 7,
                 nn::ConvConfig {
-                    padding: 3,
+                    padding: 0,
                     ..Default::default()
                 },
             ),
@@ -60,7 +68,8 @@ impl Cbam {
             ],
             1,
         );
-        let spatial = self.spatial.forward(&pooled).sigmoid();
+        let padded = pooled.replication_pad2d([SPATIAL_PAD; 4].as_slice());
+        let spatial = self.spatial.forward(&padded).sigmoid();
         CbamOutput {
             features: &refined * &spatial,
             channel,

@@ -184,6 +184,23 @@ fn gradients_reach_every_head_and_not_the_frozen_trunk() {
     }
 }
 
+/// A cover whose features are the same everywhere has a spatial map that is
+/// the same everywhere: no cell, and no border, stands out. With the zero
+/// padding used before, the border cells came out apart from the centre.
+#[test]
+fn a_map_flat_in_space_gives_flat_spatial_attention() {
+    tch::manual_seed(7);
+    let store = nn::VarStore::new(Device::Cpu);
+    let cbam = Cbam::new(&store.root(), 32);
+    let per_channel = Tensor::randn([1, 32, 1, 1], (tch::Kind::Float, Device::Cpu)).abs();
+    let flat = per_channel.expand([1, 32, 8, 8], false).contiguous();
+    let spatial = values(&cbam.forward(&flat).spatial);
+    let (low, high) = spatial
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    assert!(high - low < 1e-5, "{low}..{high}");
+}
+
 #[test]
 fn cbam_by_hand() {
     let store = nn::VarStore::new(Device::Cpu);

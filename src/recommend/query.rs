@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::index::{maximal_marginal_relevance, reader_profile};
 use super::{EmbeddingIndex, Query, RecommendError, RecommendOptions, find_book};
 use crate::inference::TrainedRun;
+use crate::inference::attention::cover_counted;
 use crate::store::{BookId, BookText, Library};
 
 /// One suggestion and why.
@@ -170,14 +171,16 @@ fn explain(
             .ok_or_else(|| RecommendError::UnknownBook(book_id.to_string()))?;
         let cover_hash = cover_hashes.get(&book_id).map(String::as_str);
         let cover = run.book_cover(library, &cache, book_id, cover_hash)?;
+        let (image_weight, text_weight) = (index.image_weights[row], index.text_weights[row]);
+        let image_share = image_weight / (image_weight + text_weight).max(f32::EPSILON);
+        // A cover that did not count has no place the model looked.
         let focus = match (cover, texts.get(&book_id)) {
-            (Some(cover), Some(text)) => {
-                let (x, y) = run.attention_for(text, Some(cover)).focus();
-                Some([x, y])
-            }
+            (Some(cover), Some(text)) if cover_counted(image_share) => run
+                .attention_for(text, Some(cover))
+                .counted_focus()
+                .map(|(x, y)| [x, y]),
             _ => None,
         };
-        let (image_weight, text_weight) = (index.image_weights[row], index.text_weights[row]);
         suggestions.push(Suggestion {
             book_id,
             external_id: detail.external_id,
@@ -187,7 +190,7 @@ fn explain(
             score,
             image_weight,
             text_weight,
-            image_share: image_weight / (image_weight + text_weight).max(f32::EPSILON),
+            image_share,
             shared_words: shared_words(run, &asked.stems, texts.get(&book_id)),
             focus,
         });

@@ -8,6 +8,7 @@ use egui_plot::{Bar, BarChart, Plot};
 use super::widgets::{explore_view, heat_colour, job_line};
 use crate::app::{AttentionState, Command, LibraryState, RunsState, file_uri};
 use crate::inference::AttentionMaps;
+use crate::inference::attention::{MIN_COVER_SHARE, cover_counted};
 use crate::store::BookId;
 
 pub fn show(
@@ -93,6 +94,20 @@ fn attention_panel(
     if let Some(path) = book.and_then(|b| b.thumb_path.as_ref()) {
         egui::Image::new(file_uri(path)).paint_at(ui, rect);
     }
+    let share = maps.image_share();
+    if !cover_counted(share) {
+        // The map of a cover that did not count says nothing about the cover.
+        response.on_hover_text("No map: the cover did not count for this book");
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!(
+                "The cover did not count ({:.0}% of the fusion, below {:.0}%): this book was placed by its text alone, so there is no place on the cover the model looked.",
+                100.0 * share,
+                100.0 * MIN_COVER_SHARE
+            ),
+        );
+        return;
+    }
     let (low, high) = heat
         .iter()
         .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
@@ -174,6 +189,31 @@ mod tests {
             harness
                 .query_by_label_contains("the cover counted 25%")
                 .is_some()
+        );
+    }
+
+    #[test]
+    fn a_cover_that_did_not_count_gets_no_map_and_says_so() {
+        let mut state = AttentionState::default();
+        let text_only = AttentionMaps {
+            image_weights: vec![0.01; 3],
+            text_weights: vec![0.99; 3],
+            ..maps()
+        };
+        state.show((BookId(5), text_only.clone()));
+        assert_eq!(text_only.counted_focus(), None);
+        assert!(maps().counted_focus().is_some());
+        let mut harness = explore_harness(show, state, LibraryState::default());
+        harness.run();
+        assert!(
+            harness
+                .query_by_label_contains("The cover did not count (1% of the fusion")
+                .is_some()
+        );
+        assert!(
+            harness
+                .query_by_label_contains("the cover counted")
+                .is_none()
         );
     }
 }

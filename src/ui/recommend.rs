@@ -7,6 +7,7 @@ use egui::{Color32, Sense, Stroke, Vec2};
 
 use super::widgets::{chip, explore_view, job_line};
 use crate::app::{Command, LibraryState, QueryKind, RecommendState, RunsState, file_uri};
+use crate::inference::attention::cover_counted;
 use crate::recommend::Suggestion;
 
 pub fn show(
@@ -163,10 +164,17 @@ fn suggestion_row(
             ui.horizontal_wrapped(|ui| {
                 chip(ui, &format!("similarity {:.3}", s.score));
                 let cover = 100.0 * s.image_share;
-                chip(
-                    ui,
-                    &format!("cover {cover:.0}% · text {:.0}%", 100.0 - cover),
-                );
+                if cover_counted(s.image_share) {
+                    chip(
+                        ui,
+                        &format!("cover {cover:.0}% · text {:.0}%", 100.0 - cover),
+                    );
+                } else {
+                    chip(
+                        ui,
+                        &format!("the cover did not count ({cover:.0}%): text only"),
+                    );
+                }
                 if !s.shared_words.is_empty() {
                     chip(ui, &format!("shares: {}", s.shared_words.join(", ")));
                 }
@@ -225,5 +233,34 @@ mod tests {
                 .is_some()
         );
         assert!(harness.query_by_label_contains("shares: pirate").is_some());
+        assert!(harness.query_by_label_contains("red ring").is_some());
+    }
+
+    #[test]
+    fn a_suggestion_whose_cover_did_not_count_says_so() {
+        let state = RecommendState {
+            suggestions: vec![Suggestion {
+                book_id: BookId(3),
+                external_id: "b3".into(),
+                title: "Treasure Island".into(),
+                author: "R. L. Stevenson".into(),
+                category: "Adventure".into(),
+                score: 0.9,
+                image_weight: 0.01,
+                text_weight: 0.9,
+                image_share: 0.011,
+                shared_words: Vec::new(),
+                focus: None,
+            }],
+            ..RecommendState::default()
+        };
+        let mut harness = explore_harness(show, state, LibraryState::default());
+        harness.run();
+        assert!(
+            harness
+                .query_by_label_contains("the cover did not count (1%): text only")
+                .is_some()
+        );
+        assert!(harness.query_by_label_contains("red ring").is_none());
     }
 }
