@@ -160,6 +160,7 @@ def run_set(args, name, config, baselines, on_seed):
                 "accuracy": report["accuracy"],
                 "mR": report["retrieval"]["mR"],
                 "gallery": report["books"],
+                "attention": report.get("attention"),
             }
         features = library / "features"
         f1, params = baseline.result()

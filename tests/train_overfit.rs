@@ -238,6 +238,14 @@ fn a_sweep_records_every_run_step_and_checkpoint() {
             assert!(report["retrieval"][direction][key].is_f64());
         }
     }
+    // Where the model looked on the 20 held-out covers, against chance.
+    let attention = &report["attention"];
+    assert_eq!(attention["covers"], 20, "{attention}");
+    let share = attention["mean_cover_share"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&share), "{attention}");
+    let edge = attention["border_cells"].as_f64().unwrap();
+    assert!(edge > 0.0 && edge <= 1.0, "{attention}");
+    assert!(attention["border_peaks"].as_f64().is_some(), "{attention}");
     assert!(report["retrieval"]["mR"].is_f64());
     assert_eq!(report["recommendation"]["k"], 10);
     for key in ["precision", "ndcg"] {

@@ -98,6 +98,16 @@ fn print_eval(output: &EvalOutput) {
             report.recommendation.precision,
             report.recommendation.ndcg
         );
+        if let Some(a) = &report.attention {
+            println!(
+                "covers: {} held out, mean cover share {:.3}, {} did not count; map peaks on the edge for {:.0}% (the edge is {:.0}% of the cells)",
+                a.covers,
+                a.mean_cover_share,
+                a.not_counted,
+                100.0 * a.border_peaks,
+                100.0 * a.border_cells
+            );
+        }
         println!(
             "{:<24} {:>8} {:>8} {:>8} {:>8} {:>8}",
             "category", "sens", "spec", "ppv", "iou", "dice"

@@ -67,6 +67,15 @@ impl AttentionMaps {
         (cover_counted(self.image_share()) && stands_out).then(|| self.focus())
     }
 
+    /// True when the hottest cell of the mean map is on the map's edge.
+    pub fn peaks_on_border(&self) -> bool {
+        let (x, y) = self.focus();
+        let side = self.grid as f32;
+        let (column, row) = ((x * side) as usize, (y * side) as usize);
+        let last = self.grid.saturating_sub(1);
+        column == 0 || row == 0 || column == last || row == last
+    }
+
     /// `S_c / (S_c + S_u)` over the scales: how much the cover counted.
     pub fn image_share(&self) -> f32 {
         let mean = |values: &[f32]| values.iter().sum::<f32>() / values.len().max(1) as f32;
@@ -130,6 +139,11 @@ impl TrainedRun {
             word_ids: self.word_ids(&self.stems(text)),
             cover,
         };
+        self.attention_of(example)
+    }
+
+    /// [`TrainedRun::attention_for`] of an example already made.
+    pub(crate) fn attention_of(&self, example: Example) -> AttentionMaps {
         let dataset = self.dataset(vec![example]);
         let batch = batch_tensors(&dataset, &[0], self.layout(), self.config.modalities, None);
         let output = self.predictor().forward(&batch);

@@ -23,6 +23,22 @@ pub struct CategoryReport {
     pub f1: f64,
 }
 
+/// Where CBAM looked on the held-out covers, and how much they counted: a
+/// map that peaks on its edge far more often than the edge's share of cells
+/// is reading the padding, not the cover.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CoverAttention {
+    pub covers: usize,
+    /// Mean `S_c / (S_c + S_u)` over the held-out books with a cover.
+    pub mean_cover_share: f64,
+    /// Covers below [`super::attention::MIN_COVER_SHARE`]: said not to count.
+    pub not_counted: usize,
+    /// Share of covers whose map peaks in an edge cell.
+    pub border_peaks: f64,
+    /// Share of the map's cells on its edge: what `border_peaks` would be by chance.
+    pub border_cells: f64,
+}
+
 /// `shelfwise eval`'s report on a labelled CSV.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvalReport {
@@ -38,6 +54,8 @@ pub struct EvalReport {
     /// The CSV's books as queries against the library's books, relevant when
     /// of the same category (a query's own book, if in the library, left out).
     pub recommendation: RankingQuality,
+    /// `None` when no held-out book had a cover.
+    pub attention: Option<CoverAttention>,
 }
 
 /// The CSV's books of categories the run knows, as examples; the others, and
@@ -151,6 +169,37 @@ fn library_ranking(
     })
 }
 
+/// Where the run looked on each held-out cover (see [`CoverAttention`]).
+fn cover_attention(run: &TrainedRun, examples: &[Example]) -> Option<CoverAttention> {
+    let maps: Vec<_> = examples
+        .iter()
+        .filter(|example| example.cover.is_some())
+        .map(|example| {
+            let cover = example
+                .cover
+                .as_ref()
+                .map(|maps| maps.each_ref().map(|t| t.shallow_clone()));
+            run.attention_of(Example {
+                cover,
+                word_ids: example.word_ids.clone(),
+                ..*example
+            })
+        })
+        .collect();
+    let first = maps.first()?;
+    let covers = maps.len();
+    let side = first.grid as f64;
+    let inner = (side - 2.0).max(0.0);
+    let shares: Vec<f64> = maps.iter().map(|m| f64::from(m.image_share())).collect();
+    Some(CoverAttention {
+        covers,
+        mean_cover_share: shares.iter().sum::<f64>() / covers as f64,
+        not_counted: maps.iter().filter(|m| m.counted_focus().is_none()).count(),
+        border_peaks: maps.iter().filter(|m| m.peaks_on_border()).count() as f64 / covers as f64,
+        border_cells: 1.0 - (inner * inner) / (side * side),
+    })
+}
+
 /// Evaluates run `run_id`'s best checkpoint on the labelled books of `csv`
 /// (the import format) without adding them to the library. Books of a
 /// category the run never saw are skipped and reported.
@@ -180,6 +229,7 @@ pub fn evaluate_csv(
         reason: e.to_string(),
     })?;
     let query_books: Vec<Option<BookId>> = dataset.examples.iter().map(|e| e.book_id).collect();
+    let attention = cover_attention(&run, &dataset.examples);
     let recommendation = library_ranking(&run, library, &fused.embeddings, &actual, &query_books)?;
     let per_category = crate::eval::per_category(&confusion, &categories)
         .into_iter()
@@ -202,5 +252,6 @@ pub fn evaluate_csv(
         confusion,
         retrieval,
         recommendation,
+        attention,
     })
 }
