@@ -107,7 +107,10 @@ pub struct SweepRequest {
 }
 
 impl SweepRequest {
-    /// The runs' settings in order. Single-modal runs use the first beta.
+    /// The runs' settings in order: one per beta with the base's inputs
+    /// (fused unless a configuration file says `"modalities": "text"` or
+    /// `"image"`), then, with `single_modal`, image-only and text-only runs at
+    /// the first beta.
     ///
     /// The image-only run trains without dropout: dropout is there against
     /// titles learnt by heart, and on a random trunk's weak cover maps it
@@ -118,10 +121,15 @@ impl SweepRequest {
         let mut configs: Vec<TrainConfig> = self
             .betas
             .iter()
-            .map(|&beta| TrainConfig {
-                beta,
-                modalities: Modalities::Fused,
-                ..self.base.clone()
+            .map(|&beta| {
+                let mut config = TrainConfig {
+                    beta,
+                    ..self.base.clone()
+                };
+                if config.modalities == Modalities::Image {
+                    config.model.dropout = 0.0;
+                }
+                config
             })
             .collect();
         if self.single_modal {
@@ -320,6 +328,31 @@ mod tests {
                 (0.2, Modalities::Text, 0.3),
             ]
         );
+    }
+
+    /// A configuration file's `"modalities"` is what its runs train on (it was
+    /// overridden to fused, so `--config text.json` trained a fused run).
+    #[test]
+    fn the_bases_inputs_are_the_runs_inputs() {
+        for modalities in [Modalities::Text, Modalities::Image] {
+            let request = SweepRequest {
+                betas: vec![0.3],
+                single_modal: false,
+                base: TrainConfig {
+                    modalities,
+                    ..TrainConfig::default()
+                },
+            };
+            let configs = request.configs();
+            assert_eq!(configs.len(), 1);
+            assert_eq!(configs[0].modalities, modalities);
+            let dropout = if modalities == Modalities::Image {
+                0.0
+            } else {
+                0.3
+            };
+            assert_eq!(configs[0].model.dropout, dropout);
+        }
     }
 
     #[test]
