@@ -162,7 +162,8 @@ def run_set(args, name, config, baselines, on_seed):
                 "gallery": report["books"],
                 "attention": report.get("attention"),
             }
-        features = library / "features"
+        if (library / "features").is_dir():
+            features = library / "features"
         f1, params = baseline.result()
         result["linear"] = {"macro_f1": f1, "params": params}
         result["seconds"] = time.time() - started
