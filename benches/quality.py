@@ -186,8 +186,10 @@ def print_table(all_results):
         chance = 16 / (3 * gallery)
         for kind in kinds + ["linear"]:
             f1 = mean_spread([r[kind]["macro_f1"] for r in results])
-            mr = mean_spread([r[kind].get("mR") for r in results]) if kind == "fused" else ""
-            chance_text = f"{chance:.4f}" if kind == "fused" else ""
+            # Without covers "cover-only" embeddings fall back to the text: no mR.
+            with_mr = kind == "fused" and "image" in kinds
+            mr = mean_spread([r[kind].get("mR") for r in results]) if with_mr else ""
+            chance_text = f"{chance:.4f}" if with_mr else ""
             label = "TF-IDF+LR" if kind == "linear" else kind
             print(f"{name:<24} {label:<10} {f1:>22} {mr:>16} {chance_text:>10} {gallery if kind == 'fused' else '':>8}")
     seeds = sorted({r["seed"] for _, results in all_results.values() for r in results})
