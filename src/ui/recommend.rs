@@ -195,22 +195,27 @@ mod tests {
     use crate::store::BookId;
     use crate::ui::testing::explore_harness;
 
+    /// A suggestion whose cover counted a quarter, with a place it looked.
+    fn treasure_island() -> Suggestion {
+        Suggestion {
+            book_id: BookId(3),
+            external_id: "b3".into(),
+            title: "Treasure Island".into(),
+            author: "R. L. Stevenson".into(),
+            category: "Adventure".into(),
+            score: 0.912,
+            image_weight: 0.2,
+            text_weight: 0.6,
+            image_share: 0.25,
+            shared_words: vec!["pirate".into()],
+            focus: Some([0.5, 0.5]),
+        }
+    }
+
     #[test]
     fn a_typed_description_is_kept_and_suggestions_say_why() {
         let state = RecommendState {
-            suggestions: vec![Suggestion {
-                book_id: BookId(3),
-                external_id: "b3".into(),
-                title: "Treasure Island".into(),
-                author: "R. L. Stevenson".into(),
-                category: "Adventure".into(),
-                score: 0.912,
-                image_weight: 0.2,
-                text_weight: 0.6,
-                image_share: 0.25,
-                shared_words: vec!["pirate".into()],
-                focus: Some([0.5, 0.5]),
-            }],
+            suggestions: vec![treasure_island()],
             ..RecommendState::default()
         };
         let mut harness = explore_harness(show, state, LibraryState::default());
@@ -240,17 +245,11 @@ mod tests {
     fn a_suggestion_whose_cover_did_not_count_says_so() {
         let state = RecommendState {
             suggestions: vec![Suggestion {
-                book_id: BookId(3),
-                external_id: "b3".into(),
-                title: "Treasure Island".into(),
-                author: "R. L. Stevenson".into(),
-                category: "Adventure".into(),
-                score: 0.9,
                 image_weight: 0.01,
                 text_weight: 0.9,
                 image_share: 0.011,
-                shared_words: Vec::new(),
                 focus: None,
+                ..treasure_island()
             }],
             ..RecommendState::default()
         };
