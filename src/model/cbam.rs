@@ -3,18 +3,23 @@
 //! `Ms = sigmoid(conv7x7([mean_c L'; max_c L']))`. `Ms` is the heatmap a
 //! librarian inspects over the cover.
 //!
-//! The 7x7 convolution reads its input padded by replicating the edge, not
-//! with zeros: with zero padding a map that is flat in space still came out
-//! highest or lowest along the border (the padding is all the kernel could
-//! tell apart), and "where the model looked" was drawn in a corner of every
-//! cover. The weights are the same shape either way.
+//! The 7x7 convolution reads the pooled maps less their mean over the grid,
+//! zero-padded (so padded as if with the mean): where a place stands out from
+//! the rest of its cover. With the raw maps zero-padded, a map that is flat in
+//! space still came out highest or lowest along the border (the padding was
+//! all the kernel could tell apart), and "where the model looked" was drawn
+//! in a corner of every cover. Replicating the edge instead made a flat map
+//! flat, but left the convolution reading the maps' level: the channel
+//! maximum times the kernel's sum drove the sigmoid into saturation for every
+//! cell at once, the fused features were multiplied by about zero, and
+//! training stalled at chance (the demo library's fused macro-F1 fell from
+//! 0.59 to 0.10). Centred, a flat map gives `sigmoid(bias)` everywhere, and
+//! the level of the features is left to the channel attention.
 
 use tch::Tensor;
 use tch::nn::{self, Module as _};
 
 pub const REDUCTION: i64 = 16;
-/// Half the spatial kernel: the map keeps its size.
-const SPATIAL_PAD: i64 = 3;
 
 #[derive(Debug)]
 pub struct Cbam {
@@ -45,7 +50,7 @@ impl Cbam {
                 1,
                 7,
                 nn::ConvConfig {
-                    padding: 0,
+                    padding: 3,
                     ..Default::default()
                 },
             ),
@@ -68,8 +73,8 @@ impl Cbam {
             ],
             1,
         );
-        let padded = pooled.replication_pad2d([SPATIAL_PAD; 4].as_slice());
-        let spatial = self.spatial.forward(&padded).sigmoid();
+        let centred = &pooled - pooled.mean_dim([2i64, 3].as_slice(), true, None);
+        let spatial = self.spatial.forward(&centred).sigmoid();
         CbamOutput {
             features: &refined * &spatial,
             channel,

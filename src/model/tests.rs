@@ -187,18 +187,27 @@ fn gradients_reach_every_head_and_not_the_frozen_trunk() {
 /// A cover whose features are the same everywhere has a spatial map that is
 /// the same everywhere: no cell, and no border, stands out. With the zero
 /// padding used before, the border cells came out apart from the centre.
+/// However large the features' level, the map is `sigmoid(bias)`: read from
+/// the level (edge replication did), it saturated at 0 or 1 for every cell
+/// at once, multiplied the fused features by about zero, and training stalled.
 #[test]
-fn a_map_flat_in_space_gives_flat_spatial_attention() {
+fn a_map_flat_in_space_gives_flat_spatial_attention_whatever_its_level() {
     tch::manual_seed(7);
     let store = nn::VarStore::new(Device::Cpu);
     let cbam = Cbam::new(&store.root(), 32);
-    let per_channel = Tensor::randn([1, 32, 1, 1], (tch::Kind::Float, Device::Cpu)).abs();
-    let flat = per_channel.expand([1, 32, 8, 8], false).contiguous();
-    let spatial = values(&cbam.forward(&flat).spatial);
-    let (low, high) = spatial
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    assert!(high - low < 1e-5, "{low}..{high}");
+    let bias = values(cbam.spatial.bs.as_ref().unwrap())[0];
+    for level in [1.0, 100.0] {
+        let per_channel =
+            Tensor::randn([1, 32, 1, 1], (tch::Kind::Float, Device::Cpu)).abs() * level;
+        let flat = per_channel.expand([1, 32, 8, 8], false).contiguous();
+        let spatial = values(&cbam.forward(&flat).spatial);
+        for value in spatial {
+            assert!(
+                (value - sigmoid(bias)).abs() < 1e-5,
+                "level {level}: {value}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -219,8 +228,10 @@ fn cbam_by_hand() {
     // avg = [2, 0], max = [3, 2]; MLP keeps channel 0 only: Mc = sigmoid([2 + 3, 0]).
     let s5 = sigmoid(5.0);
     assert_close(&values(&output.channel), &[s5, 0.5]);
-    // L' = [[s5, 3 s5], [1, -1]]; Ms = sigmoid(mean over channels) per pixel.
-    let ms = [sigmoid((s5 + 1.0) / 2.0), sigmoid((3.0 * s5 - 1.0) / 2.0)];
+    // L' = [[s5, 3 s5], [1, -1]]; the channel mean per pixel is
+    // [(s5 + 1) / 2, (3 s5 - 1) / 2], its mean over the grid s5, and
+    // Ms = sigmoid(the channel mean less that).
+    let ms = [sigmoid((1.0 - s5) / 2.0), sigmoid((s5 - 1.0) / 2.0)];
     assert_close(&values(&output.spatial), &ms);
     assert_close(
         &values(&output.features),
