@@ -133,10 +133,12 @@ impl TrainedRun {
 
     /// CBAM's maps and the fusion weights for a book's text and trunk maps.
     pub fn attention_for(&self, text: &BookText, cover: Option<[Tensor; 3]>) -> AttentionMaps {
+        let (word_ids, bag) = self.words(&self.stems(text));
         let example = Example {
             book_id: Some(text.book_id),
             label: 0,
-            word_ids: self.word_ids(&self.stems(text)),
+            word_ids,
+            bag,
             cover,
         };
         self.attention_of(example)

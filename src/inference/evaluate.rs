@@ -108,10 +108,12 @@ fn csv_examples(
             },
             _ => None,
         };
+        let (word_ids, bag) = run.words(&run.stems(&text));
         examples.push(Example {
             book_id: library.book_id_by_external(&item.book.external_id)?,
             label,
-            word_ids: run.word_ids(&run.stems(&text)),
+            word_ids,
+            bag,
             cover,
         });
     }
@@ -182,6 +184,7 @@ fn cover_attention(run: &TrainedRun, examples: &[Example]) -> Option<CoverAttent
             run.attention_of(Example {
                 cover,
                 word_ids: example.word_ids.clone(),
+                bag: example.bag.clone(),
                 ..*example
             })
         })

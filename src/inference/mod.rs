@@ -23,7 +23,7 @@ use crate::jobs::{Cancel, OnProgress};
 use crate::model::FusionHeads;
 use crate::model::trunk::Vgg16Trunk;
 use crate::store::{BookId, BookText, Library, Modalities, RunId, RunStatus};
-use crate::text::{Vocab, corpus, preprocess};
+use crate::text::{Vocab, WordBagWeights, corpus, preprocess};
 use crate::train::batches::Layout;
 use crate::train::data::{Dataset, Example, word_ids};
 use crate::train::predict::{Predictions, Predictor};
@@ -40,6 +40,8 @@ pub struct TrainedRun {
     trunk: Vgg16Trunk,
     _heads_store: nn::VarStore,
     heads: FusionHeads,
+    /// The linear word path's weights, read from the checkpoint.
+    word_bag: Option<WordBagWeights>,
     device: Device,
 }
 
@@ -93,8 +95,13 @@ impl TrainedRun {
                     "{e} (were the library's word vectors retrained since the run?)"
                 ))
             })?;
+        let word_bag = heads
+            .word_bag
+            .as_ref()
+            .map(|path| WordBagWeights::from_idf(path.idf_values()));
         Ok(Self {
             run_id,
+            word_bag,
             embedding_dim: model_config.embedding_dim as usize,
             config,
             categories: summary.categories,
@@ -119,8 +126,14 @@ impl TrainedRun {
         preprocess::tokens(description, &language)
     }
 
-    fn word_ids(&self, stems: &[String]) -> Vec<i64> {
-        word_ids(&self.vocab, stems, self.config.max_words)
+    /// The word ids and word bag of a text's stems, as the run reads them.
+    fn words(&self, stems: &[String]) -> (Vec<i64>, Vec<(i64, f32)>) {
+        let bag = self
+            .word_bag
+            .as_ref()
+            .map(|weights| weights.bag(stems))
+            .unwrap_or_default();
+        (word_ids(&self.vocab, stems, self.config.max_words), bag)
     }
 
     fn layout(&self) -> Layout {
@@ -200,10 +213,12 @@ impl TrainedRun {
 
     /// A typed description, embedded with the text modality alone.
     pub fn embed_description(&self, description: &str) -> Placement {
+        let (word_ids, bag) = self.words(&self.query_stems(description));
         let example = Example {
             book_id: None,
             label: 0,
-            word_ids: self.word_ids(&self.query_stems(description)),
+            word_ids,
+            bag,
             cover: None,
         };
         self.place_one(example, Modalities::Text)
@@ -215,6 +230,7 @@ impl TrainedRun {
             book_id: None,
             label: 0,
             word_ids: Vec::new(),
+            bag: Vec::new(),
             cover: Some(self.cover_maps(path)?),
         };
         Ok(self.place_one(example, Modalities::Image))
@@ -267,10 +283,12 @@ impl TrainedRun {
                 Some(hash) => cache.load(hash)?,
                 None => None,
             };
+            let (word_ids, bag) = self.words(&self.stems(&text));
             examples.push(Example {
                 book_id: Some(text.book_id),
                 label: 0,
-                word_ids: self.word_ids(&self.stems(&text)),
+                word_ids,
+                bag,
                 cover,
             });
         }

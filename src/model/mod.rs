@@ -11,6 +11,7 @@ pub mod loss;
 pub mod text_encoder;
 pub mod trunk;
 pub mod weights;
+pub mod word_bag;
 
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module as _};
@@ -21,6 +22,7 @@ use cbam::Cbam;
 use fusion::ModalityFusion;
 use text_encoder::{SubwordBags, TextEncoder};
 use trunk::Vgg16Trunk;
+use word_bag::{BagInput, WordBagPath};
 
 /// The model's shape; defaults are MODEL.md's CPU-friendly choices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +58,10 @@ pub struct ModelConfig {
     /// (README), and a run took half as long again.
     #[serde(default)]
     pub subword_buckets: i64,
+    /// Buckets of the linear word path's hashed words and word pairs (see
+    /// [`word_bag`]); 0 turns the path off, as in runs saved before it.
+    #[serde(default)]
+    pub word_bag_buckets: i64,
 }
 
 impl Default for ModelConfig {
@@ -71,6 +77,7 @@ impl Default for ModelConfig {
             dropout: 0.3,
             bidirectional_text: false,
             subword_buckets: 0,
+            word_bag_buckets: crate::text::word_bag::DEFAULT_BUCKETS,
         }
     }
 }
@@ -82,6 +89,8 @@ pub struct FusionHeads {
     pub text: TextEncoder,
     fusions: Vec<ModalityFusion>,
     cbams: Vec<Cbam>,
+    /// The linear word path, when the model has one.
+    pub word_bag: Option<WordBagPath>,
     embed: nn::Linear,
     classify: nn::Linear,
     dropout: f64,
@@ -147,6 +156,13 @@ impl FusionHeads {
             .collect();
         Self {
             attention: AttentionResidual::new(&(path / "attention"), scale_channels[2]),
+            word_bag: (config.word_bag_buckets > 0).then(|| {
+                WordBagPath::new(
+                    &(path / "word_bag"),
+                    config.word_bag_buckets,
+                    config.embedding_dim,
+                )
+            }),
             text,
             fusions,
             cbams,
@@ -168,7 +184,8 @@ impl FusionHeads {
 
     /// `scales`: C1, C2, C3 from the trunk (or the feature cache); `ids`,
     /// `lengths`: the text; `image_present`, `text_present`: `[batch]` 0/1
-    /// floats (modality dropout and missing covers or synopses set them to 0).
+    /// floats (modality dropout and missing covers or synopses set them to 0);
+    /// `bags`: the text's word bags, read when the model has the word path.
     pub fn forward(
         &self,
         scales: &[Tensor; 3],
@@ -176,8 +193,17 @@ impl FusionHeads {
         lengths: &Tensor,
         image_present: &Tensor,
         text_present: &Tensor,
+        bags: Option<&BagInput>,
     ) -> ModelOutput {
-        self.forward_t(scales, ids, lengths, image_present, text_present, false)
+        self.forward_t(
+            scales,
+            ids,
+            lengths,
+            image_present,
+            text_present,
+            bags,
+            false,
+        )
     }
 
     /// [`Self::forward`], with dropout on when `train` is set.
@@ -188,6 +214,7 @@ impl FusionHeads {
         lengths: &Tensor,
         image_present: &Tensor,
         text_present: &Tensor,
+        bags: Option<&BagInput>,
         train: bool,
     ) -> ModelOutput {
         // Whole channels of the cached maps dropped while training: a random
@@ -223,9 +250,12 @@ impl FusionHeads {
             output.heatmaps.push(refined.spatial);
             output.channel_weights.push(refined.channel);
         }
-        let raw = self
+        let mut raw = self
             .embed
             .forward(&Tensor::cat(&pooled, 1).dropout(self.dropout, train));
+        if let (Some(path), Some(bags)) = (&self.word_bag, bags) {
+            raw += path.forward(bags);
+        }
         output.logits = self.classify.forward(&raw);
         let norm = raw
             .pow_tensor_scalar(2)
@@ -269,7 +299,7 @@ impl MultimodalModel {
     ) -> ModelOutput {
         let scales = tch::no_grad(|| self.trunk.forward(images));
         self.heads
-            .forward(&scales, ids, lengths, image_present, text_present)
+            .forward(&scales, ids, lengths, image_present, text_present, None)
     }
 }
 

@@ -5,8 +5,10 @@ pub mod corpus;
 mod hogwild;
 pub mod preprocess;
 pub mod vocab;
+pub mod word_bag;
 pub mod word2vec;
 
 pub use corpus::{Corpus, LibraryVectors, NearWord};
 pub use vocab::Vocab;
+pub use word_bag::WordBagWeights;
 pub use word2vec::{TrainError, TrainStats, Word2VecConfig, WordVectors};

@@ -7,6 +7,7 @@ use rand::rngs::SmallRng;
 use tch::{Device, Kind, Tensor};
 
 use super::data::{Dataset, Example};
+use crate::model::word_bag::BagInput;
 use crate::store::Modalities;
 
 /// The shape of the trunk's cached maps and where the heads run: what every
@@ -33,6 +34,8 @@ pub(crate) struct BatchTensors {
     pub lengths: Tensor,
     pub image_present: Tensor,
     pub text_present: Tensor,
+    /// Each row's word bag (empty where the text is not shown).
+    pub bags: BagInput,
     pub labels: Tensor,
 }
 
@@ -103,6 +106,7 @@ pub(crate) fn batch_tensors(
     let (mut lengths, mut image_present, mut text_present, mut labels) =
         (vec![], vec![], vec![], vec![]);
     let mut maps: [Vec<Tensor>; 3] = Default::default();
+    let (mut bag_buckets, mut bag_offsets, mut bag_weights) = (vec![], vec![], vec![]);
     for &index in batch {
         let example = &dataset.examples[index];
         let (has_image, has_text) = shown(example, modalities, &mut dropout);
@@ -121,6 +125,13 @@ pub(crate) fn batch_tensors(
             &[][..]
         };
         row_words(words, dataset.padding_id - 1, &mut dropout, &mut ids);
+        bag_offsets.push(bag_buckets.len() as i64);
+        if has_text {
+            for &(bucket, weight) in &example.bag {
+                bag_buckets.push(bucket);
+                bag_weights.push(weight);
+            }
+        }
         ids.extend(std::iter::repeat_n(
             dataset.padding_id,
             longest - words.len(),
@@ -139,6 +150,11 @@ pub(crate) fn batch_tensors(
         lengths: Tensor::from_slice(&lengths).to_device(device),
         image_present: Tensor::from_slice(&image_present).to_device(device),
         text_present: Tensor::from_slice(&text_present).to_device(device),
+        bags: BagInput {
+            buckets: Tensor::from_slice(&bag_buckets).to_device(device),
+            offsets: Tensor::from_slice(&bag_offsets).to_device(device),
+            weights: Tensor::from_slice(&bag_weights).to_device(device),
+        },
         labels: Tensor::from_slice(&labels).to_device(device),
     }
 }
@@ -152,6 +168,7 @@ mod tests {
             book_id: None,
             label: 1,
             word_ids: words.to_vec(),
+            bag: vec![(7, 0.5)],
             cover: cover
                 .then(|| [4, 8, 16].map(|c| Tensor::ones([c, 2, 2], (Kind::Float, Device::Cpu)))),
         }

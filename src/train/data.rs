@@ -9,8 +9,8 @@ use crate::embed::{self, FeatureCache};
 use crate::jobs::{Cancel, Progress};
 use crate::model::trunk::Vgg16Trunk;
 use crate::store::{BookId, Library};
-use crate::text::Vocab;
 use crate::text::corpus;
+use crate::text::{Vocab, WordBagWeights};
 
 /// One book as training reads it.
 #[derive(Debug)]
@@ -19,6 +19,8 @@ pub(crate) struct Example {
     pub book_id: Option<BookId>,
     pub label: usize,
     pub word_ids: Vec<i64>,
+    /// The linear word path's features and weights (empty without the path).
+    pub bag: Vec<(i64, f32)>,
     pub cover: Option<[Tensor; 3]>,
 }
 
@@ -56,6 +58,7 @@ pub(crate) fn build_dataset(
     vocab: &Vocab,
     cache: &FeatureCache,
     max_words: usize,
+    word_bag: Option<&WordBagWeights>,
 ) -> Result<Dataset, TrainError> {
     // Labels and covers come from the corpus's snapshot, read with the texts:
     // imports and edits made while the run prepares change the next run only.
@@ -83,10 +86,12 @@ pub(crate) fn build_dataset(
             Some(hash) => cache.load(hash)?,
             None => None,
         };
+        let stems: Vec<&str> = document.iter().map(|t| t.stem.as_str()).collect();
         examples.push(Example {
             book_id: Some(*book_id),
             label,
-            word_ids: word_ids(vocab, document.iter().map(|t| &t.stem), max_words),
+            word_ids: word_ids(vocab, &stems, max_words),
+            bag: word_bag.map(|weights| weights.bag(&stems)).unwrap_or_default(),
             cover,
         });
     }
@@ -105,6 +110,7 @@ pub(crate) fn library_dataset(
     vocab: &Vocab,
     trunk: &Vgg16Trunk,
     config: &TrainConfig,
+    word_bag: Option<&WordBagWeights>,
     device: Device,
     cancel: &Cancel,
 ) -> Result<Dataset, TrainError> {
@@ -118,7 +124,31 @@ pub(crate) fn library_dataset(
         &|_: Progress| {},
         cancel,
     )?;
-    build_dataset(library, library_text, vocab, &cache, config.max_words)
+    build_dataset(
+        library,
+        library_text,
+        vocab,
+        &cache,
+        config.max_words,
+        word_bag,
+    )
+}
+
+/// The linear word path's weights learnt from the library's books (labelled
+/// or not), when the run's model has the path.
+pub(crate) fn library_word_bag(
+    library_text: &corpus::Corpus,
+    config: &TrainConfig,
+) -> Option<WordBagWeights> {
+    let buckets = config.model.word_bag_buckets;
+    (buckets > 0).then(|| {
+        let stems: Vec<Vec<&str>> = library_text
+            .documents
+            .iter()
+            .map(|document| document.iter().map(|t| t.stem.as_str()).collect())
+            .collect();
+        WordBagWeights::from_documents(stems.iter().map(Vec::as_slice), buckets)
+    })
 }
 
 /// The words a run reads: the library's Word2Vec vocabulary and, with
@@ -178,7 +208,7 @@ mod tests {
         let vocab = library_text.vocab(1);
         let settings = crate::embed::TrunkSettings::default();
         let cache = FeatureCache::for_settings(dir.path(), &settings, [4, 8, 16]).unwrap();
-        let dataset = build_dataset(&mut library, &library_text, &vocab, &cache, 10).unwrap();
+        let dataset = build_dataset(&mut library, &library_text, &vocab, &cache, 10, None).unwrap();
         assert_eq!(dataset.categories, ["Adventure", "Drama"]);
         assert_eq!(dataset.labels(), [0, 1]);
     }

@@ -47,6 +47,7 @@ impl Predictor<'_> {
                 &batch.lengths,
                 &batch.image_present,
                 &batch.text_present,
+                Some(&batch.bags),
             )
         })
     }

@@ -11,7 +11,7 @@ use super::averaging::WeightAverage;
 use super::batches::{Dropouts, Layout, batch_tensors};
 use super::checkpoints::{Checkpoint, RunDir};
 use super::config::TrainConfig;
-use super::data::{Dataset, library_dataset, run_vocabulary};
+use super::data::{Dataset, library_dataset, library_word_bag, run_vocabulary};
 use super::predict::Predictor;
 use super::split::{epoch_rng, pk_batches, stratified_split};
 use super::summary::RunSummary;
@@ -23,7 +23,7 @@ use crate::model::weights::TrunkProvenance;
 use crate::model::{FusionHeads, loss};
 use crate::store::Library;
 use crate::text::corpus::{self, LibraryVectors};
-use crate::text::{Vocab, Word2VecConfig};
+use crate::text::{Vocab, Word2VecConfig, WordBagWeights};
 
 /// Serialises the seeding and initialisation of heads: libtorch's generator is
 /// global, so models built at once on other threads (a window training while
@@ -51,6 +51,8 @@ struct RunData {
     vocab: Vocab,
     provenance: TrunkProvenance,
     layout: Layout,
+    /// The linear word path's weights, when the model has the path.
+    word_bag: Option<WordBagWeights>,
 }
 
 impl RunData {
@@ -79,12 +81,14 @@ impl RunData {
             dir.create()?;
             dir.save_vocabulary(&vocab)?;
         }
+        let word_bag = library_word_bag(&library_text, config);
         let dataset = library_dataset(
             library,
             &library_text,
             &vocab,
             &trunk,
             config,
+            word_bag.as_ref(),
             device,
             cancel,
         )?;
@@ -114,6 +118,7 @@ impl RunData {
             vocab,
             provenance,
             layout,
+            word_bag,
         })
     }
 
@@ -164,6 +169,9 @@ impl<'a> Trainer<'a> {
         heads
             .text
             .zero_rows(library_words, data.vocab.len() as i64 - library_words);
+        if let (Some(path), Some(weights)) = (heads.word_bag.as_mut(), &data.word_bag) {
+            path.set_idf(weights.idf());
+        }
         drop(initialising);
         Self {
             config,
@@ -257,6 +265,7 @@ impl<'a> Trainer<'a> {
                 &tensors.lengths,
                 &tensors.image_present,
                 &tensors.text_present,
+                Some(&tensors.bags),
                 true,
             );
             let (objective, cross_entropy, triplet) = loss::objective_smoothed(
