@@ -180,6 +180,7 @@ impl TrainedRun {
             examples,
             categories: self.categories.clone(),
             padding_id: self.vocab.len() as i64 + 1,
+            word_bag: None,
         }
     }
 

@@ -82,6 +82,16 @@ impl Default for ModelConfig {
     }
 }
 
+/// One batch's text as the heads read it: word ids `[batch, T]`, real words
+/// per row `[batch]`, and the word bags (read when the model has the word
+/// path).
+#[derive(Clone, Copy)]
+pub struct TextInput<'a> {
+    pub ids: &'a Tensor,
+    pub lengths: &'a Tensor,
+    pub bags: Option<&'a BagInput>,
+}
+
 /// The heads above the (frozen) trunk, everything that trains.
 #[derive(Debug)]
 pub struct FusionHeads {
@@ -182,39 +192,26 @@ impl FusionHeads {
         }
     }
 
-    /// `scales`: C1, C2, C3 from the trunk (or the feature cache); `ids`,
-    /// `lengths`: the text; `image_present`, `text_present`: `[batch]` 0/1
-    /// floats (modality dropout and missing covers or synopses set them to 0);
-    /// `bags`: the text's word bags, read when the model has the word path.
+    /// `scales`: C1, C2, C3 from the trunk (or the feature cache); `text`:
+    /// the words; `image_present`, `text_present`: `[batch]` 0/1 floats
+    /// (modality dropout and missing covers or synopses set them to 0).
     pub fn forward(
         &self,
         scales: &[Tensor; 3],
-        ids: &Tensor,
-        lengths: &Tensor,
+        text: TextInput<'_>,
         image_present: &Tensor,
         text_present: &Tensor,
-        bags: Option<&BagInput>,
     ) -> ModelOutput {
-        self.forward_t(
-            scales,
-            ids,
-            lengths,
-            image_present,
-            text_present,
-            bags,
-            false,
-        )
+        self.forward_t(scales, text, image_present, text_present, false)
     }
 
     /// [`Self::forward`], with dropout on when `train` is set.
     pub fn forward_t(
         &self,
         scales: &[Tensor; 3],
-        ids: &Tensor,
-        lengths: &Tensor,
+        text: TextInput<'_>,
         image_present: &Tensor,
         text_present: &Tensor,
-        bags: Option<&BagInput>,
         train: bool,
     ) -> ModelOutput {
         // Whole channels of the cached maps dropped while training: a random
@@ -230,7 +227,7 @@ impl FusionHeads {
         ];
         let texts = self
             .text
-            .forward(ids, lengths)
+            .forward(text.ids, text.lengths)
             .map(|u| u.dropout(self.dropout, train));
         let mut pooled = Vec::with_capacity(3);
         let mut output = ModelOutput {
@@ -253,7 +250,7 @@ impl FusionHeads {
         let mut raw = self
             .embed
             .forward(&Tensor::cat(&pooled, 1).dropout(self.dropout, train));
-        if let (Some(path), Some(bags)) = (&self.word_bag, bags) {
+        if let (Some(path), Some(bags)) = (&self.word_bag, text.bags) {
             raw += path.forward(bags);
         }
         output.logits = self.classify.forward(&raw);
@@ -292,14 +289,13 @@ impl MultimodalModel {
     pub fn forward(
         &self,
         images: &Tensor,
-        ids: &Tensor,
-        lengths: &Tensor,
+        text: TextInput<'_>,
         image_present: &Tensor,
         text_present: &Tensor,
     ) -> ModelOutput {
         let scales = tch::no_grad(|| self.trunk.forward(images));
         self.heads
-            .forward(&scales, ids, lengths, image_present, text_present, None)
+            .forward(&scales, text, image_present, text_present)
     }
 }
 

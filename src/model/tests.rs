@@ -48,6 +48,7 @@ fn tiny_config() -> ModelConfig {
         dropout: 0.0,
         bidirectional_text: true,
         subword_buckets: 16,
+        word_bag_buckets: 32,
     }
 }
 
@@ -60,6 +61,7 @@ struct Batch {
     images: Tensor,
     ids: Tensor,
     lengths: Tensor,
+    bags: word_bag::BagInput,
     present: Tensor,
     labels: Tensor,
 }
@@ -67,13 +69,12 @@ struct Batch {
 impl Batch {
     /// The model on this batch with both modalities present.
     fn run(&self, model: &MultimodalModel) -> ModelOutput {
-        model.forward(
-            &self.images,
-            &self.ids,
-            &self.lengths,
-            &self.present,
-            &self.present,
-        )
+        let text = TextInput {
+            ids: &self.ids,
+            lengths: &self.lengths,
+            bags: Some(&self.bags),
+        };
+        model.forward(&self.images, text, &self.present, &self.present)
     }
 }
 
@@ -83,6 +84,12 @@ fn tiny_batch() -> Batch {
         images: Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu)),
         ids: Tensor::randint(10, [4, 5], (Kind::Int64, Device::Cpu)),
         lengths: Tensor::from_slice(&[5i64, 3, 1, 2]),
+        // Rows 0 and 1 share bucket 3; row 3 has an empty bag.
+        bags: word_bag::BagInput {
+            buckets: Tensor::from_slice(&[3i64, 7, 3, 30]),
+            offsets: Tensor::from_slice(&[0i64, 2, 3, 4]),
+            weights: Tensor::from_slice(&[0.6f32, 0.8, 1.0, 1.0]),
+        },
         present: Tensor::ones([4], (Kind::Float, Device::Cpu)),
         labels: Tensor::from_slice(&[0i64, 0, 1, 2]),
     }
@@ -150,6 +157,11 @@ fn gradients_reach_every_head_and_not_the_frozen_trunk() {
     // tensor may legitimately get zeros: a ReLU unit that no input excites.)
     let mut per_piece: std::collections::BTreeMap<String, f64> = Default::default();
     for (name, variable) in heads_store.variables() {
+        if !variable.requires_grad() {
+            // The word path's document frequencies are data, not weights.
+            assert_eq!(name, "word_bag.idf");
+            continue;
+        }
         let grad = variable.grad();
         assert!(grad.defined(), "{name} has no gradient");
         let piece = name.split('.').next().unwrap().to_string();
@@ -168,7 +180,8 @@ fn gradients_reach_every_head_and_not_the_frozen_trunk() {
             "fusion1",
             "fusion2",
             "fusion3",
-            "text"
+            "text",
+            "word_bag"
         ]
     );
     for (piece, total) in &per_piece {

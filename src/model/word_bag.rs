@@ -15,6 +15,9 @@ use tch::{Kind, Tensor};
 /// has, so the path's rank does not limit it.
 pub const BAG_WIDTH: i64 = 64;
 
+/// The optimiser group of the path's variables: it trains at its own rate.
+pub const WORD_BAG_GROUP: usize = 1;
+
 /// A batch's bags in the flat form `embedding_bag` reads.
 #[derive(Debug)]
 pub struct BagInput {
@@ -32,10 +35,16 @@ pub struct WordBagPath {
 
 impl WordBagPath {
     pub fn new(path: &nn::Path, buckets: i64, embedding_dim: i64) -> Self {
+        let path = &path.set_group(WORD_BAG_GROUP);
         Self {
             vectors: path.zeros("vectors", &[buckets, BAG_WIDTH]),
             idf: path.zeros_no_train("idf", &[buckets]),
-            project: nn::linear(path / "project", BAG_WIDTH, embedding_dim, Default::default()),
+            project: nn::linear(
+                path / "project",
+                BAG_WIDTH,
+                embedding_dim,
+                Default::default(),
+            ),
         }
     }
 

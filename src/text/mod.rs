@@ -5,8 +5,8 @@ pub mod corpus;
 mod hogwild;
 pub mod preprocess;
 pub mod vocab;
-pub mod word_bag;
 pub mod word2vec;
+pub mod word_bag;
 
 pub use corpus::{Corpus, LibraryVectors, NearWord};
 pub use vocab::Vocab;

@@ -129,7 +129,8 @@ mod tests {
         assert_eq!(buckets.len(), 5, "three words and two pairs");
         assert_eq!(buckets[0], buckets[2], "the same word, the same bucket");
         assert_ne!(buckets[3], buckets[4], "`sea ship` and `ship sea` differ");
-        assert!(feature_buckets::<&str>(&[], 8).is_empty());
+        let no_words: [&str; 0] = [];
+        assert!(feature_buckets(&no_words, 8).is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use rand::rngs::SmallRng;
 use tch::{Device, Kind, Tensor};
 
 use super::data::{Dataset, Example};
+use crate::model::TextInput;
 use crate::model::word_bag::BagInput;
 use crate::store::Modalities;
 
@@ -82,6 +83,17 @@ fn row_words(
             }
         })),
         _ => ids.extend_from_slice(words),
+    }
+}
+
+impl BatchTensors {
+    /// The batch's text as the heads read it.
+    pub fn text(&self) -> TextInput<'_> {
+        TextInput {
+            ids: &self.ids,
+            lengths: &self.lengths,
+            bags: Some(&self.bags),
+        }
     }
 }
 
@@ -180,6 +192,7 @@ mod tests {
             examples: vec![example(&[1, 2, 3], true), example(&[4], false)],
             categories: vec!["a".into(), "b".into()],
             padding_id: 9,
+            word_bag: None,
         };
         let layout = Layout {
             channels: [4, 8, 16],
@@ -197,6 +210,15 @@ mod tests {
             [1.0, 0.0]
         );
         assert_eq!(batch.scales[2].size(), [2, 16, 2, 2]);
+        assert_eq!(Vec::<i64>::try_from(&batch.bags.buckets).unwrap(), [7, 7]);
+        assert_eq!(Vec::<i64>::try_from(&batch.bags.offsets).unwrap(), [0, 1]);
+        // Without its text shown, a row's bag is empty too.
+        let image_only = batch_tensors(&dataset, &[0, 1], layout, Modalities::Image, None);
+        assert_eq!(image_only.bags.buckets.size(), [0]);
+        assert_eq!(
+            Vec::<i64>::try_from(&image_only.bags.offsets).unwrap(),
+            [0, 0]
+        );
         let text_only = batch_tensors(&dataset, &[0], layout, Modalities::Text, None);
         assert_eq!(
             Vec::<f32>::try_from(text_only.image_present).unwrap(),

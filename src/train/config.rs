@@ -18,6 +18,12 @@ pub struct TrainConfig {
     pub categories_per_batch: usize,
     pub books_per_category: usize,
     pub learning_rate: f64,
+    /// The linear word path's learning rate as a multiple of `learning_rate`:
+    /// its bucket vectors start at zero and each is seen by few books, so at
+    /// the network's rate the path was still far from what a linear model
+    /// fits when the epochs ran out.
+    #[serde(default = "one")]
+    pub word_bag_rate_scale: f64,
     /// Decoupled weight decay (AdamW); 0 is plain Adam.
     #[serde(default)]
     pub weight_decay: f64,
@@ -52,6 +58,10 @@ pub struct TrainConfig {
     pub trunk: TrunkSettings,
 }
 
+fn one() -> f64 {
+    1.0
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
@@ -61,6 +71,7 @@ impl Default for TrainConfig {
             categories_per_batch: 5,
             books_per_category: 16,
             learning_rate: 3e-3,
+            word_bag_rate_scale: 1.0,
             weight_decay: 0.01,
             cosine_schedule: true,
             seed: 1,

@@ -31,6 +31,9 @@ pub(crate) struct Dataset {
     pub examples: Vec<Example>,
     pub categories: Vec<String>,
     pub padding_id: i64,
+    /// The weights the examples' bags were made with, when a run made them
+    /// (a loaded run's examples come with their bags).
+    pub word_bag: Option<WordBagWeights>,
 }
 
 impl Dataset {
@@ -58,7 +61,7 @@ pub(crate) fn build_dataset(
     vocab: &Vocab,
     cache: &FeatureCache,
     max_words: usize,
-    word_bag: Option<&WordBagWeights>,
+    word_bag: Option<WordBagWeights>,
 ) -> Result<Dataset, TrainError> {
     // Labels and covers come from the corpus's snapshot, read with the texts:
     // imports and edits made while the run prepares change the next run only.
@@ -91,7 +94,10 @@ pub(crate) fn build_dataset(
             book_id: Some(*book_id),
             label,
             word_ids: word_ids(vocab, &stems, max_words),
-            bag: word_bag.map(|weights| weights.bag(&stems)).unwrap_or_default(),
+            bag: word_bag
+                .as_ref()
+                .map(|weights| weights.bag(&stems))
+                .unwrap_or_default(),
             cover,
         });
     }
@@ -99,6 +105,7 @@ pub(crate) fn build_dataset(
         examples,
         categories,
         padding_id: vocab.len() as i64 + 1,
+        word_bag,
     })
 }
 
@@ -110,7 +117,6 @@ pub(crate) fn library_dataset(
     vocab: &Vocab,
     trunk: &Vgg16Trunk,
     config: &TrainConfig,
-    word_bag: Option<&WordBagWeights>,
     device: Device,
     cancel: &Cancel,
 ) -> Result<Dataset, TrainError> {
@@ -130,16 +136,13 @@ pub(crate) fn library_dataset(
         vocab,
         &cache,
         config.max_words,
-        word_bag,
+        library_word_bag(library_text, config),
     )
 }
 
 /// The linear word path's weights learnt from the library's books (labelled
 /// or not), when the run's model has the path.
-pub(crate) fn library_word_bag(
-    library_text: &corpus::Corpus,
-    config: &TrainConfig,
-) -> Option<WordBagWeights> {
+fn library_word_bag(library_text: &corpus::Corpus, config: &TrainConfig) -> Option<WordBagWeights> {
     let buckets = config.model.word_bag_buckets;
     (buckets > 0).then(|| {
         let stems: Vec<Vec<&str>> = library_text

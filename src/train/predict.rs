@@ -43,11 +43,9 @@ impl Predictor<'_> {
         tch::no_grad(|| {
             self.heads.forward(
                 &batch.scales,
-                &batch.ids,
-                &batch.lengths,
+                batch.text(),
                 &batch.image_present,
                 &batch.text_present,
-                Some(&batch.bags),
             )
         })
     }

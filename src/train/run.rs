@@ -11,7 +11,7 @@ use super::averaging::WeightAverage;
 use super::batches::{Dropouts, Layout, batch_tensors};
 use super::checkpoints::{Checkpoint, RunDir};
 use super::config::TrainConfig;
-use super::data::{Dataset, library_dataset, library_word_bag, run_vocabulary};
+use super::data::{Dataset, library_dataset, run_vocabulary};
 use super::predict::Predictor;
 use super::split::{epoch_rng, pk_batches, stratified_split};
 use super::summary::RunSummary;
@@ -20,10 +20,11 @@ use super::{TrainError, TrainEvent, schedule};
 use crate::eval::ConfusionMatrix;
 use crate::jobs::{Cancel, Progress, is_cancelled};
 use crate::model::weights::TrunkProvenance;
+use crate::model::word_bag::WORD_BAG_GROUP;
 use crate::model::{FusionHeads, loss};
 use crate::store::Library;
 use crate::text::corpus::{self, LibraryVectors};
-use crate::text::{Vocab, Word2VecConfig, WordBagWeights};
+use crate::text::{Vocab, Word2VecConfig};
 
 /// Serialises the seeding and initialisation of heads: libtorch's generator is
 /// global, so models built at once on other threads (a window training while
@@ -51,8 +52,6 @@ struct RunData {
     vocab: Vocab,
     provenance: TrunkProvenance,
     layout: Layout,
-    /// The linear word path's weights, when the model has the path.
-    word_bag: Option<WordBagWeights>,
 }
 
 impl RunData {
@@ -81,14 +80,12 @@ impl RunData {
             dir.create()?;
             dir.save_vocabulary(&vocab)?;
         }
-        let word_bag = library_word_bag(&library_text, config);
         let dataset = library_dataset(
             library,
             &library_text,
             &vocab,
             &trunk,
             config,
-            word_bag.as_ref(),
             device,
             cancel,
         )?;
@@ -118,7 +115,6 @@ impl RunData {
             vocab,
             provenance,
             layout,
-            word_bag,
         })
     }
 
@@ -169,7 +165,7 @@ impl<'a> Trainer<'a> {
         heads
             .text
             .zero_rows(library_words, data.vocab.len() as i64 - library_words);
-        if let (Some(path), Some(weights)) = (heads.word_bag.as_mut(), &data.word_bag) {
+        if let (Some(path), Some(weights)) = (heads.word_bag.as_mut(), &data.dataset.word_bag) {
             path.set_idf(weights.idf());
         }
         drop(initialising);
@@ -247,7 +243,11 @@ impl<'a> Trainer<'a> {
         };
         let mut epoch_loss = 0.0;
         for (index, batch) in batches.iter().enumerate() {
-            optimizer.set_lr(schedule::learning_rate(config, epoch, index, batches.len()));
+            let rate = schedule::learning_rate(config, epoch, index, batches.len());
+            optimizer.set_lr(rate);
+            if self.heads.word_bag.is_some() {
+                optimizer.set_lr_group(WORD_BAG_GROUP, rate * config.word_bag_rate_scale);
+            }
             if is_cancelled(cancel) {
                 return Err(TrainError::Cancelled);
             }
@@ -261,11 +261,9 @@ impl<'a> Trainer<'a> {
             );
             let output = self.heads.forward_t(
                 &tensors.scales,
-                &tensors.ids,
-                &tensors.lengths,
+                tensors.text(),
                 &tensors.image_present,
                 &tensors.text_present,
-                Some(&tensors.bags),
                 true,
             );
             let (objective, cross_entropy, triplet) = loss::objective_smoothed(
