@@ -171,6 +171,7 @@ impl FusionHeads {
                     &(path / "word_bag"),
                     config.word_bag_buckets,
                     config.embedding_dim,
+                    config.categories,
                 )
             }),
             text,

@@ -20,6 +20,7 @@ pub mod split;
 pub mod summary;
 pub mod sweep;
 pub(crate) mod validation;
+pub mod word_classifier;
 
 use serde::Serialize;
 

@@ -50,9 +50,58 @@ impl Predictor<'_> {
         })
     }
 
-    /// The heads on `indices`. With `mask_ensemble` (fused runs only) the
-    /// category is the argmax of the mean of the softmaxes of three passes of
-    /// the same heads: both modalities, the text alone and the cover alone.
+    /// Category probabilities of one batch (unnormalised when summed). With
+    /// `mask_ensemble` (fused runs only) the sum of the softmaxes of three
+    /// passes of the same heads: both modalities, the text alone and the
+    /// cover alone. With `with_words`, plus the fitted word classifier's
+    /// softmax times its mix, on the rows whose text is shown.
+    fn batch_probabilities(
+        &self,
+        dataset: &Dataset,
+        chunk: &[usize],
+        (modalities, mask_ensemble, with_words): (Modalities, bool, bool),
+    ) -> (Tensor, ModelOutput) {
+        let batch = batch_tensors(dataset, chunk, self.layout, modalities, None);
+        let output = self.forward(&batch);
+        let mut probabilities = output.logits.softmax(1, Kind::Float);
+        if mask_ensemble && modalities == Modalities::Fused {
+            for alone in [Modalities::Text, Modalities::Image] {
+                let single = batch_tensors(dataset, chunk, self.layout, alone, None);
+                probabilities += self.forward(&single).logits.softmax(1, Kind::Float);
+            }
+        }
+        if let Some(path) = self.heads.word_bag.as_ref().filter(|_| with_words) {
+            let mix = path.mix_value();
+            if mix > 0.0 {
+                let words = tch::no_grad(|| path.classifier_logits(&batch.bags));
+                probabilities += words.softmax(1, Kind::Float)
+                    * batch.text_present.unsqueeze(1)
+                    * mix;
+            }
+        }
+        (probabilities, output)
+    }
+
+    /// The network's category probabilities on `indices`, without the word
+    /// classifier: what a fitted classifier is mixed with. `[rows, categories]`.
+    pub fn network_probabilities(
+        &self,
+        dataset: &Dataset,
+        indices: &[usize],
+        modalities: Modalities,
+        mask_ensemble: bool,
+    ) -> Tensor {
+        let parts: Vec<Tensor> = indices
+            .chunks(BATCH)
+            .map(|chunk| {
+                self.batch_probabilities(dataset, chunk, (modalities, mask_ensemble, false))
+                    .0
+            })
+            .collect();
+        Tensor::cat(&parts, 0)
+    }
+
+    /// The heads on `indices`; categories from [`Self::batch_probabilities`].
     pub fn predict(
         &self,
         dataset: &Dataset,
@@ -62,15 +111,8 @@ impl Predictor<'_> {
     ) -> Predictions {
         let mut predictions = Predictions::default();
         for chunk in indices.chunks(BATCH) {
-            let batch = batch_tensors(dataset, chunk, self.layout, modalities, None);
-            let output = self.forward(&batch);
-            let mut probabilities = output.logits.softmax(1, Kind::Float);
-            if mask_ensemble && modalities == Modalities::Fused {
-                for alone in [Modalities::Text, Modalities::Image] {
-                    let single = batch_tensors(dataset, chunk, self.layout, alone, None);
-                    probabilities += self.forward(&single).logits.softmax(1, Kind::Float);
-                }
-            }
+            let (probabilities, output) =
+                self.batch_probabilities(dataset, chunk, (modalities, mask_ensemble, true));
             let labels =
                 Vec::<i64>::try_from(probabilities.argmax(1, false).to_device(Device::Cpu))
                     .unwrap_or_default();

@@ -16,13 +16,14 @@ use super::predict::Predictor;
 use super::split::{epoch_rng, pk_batches, stratified_split};
 use super::summary::RunSummary;
 use super::validation::validation_tables;
+use super::word_classifier::{self, WordClassifierChoice};
 use super::{TrainError, TrainEvent, schedule};
 use crate::eval::ConfusionMatrix;
 use crate::jobs::{Cancel, Progress, is_cancelled};
 use crate::model::weights::TrunkProvenance;
 use crate::model::word_bag::WORD_BAG_GROUP;
 use crate::model::{FusionHeads, loss};
-use crate::store::Library;
+use crate::store::{Library, Modalities};
 use crate::text::corpus::{self, LibraryVectors};
 use crate::text::{Vocab, Word2VecConfig};
 
@@ -220,6 +221,7 @@ impl<'a> Trainer<'a> {
             categories: self.data.dataset.categories.clone(),
             validation: None,
             averaged_from,
+            word_classifier: None,
         })
     }
 
@@ -323,15 +325,56 @@ impl<'a> Trainer<'a> {
             dir.load(&mut self.store, Checkpoint::Best)?;
         }
         let config = self.config;
-        summary.validation = Some(validation_tables(
+        if let Some(choice) = self.fit_word_classifier()? {
+            summary.word_classifier = Some(choice);
+            self.save(Checkpoint::Best)?;
+        }
+        let tables = validation_tables(
             &self.predictor(),
             &self.data.dataset,
             self.data.measured(),
             config.modalities,
             config.mask_ensemble,
             self.embedding_dim,
-        ));
+        );
+        if summary.word_classifier.is_some() {
+            summary.val_accuracy = tables.confusion.accuracy();
+            summary.val_macro_f1 = tables.confusion.macro_f1();
+        }
+        summary.validation = Some(tables);
         Ok(summary)
+    }
+
+    /// Fits the word classifier on the training books and keeps it with the
+    /// mix the validation books chose; `None` without the word path, a text
+    /// to read, or books held out.
+    fn fit_word_classifier(&mut self) -> Result<Option<WordClassifierChoice>, TrainError> {
+        let config = self.config;
+        let data = self.data;
+        let buckets = config.model.word_bag_buckets;
+        if self.heads.word_bag.is_none()
+            || config.modalities == Modalities::Image
+            || data.validation.is_empty()
+        {
+            return Ok(None);
+        }
+        let network = self.predictor().network_probabilities(
+            &data.dataset,
+            &data.validation,
+            config.modalities,
+            config.mask_ensemble,
+        );
+        let (choice, fitted) = word_classifier::choose(
+            &data.dataset,
+            (&data.train, &data.validation),
+            &network,
+            buckets,
+            data.layout.device,
+        )?;
+        if let Some(path) = self.heads.word_bag.as_mut() {
+            path.set_classifier(&fitted.weights, &fitted.bias, choice.mix);
+        }
+        Ok(Some(choice))
     }
 }
 
@@ -374,6 +417,7 @@ pub fn train_run(
         categories: data.dataset.categories.clone(),
         validation: None,
         averaged_from: None,
+        word_classifier: None,
     });
     let mut step = resume.map_or(0, |point| point.next_step.saturating_sub(1));
     let first_epoch = resume.map_or(1, |point| point.next_epoch);

@@ -27,6 +27,10 @@ pub struct RunSummary {
     /// When the best weights are the mean over epochs `averaged_from..=best_epoch`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub averaged_from: Option<usize>,
+    /// The word classifier fitted beside the network, when the model has
+    /// the word path and books were held out to choose it on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub word_classifier: Option<super::word_classifier::WordClassifierChoice>,
 }
 
 /// The paper's Table 3 (per category) and Table 2 (retrieval) on the held-out
