@@ -274,6 +274,12 @@ fn print_runs(runs: &[SweepRun]) {
             "run {}: beta {}, {}: best epoch {}, val accuracy {:.3}, macro-F1 {:.3}",
             run.run, run.beta, run.modalities, run.best_epoch, run.val_accuracy, run.val_macro_f1
         );
+        if let Some(words) = &run.word_classifier {
+            println!(
+                "  word classifier: C {}, balanced {}, weight {} (validation macro-F1 {:.3} without it)",
+                words.c, words.balanced, words.mix, words.network_macro_f1
+            );
+        }
         let Some(tables) = &run.validation else {
             continue;
         };

@@ -74,9 +74,8 @@ impl Predictor<'_> {
             let mix = path.mix_value();
             if mix > 0.0 {
                 let words = tch::no_grad(|| path.classifier_logits(&batch.bags));
-                probabilities += words.softmax(1, Kind::Float)
-                    * batch.text_present.unsqueeze(1)
-                    * mix;
+                probabilities +=
+                    words.softmax(1, Kind::Float) * batch.text_present.unsqueeze(1) * mix;
             }
         }
         (probabilities, output)

@@ -81,12 +81,20 @@ mod tests {
                 retrieval: None,
             }),
             averaged_from: None,
+            word_classifier: Some(super::super::word_classifier::WordClassifierChoice {
+                c: 3.0,
+                balanced: true,
+                mix: 1.0,
+                network_macro_f1: 0.3,
+                val_macro_f1: 0.4,
+            }),
         };
         let json = serde_json::to_string(&summary).unwrap();
         let back: RunSummary = serde_json::from_str(&json).unwrap();
         assert!(back.train_accuracy.is_nan());
         assert_eq!(back.validation, summary.validation);
         assert_eq!(back.categories, summary.categories);
+        assert_eq!(back.word_classifier, summary.word_classifier);
         // A field the reader does not know is an error, not a silent NaN.
         assert!(
             serde_json::from_str::<RunSummary>(&json.replace("best_epoch", "top_epoch")).is_err()

@@ -30,6 +30,9 @@ pub struct SweepRun {
     /// The paper's tables on the held-out books.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validation: Option<ValidationTables>,
+    /// The word classifier fitted beside the network, when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub word_classifier: Option<super::word_classifier::WordClassifierChoice>,
 }
 
 /// Runs a sweep on the library in `library_root`, recording every run, step
@@ -265,5 +268,6 @@ fn recorded_run(
         val_accuracy: summary.val_accuracy,
         val_macro_f1: summary.val_macro_f1,
         validation: summary.validation,
+        word_classifier: summary.word_classifier,
     })
 }

@@ -248,19 +248,16 @@ mod tests {
         let train: Vec<usize> = (0..30).collect();
         let validation: Vec<usize> = (30..40).collect();
         let network = Tensor::full([10, 2], 0.5, (Kind::Float, Device::Cpu));
-        let (choice, fitted) = choose(
-            &dataset,
-            (&train, &validation),
-            &network,
-            8,
-            Device::Cpu,
-        )
-        .unwrap();
+        let (choice, fitted) =
+            choose(&dataset, (&train, &validation), &network, 8, Device::Cpu).unwrap();
         assert!(choice.network_macro_f1 < 0.5, "{choice:?}");
         assert_eq!(choice.val_macro_f1, 1.0, "{choice:?}");
         assert!(choice.mix > 0.0);
         let weights = Vec::<f32>::try_from(fitted.weights.flatten(0, -1)).unwrap();
         // Bucket 1 speaks for category 0, bucket 2 for category 1.
-        assert!(weights[2] > weights[3] && weights[5] > weights[4], "{weights:?}");
+        assert!(
+            weights[2] > weights[3] && weights[5] > weights[4],
+            "{weights:?}"
+        );
     }
 }

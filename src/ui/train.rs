@@ -8,6 +8,7 @@ use super::widgets::{form_row, palette};
 use crate::app::runs::run_label;
 use crate::app::{Command, DeviceChoice, RunCurve, RunsState, Settings, TrainState, smooth};
 use crate::store::{RunId, RunStatus};
+use crate::train::word_classifier::WordClassifierChoice;
 use crate::train::{RunSummary, ValidationTables};
 
 pub fn show(
@@ -186,6 +187,13 @@ fn runs_table(ui: &mut egui::Ui, runs: &RunsState, commands: &mut Vec<Command>) 
     };
     ui.separator();
     ui.strong(format!("Run {}: {}", listing.run_id, run_label(listing)));
+    if let Ok(Some(RunSummary {
+        word_classifier: Some(words),
+        ..
+    })) = RunSummary::of_listing(listing)
+    {
+        ui.label(word_classifier_line(&words));
+    }
     match RunSummary::of_listing(listing) {
         Ok(Some(RunSummary {
             validation: Some(tables),
@@ -357,6 +365,29 @@ fn plots(ui: &mut egui::Ui, state: &TrainState, curves: &[RunCurve], commands: &
             ));
         }
     });
+}
+
+/// What the word classifier beside the network was, and what it changed on
+/// the validation books.
+fn word_classifier_line(words: &WordClassifierChoice) -> String {
+    if words.mix == 0.0 {
+        return format!(
+            "Word classifier: not used (it did not help on the validation books; network macro-F1 {:.3})",
+            words.network_macro_f1
+        );
+    }
+    format!(
+        "Word classifier beside the network: C {}, {}, weight {}; validation macro-F1 {:.3} \u{2192} {:.3}",
+        words.c,
+        if words.balanced {
+            "categories balanced"
+        } else {
+            "books weighted alike"
+        },
+        words.mix,
+        words.network_macro_f1,
+        words.val_macro_f1
+    )
 }
 
 #[cfg(test)]
