@@ -31,7 +31,8 @@ fn demo_run_macro_f1(library: &mut Library, modalities: Modalities) -> f64 {
 }
 
 /// Chance on the demo's 10 categories is about 0.1; these runs measured
-/// 0.59 (text) and 0.61 (fused) on the default split.
+/// 0.72 (text) and 0.71 (fused) on the default split, 0.59 and 0.61 before
+/// the word path.
 #[test]
 fn the_demo_sweeps_text_and_fused_runs_learn_the_held_out_books() {
     let library_dir = tempfile::tempdir().unwrap();
@@ -40,8 +41,20 @@ fn the_demo_sweeps_text_and_fused_runs_learn_the_held_out_books() {
     for modalities in [Modalities::Text, Modalities::Fused] {
         let macro_f1 = demo_run_macro_f1(&mut library, modalities);
         assert!(
-            macro_f1 > 0.35,
+            macro_f1 > 0.5,
             "{modalities:?}: held-out macro-F1 {macro_f1:.3}"
         );
     }
+}
+
+/// A random trunk's covers carry little, but not nothing: standardised per
+/// channel, the image-only run measured 0.19 on the default split (chance
+/// about 0.1; 0.05 before the maps were standardised).
+#[test]
+fn the_demo_sweeps_image_only_run_learns_above_chance() {
+    let library_dir = tempfile::tempdir().unwrap();
+    let mut library = Library::open(library_dir.path()).unwrap();
+    common::import(&mut library, &common::demo_csv());
+    let macro_f1 = demo_run_macro_f1(&mut library, Modalities::Image);
+    assert!(macro_f1 > 0.13, "held-out macro-F1 {macro_f1:.3}");
 }

@@ -154,6 +154,41 @@ fn library_word_bag(library_text: &corpus::Corpus, config: &TrainConfig) -> Opti
     })
 }
 
+/// Per scale, each channel's mean and spread over the covers of `indices`
+/// (over covers and grid cells): what the heads standardise the trunk's maps
+/// with. `None` when none of them has a cover.
+pub(crate) fn cover_statistics(
+    dataset: &Dataset,
+    indices: &[usize],
+) -> Option<[(Tensor, Tensor); 3]> {
+    let covers: Vec<&[Tensor; 3]> = indices
+        .iter()
+        .filter_map(|&i| dataset.examples[i].cover.as_ref())
+        .collect();
+    let first = covers.first()?;
+    Some(std::array::from_fn(|s| {
+        let channels = first[s].size()[0];
+        let mut sum = Tensor::zeros([channels], (tch::Kind::Double, Device::Cpu));
+        let mut squares = sum.zeros_like();
+        let mut cells = 0.0;
+        for cover in &covers {
+            let map = cover[s].to_kind(tch::Kind::Double).reshape([channels, -1]);
+            cells += map.size()[1] as f64;
+            sum += map.sum_dim_intlist([1i64].as_slice(), false, None);
+            squares += map.square().sum_dim_intlist([1i64].as_slice(), false, None);
+        }
+        let mean = &sum / cells;
+        let spread = (squares / cells - mean.square())
+            .clamp_min(0.0)
+            .sqrt()
+            .clamp_min(1e-3);
+        (
+            mean.to_kind(tch::Kind::Float),
+            spread.to_kind(tch::Kind::Float),
+        )
+    }))
+}
+
 /// The words a run reads: the library's Word2Vec vocabulary and, with
 /// subwords on, every other stem of the corpus after it (words below
 /// Word2Vec's minimum count, most of them seen in one book only). Those have
@@ -214,6 +249,37 @@ mod tests {
         let dataset = build_dataset(&mut library, &library_text, &vocab, &cache, 10, None).unwrap();
         assert_eq!(dataset.categories, ["Adventure", "Drama"]);
         assert_eq!(dataset.labels(), [0, 1]);
+    }
+
+    #[test]
+    fn cover_statistics_are_each_channels_mean_and_spread_over_covers_and_cells() {
+        let cover = |level: f32| {
+            [1, 2, 3].map(|c| Tensor::full([c, 2, 2], level, (tch::Kind::Float, Device::Cpu)))
+        };
+        let example = |cover| Example {
+            book_id: None,
+            label: 0,
+            word_ids: vec![],
+            bag: vec![],
+            cover,
+        };
+        let dataset = Dataset {
+            examples: vec![
+                example(Some(cover(1.0))),
+                example(Some(cover(3.0))),
+                example(None),
+                example(Some(cover(100.0))),
+            ],
+            categories: vec!["a".into()],
+            padding_id: 1,
+            word_bag: None,
+        };
+        // The third cover is not among the books asked about.
+        let statistics = cover_statistics(&dataset, &[0, 1, 2]).unwrap();
+        let values = |t: &Tensor| Vec::<f32>::try_from(t).unwrap();
+        assert_eq!(values(&statistics[2].0), [2.0; 3]);
+        assert_eq!(values(&statistics[2].1), [1.0; 3]);
+        assert!(cover_statistics(&dataset, &[2]).is_none());
     }
 
     #[test]

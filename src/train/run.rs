@@ -11,7 +11,7 @@ use super::averaging::WeightAverage;
 use super::batches::{Dropouts, Layout, batch_tensors};
 use super::checkpoints::{Checkpoint, RunDir};
 use super::config::TrainConfig;
-use super::data::{Dataset, library_dataset, run_vocabulary};
+use super::data::{Dataset, cover_statistics, library_dataset, run_vocabulary};
 use super::predict::Predictor;
 use super::split::{epoch_rng, pk_batches, stratified_split};
 use super::summary::RunSummary;
@@ -168,6 +168,13 @@ impl<'a> Trainer<'a> {
             .zero_rows(library_words, data.vocab.len() as i64 - library_words);
         if let (Some(path), Some(weights)) = (heads.word_bag.as_mut(), &data.dataset.word_bag) {
             path.set_idf(weights.idf());
+        }
+        if let Some(statistics) = cover_statistics(&data.dataset, &data.train) {
+            let device = data.layout.device;
+            heads.set_cover_statistics(
+                &statistics
+                    .map(|(mean, spread)| (mean.to_device(device), spread.to_device(device))),
+            );
         }
         drop(initialising);
         Self {
