@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn cover_statistics_are_each_channels_mean_and_spread_over_covers_and_cells() {
-        let cover = |level: f32| {
+        let cover = |level: f64| {
             [1, 2, 3].map(|c| Tensor::full([c, 2, 2], level, (tch::Kind::Float, Device::Cpu)))
         };
         let example = |cover| Example {
