@@ -34,7 +34,7 @@ fn demo_run_macro_f1(library: &mut Library, modalities: Modalities) -> f64 {
 /// 0.72 (text) and 0.71 (fused) on the default split, 0.59 and 0.61 before
 /// the word path.
 #[test]
-fn the_demo_sweeps_text_and_fused_runs_learn_the_held_out_books() {
+fn the_demo_sweeps_runs_learn_the_held_out_books() {
     let library_dir = tempfile::tempdir().unwrap();
     let mut library = Library::open(library_dir.path()).unwrap();
     common::import(&mut library, &common::demo_csv());
@@ -45,16 +45,11 @@ fn the_demo_sweeps_text_and_fused_runs_learn_the_held_out_books() {
             "{modalities:?}: held-out macro-F1 {macro_f1:.3}"
         );
     }
-}
-
-/// A random trunk's covers carry little, but not nothing: standardised per
-/// channel, the image-only run measured 0.19 on the default split (chance
-/// about 0.1; 0.05 before the maps were standardised).
-#[test]
-fn the_demo_sweeps_image_only_run_learns_above_chance() {
-    let library_dir = tempfile::tempdir().unwrap();
-    let mut library = Library::open(library_dir.path()).unwrap();
-    common::import(&mut library, &common::demo_csv());
+    // A random trunk's covers carry little, but not nothing: standardised
+    // per channel, the image-only run measured 0.19 (0.05 before the maps
+    // were standardised). Run here, after the others and on this thread:
+    // libtorch's one generator (dropout) shared with a run on another test
+    // thread made the figure move by more than its distance to chance.
     let macro_f1 = demo_run_macro_f1(&mut library, Modalities::Image);
-    assert!(macro_f1 > 0.13, "held-out macro-F1 {macro_f1:.3}");
+    assert!(macro_f1 > 0.13, "Image: held-out macro-F1 {macro_f1:.3}");
 }
