@@ -178,19 +178,9 @@ impl FusionHeads {
             .collect();
         Self {
             attention: AttentionResidual::new(&(path / "attention"), scale_channels[2]),
-            cover_statistics: config.standardize_covers.then(|| {
-                let statistics = path / "cover_statistics";
-                scale_channels
-                    .iter()
-                    .enumerate()
-                    .map(|(s, &channels)| {
-                        (
-                            statistics.zeros_no_train(&format!("mean{}", s + 1), &[channels]),
-                            statistics.ones_no_train(&format!("spread{}", s + 1), &[channels]),
-                        )
-                    })
-                    .collect()
-            }),
+            cover_statistics: config
+                .standardize_covers
+                .then(|| cover_statistics_variables(&(path / "cover_statistics"), scale_channels)),
             word_bag: (config.word_bag_buckets > 0).then(|| {
                 WordBagPath::new(
                     &(path / "word_bag"),
@@ -309,6 +299,21 @@ impl FusionHeads {
         output.embeddings = raw / norm;
         output
     }
+}
+
+/// Each scale's channel mean (0 until a run sets it) and spread (1), kept
+/// with the heads but not trained.
+fn cover_statistics_variables(path: &nn::Path, scale_channels: [i64; 3]) -> Vec<(Tensor, Tensor)> {
+    scale_channels
+        .iter()
+        .enumerate()
+        .map(|(s, &channels)| {
+            (
+                path.zeros_no_train(&format!("mean{}", s + 1), &[channels]),
+                path.ones_no_train(&format!("spread{}", s + 1), &[channels]),
+            )
+        })
+        .collect()
 }
 
 /// The whole model: a frozen trunk and the heads that train.

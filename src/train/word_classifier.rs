@@ -128,6 +128,25 @@ fn macro_f1(probabilities: &Tensor, actual: &[usize], categories: usize) -> f64 
         .unwrap_or(0.0)
 }
 
+/// The buckets the books of `train` use, sorted, and each one's row among
+/// them. Only those can get weights (the L2 term keeps the others at 0): the
+/// fits run on those rows alone, a few thousand of the table's buckets, and
+/// are spread back over the table at the end.
+fn used_buckets(dataset: &Dataset, train: &[usize]) -> (Vec<i64>, HashMap<i64, i64>) {
+    let mut used: Vec<i64> = train
+        .iter()
+        .flat_map(|&i| dataset.examples[i].bag.iter().map(|&(bucket, _)| bucket))
+        .collect();
+    used.sort_unstable();
+    used.dedup();
+    let rows = used
+        .iter()
+        .enumerate()
+        .map(|(row, &bucket)| (bucket, row as i64))
+        .collect();
+    (used, rows)
+}
+
 /// Fits the grid on `train`, scores each fit mixed with the network's
 /// `network` probabilities on `validation`, and returns the best choice with
 /// its classifier (ties go to the smaller mix: the network alone first).
@@ -145,20 +164,7 @@ pub(crate) fn choose(
     let train_labels: Vec<i64> = labels_of(train).into_iter().map(|l| l as i64).collect();
     let train_labels = Tensor::from_slice(&train_labels).to_device(device);
     let actual = labels_of(validation);
-    // Only the buckets of training books can get weights (the L2 term keeps
-    // the others at 0): the fits run on those rows alone, a few thousand of
-    // the table's buckets, and are spread back over the table at the end.
-    let mut used: Vec<i64> = train
-        .iter()
-        .flat_map(|&i| dataset.examples[i].bag.iter().map(|&(bucket, _)| bucket))
-        .collect();
-    used.sort_unstable();
-    used.dedup();
-    let rows: HashMap<i64, i64> = used
-        .iter()
-        .enumerate()
-        .map(|(row, &bucket)| (bucket, row as i64))
-        .collect();
+    let (used, rows) = used_buckets(dataset, train);
     let (train_bags, validation_bags) = (
         bags_of(dataset, train, &rows, device),
         bags_of(dataset, validation, &rows, device),
