@@ -398,6 +398,25 @@ mod tests {
     use super::*;
     use crate::store::{Modalities, RunListing};
 
+    #[test]
+    fn the_word_classifier_line_says_what_was_chosen_and_what_it_changed() {
+        let mut words = WordClassifierChoice {
+            c: 0.3,
+            balanced: true,
+            mix: 1.0,
+            network_macro_f1: 0.615,
+            val_macro_f1: 0.727,
+        };
+        let line = word_classifier_line(&words);
+        assert!(
+            line.contains("C 0.3, categories balanced, weight 1"),
+            "{line}"
+        );
+        assert!(line.contains("0.615 \u{2192} 0.727"), "{line}");
+        words.mix = 0.0;
+        assert!(word_classifier_line(&words).starts_with("Word classifier: not used"));
+    }
+
     struct Fixture {
         state: TrainState,
         runs: RunsState,
