@@ -36,6 +36,29 @@ pub struct BagInput {
     pub weights: Tensor,
 }
 
+impl BagInput {
+    /// Each row's `(bucket, weight)` pairs, one row per bag (an empty row is
+    /// an empty bag).
+    pub fn from_rows<'a>(
+        rows: impl IntoIterator<Item = &'a [(i64, f32)]>,
+        device: tch::Device,
+    ) -> Self {
+        let (mut buckets, mut offsets, mut weights) = (vec![], vec![], vec![]);
+        for row in rows {
+            offsets.push(buckets.len() as i64);
+            for &(bucket, weight) in row {
+                buckets.push(bucket);
+                weights.push(weight);
+            }
+        }
+        Self {
+            buckets: Tensor::from_slice(&buckets).to_device(device),
+            offsets: Tensor::from_slice(&offsets).to_device(device),
+            weights: Tensor::from_slice(&weights).to_device(device),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct WordBagPath {
     pub(crate) vectors: Tensor,

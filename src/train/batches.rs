@@ -118,7 +118,7 @@ pub(crate) fn batch_tensors(
     let (mut lengths, mut image_present, mut text_present, mut labels) =
         (vec![], vec![], vec![], vec![]);
     let mut maps: [Vec<Tensor>; 3] = Default::default();
-    let (mut bag_buckets, mut bag_offsets, mut bag_weights) = (vec![], vec![], vec![]);
+    let mut bags: Vec<&[(i64, f32)]> = Vec::with_capacity(batch.len());
     for &index in batch {
         let example = &dataset.examples[index];
         let (has_image, has_text) = shown(example, modalities, &mut dropout);
@@ -137,13 +137,7 @@ pub(crate) fn batch_tensors(
             &[][..]
         };
         row_words(words, dataset.padding_id - 1, &mut dropout, &mut ids);
-        bag_offsets.push(bag_buckets.len() as i64);
-        if has_text {
-            for &(bucket, weight) in &example.bag {
-                bag_buckets.push(bucket);
-                bag_weights.push(weight);
-            }
-        }
+        bags.push(if has_text { &example.bag } else { &[] });
         ids.extend(std::iter::repeat_n(
             dataset.padding_id,
             longest - words.len(),
@@ -162,11 +156,7 @@ pub(crate) fn batch_tensors(
         lengths: Tensor::from_slice(&lengths).to_device(device),
         image_present: Tensor::from_slice(&image_present).to_device(device),
         text_present: Tensor::from_slice(&text_present).to_device(device),
-        bags: BagInput {
-            buckets: Tensor::from_slice(&bag_buckets).to_device(device),
-            offsets: Tensor::from_slice(&bag_offsets).to_device(device),
-            weights: Tensor::from_slice(&bag_weights).to_device(device),
-        },
+        bags: BagInput::from_rows(bags, device),
         labels: Tensor::from_slice(&labels).to_device(device),
     }
 }

@@ -48,21 +48,17 @@ fn bags_of(
     rows: &HashMap<i64, i64>,
     device: Device,
 ) -> BagInput {
-    let (mut buckets, mut offsets, mut weights) = (vec![], vec![], vec![]);
-    for &index in indices {
-        offsets.push(buckets.len() as i64);
-        for (bucket, weight) in &dataset.examples[index].bag {
-            if let Some(&row) = rows.get(bucket) {
-                buckets.push(row);
-                weights.push(*weight);
-            }
-        }
-    }
-    BagInput {
-        buckets: Tensor::from_slice(&buckets).to_device(device),
-        offsets: Tensor::from_slice(&offsets).to_device(device),
-        weights: Tensor::from_slice(&weights).to_device(device),
-    }
+    let renumbered: Vec<Vec<(i64, f32)>> = indices
+        .iter()
+        .map(|&index| {
+            dataset.examples[index]
+                .bag
+                .iter()
+                .filter_map(|(bucket, weight)| rows.get(bucket).map(|&row| (row, *weight)))
+                .collect()
+        })
+        .collect();
+    BagInput::from_rows(renumbered.iter().map(Vec::as_slice), device)
 }
 
 /// A fitted classifier: weights `[buckets, categories]` and bias.
