@@ -18,10 +18,15 @@ Usage: benches/quality.py --binary target/release/shelfwise
          [--data ../shared/data] [--sets openlibrary_covers5,goodbooks_text,goodreads_synopsis_bml]
          [--seeds 1,2,3] [--work DIR] [--config models/cpu-default.json] [--epochs N]
 (`make bench-quality` builds the binary and installs scikit-learn first.)
+
+A seed already in RESULTS with the same version (the git trees of src,
+Cargo.lock and build.rs, and the settings) is kept rather than trained again,
+so a benchmark stopped part-way, or run a set at a time, goes on where it was.
 """
 
 import argparse
 import csv
+import hashlib
 import json
 import random
 import shutil
@@ -107,6 +112,24 @@ def linear_baseline(train, test, seed):
     return f1_score(truth, predicted, average="macro"), grid.best_params_
 
 
+def model_version(config_text):
+    """What the figures depend on: the git trees of the code and the settings
+    file's content. None while the code has uncommitted changes (its figures
+    are then never reused)."""
+    paths = ["src", "Cargo.lock", "build.rs"]
+    try:
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", *paths], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        trees = [subprocess.check_output(["git", "rev-parse", f"HEAD:{p}"], cwd=ROOT, text=True).strip() for p in paths]
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    if dirty:
+        return None
+    settings = hashlib.sha256(config_text.encode()).hexdigest()
+    return "-".join(t[:12] for t in trees) + "-" + settings[:12]
+
+
 def mean_spread(values):
     values = [v for v in values if v is not None]
     if not values:
@@ -115,7 +138,7 @@ def mean_spread(values):
     return f"{statistics.mean(values):.3f} ± {spread:.3f}"
 
 
-def run_set(args, name, config, baselines, on_seed):
+def run_set(args, name, config, baselines, on_seed, earlier):
     data = Path(args.data) / name
     rows = read_books(data / "books.csv")
     has_covers = any(r.get("cover", "").strip() for r in rows)
@@ -135,6 +158,13 @@ def run_set(args, name, config, baselines, on_seed):
     results = []
     features = None
     for seed in args.seeds:
+        kept = [r for r in earlier if r["seed"] == seed and args.version and r.get("version") == args.version]
+        if kept:
+            # The same code and settings on the same split: the figures of an earlier run stand.
+            print(f"{name} seed {seed}: kept from {args.results_path}", file=sys.stderr, flush=True)
+            results.append(kept[0])
+            on_seed(results)
+            continue
         started = time.time()
         train, test = stratified_split(rows, seed, args.share)
         train_csv, test_csv = work / f"train-{seed}.csv", work / f"test-{seed}.csv"
@@ -149,7 +179,7 @@ def run_set(args, name, config, baselines, on_seed):
             shutil.copytree(features, library / "features", dirs_exist_ok=True)
         # The baseline fits on the other core while the model trains on one.
         baseline = baselines.submit(linear_baseline, train, test, seed)
-        result = {"set": name, "seed": seed, "train": len(train), "test": len(test)}
+        result = {"set": name, "seed": seed, "train": len(train), "test": len(test), "version": args.version}
         for kind in kinds:
             sweep = shelfwise(args.binary, library, "train", "--config", configs[kind], "--seed", seed)
             run = sweep["runs"][0]["run"]
@@ -179,8 +209,15 @@ def run_set(args, name, config, baselines, on_seed):
     return kinds, results
 
 
+def attention_of(results, kind, key):
+    return [(r[kind].get("attention") or {}).get(key) for r in results]
+
+
 def print_table(all_results):
-    print(f"{'set':<24} {'runs':<10} {'macro-F1 (mean ± sd)':>22} {'mR':>16} {'chance mR':>10} {'gallery':>8}")
+    print(
+        f"{'set':<24} {'runs':<10} {'macro-F1 (mean ± sd)':>22} {'mR':>16} {'chance mR':>10} {'gallery':>8}"
+        f" {'cover share':>16} {'edge peaks':>16} {'edge cells':>10}"
+    )
     for name, (kinds, results) in all_results.items():
         gallery = results[0]["test"]
         chance = 16 / (3 * gallery)
@@ -191,9 +228,18 @@ def print_table(all_results):
             mr = mean_spread([r[kind].get("mR") for r in results]) if with_mr else ""
             chance_text = f"{chance:.4f}" if with_mr else ""
             label = "TF-IDF+LR" if kind == "linear" else kind
-            print(f"{name:<24} {label:<10} {f1:>22} {mr:>16} {chance_text:>10} {gallery if kind == 'fused' else '':>8}")
+            share = edge = cells = ""
+            if kind in ("fused", "image") and "image" in kinds:
+                share = mean_spread(attention_of(results, kind, "mean_cover_share"))
+                edge = mean_spread(attention_of(results, kind, "border_peaks"))
+                cells = next((f"{c:.3f}" for c in attention_of(results, kind, "border_cells") if c), "")
+            print(
+                f"{name:<24} {label:<10} {f1:>22} {mr:>16} {chance_text:>10} {gallery if kind == 'fused' else '':>8}"
+                f" {share:>16} {edge:>16} {cells:>10}"
+            )
     seeds = sorted({r["seed"] for _, results in all_results.values() for r in results})
     print(f"\nseeds {seeds}; held-out books never seen by either model; ± is the sample standard deviation over seeds")
+    print("cover share: mean S_c / (S_c + S_u) on held-out covers; edge peaks: share of their CBAM maps peaking in an edge cell (edge cells: by chance)")
 
 
 def main():
@@ -217,17 +263,28 @@ def main():
         sys.exit(f"quality: {', '.join(missing)} not under {args.data} (the shared data is not on this machine)")
     print(f"work folder: {args.work}", file=sys.stderr)
     results_path = Path(args.results or Path(args.work) / "quality.json")
-    done = {}
+    args.results_path = results_path
+    settings = dict(config, epochs=args.epochs or config.get("epochs"))
+    args.version = model_version(json.dumps(settings, sort_keys=True))
+    if args.version is None:
+        print("the code has uncommitted changes: no earlier figures are reused", file=sys.stderr)
+    done = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    earlier = {name: list(results) for name, results in done.items()}
 
     def save(name, results):
         # Written after every seed: a long benchmark stopped part-way keeps its figures.
-        done[name] = results
+        # Seeds of earlier runs that this one does not train stay in the file.
+        seeds = {r["seed"] for r in results}
+        others = [r for r in earlier.get(name, []) if r["seed"] not in seeds]
+        done[name] = sorted(others + results, key=lambda r: r["seed"])
         results_path.write_text(json.dumps(done, indent=1))
 
     all_results = {}
     with ProcessPoolExecutor(1) as baselines:
         for name in args.sets.split(","):
-            all_results[name] = run_set(args, name, config, baselines, lambda r, n=name: save(n, r))
+            all_results[name] = run_set(
+                args, name, config, baselines, lambda r, n=name: save(n, r), earlier.get(name, [])
+            )
     print_table(all_results)
     print(f"figures: {results_path}")
 

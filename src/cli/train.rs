@@ -43,6 +43,10 @@ pub struct TrainArgs {
     /// AdamW's learning rate (default 3e-3, lowered along a cosine).
     #[arg(long)]
     pub learning_rate: Option<f64>,
+    /// Weight of the alignment term between each book's text-only and cover-only
+    /// placements, for cross-modal retrieval (default 0.5; 0: the paper's objective alone).
+    #[arg(long)]
+    pub alignment: Option<f64>,
     /// Start from these settings (JSON, e.g. models/cpu-default.json); flags given override them.
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -72,6 +76,9 @@ fn base_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     }
     if let Some(learning_rate) = args.learning_rate {
         base.learning_rate = learning_rate;
+    }
+    if let Some(alignment) = args.alignment {
+        base.alignment = alignment;
     }
     if let Some(image_size) = args.image_size {
         base.trunk.image_size = image_size;
@@ -276,8 +283,8 @@ fn print_runs(runs: &[SweepRun]) {
         );
         if let Some(words) = &run.word_classifier {
             println!(
-                "  word classifier: C {}, balanced {}, weight {} (validation macro-F1 {:.3} without it)",
-                words.c, words.balanced, words.mix, words.network_macro_f1
+                "  word classifier: C {}, balanced {} (cross-validated macro-F1 {:.3}), weight {} (validation macro-F1 {:.3} without it)",
+                words.c, words.balanced, words.cv_macro_f1, words.mix, words.network_macro_f1
             );
         }
         let Some(tables) = &run.validation else {

@@ -44,6 +44,12 @@ pub const THUMB_BOX: (u32, u32) = (160, 240);
 /// Resolves a cover path written in an import file against that file's folder,
 /// refusing absolute paths and paths that leave the folder (also through symlinks).
 pub fn resolve_inside(base_dir: &Path, raw: &str) -> Result<PathBuf, String> {
+    // `Path::new("books.csv").parent()` is the empty path: the working folder.
+    let base_dir = if base_dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base_dir
+    };
     let relative = Path::new(raw);
     if relative.is_absolute() || raw.starts_with('/') {
         return Err(format!(
@@ -287,6 +293,12 @@ mod tests {
         std::fs::create_dir(dir.path().join("covers")).unwrap();
         std::fs::write(dir.path().join("covers/a.jpg"), b"x").unwrap();
         assert!(resolve_inside(dir.path(), "covers/a.jpg").is_ok());
+        // A CSV named without a folder (`import books.csv`) has the empty
+        // path as its parent: its covers are found in the working folder
+        // (tests run in the package's root).
+        let file = Path::new("Cargo.toml");
+        let parent = file.parent().unwrap();
+        assert!(resolve_inside(parent, "Cargo.toml").is_ok());
         assert!(resolve_inside(dir.path(), "./covers/../covers/a.jpg").is_ok());
         let err = resolve_inside(dir.path(), "../../etc/passwd").unwrap_err();
         assert!(err.contains("leaves the import folder"), "{err}");

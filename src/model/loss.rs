@@ -81,3 +81,21 @@ pub fn objective_smoothed(
     let (ce_value, triplet_value) = (ce.double_value(&[]), triplet.double_value(&[]));
     (ce * beta + triplet * alpha, ce_value, triplet_value)
 }
+
+/// Temperature of the alignment term's softmax over a batch's books.
+pub const ALIGNMENT_TEMPERATURE: f64 = 0.1;
+
+/// The alignment term (MODEL.md, beyond the paper; Table 2): symmetric
+/// InfoNCE between the books' text-only placements `text` and cover-only
+/// placements `image` (row `i` of each is book `i`, both L2-normalised), so
+/// that each cover picks out its own book's text among the batch's, and each
+/// text its cover. Without it nothing asks the two placements of a book to
+/// meet, and cross-modal retrieval stayed at chance.
+pub fn alignment(text: &Tensor, image: &Tensor) -> Tensor {
+    let books = text.size()[0];
+    let similarities = text.matmul(&image.transpose(0, 1)) / ALIGNMENT_TEMPERATURE;
+    let own = Tensor::arange(books, (Kind::Int64, text.device()));
+    (similarities.cross_entropy_for_logits(&own)
+        + similarities.transpose(0, 1).cross_entropy_for_logits(&own))
+        / 2.0
+}

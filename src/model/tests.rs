@@ -5,7 +5,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::cbam::Cbam;
 use super::fusion::ModalityFusion;
-use super::loss::{batch_hard_triplet, cross_entropy, objective};
+use super::loss::{ALIGNMENT_TEMPERATURE, alignment, batch_hard_triplet, cross_entropy, objective};
 use super::trunk::torchvision_parameter_names;
 use super::weights::{TrunkProvenance, WeightsError, load_by_name};
 use super::*;
@@ -542,4 +542,18 @@ fn a_word_reads_its_row_plus_the_mean_of_its_ngrams() {
             &values(&encoder.embedding.ws.get(row)),
         );
     }
+}
+
+/// Two books, text placements (1, 0) and (0, 1): with covers placed on their
+/// own texts each row's softmax gives its own book e^(1/T) / (e^(1/T) + 1);
+/// with the covers swapped the loss is the mirror image, far higher.
+#[test]
+fn alignment_by_hand() {
+    let text = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0]).reshape([2, 2]);
+    let swapped = Tensor::from_slice(&[0.0f32, 1.0, 1.0, 0.0]).reshape([2, 2]);
+    let inverse = 1.0 / ALIGNMENT_TEMPERATURE;
+    let own = -(inverse.exp() / (inverse.exp() + 1.0)).ln();
+    let other = -(1.0 / (inverse.exp() + 1.0)).ln();
+    assert_close(&values(&alignment(&text, &text)), &[own]);
+    assert_close(&values(&alignment(&text, &swapped)), &[other]);
 }

@@ -50,6 +50,13 @@ pub struct TrainConfig {
     /// Cross-entropy against labels smoothed by this share (0: none).
     #[serde(default)]
     pub label_smoothing: f64,
+    /// Weight of the alignment term between each training book's text-only
+    /// and cover-only placements (`model::loss::alignment`), added to the
+    /// paper's objective in fused runs; 0 gives the paper's objective alone
+    /// (and runs saved before it). The text side is the target: the cover
+    /// learns to place a book where its text does.
+    #[serde(default)]
+    pub alignment: f64,
     pub modalities: Modalities,
     /// Words of a book's text read by the LSTM, at most.
     pub max_words: usize,
@@ -80,6 +87,7 @@ impl Default for TrainConfig {
             mask_ensemble: false,
             weight_averaging: false,
             label_smoothing: 0.0,
+            alignment: 0.5,
             modalities: Modalities::Fused,
             max_words: 200,
             model: ModelConfig::default(),
@@ -241,6 +249,12 @@ impl TrainConfig {
                 "word_dropout",
                 self.word_dropout.to_string(),
                 SHARE,
+            ),
+            (
+                self.alignment.is_finite() && self.alignment >= 0.0,
+                "alignment",
+                self.alignment.to_string(),
+                "a number from 0 up",
             ),
         ]
     }

@@ -16,7 +16,7 @@ use super::predict::Predictor;
 use super::split::{epoch_rng, pk_batches, stratified_split};
 use super::summary::RunSummary;
 use super::validation::validation_tables;
-use super::word_classifier::{self, WordClassifierChoice};
+use super::word_classifier;
 use super::{TrainError, TrainEvent, schedule};
 use crate::eval::ConfusionMatrix;
 use crate::jobs::{Cancel, Progress, is_cancelled};
@@ -275,7 +275,7 @@ impl<'a> Trainer<'a> {
                 &tensors.text_present,
                 true,
             );
-            let (objective, cross_entropy, triplet) = loss::objective_smoothed(
+            let (mut objective, cross_entropy, triplet) = loss::objective_smoothed(
                 &output.logits,
                 &output.embeddings,
                 &tensors.labels,
@@ -283,6 +283,9 @@ impl<'a> Trainer<'a> {
                 config.alpha(),
                 config.label_smoothing,
             );
+            if let Some(alignment) = self.alignment_loss(batch) {
+                objective += alignment * config.alignment;
+            }
             optimizer.backward_step(&objective);
             let value = objective.double_value(&[]);
             epoch_loss += value;
@@ -296,6 +299,44 @@ impl<'a> Trainer<'a> {
             });
         }
         Ok(epoch_loss / batches.len() as f64)
+    }
+
+    /// The alignment term over the batch's distinct books that have a cover
+    /// and a text: their text-only placements (no gradient: the target)
+    /// against their cover-only ones. `None` when the run is not fused, its
+    /// weight is 0, or fewer than two books have both.
+    fn alignment_loss(&self, batch: &[usize]) -> Option<Tensor> {
+        let config = self.config;
+        if config.alignment <= 0.0 || config.modalities != Modalities::Fused {
+            return None;
+        }
+        let dataset = &self.data.dataset;
+        let mut paired: Vec<usize> = batch
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let example = &dataset.examples[i];
+                example.cover.is_some() && !example.word_ids.is_empty()
+            })
+            .collect();
+        paired.sort_unstable();
+        paired.dedup();
+        if paired.len() < 2 {
+            return None;
+        }
+        let pass = |alone: Modalities, train: bool| {
+            let tensors = batch_tensors(dataset, &paired, self.data.layout, alone, None);
+            let output = self.heads.forward_t(
+                &tensors.scales,
+                tensors.text(),
+                &tensors.image_present,
+                &tensors.text_present,
+                train,
+            );
+            output.embeddings
+        };
+        let text = tch::no_grad(|| pass(Modalities::Text, false));
+        Some(loss::alignment(&text, &pass(Modalities::Image, true)))
     }
 
     /// After the last epoch: the averaged weights when they validate better.
@@ -332,10 +373,7 @@ impl<'a> Trainer<'a> {
             dir.load(&mut self.store, Checkpoint::Best)?;
         }
         let config = self.config;
-        if let Some(choice) = self.fit_word_classifier()? {
-            summary.word_classifier = Some(choice);
-            self.save(Checkpoint::Best)?;
-        }
+        let chosen = self.fit_word_classifier()?;
         let tables = validation_tables(
             &self.predictor(),
             &self.data.dataset,
@@ -344,18 +382,25 @@ impl<'a> Trainer<'a> {
             config.mask_ensemble,
             self.embedding_dim,
         );
-        if summary.word_classifier.is_some() {
+        if let Some(chosen) = chosen {
             summary.val_accuracy = tables.confusion.accuracy();
             summary.val_macro_f1 = tables.confusion.macro_f1();
+            if let Some(path) = self.heads.word_bag.as_mut() {
+                let kept = &chosen.on_labelled;
+                path.set_classifier(&kept.weights, &kept.bias, chosen.choice.mix);
+            }
+            summary.word_classifier = Some(chosen.choice);
+            self.save(Checkpoint::Best)?;
         }
         summary.validation = Some(tables);
         Ok(summary)
     }
 
-    /// Fits the word classifier on the training books and keeps it with the
-    /// mix the validation books chose; `None` without the word path, a text
-    /// to read, or books held out.
-    fn fit_word_classifier(&mut self) -> Result<Option<WordClassifierChoice>, TrainError> {
+    /// Chooses and fits the word classifier (see [`word_classifier::choose`])
+    /// and sets the one fitted on the training books, for the validation
+    /// figures; `None` without the word path, a text to read, or books held
+    /// out. The caller keeps the refitted one.
+    fn fit_word_classifier(&mut self) -> Result<Option<word_classifier::Chosen>, TrainError> {
         let config = self.config;
         let data = self.data;
         let buckets = config.model.word_bag_buckets;
@@ -371,17 +416,18 @@ impl<'a> Trainer<'a> {
             config.modalities,
             config.mask_ensemble,
         );
-        let (choice, fitted) = word_classifier::choose(
+        let chosen = word_classifier::choose(
             &data.dataset,
             (&data.train, &data.validation),
             &network,
-            buckets,
+            (buckets, config.seed),
             data.layout.device,
         )?;
         if let Some(path) = self.heads.word_bag.as_mut() {
-            path.set_classifier(&fitted.weights, &fitted.bias, choice.mix);
+            let fitted = &chosen.on_training;
+            path.set_classifier(&fitted.weights, &fitted.bias, chosen.choice.mix);
         }
-        Ok(Some(choice))
+        Ok(Some(chosen))
     }
 }
 

@@ -30,6 +30,28 @@ pub fn stratified_split(labels: &[usize], share: f64, seed: u64) -> (Vec<usize>,
     (train, validation)
 }
 
+/// The fold (of `folds`) of each of `labels`' items, stratified: each
+/// category's items, shuffled by `seed`, are dealt to the folds in turn, so
+/// every fold holds about its share of each category (scikit-learn's
+/// `StratifiedKFold` with `shuffle`).
+pub(crate) fn stratified_folds(labels: &[usize], folds: usize, seed: u64) -> Vec<usize> {
+    let mut by_label: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (index, &label) in labels.iter().enumerate() {
+        by_label.entry(label).or_default().push(index);
+    }
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0xF01D);
+    let mut fold_of = vec![0; labels.len()];
+    let mut next = 0;
+    for members in by_label.values_mut() {
+        shuffle(members, &mut rng);
+        for &index in members.iter() {
+            fold_of[index] = next % folds.max(1);
+            next += 1;
+        }
+    }
+    fold_of
+}
+
 pub(crate) fn shuffle<T>(items: &mut [T], rng: &mut SmallRng) {
     for i in (1..items.len()).rev() {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;
@@ -102,6 +124,22 @@ mod tests {
         // A category of one book stays in training.
         let (train, validation) = stratified_split(&[0, 0, 0, 1], 0.5, 1);
         assert!(train.contains(&3) && !validation.contains(&3));
+    }
+
+    #[test]
+    fn folds_share_each_category_and_follow_the_seed() {
+        let labels: Vec<usize> = (0..53).map(|i| i % 3).collect();
+        let folds = stratified_folds(&labels, 5, 4);
+        for fold in 0..5 {
+            for class in 0..3 {
+                let held = (0..53)
+                    .filter(|&i| folds[i] == fold && labels[i] == class)
+                    .count();
+                assert!((3..=4).contains(&held), "fold {fold} class {class}: {held}");
+            }
+        }
+        assert_eq!(stratified_folds(&labels, 5, 4), folds);
+        assert_ne!(stratified_folds(&labels, 5, 5), folds);
     }
 
     #[test]

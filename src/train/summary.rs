@@ -87,6 +87,7 @@ mod tests {
                 mix: 1.0,
                 network_macro_f1: 0.3,
                 val_macro_f1: 0.4,
+                cv_macro_f1: 0.35,
             }),
         };
         let json = serde_json::to_string(&summary).unwrap();

@@ -406,6 +406,7 @@ mod tests {
             mix: 1.0,
             network_macro_f1: 0.615,
             val_macro_f1: 0.727,
+            cv_macro_f1: 0.7,
         };
         let line = word_classifier_line(&words);
         assert!(
