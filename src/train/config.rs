@@ -87,7 +87,7 @@ impl Default for TrainConfig {
             mask_ensemble: false,
             weight_averaging: false,
             label_smoothing: 0.0,
-            alignment: 0.5,
+            alignment: 2.0,
             modalities: Modalities::Fused,
             max_words: 200,
             model: ModelConfig::default(),
