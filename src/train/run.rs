@@ -304,8 +304,8 @@ impl<'a> Trainer<'a> {
     /// The alignment term over the batch's distinct books that have a cover
     /// and a text: their text-only placements against their cover-only ones,
     /// both moved by it (with the text side held fixed as a target, mR on
-    /// openlibrary_covers5's validation books was 2.3x chance; with both
-    /// moving, 5.2x, and macro-F1 no lower). `None` when the run is not fused, its
+    /// openlibrary_covers5's validation books was 2.3x chance at weight 2;
+    /// with both moving, 5.2x). `None` when the run is not fused, its
     /// weight is 0, or fewer than two books have both.
     fn alignment_loss(&self, batch: &[usize]) -> Option<Tensor> {
         let config = self.config;
