@@ -44,7 +44,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub learning_rate: Option<f64>,
     /// Weight of the alignment term between each book's text-only and cover-only
-    /// placements, for cross-modal retrieval (default 2; 0: the paper's objective alone).
+    /// placements, for cross-modal retrieval (default 0.5; 0: the paper's objective alone).
     #[arg(long)]
     pub alignment: Option<f64>,
     /// Start from these settings (JSON, e.g. models/cpu-default.json); flags given override them.
