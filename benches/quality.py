@@ -253,6 +253,11 @@ def main():
     parser.add_argument("--config", default=str(ROOT / "models" / "cpu-default.json"))
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--results")
+    parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="print the table of RESULTS' figures of this version and train nothing",
+    )
     args = parser.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
     if not args.work:
@@ -270,6 +275,18 @@ def main():
         print("the code has uncommitted changes: no earlier figures are reused", file=sys.stderr)
     done = json.loads(results_path.read_text()) if results_path.is_file() else {}
     earlier = {name: list(results) for name, results in done.items()}
+
+    if args.table_only:
+        table = {}
+        for name in args.sets.split(","):
+            kept = [r for r in earlier.get(name, []) if r["seed"] in args.seeds and r.get("version") == args.version]
+            if kept:
+                has_image = all("image" in r for r in kept)
+                table[name] = (["fused", "text"] + (["image"] if has_image else []), kept)
+        if not table:
+            sys.exit(f"quality: {results_path} has no figures of this version ({args.version})")
+        print_table(table)
+        return
 
     def save(name, results):
         # Written after every seed: a long benchmark stopped part-way keeps its figures.
