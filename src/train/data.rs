@@ -24,6 +24,14 @@ pub(crate) struct Example {
     pub cover: Option<[Tensor; 3]>,
 }
 
+impl Example {
+    /// Whether the book can be placed both ways, by its cover alone and by
+    /// its text alone: what cross-modal retrieval and its alignment term pair.
+    pub fn has_cover_and_text(&self) -> bool {
+        self.cover.is_some() && !self.word_ids.is_empty()
+    }
+}
+
 /// The library turned into examples: labels by category name (sorted), word ids
 /// of the library's vectors (unknown and padding rows after the known words),
 /// and each cover's cached trunk maps.

@@ -316,10 +316,7 @@ impl<'a> Trainer<'a> {
         let mut paired: Vec<usize> = batch
             .iter()
             .copied()
-            .filter(|&i| {
-                let example = &dataset.examples[i];
-                example.cover.is_some() && !example.word_ids.is_empty()
-            })
+            .filter(|&i| dataset.examples[i].has_cover_and_text())
             .collect();
         paired.sort_unstable();
         paired.dedup();

@@ -19,10 +19,7 @@ pub(crate) fn validation_tables(
     let paired: Vec<usize> = measured
         .iter()
         .copied()
-        .filter(|&i| {
-            let example = &dataset.examples[i];
-            example.cover.is_some() && !example.word_ids.is_empty()
-        })
+        .filter(|&i| dataset.examples[i].has_cover_and_text())
         .collect();
     let retrieval = if paired.len() >= 2 {
         let on_paired = |alone| predictor.predict(dataset, &paired, alone, false).embeddings;

@@ -217,10 +217,7 @@ pub(crate) fn choose(
     };
     let ((c, balanced), cv_macro_f1) = problem.cross_validated_strength(&labelled, seed)?;
     let on_training = problem.fit(train, (c, balanced))?;
-    let actual: Vec<usize> = validation
-        .iter()
-        .map(|&i| dataset.examples[i].label)
-        .collect();
+    let actual = problem.labels(validation);
     let network = network.to_device(device);
     let network_macro_f1 = macro_f1(&network, &actual, categories);
     let words = problem.probabilities(&on_training, validation);
@@ -346,6 +343,28 @@ mod tests {
         }
     }
 
+    /// [`choose`] on 40 books of two categories, the first 30 for training
+    /// and the rest for validation, beside a network that knows nothing
+    /// (uniform probabilities), with 8 buckets.
+    fn choose_on_forty(examples: Vec<Example>) -> Chosen {
+        let dataset = Dataset {
+            examples,
+            categories: vec!["a".into(), "b".into()],
+            padding_id: 3,
+            word_bag: None,
+        };
+        let (train, validation): (Vec<usize>, Vec<usize>) = ((0..30).collect(), (30..40).collect());
+        let network = Tensor::full([10, 2], 0.5, (Kind::Float, Device::Cpu));
+        choose(
+            &dataset,
+            (&train, &validation),
+            &network,
+            (8, 1),
+            Device::Cpu,
+        )
+        .unwrap()
+    }
+
     /// Category 0's books have bucket 1, category 1's bucket 2 (and all share
     /// bucket 3): the classifier separates them where a network that knows
     /// nothing (uniform probabilities) cannot, and the choice says so.
@@ -357,23 +376,7 @@ mod tests {
                 example(label, vec![(1 + label as i64, 0.8), (3, 0.6)])
             })
             .collect();
-        let dataset = Dataset {
-            examples,
-            categories: vec!["a".into(), "b".into()],
-            padding_id: 3,
-            word_bag: None,
-        };
-        let train: Vec<usize> = (0..30).collect();
-        let validation: Vec<usize> = (30..40).collect();
-        let network = Tensor::full([10, 2], 0.5, (Kind::Float, Device::Cpu));
-        let chosen = choose(
-            &dataset,
-            (&train, &validation),
-            &network,
-            (8, 1),
-            Device::Cpu,
-        )
-        .unwrap();
+        let chosen = choose_on_forty(examples);
         let choice = &chosen.choice;
         assert!(choice.network_macro_f1 < 0.5, "{choice:?}");
         assert_eq!(choice.val_macro_f1, 1.0, "{choice:?}");
@@ -403,22 +406,7 @@ mod tests {
                 )
             })
             .collect();
-        let dataset = Dataset {
-            examples,
-            categories: vec!["a".into(), "b".into()],
-            padding_id: 3,
-            word_bag: None,
-        };
-        let (train, validation): (Vec<usize>, Vec<usize>) = ((0..30).collect(), (30..40).collect());
-        let network = Tensor::full([10, 2], 0.5, (Kind::Float, Device::Cpu));
-        let chosen = choose(
-            &dataset,
-            (&train, &validation),
-            &network,
-            (8, 1),
-            Device::Cpu,
-        )
-        .unwrap();
+        let chosen = choose_on_forty(examples);
         let weight = |fitted: &Fitted| f32::try_from(fitted.weights.get(4).get(1)).unwrap();
         assert_eq!(weight(&chosen.on_training), 0.0);
         assert!(weight(&chosen.on_labelled) > 0.0);
