@@ -3,10 +3,11 @@
 //! the window, the command line, tests and benchmarks share one code path.
 //!
 //! Modules, from the bottom up (each uses only those listed before it):
-//! `jobs`, `paths`, `eval`, `store`, `text`, `import`, `model`, `embed`,
+//! `jobs`, `paths`, `eval`, `store`, `text`, `import`, `model`, `backbone`, `embed`,
 //! `train`, `inference`, `recommend`, `project`, `check`, `app`, `ui`, `cli`.
 
 pub mod app;
+pub mod backbone;
 pub mod check;
 pub mod cli;
 pub mod embed;

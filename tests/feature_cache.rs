@@ -164,3 +164,46 @@ fn cancelling_keeps_what_was_computed() {
     assert!(matches!(result, Err(EmbedError::Cancelled)));
     assert_eq!(fill(&library, &settings).unwrap().computed, 5);
 }
+
+/// torchvision-named full-width VGG16 weights, every value `value`.
+fn write_weights(path: &std::path::Path, value: f64) {
+    let tensors: Vec<(String, Tensor)> = shelfwise::model::trunk::torchvision_parameter_shapes()
+        .into_iter()
+        .map(|(name, shape)| {
+            (
+                name,
+                Tensor::full(&shape, value, (Kind::Float, Device::Cpu)),
+            )
+        })
+        .collect();
+    Tensor::write_safetensors(&tensors, path).unwrap();
+}
+
+#[test]
+fn changing_the_backbone_misses_only_the_new_trunks_entries() {
+    let source = tempfile::tempdir().unwrap();
+    let csv = common::write_books(source.path(), BOOKS);
+    let library_dir = tempfile::tempdir().unwrap();
+    let mut library = Library::open(library_dir.path()).unwrap();
+    common::import(&mut library, &csv);
+    let weights = source.path().join("vgg16.safetensors");
+    write_weights(&weights, 0.01);
+    let random = TrunkSettings {
+        width: 1.0,
+        ..settings()
+    };
+    let pretrained = TrunkSettings {
+        weights: Some(weights.clone()),
+        ..random.clone()
+    };
+    assert_eq!(fill(&library, &random).unwrap().computed, 5);
+    assert_eq!(fill(&library, &pretrained).unwrap().computed, 5);
+    // Back and forth: each trunk's entries were kept.
+    let again = fill(&library, &random).unwrap();
+    assert_eq!((again.computed, again.reused), (0, 5));
+    assert_eq!(fill(&library, &pretrained).unwrap().computed, 0);
+    // Other weights under the same file name are another trunk.
+    write_weights(&weights, 0.02);
+    assert_eq!(fill(&library, &pretrained).unwrap().computed, 5);
+    assert_eq!(fill(&library, &random).unwrap().computed, 0);
+}

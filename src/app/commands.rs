@@ -32,8 +32,12 @@ pub enum Command {
     ResumeRun(RunId),
     DeleteRun(RunId),
     ChooseRun(RunId),
+    /// Downloads torchvision's ImageNet VGG16 as the library's backbone.
+    DownloadBackbone,
+    /// Opens a file dialog for a weights file to import as the backbone.
     PickWeights,
-    ClearWeights,
+    /// Back to a random trunk.
+    ClearBackbone,
     ShowAttention(BookId),
     ComputeProjection(Method),
     Suggest,
@@ -72,7 +76,14 @@ impl ShelfwiseApp {
             Command::DeleteRun(run_id) => self.delete_run(run_id),
             Command::ChooseRun(run_id) => self.choose_run(run_id),
             Command::PickWeights => self.pick_file(ctx, PickPurpose::Weights),
-            Command::ClearWeights => self.settings.weights = None,
+            Command::DownloadBackbone => self.start_backbone_download(ctx),
+            Command::ClearBackbone => {
+                self.status = Some(match crate::backbone::clear(&self.library_dir) {
+                    Ok(_) => "The library's trunk is random again.".into(),
+                    Err(error) => format!("Clearing the backbone failed: {error}"),
+                });
+                self.backbone.refresh(&self.library_dir);
+            }
             Command::ShowAttention(book_id) => self.start_attention(ctx, book_id),
             Command::ComputeProjection(method) => self.start_projection(ctx, method),
             Command::Suggest => self.start_recommend(ctx),

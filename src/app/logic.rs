@@ -28,6 +28,7 @@ impl ShelfwiseApp {
         }
         self.poll_explore_jobs();
         self.poll_check();
+        self.poll_backbone();
         self.save_png_if_ready(ctx);
         let dropped: Vec<PathBuf> = ctx.input(|input| {
             input
@@ -78,6 +79,25 @@ impl ShelfwiseApp {
         }
     }
 
+    /// A finished download or import says what the trunk is now.
+    fn poll_backbone(&mut self) {
+        let Some(outcome) = self.backbone.job.as_mut().and_then(|job| job.poll()) else {
+            return;
+        };
+        self.backbone.job = None;
+        self.status = Some(match outcome {
+            JobOutcome::Finished(installed) => format!(
+                "Backbone: {}. Runs trained from now on use it.",
+                installed.describe()
+            ),
+            JobOutcome::Failed(error) => format!(
+                "Backbone not installed: {}",
+                crate::jobs::error_message(&error)
+            ),
+        });
+        self.backbone.refresh(&self.library_dir);
+    }
+
     fn poll_import(&mut self, ctx: &egui::Context) {
         let Some(outcome) = self.imports.job.as_mut().and_then(|job| job.poll()) else {
             return;
@@ -119,7 +139,7 @@ impl ShelfwiseApp {
                         .into(),
                 );
             }
-            (PickPurpose::Weights, Some(path)) => self.settings.weights = Some(path),
+            (PickPurpose::Weights, Some(path)) => self.start_backbone_import(ctx, path),
             (PickPurpose::QueryImage, Some(path)) => self.recommend.image = Some(path),
             (_, None) => {}
         }

@@ -5,6 +5,7 @@
 //! events into state ([`logic`]); and exports ([`exports`]). Drawing lives in
 //! `ui`; no SQL here beyond calls into `store`, and no tch at all.
 
+pub mod backbone;
 pub mod commands;
 pub mod explore;
 pub mod exports;
@@ -19,6 +20,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 
+pub use backbone::BackboneState;
 pub use commands::Command;
 pub use explore::{AttentionState, ProjectionState, QueryKind, RecommendState};
 pub use library::LibraryState;
@@ -54,6 +56,8 @@ pub struct ShelfwiseApp {
     pub projection: ProjectionState,
     pub recommend: RecommendState,
     pub settings: Settings,
+    /// The library's VGG16 backbone and the job fetching one.
+    pub backbone: BackboneState,
     /// The Settings view's typed library folder.
     pub library_entry: String,
     pub demo_csv: Option<PathBuf>,
@@ -90,6 +94,7 @@ impl ShelfwiseApp {
             projection: ProjectionState::default(),
             recommend: RecommendState::default(),
             settings: Settings::default(),
+            backbone: BackboneState::default(),
             demo_csv,
             status: None,
             message: None,
@@ -108,6 +113,7 @@ impl ShelfwiseApp {
         }
         app.reload_books();
         app.reload_runs();
+        app.backbone.refresh(&app.library_dir);
         if app.store.is_some() {
             app.start_check(ctx);
         }
@@ -248,6 +254,7 @@ impl ShelfwiseApp {
                 self.runs.chosen = None;
                 self.reload_books();
                 self.reload_runs();
+                self.backbone.refresh(&self.library_dir);
                 self.status = Some(format!("Opened {}", self.library_dir.display()));
                 self.check_job = None;
                 self.say_if_read_only();

@@ -1,6 +1,7 @@
 //! The library's runs as every view sees them: the run table, the run chosen
 //! in it, and the run the explore views (Attention, Projection, Recommend) use.
 
+use crate::model::weights::TrunkProvenance;
 use crate::store::{Library, Modalities, RunId, RunListing, RunStatus};
 use crate::train::TrainError;
 
@@ -29,6 +30,13 @@ impl RunsState {
             .iter()
             .filter(|r| r.status == RunStatus::Finished)
             .collect()
+    }
+
+    /// The trunk a finished run trained on, from its summary.
+    pub fn trunk(&self, run_id: RunId) -> Option<TrunkProvenance> {
+        let listing = self.listing(run_id)?;
+        let summary = crate::train::RunSummary::of_listing(listing).ok()??;
+        Some(summary.trunk)
     }
 
     /// The run the explore views use: the chosen one when finished, else the

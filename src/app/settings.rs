@@ -52,8 +52,6 @@ pub struct Settings {
     pub device: DeviceChoice,
     /// libtorch's CPU threads; 0 = all cores but one.
     pub threads: usize,
-    /// torchvision VGG16 weights for the trunk, when the librarian has them.
-    pub weights: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -62,7 +60,6 @@ impl Default for Settings {
             library: None,
             device: DeviceChoice::Auto,
             threads: 0,
-            weights: None,
         }
     }
 }

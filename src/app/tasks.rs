@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use super::ShelfwiseApp;
 use super::runs::run_label;
 use super::train::LiveSweep;
+use crate::backbone;
 use crate::import::{self, ImportOptions};
 use crate::inference::TrainedRun;
 use crate::jobs::{Job, JobContext, Progress};
@@ -33,9 +34,10 @@ impl PickPurpose {
             PickPurpose::ImportSource { .. } => dialog
                 .set_title("Import into shelfwise")
                 .add_filter("CSV (books or reading history)", &["csv"]),
-            PickPurpose::Weights => dialog
-                .set_title("torchvision VGG16 weights")
-                .add_filter("safetensors or tch .ot", &["safetensors", "ot"]),
+            PickPurpose::Weights => dialog.set_title("torchvision VGG16 weights").add_filter(
+                "PyTorch .pth, safetensors or tch .ot",
+                &["pth", "pt", "bin", "safetensors", "ot"],
+            ),
             PickPurpose::QueryImage => dialog
                 .set_title("An image to find covers like")
                 .add_filter("images", &["jpg", "jpeg", "png", "webp", "gif", "bmp"]),
@@ -94,6 +96,36 @@ impl ShelfwiseApp {
         run
     }
 
+    /// Downloads torchvision's ImageNet VGG16 into the library (resuming a cut download).
+    pub fn start_backbone_download(&mut self, ctx: &egui::Context) {
+        if self.backbone.job.is_some() {
+            return;
+        }
+        self.backbone.job = Some(self.job_setup(ctx).spawn("ImageNet VGG16", |job, setup| {
+            let request = backbone::DownloadRequest {
+                url: backbone::VGG16_URL,
+                sha256: backbone::VGG16_SHA256,
+            };
+            let on_progress = |p: Progress| job.progress(p, "bytes");
+            Ok(backbone::get_vgg16(
+                &setup.library_dir,
+                &request,
+                &on_progress,
+                job.cancel_flag(),
+            )?)
+        }));
+    }
+
+    /// Makes a weights file the librarian chose the library's backbone.
+    pub fn start_backbone_import(&mut self, ctx: &egui::Context, file: PathBuf) {
+        if self.backbone.job.is_some() {
+            return;
+        }
+        self.backbone.job = Some(self.job_setup(ctx).spawn("VGG16 weights", move |_, setup| {
+            Ok(backbone::import(&setup.library_dir, &file)?)
+        }));
+    }
+
     /// Starts importing `path` in the background, or queues it behind a running import.
     pub fn start_import(&mut self, ctx: &egui::Context, path: PathBuf) {
         if self.imports.job.is_some() {
@@ -131,7 +163,7 @@ impl ShelfwiseApp {
         if self.train.job.is_some() {
             return;
         }
-        let request = match self.train.form.request(self.settings.weights.clone()) {
+        let request = match self.train.form.request(self.backbone.weights()) {
             Ok(request) => request,
             Err(reason) => {
                 self.message = Some(reason);

@@ -9,6 +9,7 @@ pub mod output;
 pub mod progress;
 pub mod run;
 pub mod train;
+pub mod weights;
 pub mod words;
 
 use std::path::{Path, PathBuf};
@@ -79,6 +80,12 @@ pub enum Command {
     Train(TrainArgs),
     /// Run the frozen trunk over every cover once and cache its maps (train does this too).
     Cache(TrainArgs),
+    /// The library's VGG16 backbone: show it, `get vgg16` (ImageNet, downloaded),
+    /// `import FILE`, or `clear` (back to a random trunk).
+    Weights {
+        #[command(subcommand)]
+        action: Option<weights::WeightsAction>,
+    },
     /// List the library's runs (a run whose process died shows as interrupted), or delete one.
     Runs {
         #[command(subcommand)]
@@ -194,6 +201,7 @@ fn run_in(context: &Context, command: &Command) -> anyhow::Result<ExitCode> {
         Command::TrainWords(args) => words::train_words(context, args)?,
         Command::Train(args) => train::train(context, args)?,
         Command::Cache(args) => train::cache(context, args)?,
+        Command::Weights { action } => weights::weights(context, action.as_ref())?,
         Command::Runs { action: None } => train::list(context)?,
         Command::Runs {
             action: Some(RunsAction::Delete { run }),

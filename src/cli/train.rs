@@ -1,7 +1,7 @@
 //! Training from the command line: `train` (a sweep, or `--resume` of a run)
 //! and `cache` (the trunk's feature cache alone).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::Context;
 use super::progress::ProgressPrinter;
+use crate::backbone;
 use crate::embed::{self, FeatureCache};
 use crate::model::device::training_device;
 use crate::model::weights::TrunkProvenance;
@@ -37,9 +38,13 @@ pub struct TrainArgs {
     /// Width multiplier of the VGG16 trunk (default 0.5; 1 = VGG16, as pretrained weights need).
     #[arg(long)]
     pub width: Option<f64>,
-    /// torchvision VGG16 weights (safetensors or .ot); without, the trunk is random.
+    /// torchvision VGG16 weights (.pth, safetensors or .ot); without, the library's
+    /// backbone (`shelfwise weights`), else a random trunk.
     #[arg(long, value_name = "PATH")]
     pub weights: Option<PathBuf>,
+    /// Train on a random trunk even when the library has a backbone.
+    #[arg(long, conflicts_with = "weights")]
+    pub random_trunk: bool,
     /// AdamW's learning rate (default 3e-3, lowered along a cosine).
     #[arg(long)]
     pub learning_rate: Option<f64>,
@@ -96,6 +101,24 @@ fn base_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     Ok(base)
 }
 
+/// A run that names no weights file trains on the library's backbone
+/// (`shelfwise weights`), at full width, as pretrained weights need;
+/// `--random-trunk` keeps the trunk random.
+fn use_library_backbone(base: &mut TrainConfig, args: &TrainArgs, library_root: &Path) {
+    if args.random_trunk {
+        base.trunk.weights = None;
+        return;
+    }
+    if base.trunk.weights.is_none()
+        && let Some(backbone) = backbone::current(library_root)
+    {
+        base.trunk.weights = Some(backbone.weights);
+        if args.width.is_none() {
+            base.trunk.width = 1.0;
+        }
+    }
+}
+
 /// The betas to sweep: those given, else the one of the settings (a
 /// `--config` file's beta used to be replaced by a default of 0.3).
 fn sweep_betas(args: &TrainArgs, base: &TrainConfig) -> Vec<f64> {
@@ -116,7 +139,8 @@ struct CacheOutput {
 }
 
 pub fn cache(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
-    let config = base_config(args)?;
+    let mut config = base_config(args)?;
+    use_library_backbone(&mut config, args, &context.library_dir);
     config.validate()?;
     let device = training_device();
     let library = context.open()?;
@@ -183,7 +207,8 @@ pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
         )?;
         vec![resumed]
     } else {
-        let base = base_config(args)?;
+        let mut base = base_config(args)?;
+        use_library_backbone(&mut base, args, dir);
         let request = SweepRequest {
             betas: sweep_betas(args, &base),
             single_modal: args.single_modal,

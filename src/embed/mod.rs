@@ -31,7 +31,7 @@ pub struct TrunkSettings {
     pub width: f64,
     /// Each map is average-pooled to `grid x grid` before caching.
     pub grid: i64,
-    /// torchvision VGG16 weights (safetensors or .ot); `None`: random.
+    /// torchvision VGG16 weights (.pth, safetensors or .ot); `None`: random.
     pub weights: Option<PathBuf>,
     /// Seed of the random trunk (ignored with weights).
     pub seed: u64,
@@ -101,7 +101,16 @@ pub fn build_trunk(
     let mut store = nn::VarStore::new(device);
     let trunk = Vgg16Trunk::new(&store.root(), settings.width);
     let provenance = match &settings.weights {
-        Some(file) => weights::load_by_name(&store, file, &torchvision_parameter_names())?,
+        Some(file) => match weights::load_by_name(&store, file, &torchvision_parameter_names())? {
+            TrunkProvenance::Pretrained {
+                file, parameters, ..
+            } => TrunkProvenance::Pretrained {
+                source: crate::backbone::describe_weights_file(&file),
+                file,
+                parameters,
+            },
+            random => random,
+        },
         None => {
             trunk.init_random(settings.seed);
             TrunkProvenance::Random

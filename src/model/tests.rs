@@ -370,7 +370,8 @@ fn trunk_weights_load_by_torchvision_name() {
         provenance,
         TrunkProvenance::Pretrained {
             file: good.clone(),
-            parameters: 26
+            parameters: 26,
+            source: None,
         }
     );
     for name in &names {
@@ -403,7 +404,7 @@ fn trunk_weights_load_by_torchvision_name() {
 }
 
 /// A real torchvision VGG16 file, when one is at hand: `SHELFWISE_VGG16=PATH`
-/// (see models/README.md; `scripts/convert_vgg16.py --random` makes one without a download).
+/// (see models/README.md; `shelfwise weights import` writes one from a torchvision `.pth`).
 #[test]
 fn a_torchvision_vgg16_file_loads_into_the_full_width_trunk() {
     let Some(file) = std::env::var_os("SHELFWISE_VGG16") else {

@@ -117,15 +117,29 @@ impl Vgg16Trunk {
 
 /// torchvision's names of the 13 conv layers' parameters.
 pub fn torchvision_parameter_names() -> Vec<String> {
-    let mut names = Vec::new();
+    torchvision_parameter_shapes()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// torchvision's names of the 13 conv layers' parameters with their shapes
+/// in full-width VGG16, as a pretrained checkpoint holds them.
+pub fn torchvision_parameter_shapes() -> Vec<(String, Vec<i64>)> {
+    let mut shapes = Vec::new();
     let mut index = 0;
+    let mut in_channels = 3;
     for block in BLOCKS {
-        for _ in block.iter() {
-            names.push(format!("features.{index}.weight"));
-            names.push(format!("features.{index}.bias"));
+        for &channels in block.iter() {
+            shapes.push((
+                format!("features.{index}.weight"),
+                vec![channels, in_channels, 3, 3],
+            ));
+            shapes.push((format!("features.{index}.bias"), vec![channels]));
+            in_channels = channels;
             index += 2;
         }
         index += 1;
     }
-    names
+    shapes
 }

@@ -55,13 +55,20 @@ pub fn show(app: &mut ShelfwiseApp, ui: &mut egui::Ui) -> Vec<Command> {
             };
             library::show(ui, &mut app.library, &context)
         }
-        View::Train => train::show(ui, &mut app.train, &app.runs, &mut app.settings),
+        View::Train => train::show(
+            ui,
+            &mut app.train,
+            &app.runs,
+            &mut app.settings,
+            &app.backbone,
+        ),
         View::Attention => attention::show(ui, &mut app.attention, &app.library, &app.runs),
         View::Projection => projection::show(ui, &mut app.projection, &app.library, &app.runs),
         View::Recommend => recommend::show(ui, &mut app.recommend, &app.library, &app.runs),
         View::Settings => settings::show(
             ui,
             &mut app.settings,
+            &app.backbone,
             &mut app.library_entry,
             &app.library_dir,
         ),

@@ -1,13 +1,15 @@
-//! The Settings view: the library folder, where jobs compute, and the
-//! backbone's weights, remembered between sessions.
+//! The Settings view: the library folder and where jobs compute, remembered
+//! between sessions, and the library's VGG16 backbone.
 
 use std::path::{Path, PathBuf};
 
-use crate::app::{Command, DeviceChoice, Settings};
+use super::widgets::backbone_controls;
+use crate::app::{BackboneState, Command, DeviceChoice, Settings};
 
 pub fn show(
     ui: &mut egui::Ui,
     settings: &mut Settings,
+    backbone: &BackboneState,
     library_entry: &mut String,
     library_dir: &Path,
 ) -> Vec<Command> {
@@ -40,21 +42,8 @@ pub fn show(
                 ui.add(egui::DragValue::new(&mut settings.threads).range(0..=256))
                     .labelled_by(label.id);
                 ui.end_row();
-                ui.label("Backbone weights");
-                ui.horizontal(|ui| {
-                    ui.label(
-                        settings
-                            .weights
-                            .as_ref()
-                            .map_or("none (random trunk)".into(), |p| p.display().to_string()),
-                    );
-                    if ui.button("Choose…").clicked() {
-                        commands.push(Command::PickWeights);
-                    }
-                    if settings.weights.is_some() && ui.button("Clear").clicked() {
-                        commands.push(Command::ClearWeights);
-                    }
-                });
+                ui.label("VGG16 trunk (this library's)");
+                ui.vertical(|ui| backbone_controls(ui, backbone, &mut commands));
                 ui.end_row();
             });
         ui.label(format!(
@@ -74,46 +63,98 @@ mod tests {
 
     struct Fixture {
         settings: Settings,
+        backbone: BackboneState,
         entry: String,
         commands: Vec<Command>,
     }
 
-    #[test]
-    fn the_device_changes_in_place_and_open_asks_for_the_typed_folder() {
+    fn settings_view(backbone: BackboneState) -> Harness<'static, Fixture> {
         let fixture = Fixture {
-            settings: Settings {
-                weights: Some("/w/vgg16.safetensors".into()),
-                ..Settings::default()
-            },
+            settings: Settings::default(),
+            backbone,
             entry: "/other/library ".into(),
             commands: Vec::new(),
         };
-        let mut harness = Harness::new_ui_state(
+        Harness::new_ui_state(
             |ui, f: &mut Fixture| {
-                let commands = show(ui, &mut f.settings, &mut f.entry, Path::new("/library"));
+                let commands = show(
+                    ui,
+                    &mut f.settings,
+                    &f.backbone,
+                    &mut f.entry,
+                    Path::new("/library"),
+                );
                 f.commands.extend(commands);
             },
             fixture,
-        );
+        )
+    }
+
+    #[test]
+    fn the_device_changes_in_place_and_open_asks_for_the_typed_folder() {
+        let mut harness = settings_view(BackboneState::default());
         harness.get_by_label("CPU").click();
         harness.run();
         harness.get_by_label("Open").click();
-        harness.run();
-        harness.get_by_label("Clear").click();
         harness.run();
         let state = harness.state();
         assert_eq!(state.settings.device, DeviceChoice::Cpu);
         assert_eq!(
             state.commands,
-            [
-                Command::OpenLibrary("/other/library".into()),
-                Command::ClearWeights
-            ]
+            [Command::OpenLibrary("/other/library".into())]
         );
         assert!(
             harness
                 .query_by_label("Exports go to /library/exports")
                 .is_some()
         );
+    }
+
+    #[test]
+    fn a_random_trunk_is_said_and_imagenet_is_one_click_away() {
+        let mut harness = settings_view(BackboneState::default());
+        assert!(
+            harness
+                .query_by_label("Backbone: random (untrained VGG16)")
+                .is_some()
+        );
+        harness
+            .get_by_label("Download ImageNet VGG16 (553 MB)")
+            .click();
+        harness.run();
+        harness.get_by_label("Import weights file…").click();
+        harness.run();
+        assert!(harness.query_by_label("Use a random trunk").is_none());
+        assert_eq!(
+            harness.state().commands,
+            [Command::DownloadBackbone, Command::PickWeights]
+        );
+
+        let installed = BackboneState {
+            current: Some(crate::backbone::Backbone {
+                weights: "/library/backbone/vgg16.safetensors".into(),
+                record: crate::backbone::BackboneRecord {
+                    source: crate::backbone::VGG16_URL.into(),
+                    source_sha256: crate::backbone::VGG16_SHA256.into(),
+                    imagenet: true,
+                    installed_at_unix: 0,
+                },
+            }),
+            job: None,
+        };
+        let mut harness = settings_view(installed);
+        assert!(
+            harness
+                .query_by_label("Backbone: VGG16 pretrained on ImageNet (torchvision)")
+                .is_some()
+        );
+        assert!(
+            harness
+                .query_by_label("Download ImageNet VGG16 (553 MB)")
+                .is_none()
+        );
+        harness.get_by_label("Use a random trunk").click();
+        harness.run();
+        assert_eq!(harness.state().commands, [Command::ClearBackbone]);
     }
 }

@@ -4,9 +4,11 @@
 
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
-use super::widgets::{form_row, palette};
+use super::widgets::{backbone_controls, form_row, palette};
 use crate::app::runs::run_label;
-use crate::app::{Command, DeviceChoice, RunCurve, RunsState, Settings, TrainState, smooth};
+use crate::app::{
+    BackboneState, Command, DeviceChoice, RunCurve, RunsState, Settings, TrainState, smooth,
+};
 use crate::store::{RunId, RunStatus};
 use crate::train::word_classifier::WordClassifierChoice;
 use crate::train::{RunSummary, ValidationTables};
@@ -16,6 +18,7 @@ pub fn show(
     state: &mut TrainState,
     runs: &RunsState,
     settings: &mut Settings,
+    backbone: &BackboneState,
 ) -> Vec<Command> {
     let mut commands = Vec::new();
     egui::Panel::left("train_form")
@@ -25,7 +28,7 @@ pub fn show(
             egui::ScrollArea::vertical()
                 .id_salt("train_side")
                 .show(ui, |ui| {
-                    sweep_form(ui, state, settings, &mut commands);
+                    sweep_form(ui, state, settings, backbone, &mut commands);
                     ui.separator();
                     runs_table(ui, runs, &mut commands);
                 });
@@ -77,26 +80,14 @@ fn sweep_form(
     ui: &mut egui::Ui,
     state: &mut TrainState,
     settings: &mut Settings,
+    backbone: &BackboneState,
     commands: &mut Vec<Command>,
 ) {
     ui.heading("Sweep");
     let running = state.job.is_some();
-    let weights = settings
-        .weights
-        .as_ref()
-        .and_then(|p| p.file_name())
-        .map_or("random (no file)".to_string(), |n| {
-            n.to_string_lossy().into_owned()
-        });
     ui.add_enabled_ui(!running, |ui| {
         form_grid(ui, state);
-        ui.horizontal(|ui| {
-            ui.label("Backbone:");
-            ui.label(weights);
-        });
-        if ui.button("Choose VGG16 weights…").clicked() {
-            commands.push(Command::PickWeights);
-        }
+        backbone_controls(ui, backbone, commands);
         ui.horizontal(|ui| {
             ui.label("Device:");
             ui.radio_value(&mut settings.device, DeviceChoice::Auto, "auto");
@@ -147,7 +138,7 @@ fn runs_table(ui: &mut egui::Ui, runs: &RunsState, commands: &mut Vec<Command>) 
         .max_height(220.0)
         .show(ui, |ui| {
             egui::Grid::new("runs_grid").striped(true).show(ui, |ui| {
-                for header in ["run", "kind", "status", "F1", ""] {
+                for header in ["run", "kind", "trunk", "status", "F1", ""] {
                     ui.strong(header);
                 }
                 ui.end_row();
@@ -160,6 +151,7 @@ fn runs_table(ui: &mut egui::Ui, runs: &RunsState, commands: &mut Vec<Command>) 
                         commands.push(Command::ChooseRun(run.run_id));
                     }
                     ui.label(run_label(run));
+                    ui.label(runs.trunk(run.run_id).map_or("—".into(), |t| t.short()));
                     if run.status.can_resume() {
                         if ui
                             .small_button(format!("resume ({})", run.status))
@@ -436,7 +428,13 @@ mod tests {
             .with_size(egui::vec2(1200.0, 800.0))
             .build_ui_state(
                 |ui, f: &mut Fixture| {
-                    let commands = show(ui, &mut f.state, &f.runs, &mut f.settings);
+                    let commands = show(
+                        ui,
+                        &mut f.state,
+                        &f.runs,
+                        &mut f.settings,
+                        &BackboneState::default(),
+                    );
                     f.commands.extend(commands);
                 },
                 fixture,

@@ -1,10 +1,11 @@
 //! Small pieces every view draws with: colours, chips, a job's progress line,
-//! a labelled form row, a placeholder cover and the model picker.
+//! a labelled form row, a placeholder cover, the model picker and the
+//! backbone's controls.
 
 use egui::{Color32, FontId, Rect, RichText};
 
 use crate::app::runs::run_label;
-use crate::app::{Command, RunsState};
+use crate::app::{BackboneState, Command, RunsState};
 use crate::jobs::Job;
 
 /// A palette that tells ten categories (or runs) apart.
@@ -58,6 +59,43 @@ pub fn job_line<T: Send + 'static>(ui: &mut egui::Ui, job: &Job<T>) {
         );
         if ui.button("Cancel").clicked() {
             job.cancel();
+        }
+    });
+}
+
+/// The library's backbone, and the buttons that fetch, import or clear it
+/// (the Settings and Train views both show them): while a download runs, its
+/// progress and Cancel (a cancelled download resumes on the next click).
+pub fn backbone_controls(ui: &mut egui::Ui, backbone: &BackboneState, commands: &mut Vec<Command>) {
+    ui.label(format!("Backbone: {}", backbone.describe()));
+    if backbone.current.is_none() {
+        ui.label(
+            RichText::new(
+                "With a random trunk the covers carry little; ImageNet's VGG16 is the paper's.",
+            )
+            .small()
+            .weak(),
+        );
+    }
+    if let Some(job) = &backbone.job {
+        job_line(ui, job);
+        return;
+    }
+    ui.horizontal_wrapped(|ui| {
+        let imagenet = backbone.current.as_ref().is_some_and(|b| b.record.imagenet);
+        let size_mb = crate::backbone::VGG16_BYTES / 1_000_000;
+        if !imagenet
+            && ui
+                .button(format!("Download ImageNet VGG16 ({size_mb} MB)"))
+                .clicked()
+        {
+            commands.push(Command::DownloadBackbone);
+        }
+        if ui.button("Import weights file…").clicked() {
+            commands.push(Command::PickWeights);
+        }
+        if backbone.current.is_some() && ui.button("Use a random trunk").clicked() {
+            commands.push(Command::ClearBackbone);
         }
     });
 }
@@ -124,9 +162,29 @@ pub fn short_name(source: &str) -> String {
         .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned())
 }
 
+/// What the explore views say under the model picker when the run's covers
+/// went through a random trunk (its cover features are not ImageNet's).
+pub fn random_trunk_note(runs: &RunsState) -> Option<String> {
+    let run = runs.explore_run()?;
+    let listing = runs.listing(run)?;
+    if listing.modalities == crate::store::Modalities::Text {
+        return None;
+    }
+    matches!(
+        runs.trunk(run)?,
+        crate::model::weights::TrunkProvenance::Random
+    )
+    .then(|| {
+        format!(
+            "Run {run} read its covers through a random VGG16 trunk, not ImageNet's: what it sees on a cover is weak. \
+             Settings: Download ImageNet VGG16, then train again."
+        )
+    })
+}
+
 /// The frame of a view that explores a trained run: a central panel whose
 /// first row starts with the model picker, then the view's own controls, then
-/// its body.
+/// a note when the run's trunk was random, then its body.
 pub fn explore_view<S>(
     ui: &mut egui::Ui,
     runs: &RunsState,
@@ -140,6 +198,13 @@ pub fn explore_view<S>(
             run_picker(ui, runs, &mut commands);
             controls(ui, state, &mut commands);
         });
+        if let Some(note) = random_trunk_note(runs) {
+            ui.label(
+                RichText::new(note)
+                    .small()
+                    .color(Color32::from_rgb(200, 120, 0)),
+            );
+        }
         body(ui, state, &mut commands);
     });
     commands

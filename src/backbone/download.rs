@@ -1,0 +1,147 @@
+//! A large file fetched over HTTP into a `.part` file that survives a cut
+//! connection, a cancel or a crash: the next try asks the server for the rest
+//! (an HTTP range request) and the checksum is verified over the whole file
+//! before anything uses it. A file whose checksum is wrong is removed, so no
+//! half-written or corrupt download is ever left to be trusted.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::BackboneError;
+use crate::jobs::{Cancel, OnProgress, Progress, is_cancelled};
+
+/// Bytes read and written between two looks at the cancel flag.
+const CHUNK: usize = 1 << 20;
+
+/// What to fetch and what it must hash to.
+#[derive(Debug, Clone)]
+pub struct DownloadRequest<'a> {
+    pub url: &'a str,
+    /// Lower-case hex SHA-256 of the whole file.
+    pub sha256: &'a str,
+}
+
+/// Fetches `request.url` into `part` (resuming what `part` already holds) and
+/// verifies its SHA-256. On success `part` holds the whole, verified file.
+/// Progress is in bytes.
+pub fn download(
+    request: &DownloadRequest,
+    part: &Path,
+    on_progress: OnProgress,
+    cancel: &Cancel,
+) -> Result<(), BackboneError> {
+    let have = std::fs::metadata(part).map_or(0, |m| m.len());
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(20)))
+        .timeout_per_read(Some(Duration::from_secs(60)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut call = agent.get(request.url);
+    if have > 0 {
+        call = call.header("Range", format!("bytes={have}-"));
+    }
+    let fail = |reason: String| BackboneError::Download {
+        url: request.url.to_string(),
+        reason,
+    };
+    let response = call.call().map_err(|e| fail(e.to_string()))?;
+    let status = response.status().as_u16();
+    let length: Option<u64> = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let (start, total) = match status {
+        // The server sends the rest.
+        206 => (have, length.map(|l| have + l)),
+        // The server ignores ranges (or there was nothing yet): start over.
+        200 => (0, length),
+        // Nothing left to send: the part file is already whole.
+        416 if have > 0 => return verify(request, part),
+        other => return Err(fail(format!("the server answered HTTP {other}"))),
+    };
+    let mut file = if start == 0 {
+        File::create(part)
+    } else {
+        OpenOptions::new().append(true).open(part)
+    }
+    .map_err(|source| io_error(part, source))?;
+    let mut body = response.into_body().into_reader();
+    let mut done = start;
+    let mut buffer = vec![0u8; CHUNK];
+    let total_for_progress = total.unwrap_or(0).max(done);
+    on_progress(Progress::new(done, total_for_progress));
+    loop {
+        if is_cancelled(cancel) {
+            file.flush().map_err(|source| io_error(part, source))?;
+            return Err(BackboneError::Cancelled { kept: done });
+        }
+        let read = match body.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) => {
+                file.flush().map_err(|source| io_error(part, source))?;
+                return Err(fail(format!(
+                    "the connection broke after {done} bytes ({error}); run the same command again to resume"
+                )));
+            }
+        };
+        file.write_all(&buffer[..read])
+            .map_err(|source| io_error(part, source))?;
+        done += read as u64;
+        on_progress(Progress::new(done, total_for_progress.max(done)));
+    }
+    file.sync_all().map_err(|source| io_error(part, source))?;
+    if let Some(total) = total
+        && done < total
+    {
+        return Err(fail(format!(
+            "the connection broke after {done} of {total} bytes; run the same command again to resume"
+        )));
+    }
+    verify(request, part)
+}
+
+/// Checks the whole file's SHA-256; a wrong file is removed (it can never
+/// become right by resuming).
+fn verify(request: &DownloadRequest, part: &Path) -> Result<(), BackboneError> {
+    let found = sha256_of(part)?;
+    if found != request.sha256.to_ascii_lowercase() {
+        let _ = std::fs::remove_file(part);
+        return Err(BackboneError::Checksum {
+            origin: request.url.to_string(),
+            expected: request.sha256.to_string(),
+            found,
+        });
+    }
+    Ok(())
+}
+
+/// Lower-case hex SHA-256 of a file, read in chunks.
+pub fn sha256_of(path: &Path) -> Result<String, BackboneError> {
+    let mut file = File::open(path).map_err(|source| io_error(path, source))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; CHUNK];
+    loop {
+        let read = file
+            .read(&mut buffer)
+            .map_err(|source| io_error(path, source))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> BackboneError {
+    BackboneError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
