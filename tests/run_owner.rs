@@ -119,7 +119,10 @@ fn a_run_has_one_owner_and_a_killed_one_resumes() {
     assert_eq!(numbers, (1..=steps.len() as i64).collect::<Vec<_>>());
     assert!(steps.len() > before);
     assert_eq!(steps.last().unwrap().epoch, done + 2);
-    assert_eq!(runs_json(dir)[0]["status"], "finished");
+    let finished = &runs_json(dir)[0];
+    assert_eq!(finished["status"], "finished");
+    // A finished run says which trunk it read its covers through.
+    assert_eq!(finished["trunk"]["trunk"], "random", "{finished}");
 
     // Deleted, the run and its folder are gone.
     let (status, _, stderr) = common::shelfwise(&["--library", dir, "runs", "delete", "1"]);

@@ -238,6 +238,8 @@ struct RunLine {
     owner: Option<u32>,
     /// Why a failed run failed.
     reason: Option<String>,
+    /// The trunk a finished run read its covers through.
+    trunk: Option<TrunkProvenance>,
 }
 
 /// The error a failed run stored in place of its summary.
@@ -251,6 +253,10 @@ pub fn list(context: &Context) -> anyhow::Result<ExitCode> {
     let lines: Vec<RunLine> = train::list_runs(&mut library)?
         .into_iter()
         .map(|r| RunLine {
+            trunk: train::RunSummary::of_listing(&r)
+                .ok()
+                .flatten()
+                .map(|s| s.trunk),
             owner: train::run_owner(&context.library_dir, r.run_id),
             reason: failure_reason(r.summary.as_deref()),
             run: r.run_id,
@@ -277,8 +283,12 @@ pub fn list(context: &Context) -> anyhow::Result<ExitCode> {
                     .reason
                     .as_ref()
                     .map_or(String::new(), |reason| format!(": {reason}"));
+                let trunk = r
+                    .trunk
+                    .as_ref()
+                    .map_or(String::new(), |t| format!(", trunk {}", t.short()));
                 println!(
-                    "run {}: {}, {} after {} epoch(s), macro-F1 {f1}, started {}{owner}{reason}",
+                    "run {}: {}, {} after {} epoch(s), macro-F1 {f1}{trunk}, started {}{owner}{reason}",
                     r.run,
                     r.kind.run_label(r.beta),
                     r.status,
