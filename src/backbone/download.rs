@@ -49,7 +49,11 @@ pub fn download(
         url: request.url.to_string(),
         reason,
     };
-    let response = call.call().map_err(|e| fail(e.to_string()))?;
+    let response = call.call().map_err(|e| {
+        fail(format!(
+            "{e} (is this machine online? `--url` names a mirror of the same file)"
+        ))
+    })?;
     let status = response.status().as_u16();
     let length: Option<u64> = response
         .headers()
@@ -143,5 +147,29 @@ fn io_error(path: &Path, source: std::io::Error) -> BackboneError {
     BackboneError::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_server_is_named_and_leaves_no_file() {
+        // Nothing listens on port 1 of this machine.
+        let request = DownloadRequest {
+            url: "http://127.0.0.1:1/vgg16.pth",
+            sha256: "00",
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("download.pth.part");
+        let error = download(&request, &part, &|_| {}, &Cancel::new(false)).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("http://127.0.0.1:1/vgg16.pth"),
+            "{message}"
+        );
+        assert!(message.contains("online"), "{message}");
+        assert!(!part.exists());
     }
 }
