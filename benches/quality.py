@@ -188,8 +188,8 @@ def run_set(args, name, config, baselines, on_seed, earlier):
                 "run": run,
                 "macro_f1": report["macro_f1"],
                 "accuracy": report["accuracy"],
-                "mR": report["retrieval"]["mR"],
-                "gallery": report["books"],
+                "mR": (report["retrieval"] or {}).get("mR"),
+                "gallery": report.get("retrieval_gallery", report["books"]),
                 "attention": report.get("attention"),
             }
         if (library / "features").is_dir():
@@ -199,9 +199,14 @@ def run_set(args, name, config, baselines, on_seed, earlier):
         result["seconds"] = time.time() - started
         results.append(result)
         line = ", ".join(f"{k} {result[k]['macro_f1']:.3f}" for k in kinds + ["linear"])
-        fused_mr = result["fused"]["mR"]
+        fused_mr, gallery = result["fused"]["mR"], result["fused"]["gallery"]
+        retrieval = (
+            f"fused mR {fused_mr:.4f} (chance {16 / (3 * gallery):.4f}, {gallery} books)"
+            if fused_mr is not None
+            else "no cross-modal retrieval (no covers)"
+        )
         print(
-            f"{name} seed {seed}: macro-F1 {line}; fused mR {fused_mr:.4f} (chance {16 / (3 * len(test)):.4f}) ({result['seconds']:.0f} s)",
+            f"{name} seed {seed}: macro-F1 {line}; {retrieval} ({result['seconds']:.0f} s)",
             file=sys.stderr,
             flush=True,
         )
@@ -219,7 +224,7 @@ def print_table(all_results):
         f" {'cover share':>16} {'edge peaks':>16} {'edge cells':>10}"
     )
     for name, (kinds, results) in all_results.items():
-        gallery = results[0]["test"]
+        gallery = results[0]["fused"].get("gallery") or results[0]["test"]
         chance = 16 / (3 * gallery)
         for kind in kinds + ["linear"]:
             f1 = mean_spread([r[kind]["macro_f1"] for r in results])

@@ -88,13 +88,23 @@ struct EvalOutput {
 
 fn print_eval(output: &EvalOutput) {
     if let Some(report) = &output.csv {
+        let retrieval = report.retrieval.as_ref().map_or_else(
+            || "no retrieval (fewer than two books with a cover and a text)".to_string(),
+            |r| {
+                format!(
+                    "retrieval mR {:.3} among {} books (chance {:.4})",
+                    r.mean_recall,
+                    report.retrieval_gallery,
+                    16.0 / (3.0 * report.retrieval_gallery as f64)
+                )
+            },
+        );
         println!(
-            "run {}: {} books, accuracy {:.3}, macro-F1 {:.3}, retrieval mR {:.3}, precision@10 {:.3}, NDCG@10 {:.3}",
+            "run {}: {} books, accuracy {:.3}, macro-F1 {:.3}, {retrieval}, precision@10 {:.3}, NDCG@10 {:.3}",
             report.run,
             report.books,
             report.accuracy,
             report.macro_f1,
-            report.retrieval.mean_recall,
             report.recommendation.precision,
             report.recommendation.ndcg
         );

@@ -50,7 +50,11 @@ pub struct EvalReport {
     pub per_category: BTreeMap<String, CategoryReport>,
     pub categories: Vec<String>,
     pub confusion: ConfusionMatrix,
-    pub retrieval: CrossModalRecall,
+    /// Text ↔ cover retrieval among the books with both a cover and a text;
+    /// `None` when fewer than two have both (a set without covers).
+    pub retrieval: Option<CrossModalRecall>,
+    /// How many books that retrieval ranked (its chance level is 16 / (3 x this)).
+    pub retrieval_gallery: usize,
     /// The CSV's books as queries against the library's books, relevant when
     /// of the same category (a query's own book, if in the library, left out).
     pub recommendation: RankingQuality,
@@ -222,15 +226,32 @@ pub fn evaluate_csv(
     let categories = run.categories.clone();
     let confusion = ConfusionMatrix::from_labels(&actual, &fused.predicted, categories.len())
         .expect("labels in range");
-    let retrieval = crate::eval::cross_modal_recall(
-        &text_only.embeddings,
-        &image_only.embeddings,
-        run.embedding_dim,
-    )
-    .map_err(|e| TrainError::RunNotUsable {
-        run: run_id,
-        reason: e.to_string(),
-    })?;
+    // A book without a cover (or without a text) has no placement of that
+    // kind to be found by: ranking it would count ties of empty placements.
+    let paired: Vec<usize> = (0..dataset.examples.len())
+        .filter(|&i| dataset.examples[i].has_cover_and_text())
+        .collect();
+    let rows = |embeddings: &[f32]| -> Vec<f32> {
+        paired
+            .iter()
+            .flat_map(|&i| embeddings[i * run.embedding_dim..(i + 1) * run.embedding_dim].iter())
+            .copied()
+            .collect()
+    };
+    let retrieval = if paired.len() >= 2 {
+        let recall = crate::eval::cross_modal_recall(
+            &rows(&text_only.embeddings),
+            &rows(&image_only.embeddings),
+            run.embedding_dim,
+        )
+        .map_err(|e| TrainError::RunNotUsable {
+            run: run_id,
+            reason: e.to_string(),
+        })?;
+        Some(recall)
+    } else {
+        None
+    };
     let query_books: Vec<Option<BookId>> = dataset.examples.iter().map(|e| e.book_id).collect();
     let attention = cover_attention(&run, &dataset.examples);
     let recommendation = library_ranking(&run, library, &fused.embeddings, &actual, &query_books)?;
@@ -254,6 +275,7 @@ pub fn evaluate_csv(
         categories,
         confusion,
         retrieval,
+        retrieval_gallery: paired.len(),
         recommendation,
         attention,
     })
