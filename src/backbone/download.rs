@@ -75,31 +75,16 @@ pub fn download(
         OpenOptions::new().append(true).open(part)
     }
     .map_err(|source| io_error(part, source))?;
-    let mut body = response.into_body().into_reader();
-    let mut done = start;
-    let mut buffer = vec![0u8; CHUNK];
-    let total_for_progress = total.unwrap_or(0).max(done);
-    on_progress(Progress::new(done, total_for_progress));
-    loop {
-        if is_cancelled(cancel) {
-            file.flush().map_err(|source| io_error(part, source))?;
-            return Err(BackboneError::Cancelled { kept: done });
-        }
-        let read = match body.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(error) => {
-                file.flush().map_err(|source| io_error(part, source))?;
-                return Err(fail(format!(
-                    "the connection broke after {done} bytes ({error}); run the same command again to resume"
-                )));
-            }
-        };
-        file.write_all(&buffer[..read])
-            .map_err(|source| io_error(part, source))?;
-        done += read as u64;
-        on_progress(Progress::new(done, total_for_progress.max(done)));
-    }
+    let body = response.into_body().into_reader();
+    let progress = (start, total.unwrap_or(0).max(start));
+    let done = append_body(body, &mut file, progress, on_progress, cancel)
+        .map_err(|error| match error {
+            Appended::Cancelled(kept) => BackboneError::Cancelled { kept },
+            Appended::Broke(done, error) => fail(format!(
+                "the connection broke after {done} bytes ({error}); run the same command again to resume"
+            )),
+            Appended::Write(source) => io_error(part, source),
+        })?;
     file.sync_all().map_err(|source| io_error(part, source))?;
     if let Some(total) = total
         && done < total
@@ -109,6 +94,44 @@ pub fn download(
         )));
     }
     verify(request, part)
+}
+
+/// Why [`append_body`] stopped before the body's end.
+enum Appended {
+    Cancelled(u64),
+    Broke(u64, std::io::Error),
+    Write(std::io::Error),
+}
+
+/// Appends `body` to `file` a chunk at a time, looking at the cancel flag
+/// between chunks; `(done, total)` is where the progress starts. Returns the
+/// bytes the file then holds. What was written stays, to be resumed.
+fn append_body(
+    mut body: impl Read,
+    file: &mut File,
+    (mut done, total): (u64, u64),
+    on_progress: OnProgress,
+    cancel: &Cancel,
+) -> Result<u64, Appended> {
+    let mut buffer = vec![0u8; CHUNK];
+    on_progress(Progress::new(done, total));
+    loop {
+        if is_cancelled(cancel) {
+            file.flush().map_err(Appended::Write)?;
+            return Err(Appended::Cancelled(done));
+        }
+        let read = match body.read(&mut buffer) {
+            Ok(0) => return Ok(done),
+            Ok(read) => read,
+            Err(error) => {
+                file.flush().map_err(Appended::Write)?;
+                return Err(Appended::Broke(done, error));
+            }
+        };
+        file.write_all(&buffer[..read]).map_err(Appended::Write)?;
+        done += read as u64;
+        on_progress(Progress::new(done, total.max(done)));
+    }
 }
 
 /// Checks the whole file's SHA-256; a wrong file is removed (it can never
