@@ -4,6 +4,7 @@
 //! 26 tensors of the trunk (`features.0.weight` ... `features.28.bias`), checked
 //! name by name and shape by shape against full-width VGG16, without Python.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use tch::{Kind, Tensor};
@@ -24,19 +25,19 @@ pub fn read_trunk_tensors(file: &Path) -> Result<Vec<(String, Tensor)>, Backbone
             other => other.to_string(),
         },
     })?;
-    select_trunk(file, named.into_iter().collect())
+    select_trunk(file, named)
 }
 
 /// The trunk's 26 tensors out of `named`, which may nest them under a prefix
 /// (`state_dict.`, `model.`, `module.`: whatever comes before `features.0.weight`).
 fn select_trunk(
     file: &Path,
-    named: Vec<(String, Tensor)>,
+    mut by_name: HashMap<String, Tensor>,
 ) -> Result<Vec<(String, Tensor)>, BackboneError> {
     let first = "features.0.weight";
-    let prefix = named
-        .iter()
-        .filter_map(|(name, _)| name.strip_suffix(first))
+    let prefix = by_name
+        .keys()
+        .filter_map(|name| name.strip_suffix(first))
         .filter(|prefix| prefix.is_empty() || prefix.ends_with('.'))
         .min_by_key(|prefix| prefix.len())
         .map(str::to_string)
@@ -44,10 +45,9 @@ fn select_trunk(
             file: file.to_path_buf(),
             reason: format!(
                 "no tensor named {first} among its {} (a torchvision VGG16 checkpoint names its convolutions features.0 ... features.28)",
-                named.len()
+                by_name.len()
             ),
         })?;
-    let mut by_name: std::collections::HashMap<String, Tensor> = named.into_iter().collect();
     let mut trunk = Vec::new();
     for (name, shape) in torchvision_parameter_shapes() {
         let tensor =
@@ -94,7 +94,7 @@ mod tests {
             "state_dict.classifier.6.bias".into(),
             Tensor::zeros([1000], tch::kind::FLOAT_CPU),
         ));
-        let trunk = select_trunk(Path::new("x.pth"), named).unwrap();
+        let trunk = select_trunk(Path::new("x.pth"), named.into_iter().collect()).unwrap();
         assert_eq!(trunk.len(), 26);
         assert_eq!(trunk[0].0, "features.0.weight");
         assert_eq!(trunk[25].0, "features.28.bias");
@@ -104,15 +104,15 @@ mod tests {
     fn a_missing_or_misshapen_tensor_is_refused_with_its_name() {
         let mut named = full_trunk("");
         named.retain(|(name, _)| name != "features.14.bias");
-        let error = select_trunk(Path::new("x.pth"), named).unwrap_err();
+        let error = select_trunk(Path::new("x.pth"), named.into_iter().collect()).unwrap_err();
         assert!(error.to_string().contains("features.14.bias"), "{error}");
 
         let mut named = full_trunk("");
         named[0].1 = Tensor::zeros([32, 3, 3, 3], tch::kind::FLOAT_CPU);
-        let error = select_trunk(Path::new("x.pth"), named).unwrap_err();
+        let error = select_trunk(Path::new("x.pth"), named.into_iter().collect()).unwrap_err();
         assert!(error.to_string().contains("[32, 3, 3, 3]"), "{error}");
 
-        let error = select_trunk(Path::new("resnet.pth"), Vec::new()).unwrap_err();
+        let error = select_trunk(Path::new("resnet.pth"), HashMap::new()).unwrap_err();
         assert!(error.to_string().contains("resnet.pth"), "{error}");
     }
 }
