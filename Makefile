@@ -15,7 +15,7 @@ TORCH_ENV :=
 endif
 CARGO := $(TORCH_ENV) cargo
 
-.PHONY: all setup build run test lint bench bench-words bench-pipeline bench-query bench-tsne bench-quality print-binary
+.PHONY: all setup build run test lint bench bench-words bench-pipeline bench-query bench-tsne bench-quality bench-fine-tune print-binary
 
 all: build
 
@@ -56,6 +56,10 @@ bench-pipeline: build
 bench-quality: build
 	@$(VENV)/bin/python -c "import sklearn" 2>/dev/null || $(VENV)/bin/pip install --quiet "scikit-learn>=1.5"
 	$(VENV)/bin/python benches/quality.py --binary $(BIN) $(QUALITY_ARGS)
+
+## Fine-tuning a grown openlibrary_covers5 library against training it again from scratch: macro-F1 on set-aside books, time.
+bench-fine-tune: build
+	$(VENV)/bin/python benches/fine_tune.py --binary $(BIN) $(FINE_TUNE_ARGS)
 
 print-binary:
 	@echo $(BIN)

@@ -70,8 +70,7 @@ fn main() {
     train::train_run(
         &mut library,
         &config,
-        device,
-        None,
+        (device, train::RunStart::Fresh),
         None,
         &mut |event| {
             if let TrainEvent::Step { epoch, .. } = event {

@@ -20,8 +20,7 @@ fn demo_run_macro_f1(library: &mut Library, modalities: Modalities) -> f64 {
     let summary = train::train_run(
         library,
         &config,
-        Device::Cpu,
-        None,
+        (Device::Cpu, train::RunStart::Fresh),
         None,
         &mut |_| {},
         &AtomicBool::new(false),

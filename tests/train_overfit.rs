@@ -77,8 +77,7 @@ fn twenty_books_are_learnt_by_heart() {
     let summary = train::train_run(
         &mut library,
         &tiny_config(Modalities::Fused),
-        Device::Cpu,
-        None,
+        (Device::Cpu, train::RunStart::Fresh),
         None,
         &mut |event| match event {
             TrainEvent::Step { loss, .. } => steps.push(loss),
@@ -118,8 +117,7 @@ fn a_cancelled_run_stops() {
     let result = train::train_run(
         &mut library,
         &tiny_config(Modalities::Text),
-        Device::Cpu,
-        None,
+        (Device::Cpu, train::RunStart::Fresh),
         None,
         &mut |_| {},
         &AtomicBool::new(true),
@@ -337,6 +335,18 @@ fn a_stopped_run_resumes_where_it_stopped_with_a_continuous_curve() {
     );
     let before = library.run_steps(RunId(1)).unwrap();
     assert_eq!(before.len(), 6);
+    // Books imported meanwhile, one in a new category, are not the run's: it
+    // goes on with its own split and categories (it used to rebuild both from
+    // the library, shifting the classifier's rows).
+    let split_before = std::fs::read(root.join("runs/1/split.json")).unwrap();
+    let more = tempfile::tempdir().unwrap();
+    let csv = common::write_books(
+        more.path(),
+        &[("n1", "Night", "Writer", "Horror", "ghost crypt vampire")],
+    );
+    let mut writer = Library::open(root).unwrap();
+    common::import(&mut writer, &csv);
+    drop(writer);
 
     let resumed = train::resume_run(
         root,
@@ -351,6 +361,10 @@ fn a_stopped_run_resumes_where_it_stopped_with_a_continuous_curve() {
     assert_eq!(
         library.run_status(RunId(1)).unwrap().unwrap().0,
         RunStatus::Finished
+    );
+    assert_eq!(
+        std::fs::read(root.join("runs/1/split.json")).unwrap(),
+        split_before
     );
     let steps = library.run_steps(RunId(1)).unwrap();
     let numbers: Vec<i64> = steps.iter().map(|s| s.step).collect();
@@ -432,8 +446,7 @@ fn weight_averaging_keeps_the_better_of_the_mean_and_the_best_epoch() {
     let summary = train::train_run(
         &mut library,
         &config,
-        Device::Cpu,
-        None,
+        (Device::Cpu, train::RunStart::Fresh),
         None,
         &mut |event| {
             if let TrainEvent::Epoch { val_macro_f1, .. } = event {

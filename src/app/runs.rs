@@ -82,6 +82,7 @@ mod tests {
             summary: None,
             created_at: String::new(),
             epochs_done: 0,
+            parent_run_id: None,
         }
     }
 

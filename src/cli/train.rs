@@ -1,5 +1,5 @@
-//! Training from the command line: `train` (a sweep, or `--resume` of a run)
-//! and `cache` (the trunk's feature cache alone).
+//! Training from the command line: `train` (a sweep, `--resume` of a run or
+//! `--fine-tune` of one) and `cache` (the trunk's feature cache alone).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -58,6 +58,12 @@ pub struct TrainArgs {
     /// Go on with a stopped run from its last checkpoint (with --epochs: up to that many in all).
     #[arg(long, value_name = "RUN")]
     pub resume: Option<RunId>,
+    /// Train a new run from a finished run's best checkpoint on the library as it
+    /// is now: its held-out books stay held out, new books join its split, new
+    /// categories get classifier rows (default: a third of its epochs at its
+    /// learning rate; --epochs and --learning-rate set them).
+    #[arg(long, value_name = "RUN", conflicts_with = "resume")]
+    pub fine_tune: Option<RunId>,
 }
 /// The settings a `train` (or `cache`) command line describes: the config file
 /// or the CPU defaults, then the flags given.
@@ -176,7 +182,7 @@ pub fn cache(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
 
 pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let device = training_device();
-    let epochs_label = match (args.epochs, args.resume) {
+    let epochs_label = match (args.epochs, args.resume.or(args.fine_tune)) {
         (Some(epochs), _) => epochs.to_string(),
         (None, None) => base_config(args)?.epochs.to_string(),
         (None, Some(_)) => "?".to_string(),
@@ -206,6 +212,21 @@ pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
             context.cancel,
         )?;
         vec![resumed]
+    } else if let Some(parent) = args.fine_tune {
+        eprintln!("fine-tuning run {parent} on {device:?}");
+        let request = train::FineTuneRequest {
+            epochs: args.epochs,
+            learning_rate: args.learning_rate,
+        };
+        let tuned = train::fine_tune_run(
+            dir,
+            parent,
+            request,
+            device,
+            &mut print_epoch,
+            context.cancel,
+        )?;
+        vec![tuned]
     } else {
         let mut base = base_config(args)?;
         use_library_backbone(&mut base, args, dir);
@@ -240,6 +261,8 @@ struct RunLine {
     reason: Option<String>,
     /// The trunk a finished run read its covers through.
     trunk: Option<TrunkProvenance>,
+    /// The run it was fine-tuned from.
+    parent: Option<RunId>,
 }
 
 /// The error a failed run stored in place of its summary.
@@ -260,6 +283,7 @@ pub fn list(context: &Context) -> anyhow::Result<ExitCode> {
             owner: train::run_owner(&context.library_dir, r.run_id),
             reason: failure_reason(r.summary.as_deref()),
             run: r.run_id,
+            parent: r.parent_run_id,
             sweep: r.sweep_id,
             kind: r.modalities,
             beta: r.beta,
@@ -287,8 +311,11 @@ pub fn list(context: &Context) -> anyhow::Result<ExitCode> {
                     .trunk
                     .as_ref()
                     .map_or(String::new(), |t| format!(", trunk {}", t.short()));
+                let parent = r
+                    .parent
+                    .map_or(String::new(), |p| format!(", fine-tuned from run {p}"));
                 println!(
-                    "run {}: {}, {} after {} epoch(s), macro-F1 {f1}{trunk}, started {}{owner}{reason}",
+                    "run {}: {}{parent}, {} after {} epoch(s), macro-F1 {f1}{trunk}, started {}{owner}{reason}",
                     r.run,
                     r.kind.run_label(r.beta),
                     r.status,

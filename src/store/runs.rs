@@ -31,6 +31,8 @@ pub struct RunListing {
     pub created_at: String,
     /// The last epoch recorded (0: none yet).
     pub epochs_done: i64,
+    /// The run this one was fine-tuned from, when it was.
+    pub parent_run_id: Option<RunId>,
 }
 
 /// One epoch's metrics.
@@ -57,6 +59,8 @@ pub struct RunRecord {
     pub config: String,
     pub summary: Option<String>,
     pub status: RunStatus,
+    /// The run this one was fine-tuned from, when it was.
+    pub parent_run_id: Option<RunId>,
 }
 
 /// How a run ended, as stored.
@@ -89,6 +93,21 @@ impl Library {
         self.conn.execute(
             "INSERT INTO runs (sweep_id, beta, modalities, config, status) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![sweep_id, beta, modalities, config, RunStatus::Running],
+        )?;
+        Ok(RunId(self.conn.last_insert_rowid()))
+    }
+
+    /// Records a run about to be fine-tuned from `parent`, outside any sweep.
+    pub fn create_fine_tune_run(
+        &mut self,
+        parent: RunId,
+        beta: f64,
+        modalities: Modalities,
+        config: &str,
+    ) -> Result<RunId, StoreError> {
+        self.conn.execute(
+            "INSERT INTO runs (beta, modalities, config, status, parent_run_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![beta, modalities, config, RunStatus::Running, parent],
         )?;
         Ok(RunId(self.conn.last_insert_rowid()))
     }
@@ -166,7 +185,8 @@ impl Library {
         let mut stmt = self.conn.prepare(
             "SELECT run_id, sweep_id, beta, modalities, status, best_epoch, val_accuracy, val_macro_f1,
                     summary, created_at,
-                    COALESCE((SELECT MAX(epoch) FROM run_epochs e WHERE e.run_id = runs.run_id), 0)
+                    COALESCE((SELECT MAX(epoch) FROM run_epochs e WHERE e.run_id = runs.run_id), 0),
+                    parent_run_id
              FROM runs ORDER BY run_id DESC",
         )?;
         let rows = stmt.query_map([], |row| {
@@ -182,6 +202,7 @@ impl Library {
                 summary: row.get(8)?,
                 created_at: row.get(9)?,
                 epochs_done: row.get(10)?,
+                parent_run_id: row.get(11)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -209,13 +230,14 @@ impl Library {
         Ok(self
             .conn
             .query_row(
-                "SELECT config, summary, status FROM runs WHERE run_id = ?1",
+                "SELECT config, summary, status, parent_run_id FROM runs WHERE run_id = ?1",
                 [run_id],
                 |row| {
                     Ok(RunRecord {
                         config: row.get(0)?,
                         summary: row.get(1)?,
                         status: row.get(2)?,
+                        parent_run_id: row.get(3)?,
                     })
                 },
             )

@@ -144,4 +144,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE imports ADD COLUMN encoding TEXT;
     "#,
+    // 7: the run a fine-tuned run was warm-started from (kept when the parent
+    // is deleted, as NULL: the child's checkpoint stands on its own).
+    r#"
+    ALTER TABLE runs ADD COLUMN parent_run_id INTEGER REFERENCES runs(run_id) ON DELETE SET NULL;
+    "#,
 ];

@@ -1,7 +1,11 @@
 //! A run's folder, `runs/<run>/`, in one place: the heads at their best epoch
 //! (`best.safetensors`), after the last one (`last.safetensors`), and the
 //! vocabulary the run's embedding table was built on (`vocabulary.json`), so
-//! that retraining the library's word vectors later does not scramble its ids.
+//! that retraining the library's word vectors later does not scramble its ids,
+//! and its split (`split.json`): the categories in the classifier's row order
+//! and the books it trained on and held out, so that a resumed run goes on
+//! with the same books after an import, and a fine-tuned one keeps its
+//! parent's held-out books held out.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn;
 
 use super::TrainError;
-use crate::store::{RunId, write_file_atomically};
+use crate::store::{BookId, RunId, write_file_atomically};
 use crate::text::Vocab;
 
 /// Which of a run's checkpoints.
@@ -32,6 +36,15 @@ struct StoredVocabulary {
     words: Vec<String>,
     surfaces: Vec<String>,
     counts: Vec<u64>,
+}
+
+/// The books a run trained on and held out, and its categories in the order
+/// of the classifier's rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSplit {
+    pub categories: Vec<String>,
+    pub train: Vec<BookId>,
+    pub validation: Vec<BookId>,
 }
 
 /// A file of a run's folder that could not be read or written.
@@ -59,6 +72,10 @@ impl RunDir {
 
     pub fn vocabulary_file(&self) -> PathBuf {
         self.path.join("vocabulary.json")
+    }
+
+    pub fn split_file(&self) -> PathBuf {
+        self.path.join("split.json")
     }
 
     pub fn create(&self) -> Result<(), TrainError> {
@@ -114,6 +131,26 @@ impl RunDir {
     }
 }
 
+impl RunDir {
+    pub fn save_split(&self, split: &RunSplit) -> Result<(), TrainError> {
+        let path = self.split_file();
+        let bytes = serde_json::to_vec(split).map_err(|e| checkpoint_error(&path, e))?;
+        write_file_atomically(&path, &bytes).map_err(|e| TrainError::Checkpoint(e.to_string()))
+    }
+
+    /// The run's split; `None` for runs saved before it was kept.
+    pub fn load_split(&self) -> Result<Option<RunSplit>, TrainError> {
+        let path = self.split_file();
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| checkpoint_error(&path, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(checkpoint_error(&path, e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +169,16 @@ mod tests {
         let vocab = Vocab::from_parts(vec!["sea".into()], vec!["seas".into()], vec![4]);
         dir.save_vocabulary(&vocab).unwrap();
         assert_eq!(dir.load_vocabulary().unwrap(), Some(vocab));
+        assert_eq!(dir.load_split().unwrap(), None);
+        let split = RunSplit {
+            categories: vec!["Drama".into(), "Adventure".into()],
+            train: vec![BookId(3), BookId(1)],
+            validation: vec![BookId(2)],
+        };
+        dir.save_split(&split).unwrap();
+        assert_eq!(dir.load_split().unwrap(), Some(split));
+        std::fs::write(dir.split_file(), "{").unwrap();
+        let error = dir.load_split().unwrap_err().to_string();
+        assert!(error.contains("split.json"), "{error}");
     }
 }

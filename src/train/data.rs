@@ -63,10 +63,39 @@ pub(crate) fn word_ids(
         .collect()
 }
 
+/// Which categories a dataset's labels index, in the order of the
+/// classifier's rows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CategoryOrder<'a> {
+    /// The library's, sorted: a run from scratch.
+    Library,
+    /// These, in this order; books of any other category are left out (a
+    /// resumed run goes on with the rows it has).
+    Fixed(&'a [String]),
+    /// These, in this order, then the library's other categories, sorted (a
+    /// fine-tuned run keeps its parent's rows and grows one per new category).
+    Extended(&'a [String]),
+}
+
+impl CategoryOrder<'_> {
+    fn categories(self, library_text: &corpus::Corpus) -> Vec<String> {
+        let library = || crate::store::sorted_categories(library_text.categories.iter());
+        match self {
+            CategoryOrder::Library => library(),
+            CategoryOrder::Fixed(known) => known.to_vec(),
+            CategoryOrder::Extended(known) => {
+                let mut categories = known.to_vec();
+                categories.extend(library().into_iter().filter(|c| !known.contains(c)));
+                categories
+            }
+        }
+    }
+}
+
 pub(crate) fn build_dataset(
     library: &mut Library,
     library_text: &corpus::Corpus,
-    vocab: &Vocab,
+    (vocab, order): (&Vocab, CategoryOrder),
     cache: &FeatureCache,
     max_words: usize,
     word_bag: Option<WordBagWeights>,
@@ -74,7 +103,7 @@ pub(crate) fn build_dataset(
     // Labels and covers come from the corpus's snapshot, read with the texts:
     // imports and edits made while the run prepares change the next run only.
     let covers = library.stored_covers()?;
-    let categories = crate::store::sorted_categories(library_text.categories.iter());
+    let categories = order.categories(library_text);
     let mut examples = Vec::new();
     let snapshot = library_text
         .book_ids
@@ -122,7 +151,7 @@ pub(crate) fn build_dataset(
 pub(crate) fn library_dataset(
     library: &mut Library,
     library_text: &corpus::Corpus,
-    vocab: &Vocab,
+    words: (&Vocab, CategoryOrder),
     trunk: &Vgg16Trunk,
     config: &TrainConfig,
     device: Device,
@@ -141,7 +170,7 @@ pub(crate) fn library_dataset(
     build_dataset(
         library,
         library_text,
-        vocab,
+        words,
         &cache,
         config.max_words,
         library_word_bag(library_text, config),
@@ -195,6 +224,22 @@ pub(crate) fn cover_statistics(
             spread.to_kind(tch::Kind::Float),
         )
     }))
+}
+
+/// A fine-tuned run's words: its parent's, at their ids (the parent's
+/// embedding rows stay where they are), then the library's new ones.
+pub(crate) fn extended_vocabulary(parent: &Vocab, library: &Vocab) -> Vocab {
+    let mut words = parent.words().to_vec();
+    let mut surfaces = parent.surfaces().to_vec();
+    let mut counts = parent.counts().to_vec();
+    for id in 0..library.unknown_id() {
+        if parent.get(library.word(id)).is_none() {
+            words.push(library.word(id).to_string());
+            surfaces.push(library.surface(id).to_string());
+            counts.push(library.count(id));
+        }
+    }
+    Vocab::from_parts(words, surfaces, counts)
 }
 
 /// The words a run reads: the library's Word2Vec vocabulary and, with
@@ -254,9 +299,21 @@ mod tests {
         let vocab = library_text.vocab(1);
         let settings = crate::embed::TrunkSettings::default();
         let cache = FeatureCache::for_settings(dir.path(), &settings, [4, 8, 16]).unwrap();
-        let dataset = build_dataset(&mut library, &library_text, &vocab, &cache, 10, None).unwrap();
+        let build = |library: &mut Library, order| {
+            build_dataset(library, &library_text, (&vocab, order), &cache, 10, None).unwrap()
+        };
+        let dataset = build(&mut library, CategoryOrder::Library);
         assert_eq!(dataset.categories, ["Adventure", "Drama"]);
         assert_eq!(dataset.labels(), [0, 1]);
+        // A resumed run keeps its rows and leaves other categories' books out;
+        // a fine-tuned one keeps its parent's rows first and grows.
+        let known = ["Drama".to_string(), "Crime".to_string()];
+        let resumed = build(&mut library, CategoryOrder::Fixed(&known));
+        assert_eq!(resumed.categories, known);
+        assert_eq!(resumed.labels(), [0]);
+        let grown = build(&mut library, CategoryOrder::Extended(&known));
+        assert_eq!(grown.categories, ["Drama", "Crime", "Adventure"]);
+        assert_eq!(grown.labels(), [2, 0]);
     }
 
     #[test]
@@ -288,6 +345,21 @@ mod tests {
         assert_eq!(values(&statistics[2].0), [2.0; 3]);
         assert_eq!(values(&statistics[2].1), [1.0; 3]);
         assert!(cover_statistics(&dataset, &[2]).is_none());
+    }
+
+    #[test]
+    fn a_fine_tuned_vocabulary_keeps_the_parents_ids_and_adds_the_new_words() {
+        let vocab = |words: &[&str]| {
+            Vocab::from_parts(
+                words.iter().map(|w| w.to_string()).collect(),
+                words.iter().map(|w| format!("{w}s")).collect(),
+                vec![1; words.len()],
+            )
+        };
+        let grown = extended_vocabulary(&vocab(&["sea", "ship"]), &vocab(&["whale", "sea", "oar"]));
+        assert_eq!(grown.words(), ["sea", "ship", "whale", "oar"]);
+        assert_eq!(grown.surface(2), "whales");
+        assert_eq!(grown.unknown_id(), 4);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! the data a run reads ([`data`]), its split and batches ([`split`],
 //! [`batches`]), predictions ([`predict`]), the learning-rate schedule
 //! ([`schedule`]), validation tables ([`validation`]), weight averaging
-//! ([`averaging`]), checkpoints in one [`RunDir`] ([`checkpoints`]), one run
+//! ([`averaging`]), checkpoints in one [`RunDir`] ([`checkpoints`]), a
+//! fine-tuned run's start from its parent ([`warm_start`]), one run
 //! from start to summary ([`run`]) and sweeps recorded in the library
 //! ([`sweep`]).
 
@@ -20,19 +21,22 @@ pub mod split;
 pub mod summary;
 pub mod sweep;
 pub(crate) mod validation;
+pub(crate) mod warm_start;
 pub mod word_classifier;
 
 use serde::Serialize;
 
 pub use crate::model::device::training_device;
 pub use crate::store::Modalities;
-pub use checkpoints::{Checkpoint, RunDir};
+pub use checkpoints::{Checkpoint, RunDir, RunSplit};
 pub use config::{InvalidSetting, SweepRequest, TrainConfig};
 pub use registry::{delete_run, list_runs, run_owner};
-pub use run::{ResumePoint, train_run};
+pub use run::{ResumePoint, RunStart, train_run};
 pub use split::{pk_batches, stratified_split};
 pub use summary::{RunSummary, ValidationTables};
-pub use sweep::{SweepRun, resume_run, run_sweep};
+pub use sweep::{
+    FineTuneRequest, SweepRun, fine_tune_config, fine_tune_run, resume_run, run_sweep,
+};
 
 use crate::embed::EmbedError;
 use crate::store::RunId;

@@ -2,6 +2,7 @@
 //! this module: prepare the data, build the heads, train epoch after epoch
 //! (validating, checkpointing and keeping the best), then the tables.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use tch::nn::{self, OptimizerConfig as _};
@@ -9,13 +10,16 @@ use tch::{Device, Tensor};
 
 use super::averaging::WeightAverage;
 use super::batches::{Dropouts, Layout, batch_tensors};
-use super::checkpoints::{Checkpoint, RunDir};
+use super::checkpoints::{Checkpoint, RunDir, RunSplit};
 use super::config::TrainConfig;
-use super::data::{Dataset, cover_statistics, library_dataset, run_vocabulary};
+use super::data::{
+    CategoryOrder, Dataset, cover_statistics, extended_vocabulary, library_dataset, run_vocabulary,
+};
 use super::predict::Predictor;
 use super::split::{epoch_rng, pk_batches, stratified_split};
 use super::summary::RunSummary;
 use super::validation::validation_tables;
+use super::warm_start::warm_start;
 use super::word_classifier;
 use super::{TrainError, TrainEvent, schedule};
 use crate::eval::ConfusionMatrix;
@@ -23,7 +27,7 @@ use crate::jobs::{Cancel, Progress, is_cancelled};
 use crate::model::weights::TrunkProvenance;
 use crate::model::word_bag::WORD_BAG_GROUP;
 use crate::model::{FusionHeads, loss};
-use crate::store::{Library, Modalities};
+use crate::store::{BookId, Library, Modalities, RunId};
 use crate::text::corpus::{self, LibraryVectors};
 use crate::text::{Vocab, Word2VecConfig};
 
@@ -43,6 +47,19 @@ pub struct ResumePoint {
     pub best_macro_f1: f64,
 }
 
+/// What a run starts from.
+#[derive(Debug, Clone, Copy)]
+pub enum RunStart<'a> {
+    /// A new run: the library's words and categories, a new split.
+    Fresh,
+    /// A stopped run going on from its last checkpoint, with its own words,
+    /// categories and split (books imported since are left for a fine-tune).
+    Resume(&'a ResumePoint),
+    /// A new run warm-started from this finished run's best checkpoint: its
+    /// words, categories and split, grown by what the library has since.
+    FineTune(RunId),
+}
+
 /// What a run trains on: its examples, their split, its words and trunk.
 struct RunData {
     dataset: Dataset,
@@ -55,17 +72,46 @@ struct RunData {
     layout: Layout,
 }
 
+/// A fine-tuned run's parent, as its words and split were kept.
+struct Parent {
+    dir: RunDir,
+    vocab: Vocab,
+    split: RunSplit,
+}
+
+impl Parent {
+    fn read(library: &Library, run: RunId) -> Result<Self, TrainError> {
+        let dir = RunDir::new(library.root(), run);
+        let unusable = |what: &str| TrainError::RunNotUsable {
+            run,
+            reason: format!(
+                "it has no {what} in {} (runs trained before shelfwise kept one cannot be fine-tuned; train a new run)",
+                dir.path().display()
+            ),
+        };
+        let vocab = dir
+            .load_vocabulary()?
+            .ok_or_else(|| unusable("vocabulary"))?;
+        let split = dir.load_split()?.ok_or_else(|| unusable("split"))?;
+        if !dir.checkpoint(Checkpoint::Best).is_file() {
+            return Err(unusable("best checkpoint"));
+        }
+        Ok(Self { dir, vocab, split })
+    }
+}
+
 impl RunData {
     /// The library's word vectors (retrained when the corpus changed), the
-    /// run's vocabulary (saved in its folder), the trunk's feature cache and
-    /// the examples, split by category.
+    /// run's vocabulary and split (saved in its folder; a resumed run's own,
+    /// a fine-tuned run's parent's grown by the new words and books), the
+    /// trunk's feature cache and the examples.
     fn prepare(
         library: &mut Library,
         config: &TrainConfig,
-        device: Device,
+        (device, start): (Device, RunStart),
         run_dir: Option<&RunDir>,
         cancel: &Cancel,
-    ) -> Result<Self, TrainError> {
+    ) -> Result<(Self, Option<Parent>), TrainError> {
         let library_text = corpus::library_corpus(library)?;
         let (vectors, _) = corpus::vectors_for_corpus(
             library,
@@ -76,21 +122,40 @@ impl RunData {
         )?;
         let (_trunk_store, trunk, provenance) = crate::embed::build_trunk(&config.trunk, device)?;
         let subwords = config.model.subword_buckets > 0;
-        let vocab = run_vocabulary(&vectors.vectors.vocab, &library_text, subwords);
-        if let Some(dir) = run_dir {
-            dir.create()?;
-            dir.save_vocabulary(&vocab)?;
-        }
+        let library_vocab = run_vocabulary(&vectors.vectors.vocab, &library_text, subwords);
+        let (own_vocab, own_split) = match (start, run_dir) {
+            (RunStart::Resume(_), Some(dir)) => (dir.load_vocabulary()?, dir.load_split()?),
+            _ => (None, None),
+        };
+        let parent = match start {
+            RunStart::FineTune(run) => Some(Parent::read(library, run)?),
+            _ => None,
+        };
+        let vocab = match (&parent, own_vocab) {
+            (Some(parent), _) => extended_vocabulary(&parent.vocab, &library_vocab),
+            (None, Some(own)) => own,
+            (None, None) => library_vocab,
+        };
+        let order = match (&parent, &own_split) {
+            (Some(parent), _) => CategoryOrder::Extended(&parent.split.categories),
+            (None, Some(own)) => CategoryOrder::Fixed(&own.categories),
+            (None, None) => CategoryOrder::Library,
+        };
         let dataset = library_dataset(
             library,
             &library_text,
-            &vocab,
+            (&vocab, order),
             &trunk,
             config,
             device,
             cancel,
         )?;
         let labels = dataset.labels();
+        let kept = own_split.as_ref().or(parent.as_ref().map(|p| &p.split));
+        let (train, validation) = match kept {
+            None => stratified_split(&labels, config.validation_share, config.seed),
+            Some(kept) => kept_split(&dataset, kept, parent.is_some(), config),
+        };
         let trainable = (0..dataset.categories.len())
             .filter(|&c| labels.iter().filter(|&&l| l == c).count() >= 2)
             .count();
@@ -101,13 +166,27 @@ impl RunData {
                 dataset.categories.len()
             )));
         }
-        let (train, validation) = stratified_split(&labels, config.validation_share, config.seed);
+        if let Some(dir) = run_dir {
+            dir.create()?;
+            dir.save_vocabulary(&vocab)?;
+            let books = |indices: &[usize]| -> Vec<BookId> {
+                indices
+                    .iter()
+                    .filter_map(|&i| dataset.examples[i].book_id)
+                    .collect()
+            };
+            dir.save_split(&RunSplit {
+                categories: dataset.categories.clone(),
+                train: books(&train),
+                validation: books(&validation),
+            })?;
+        }
         let layout = Layout {
             channels: trunk.scale_channels,
             grid: config.trunk.grid,
             device,
         };
-        Ok(Self {
+        let data = Self {
             dataset,
             labels,
             train,
@@ -116,7 +195,8 @@ impl RunData {
             vocab,
             provenance,
             layout,
-        })
+        };
+        Ok((data, parent))
     }
 
     /// Validation books, or the training books when none are held out.
@@ -127,6 +207,58 @@ impl RunData {
             &self.validation
         }
     }
+}
+
+/// The starting rows of a run's known words: each word's library vector where
+/// the library's Word2Vec has one of the right width, zero otherwise (the
+/// words below its minimum count, a fine-tuned run's words the library no
+/// longer has; their n-grams or training place them).
+fn word_table(vectors: &LibraryVectors, vocab: &Vocab, word_dim: i64) -> Tensor {
+    let library = &vectors.vectors;
+    let dim = word_dim as usize;
+    let mut table = vec![0f32; vocab.len() * dim];
+    if library.dim == dim {
+        for id in 0..vocab.unknown_id() {
+            if let Some(row) = library.vocab.get(vocab.word(id)) {
+                let (from, to) = (row as usize * dim, id as usize * dim);
+                table[to..to + dim].copy_from_slice(&library.vectors[from..from + dim]);
+            }
+        }
+    }
+    Tensor::from_slice(&table).reshape([vocab.len() as i64, word_dim])
+}
+
+/// The split a run keeps: the kept split's books on their sides (books gone
+/// from the library dropped); with `grow` (a fine-tune), the library's other
+/// books split among themselves by the run's seed and share and added to
+/// each side, so the old held-out books stay held out. Without it (a resume)
+/// those books are left out.
+fn kept_split(
+    dataset: &Dataset,
+    kept: &RunSplit,
+    grow: bool,
+    config: &TrainConfig,
+) -> (Vec<usize>, Vec<usize>) {
+    let kept_train: HashSet<BookId> = kept.train.iter().copied().collect();
+    let kept_validation: HashSet<BookId> = kept.validation.iter().copied().collect();
+    let (mut train, mut validation, mut new) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, example) in dataset.examples.iter().enumerate() {
+        match example.book_id {
+            Some(id) if kept_train.contains(&id) => train.push(index),
+            Some(id) if kept_validation.contains(&id) => validation.push(index),
+            _ => new.push(index),
+        }
+    }
+    if grow {
+        let labels: Vec<usize> = new.iter().map(|&i| dataset.examples[i].label).collect();
+        let (new_train, new_validation) =
+            stratified_split(&labels, config.validation_share, config.seed);
+        train.extend(new_train.iter().map(|&i| new[i]));
+        validation.extend(new_validation.iter().map(|&i| new[i]));
+        train.sort_unstable();
+        validation.sort_unstable();
+    }
+    (train, validation)
 }
 
 /// The heads being trained, with their variables and settings.
@@ -155,17 +287,10 @@ impl<'a> Trainer<'a> {
             data.layout.channels,
             data.vocab.words(),
         );
-        let library = &data.vectors.vectors;
-        let library_words = library.vocab.len() as i64;
-        if library.dim as i64 == model_config.word_dim {
-            let table = Tensor::from_slice(&library.vectors)
-                .reshape([library_words, library.dim as i64])
-                .to_device(data.layout.device);
-            heads.text.load_word_vectors(&table);
-        }
-        heads
-            .text
-            .zero_rows(library_words, data.vocab.len() as i64 - library_words);
+        heads.text.load_word_vectors(
+            &word_table(&data.vectors, &data.vocab, model_config.word_dim)
+                .to_device(data.layout.device),
+        );
         if let (Some(path), Some(weights)) = (heads.word_bag.as_mut(), &data.dataset.word_bag) {
             path.set_idf(weights.idf());
         }
@@ -435,27 +560,41 @@ impl<'a> Trainer<'a> {
 /// Trains one run and returns its summary; `on_event` hears every step and
 /// epoch. With `run_dir`, the heads are saved there after every epoch
 /// ([`Checkpoint::Last`]) and at the best validation macro-F1
-/// ([`Checkpoint::Best`]). With `resume`, the heads start from the last
-/// checkpoint and the epochs and steps go on from there; each epoch's batches
-/// are seeded by the run's seed and the epoch, so a resumed run sees the
-/// batches the uninterrupted one would have.
+/// ([`Checkpoint::Best`]), beside the run's vocabulary and split. A
+/// [`RunStart::Resume`] starts the heads from the last checkpoint and goes on
+/// with the epochs and steps from there; each epoch's batches are seeded by
+/// the run's seed and the epoch, so a resumed run sees the batches the
+/// uninterrupted one would have. A [`RunStart::FineTune`] starts them from
+/// the parent's best checkpoint (see [`warm_start`]) and counts its own
+/// epochs from one.
 pub fn train_run(
     library: &mut Library,
     config: &TrainConfig,
-    device: Device,
+    (device, start): (Device, RunStart),
     run_dir: Option<&RunDir>,
-    resume: Option<&ResumePoint>,
     on_event: &mut dyn FnMut(TrainEvent),
     cancel: &Cancel,
 ) -> Result<RunSummary, TrainError> {
-    let data = RunData::prepare(library, config, device, run_dir, cancel)?;
+    let (data, parent) = RunData::prepare(library, config, (device, start), run_dir, cancel)?;
     let mut trainer = Trainer::new(config, &data, run_dir);
+    if let Some(parent) = &parent {
+        let words = (parent.vocab.len() as i64, data.vocab.len() as i64);
+        warm_start(
+            &trainer.store,
+            &parent.dir.checkpoint(Checkpoint::Best),
+            words,
+        )?;
+    }
     let mut optimizer = nn::AdamW {
         wd: config.weight_decay,
         ..Default::default()
     }
     .build(&trainer.store, config.learning_rate)
     .map_err(|e| TrainError::Optimizer(e.to_string()))?;
+    let resume = match start {
+        RunStart::Resume(point) => Some(point),
+        _ => None,
+    };
     if resume.is_some() {
         let dir = run_dir.ok_or_else(|| {
             TrainError::Checkpoint("resuming needs the run's checkpoint folder".into())
