@@ -30,6 +30,8 @@ pub enum Command {
     /// The demo form, then its sweep.
     DemoSweep,
     ResumeRun(RunId),
+    /// A new run warm-started from a finished one, on the library as it is now.
+    FineTuneRun(RunId),
     DeleteRun(RunId),
     ChooseRun(RunId),
     /// Downloads torchvision's ImageNet VGG16 as the library's backbone.
@@ -73,6 +75,7 @@ impl ShelfwiseApp {
                 self.start_sweep(ctx);
             }
             Command::ResumeRun(run_id) => self.resume_run(ctx, run_id),
+            Command::FineTuneRun(run_id) => self.fine_tune_run(ctx, run_id),
             Command::DeleteRun(run_id) => self.delete_run(run_id),
             Command::ChooseRun(run_id) => self.choose_run(run_id),
             Command::PickWeights => self.pick_file(ctx, PickPurpose::Weights),

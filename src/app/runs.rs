@@ -62,7 +62,11 @@ impl RunsState {
 
 /// A run's label as curves and tables show it.
 pub fn run_label(listing: &RunListing) -> String {
-    listing.modalities.run_label(listing.beta)
+    let kind = listing.modalities.run_label(listing.beta);
+    match listing.parent_run_id {
+        Some(parent) => format!("{kind}, from run {parent}"),
+        None => kind,
+    }
 }
 
 #[cfg(test)]

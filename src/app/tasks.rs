@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::ShelfwiseApp;
 use super::runs::run_label;
-use super::train::LiveSweep;
+use super::train::{LiveSweep, RunCurve, curve_end, lineage_curves};
 use crate::backbone;
 use crate::import::{self, ImportOptions};
 use crate::inference::TrainedRun;
@@ -187,9 +187,8 @@ impl ShelfwiseApp {
         let total_steps = configs.len() * base.epochs * train_books.div_ceil(per_batch).max(1);
         self.start_training(
             ctx,
-            "sweep".into(),
-            labels,
-            total_steps,
+            ("sweep".into(), labels),
+            (total_steps, Vec::new()),
             move |setup, on_event, job| {
                 let device = setup.compute.device();
                 Ok(train::run_sweep(
@@ -214,9 +213,8 @@ impl ShelfwiseApp {
             .map_or_else(String::new, run_label);
         self.start_training(
             ctx,
-            format!("run {run_id}"),
-            vec![label],
-            0,
+            (format!("run {run_id}"), vec![label]),
+            (0, Vec::new()),
             move |setup, on_event, job| {
                 let device = setup.compute.device();
                 let dir = &setup.library_dir;
@@ -232,13 +230,54 @@ impl ShelfwiseApp {
         );
     }
 
-    /// A training job whose events feed the live curves and the progress bar.
+    /// Fine-tunes finished run `parent` on the library as it is now; its live
+    /// curve goes on from the parent's.
+    pub fn fine_tune_run(&mut self, ctx: &egui::Context, parent: RunId) {
+        if self.train.job.is_some() {
+            return;
+        }
+        let Some(store) = &self.store else {
+            return;
+        };
+        let lead = match lineage_curves(store, &self.runs, parent) {
+            Ok(curves) => curves,
+            Err(error) => {
+                self.message = Some(format!("Cannot read run {parent}'s curves: {error}"));
+                return;
+            }
+        };
+        let label = self
+            .runs
+            .listing(parent)
+            .map_or_else(String::new, |listing| {
+                let kind = listing.modalities.run_label(listing.beta);
+                format!("{kind}, from run {parent}")
+            });
+        self.start_training(
+            ctx,
+            (format!("fine-tune of run {parent}"), vec![label]),
+            (0, lead),
+            move |setup, on_event, job| {
+                let device = setup.compute.device();
+                Ok(vec![train::fine_tune_run(
+                    &setup.library_dir,
+                    parent,
+                    train::FineTuneRequest::default(),
+                    device,
+                    on_event,
+                    job.cancel_flag(),
+                )?])
+            },
+        );
+    }
+
+    /// A training job whose events feed the live curves and the progress bar;
+    /// `lead`: curves drawn before the job's own, which go on from the last.
     fn start_training(
         &mut self,
         ctx: &egui::Context,
-        name: String,
-        labels: Vec<String>,
-        total_steps: usize,
+        (name, labels): (String, Vec<String>),
+        (total_steps, lead): (usize, Vec<RunCurve>),
         train: impl FnOnce(
             &JobSetup,
             &mut dyn FnMut(RunId, &TrainEvent),
@@ -248,7 +287,8 @@ impl ShelfwiseApp {
         + 'static,
     ) {
         self.train.live = Arc::new(Mutex::new(LiveSweep {
-            curves: Vec::new(),
+            offset: lead.last().map_or([0.0, 0.0], curve_end),
+            curves: lead,
             pending: labels,
         }));
         self.runs.chosen = None;

@@ -121,6 +121,9 @@ pub struct LiveSweep {
     pub curves: Vec<RunCurve>,
     /// Labels of the runs not started yet, in order.
     pub pending: Vec<String>,
+    /// Where the new runs' curves start, `[step, epoch]`: the end of the
+    /// parent's curves that a fine-tune draws on from (zero otherwise).
+    pub offset: [f64; 2],
 }
 
 impl LiveSweep {
@@ -142,13 +145,18 @@ impl LiveSweep {
             .iter_mut()
             .find(|c| c.run_id == run_id)
             .expect("just added");
+        let [steps_before, epochs_before] = self.offset;
         match event {
-            TrainEvent::Step { step, loss, .. } => curve.losses.push([*step as f64, *loss]),
+            TrainEvent::Step { step, loss, .. } => {
+                curve.losses.push([steps_before + *step as f64, *loss])
+            }
             TrainEvent::Epoch {
                 epoch,
                 val_accuracy,
                 ..
-            } => curve.accuracy.push([*epoch as f64, *val_accuracy]),
+            } => curve
+                .accuracy
+                .push([epochs_before + *epoch as f64, *val_accuracy]),
         }
     }
 }
@@ -200,6 +208,10 @@ impl TrainState {
         let Some(listing) = runs.listing(run_id) else {
             return Ok(());
         };
+        if listing.parent_run_id.is_some() {
+            self.chosen_curves = lineage_curves(library, runs, run_id)?;
+            return Ok(());
+        }
         let members: Vec<&RunListing> = match listing.sweep_id {
             Some(sweep) => runs
                 .runs
@@ -210,17 +222,7 @@ impl TrainState {
         };
         let mut curves = Vec::new();
         for member in members.iter().rev() {
-            let steps = library.run_steps(member.run_id)?;
-            let epochs = library.run_epochs(member.run_id)?;
-            curves.push(RunCurve {
-                run_id: member.run_id,
-                label: format!("run {}: {}", member.run_id, run_label(member)),
-                losses: steps.iter().map(|s| [s.step as f64, s.loss]).collect(),
-                accuracy: epochs
-                    .iter()
-                    .map(|e| [e.epoch as f64, e.val_accuracy])
-                    .collect(),
-            });
+            curves.push(stored_curve(library, member, [0.0, 0.0])?);
         }
         self.chosen_curves = curves;
         Ok(())
@@ -237,6 +239,65 @@ impl TrainState {
         }
         self.chosen_curves.clone()
     }
+}
+
+/// A run's stored curves, starting at `offset` (`[step, epoch]`).
+fn stored_curve(
+    library: &Library,
+    listing: &RunListing,
+    [steps_before, epochs_before]: [f64; 2],
+) -> Result<RunCurve, StoreError> {
+    let steps = library.run_steps(listing.run_id)?;
+    let epochs = library.run_epochs(listing.run_id)?;
+    Ok(RunCurve {
+        run_id: listing.run_id,
+        label: format!("run {}: {}", listing.run_id, run_label(listing)),
+        losses: steps
+            .iter()
+            .map(|s| [steps_before + s.step as f64, s.loss])
+            .collect(),
+        accuracy: epochs
+            .iter()
+            .map(|e| [epochs_before + e.epoch as f64, e.val_accuracy])
+            .collect(),
+    })
+}
+
+/// The curves of `run_id` and the runs it was fine-tuned from, oldest first,
+/// each going on where its parent's ended. A parent deleted since ends the line.
+pub fn lineage_curves(
+    library: &Library,
+    runs: &RunsState,
+    run_id: RunId,
+) -> Result<Vec<RunCurve>, StoreError> {
+    let mut line = Vec::new();
+    let mut next = runs.listing(run_id);
+    while let Some(listing) = next {
+        if line
+            .iter()
+            .any(|l: &&RunListing| l.run_id == listing.run_id)
+        {
+            break;
+        }
+        line.push(listing);
+        next = listing
+            .parent_run_id
+            .and_then(|parent| runs.listing(parent));
+    }
+    let mut curves: Vec<RunCurve> = Vec::new();
+    for listing in line.iter().rev() {
+        let offset = curves.last().map_or([0.0, 0.0], curve_end);
+        curves.push(stored_curve(library, listing, offset)?);
+    }
+    Ok(curves)
+}
+
+/// Where a curve ends, `[step, epoch]`: where a fine-tune's curve goes on.
+pub fn curve_end(curve: &RunCurve) -> [f64; 2] {
+    [
+        curve.losses.last().map_or(0.0, |p| p[0]),
+        curve.accuracy.last().map_or(0.0, |p| p[0]),
+    ]
 }
 
 /// An exponential moving average of `points` (`weight` 0 = none, toward 1 =
@@ -290,6 +351,7 @@ mod tests {
         let mut live = LiveSweep {
             curves: Vec::new(),
             pending: vec!["fused, β 0.3".into(), "image only".into()],
+            offset: [0.0, 0.0],
         };
         let step = |n| TrainEvent::Step {
             epoch: 1,
@@ -304,5 +366,69 @@ mod tests {
         assert_eq!(live.curves[0].label, "run 7: fused, β 0.3");
         assert_eq!(live.curves[0].losses.len(), 2);
         assert_eq!(live.curves[1].label, "run 8: image only");
+    }
+
+    #[test]
+    fn a_fine_tuned_runs_curves_go_on_from_its_parents() {
+        let folder = tempfile::tempdir().unwrap();
+        let mut library = Library::open(folder.path()).unwrap();
+        let parent = library
+            .create_run(None, 0.3, crate::store::Modalities::Fused, "{}")
+            .unwrap();
+        let child = library
+            .create_fine_tune_run(parent, 0.3, crate::store::Modalities::Fused, "{}")
+            .unwrap();
+        let record =
+            |library: &mut Library, run, epoch: i64, steps: std::ops::RangeInclusive<i64>| {
+                let steps: Vec<crate::store::RunStep> = steps
+                    .map(|step| crate::store::RunStep {
+                        step,
+                        epoch,
+                        loss: 1.0,
+                        cross_entropy: 1.0,
+                        triplet: 0.0,
+                    })
+                    .collect();
+                let row = crate::store::RunEpoch {
+                    epoch,
+                    train_loss: 1.0,
+                    val_accuracy: 0.5,
+                    val_macro_f1: 0.5,
+                };
+                library.record_epoch(run, &steps, &row).unwrap();
+            };
+        record(&mut library, parent, 1, 1..=3);
+        record(&mut library, parent, 2, 4..=6);
+        record(&mut library, child, 1, 1..=3);
+        let mut runs = RunsState::default();
+        runs.reload(&mut library).unwrap();
+        let mut state = TrainState::default();
+        state.load_curves(&library, &runs, child).unwrap();
+        let curves = &state.chosen_curves;
+        assert_eq!(curves.len(), 2);
+        assert_eq!(curves[0].run_id, parent);
+        assert_eq!(curves[1].label, "run 2: fused, β 0.3, from run 1");
+        let steps: Vec<f64> = curves[1].losses.iter().map(|p| p[0]).collect();
+        assert_eq!(steps, [7.0, 8.0, 9.0]);
+        assert_eq!(curves[1].accuracy[0][0], 3.0);
+        assert_eq!(curve_end(&curves[1]), [9.0, 3.0]);
+
+        // Live, a fine-tune's points start where the parent's curve ended.
+        let mut live = LiveSweep {
+            offset: curve_end(&curves[0]),
+            curves: curves[..1].to_vec(),
+            pending: vec!["fused".into()],
+        };
+        live.record(
+            RunId(9),
+            &TrainEvent::Step {
+                epoch: 1,
+                step: 1,
+                loss: 0.5,
+                cross_entropy: 0.5,
+                triplet: 0.0,
+            },
+        );
+        assert_eq!(live.curves[1].losses, [[7.0, 0.5]]);
     }
 }

@@ -1,7 +1,7 @@
 //! Training the model on the library, as orchestration over small parts:
 //! the data a run reads ([`data`]), its split and batches ([`split`],
 //! [`batches`]), predictions ([`predict`]), the learning-rate schedule
-//! ([`schedule`]), validation tables ([`validation`]), weight averaging
+//! ([`schedule`]), what a run starts from ([`start`]), validation tables ([`validation`]), weight averaging
 //! ([`averaging`]), checkpoints in one [`RunDir`] ([`checkpoints`]), a
 //! fine-tuned run's start from its parent ([`warm_start`]), one run
 //! from start to summary ([`run`]) and sweeps recorded in the library
@@ -18,6 +18,7 @@ pub mod registry;
 pub mod run;
 pub(crate) mod schedule;
 pub mod split;
+pub mod start;
 pub mod summary;
 pub mod sweep;
 pub(crate) mod validation;

@@ -2,7 +2,6 @@
 //! this module: prepare the data, build the heads, train epoch after epoch
 //! (validating, checkpointing and keeping the best), then the tables.
 
-use std::collections::HashSet;
 use std::sync::Mutex;
 
 use tch::nn::{self, OptimizerConfig as _};
@@ -10,13 +9,13 @@ use tch::{Device, Tensor};
 
 use super::averaging::WeightAverage;
 use super::batches::{Dropouts, Layout, batch_tensors};
-use super::checkpoints::{Checkpoint, RunDir, RunSplit};
+use super::checkpoints::{Checkpoint, RunDir};
 use super::config::TrainConfig;
-use super::data::{
-    CategoryOrder, Dataset, cover_statistics, extended_vocabulary, library_dataset, run_vocabulary,
-};
+use super::data::{Dataset, cover_statistics, library_dataset, run_vocabulary};
 use super::predict::Predictor;
-use super::split::{epoch_rng, pk_batches, stratified_split};
+use super::split::{epoch_rng, pk_batches};
+use super::start::{Basis, Parent};
+pub use super::start::{ResumePoint, RunStart};
 use super::summary::RunSummary;
 use super::validation::validation_tables;
 use super::warm_start::warm_start;
@@ -27,7 +26,7 @@ use crate::jobs::{Cancel, Progress, is_cancelled};
 use crate::model::weights::TrunkProvenance;
 use crate::model::word_bag::WORD_BAG_GROUP;
 use crate::model::{FusionHeads, loss};
-use crate::store::{BookId, Library, Modalities, RunId};
+use crate::store::{Library, Modalities};
 use crate::text::corpus::{self, LibraryVectors};
 use crate::text::{Vocab, Word2VecConfig};
 
@@ -35,30 +34,6 @@ use crate::text::{Vocab, Word2VecConfig};
 /// global, so models built at once on other threads (a window training while
 /// it embeds) must not draw from the same sequence.
 pub(crate) static HEADS_INITIALISATION: Mutex<()> = Mutex::new(());
-
-/// Where a stopped run picks up: the epoch and step after the last ones
-/// recorded, and the best epoch so far.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResumePoint {
-    pub next_epoch: usize,
-    pub next_step: usize,
-    pub best_epoch: usize,
-    pub best_accuracy: f64,
-    pub best_macro_f1: f64,
-}
-
-/// What a run starts from.
-#[derive(Debug, Clone, Copy)]
-pub enum RunStart<'a> {
-    /// A new run: the library's words and categories, a new split.
-    Fresh,
-    /// A stopped run going on from its last checkpoint, with its own words,
-    /// categories and split (books imported since are left for a fine-tune).
-    Resume(&'a ResumePoint),
-    /// A new run warm-started from this finished run's best checkpoint: its
-    /// words, categories and split, grown by what the library has since.
-    FineTune(RunId),
-}
 
 /// What a run trains on: its examples, their split, its words and trunk.
 struct RunData {
@@ -70,34 +45,6 @@ struct RunData {
     vocab: Vocab,
     provenance: TrunkProvenance,
     layout: Layout,
-}
-
-/// A fine-tuned run's parent, as its words and split were kept.
-struct Parent {
-    dir: RunDir,
-    vocab: Vocab,
-    split: RunSplit,
-}
-
-impl Parent {
-    fn read(library: &Library, run: RunId) -> Result<Self, TrainError> {
-        let dir = RunDir::new(library.root(), run);
-        let unusable = |what: &str| TrainError::RunNotUsable {
-            run,
-            reason: format!(
-                "it has no {what} in {} (runs trained before shelfwise kept one cannot be fine-tuned; train a new run)",
-                dir.path().display()
-            ),
-        };
-        let vocab = dir
-            .load_vocabulary()?
-            .ok_or_else(|| unusable("vocabulary"))?;
-        let split = dir.load_split()?.ok_or_else(|| unusable("split"))?;
-        if !dir.checkpoint(Checkpoint::Best).is_file() {
-            return Err(unusable("best checkpoint"));
-        }
-        Ok(Self { dir, vocab, split })
-    }
 }
 
 impl RunData {
@@ -123,39 +70,18 @@ impl RunData {
         let (_trunk_store, trunk, provenance) = crate::embed::build_trunk(&config.trunk, device)?;
         let subwords = config.model.subword_buckets > 0;
         let library_vocab = run_vocabulary(&vectors.vectors.vocab, &library_text, subwords);
-        let (own_vocab, own_split) = match (start, run_dir) {
-            (RunStart::Resume(_), Some(dir)) => (dir.load_vocabulary()?, dir.load_split()?),
-            _ => (None, None),
-        };
-        let parent = match start {
-            RunStart::FineTune(run) => Some(Parent::read(library, run)?),
-            _ => None,
-        };
-        let vocab = match (&parent, own_vocab) {
-            (Some(parent), _) => extended_vocabulary(&parent.vocab, &library_vocab),
-            (None, Some(own)) => own,
-            (None, None) => library_vocab,
-        };
-        let order = match (&parent, &own_split) {
-            (Some(parent), _) => CategoryOrder::Extended(&parent.split.categories),
-            (None, Some(own)) => CategoryOrder::Fixed(&own.categories),
-            (None, None) => CategoryOrder::Library,
-        };
+        let basis = Basis::read(library, start, run_dir, library_vocab)?;
         let dataset = library_dataset(
             library,
             &library_text,
-            (&vocab, order),
+            (&basis.vocab, basis.order()),
             &trunk,
             config,
             device,
             cancel,
         )?;
         let labels = dataset.labels();
-        let kept = own_split.as_ref().or(parent.as_ref().map(|p| &p.split));
-        let (train, validation) = match kept {
-            None => stratified_split(&labels, config.validation_share, config.seed),
-            Some(kept) => kept_split(&dataset, kept, parent.is_some(), config),
-        };
+        let (train, validation) = basis.split(&dataset, config);
         let trainable = (0..dataset.categories.len())
             .filter(|&c| labels.iter().filter(|&&l| l == c).count() >= 2)
             .count();
@@ -167,20 +93,9 @@ impl RunData {
             )));
         }
         if let Some(dir) = run_dir {
-            dir.create()?;
-            dir.save_vocabulary(&vocab)?;
-            let books = |indices: &[usize]| -> Vec<BookId> {
-                indices
-                    .iter()
-                    .filter_map(|&i| dataset.examples[i].book_id)
-                    .collect()
-            };
-            dir.save_split(&RunSplit {
-                categories: dataset.categories.clone(),
-                train: books(&train),
-                validation: books(&validation),
-            })?;
+            basis.save(dir, &dataset, (&train, &validation))?;
         }
+        let Basis { vocab, parent, .. } = basis;
         let layout = Layout {
             channels: trunk.scale_channels,
             grid: config.trunk.grid,
@@ -226,39 +141,6 @@ fn word_table(vectors: &LibraryVectors, vocab: &Vocab, word_dim: i64) -> Tensor 
         }
     }
     Tensor::from_slice(&table).reshape([vocab.len() as i64, word_dim])
-}
-
-/// The split a run keeps: the kept split's books on their sides (books gone
-/// from the library dropped); with `grow` (a fine-tune), the library's other
-/// books split among themselves by the run's seed and share and added to
-/// each side, so the old held-out books stay held out. Without it (a resume)
-/// those books are left out.
-fn kept_split(
-    dataset: &Dataset,
-    kept: &RunSplit,
-    grow: bool,
-    config: &TrainConfig,
-) -> (Vec<usize>, Vec<usize>) {
-    let kept_train: HashSet<BookId> = kept.train.iter().copied().collect();
-    let kept_validation: HashSet<BookId> = kept.validation.iter().copied().collect();
-    let (mut train, mut validation, mut new) = (Vec::new(), Vec::new(), Vec::new());
-    for (index, example) in dataset.examples.iter().enumerate() {
-        match example.book_id {
-            Some(id) if kept_train.contains(&id) => train.push(index),
-            Some(id) if kept_validation.contains(&id) => validation.push(index),
-            _ => new.push(index),
-        }
-    }
-    if grow {
-        let labels: Vec<usize> = new.iter().map(|&i| dataset.examples[i].label).collect();
-        let (new_train, new_validation) =
-            stratified_split(&labels, config.validation_share, config.seed);
-        train.extend(new_train.iter().map(|&i| new[i]));
-        validation.extend(new_validation.iter().map(|&i| new[i]));
-        train.sort_unstable();
-        validation.sort_unstable();
-    }
-    (train, validation)
 }
 
 /// The heads being trained, with their variables and settings.

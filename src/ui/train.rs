@@ -9,7 +9,7 @@ use crate::app::runs::run_label;
 use crate::app::{
     BackboneState, Command, DeviceChoice, RunCurve, RunsState, Settings, TrainState, smooth,
 };
-use crate::store::{RunId, RunStatus};
+use crate::store::{RunId, RunListing, RunStatus};
 use crate::train::word_classifier::WordClassifierChoice;
 use crate::train::{RunSummary, ValidationTables};
 
@@ -30,7 +30,7 @@ pub fn show(
                 .show(ui, |ui| {
                     sweep_form(ui, state, settings, backbone, &mut commands);
                     ui.separator();
-                    runs_table(ui, runs, &mut commands);
+                    runs_table(ui, runs, state.job.is_some(), &mut commands);
                 });
         });
     egui::CentralPanel::default().show(ui, |ui| {
@@ -127,7 +127,7 @@ fn sweep_form(
     }
 }
 
-fn runs_table(ui: &mut egui::Ui, runs: &RunsState, commands: &mut Vec<Command>) {
+fn runs_table(ui: &mut egui::Ui, runs: &RunsState, training: bool, commands: &mut Vec<Command>) {
     ui.heading("Runs");
     if runs.runs.is_empty() {
         ui.label("No runs yet.");
@@ -138,38 +138,12 @@ fn runs_table(ui: &mut egui::Ui, runs: &RunsState, commands: &mut Vec<Command>) 
         .max_height(220.0)
         .show(ui, |ui| {
             egui::Grid::new("runs_grid").striped(true).show(ui, |ui| {
-                for header in ["run", "kind", "trunk", "status", "F1", ""] {
+                for header in ["run", "kind", "trunk", "status", "F1", "", ""] {
                     ui.strong(header);
                 }
                 ui.end_row();
                 for run in &runs.runs {
-                    let chosen = runs.chosen == Some(run.run_id);
-                    if ui
-                        .selectable_label(chosen, run.run_id.to_string())
-                        .clicked()
-                    {
-                        commands.push(Command::ChooseRun(run.run_id));
-                    }
-                    ui.label(run_label(run));
-                    ui.label(runs.trunk(run.run_id).map_or("—".into(), |t| t.short()));
-                    if run.status.can_resume() {
-                        if ui
-                            .small_button(format!("resume ({})", run.status))
-                            .clicked()
-                        {
-                            commands.push(Command::ResumeRun(run.run_id));
-                        }
-                    } else {
-                        ui.label(run.status.as_str());
-                    }
-                    ui.label(run.val_macro_f1.map_or("—".into(), |f| format!("{f:.3}")));
-                    let deletable = run.status != RunStatus::Running;
-                    let delete = ui
-                        .add_enabled(deletable, egui::Button::new("delete").small())
-                        .on_hover_text("Remove the run, its curves, tables and checkpoints");
-                    if delete.clicked() {
-                        commands.push(Command::DeleteRun(run.run_id));
-                    }
+                    run_row(ui, run, runs, training, commands);
                     ui.end_row();
                 }
             });
@@ -203,6 +177,58 @@ fn runs_table(ui: &mut egui::Ui, runs: &RunsState, commands: &mut Vec<Command>) 
                 format!("The run's stored summary cannot be read: {error}"),
             );
         }
+    }
+}
+
+/// One row of the run table: its id (choosing it), kind, trunk, status (a
+/// resume button when it can go on), F1, fine-tune and delete.
+fn run_row(
+    ui: &mut egui::Ui,
+    run: &RunListing,
+    runs: &RunsState,
+    training: bool,
+    commands: &mut Vec<Command>,
+) {
+    let chosen = runs.chosen == Some(run.run_id);
+    if ui
+        .selectable_label(chosen, run.run_id.to_string())
+        .clicked()
+    {
+        commands.push(Command::ChooseRun(run.run_id));
+    }
+    ui.label(run_label(run));
+    ui.label(runs.trunk(run.run_id).map_or("—".into(), |t| t.short()));
+    if run.status.can_resume() {
+        if ui
+            .small_button(format!("resume ({})", run.status))
+            .clicked()
+        {
+            commands.push(Command::ResumeRun(run.run_id));
+        }
+    } else {
+        ui.label(run.status.as_str());
+    }
+    ui.label(run.val_macro_f1.map_or("—".into(), |f| format!("{f:.3}")));
+    let finished = run.status == RunStatus::Finished;
+    if ui
+        .add_enabled(
+            finished && !training,
+            egui::Button::new("fine-tune").small(),
+        )
+        .on_hover_text(
+            "Train a new run from this one's best checkpoint on the library as it is now: \
+                 its held-out books stay held out, new books and categories join",
+        )
+        .clicked()
+    {
+        commands.push(Command::FineTuneRun(run.run_id));
+    }
+    let deletable = run.status != RunStatus::Running;
+    let delete = ui
+        .add_enabled(deletable, egui::Button::new("delete").small())
+        .on_hover_text("Remove the run, its curves, tables and checkpoints");
+    if delete.clicked() {
+        commands.push(Command::DeleteRun(run.run_id));
     }
 }
 
@@ -388,7 +414,7 @@ mod tests {
     use egui_kittest::kittest::Queryable as _;
 
     use super::*;
-    use crate::store::{Modalities, RunListing};
+    use crate::store::Modalities;
 
     #[test]
     fn the_word_classifier_line_says_what_was_chosen_and_what_it_changed() {
@@ -505,5 +531,36 @@ mod tests {
                 .query_by_label("No tables (the run has not finished).")
                 .is_some()
         );
+    }
+
+    #[test]
+    fn a_finished_run_offers_fine_tune_and_a_fine_tuned_one_names_its_parent() {
+        let finished = |run: i64, parent: Option<i64>| RunListing {
+            run_id: RunId(run),
+            sweep_id: None,
+            beta: 0.3,
+            modalities: Modalities::Fused,
+            status: RunStatus::Finished,
+            best_epoch: Some(2),
+            val_accuracy: Some(0.5),
+            val_macro_f1: Some(0.5),
+            summary: None,
+            created_at: String::new(),
+            epochs_done: 2,
+            parent_run_id: parent.map(RunId),
+        };
+        let runs = RunsState {
+            runs: vec![finished(5, Some(2)), finished(2, None)],
+            chosen: None,
+        };
+        let mut harness = harness(runs);
+        assert!(harness.query_by_label("fused, β 0.3, from run 2").is_some());
+        harness
+            .get_all_by_label("fine-tune")
+            .nth(1)
+            .unwrap()
+            .click();
+        harness.run();
+        assert_eq!(asked(&harness), [Command::FineTuneRun(RunId(2))]);
     }
 }
