@@ -21,26 +21,15 @@ Usage: benches/fine_tune.py --binary target/release/shelfwise
 (`make bench-fine-tune` builds the binary first.)
 """
 
-import argparse
-import json
 import shutil
-import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import ROOT, read_books, shelfwise, stratified_split, write_csv  # noqa: E402
+import seeded  # noqa: E402
+from quality import shelfwise, stratified_split, write_csv  # noqa: E402
+from seeded import COLUMNS, mean_spread, timed  # noqa: E402
 
-SET = "openlibrary_covers5"
-COLUMNS = ["id", "title", "author", "category", "synopsis", "cover"]
-
-
-def timed(binary, library, *args):
-    started = time.time()
-    output = shelfwise(binary, library, *args)
-    return output, time.time() - started
 
 
 def run_seed(args, rows, seed, work):
@@ -68,11 +57,6 @@ def run_seed(args, rows, seed, work):
     return result
 
 
-def mean_spread(values):
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {spread:.3f}"
-
-
 def print_table(results):
     print(f"{'seed':>5} {'books':>13} {'parent F1':>10} {'fine-tune F1':>13} {'scratch F1':>11} {'fine-tune s':>12} {'scratch s':>10} {'ratio':>6} {'cache s':>8}")
     for r in results:
@@ -88,39 +72,5 @@ def print_table(results):
               f"scratch {f1('scratch')}; fine-tune / scratch time {ratio}; held-out books {results[0]['test']}")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--binary", required=True)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--work")
-    parser.add_argument("--results")
-    parser.add_argument("--config", default=str(ROOT / "models" / "cpu-default.json"))
-    parser.add_argument("--table-only", action="store_true", help="print RESULTS' table without training")
-    args = parser.parse_args()
-    work = Path(args.work or tempfile.mkdtemp(prefix="shelfwise-fine-tune-"))
-    work.mkdir(parents=True, exist_ok=True)
-    results_path = Path(args.results or work / "fine_tune.json")
-    results = json.loads(results_path.read_text()) if results_path.is_file() else []
-    if args.table_only:
-        print_table(results)
-        return
-    data = Path(args.data) / SET
-    if not (data / "books.csv").is_file():
-        sys.exit(f"fine_tune: {data / 'books.csv'} is missing; pass --data (../shared/data)")
-    rows = read_books(data / "books.csv")
-    if not (work / "covers").exists():
-        shutil.copytree(data / "covers", work / "covers")
-    for seed in [int(s) for s in args.seeds.split(",")]:
-        if any(r["seed"] == seed for r in results):
-            print(f"seed {seed}: kept from {results_path}", file=sys.stderr)
-            continue
-        result = run_seed(args, rows, seed, work)
-        results.append(result)
-        results_path.write_text(json.dumps(results, indent=1))
-        print(f"seed {seed}: {json.dumps(result)}", file=sys.stderr, flush=True)
-    print_table(results)
-
-
 if __name__ == "__main__":
-    main()
+    seeded.main(__doc__, "fine_tune", "1,2,3", run_seed, print_table)

@@ -24,6 +24,7 @@ fn settings() -> TrunkSettings {
         grid: 2,
         weights: None,
         seed: 3,
+        train_block5: false,
     }
 }
 
@@ -206,4 +207,35 @@ fn changing_the_backbone_misses_only_the_new_trunks_entries() {
     write_weights(&weights, 0.02);
     assert_eq!(fill(&library, &pretrained).unwrap().computed, 5);
     assert_eq!(fill(&library, &random).unwrap().computed, 0);
+}
+
+/// Training block 5 caches block 5's input (block 4 max-pooled, at 32 px 2x2
+/// with block 5's channels) beside the frozen trunk's maps, without touching
+/// them; each set is reused on its own.
+#[test]
+fn a_trainable_block5_caches_its_input_beside_the_frozen_maps() {
+    let source = tempfile::tempdir().unwrap();
+    let csv = common::write_books(source.path(), BOOKS);
+    let library_dir = tempfile::tempdir().unwrap();
+    let mut library = Library::open(library_dir.path()).unwrap();
+    common::import(&mut library, &csv);
+    let frozen = settings();
+    let trainable = TrunkSettings {
+        train_block5: true,
+        ..settings()
+    };
+    assert_eq!(fill(&library, &frozen).unwrap().computed, 5);
+    assert_eq!(fill(&library, &trainable).unwrap().computed, 5);
+    let again = fill(&library, &frozen).unwrap();
+    assert_eq!((again.computed, again.reused), (0, 5));
+    assert_eq!(fill(&library, &trainable).unwrap().computed, 0);
+
+    let (_store, trunk, _) = embed::build_trunk(&trainable, Device::Cpu).unwrap();
+    let cache =
+        FeatureCache::for_settings(library.root(), &trainable, trunk.scale_channels).unwrap();
+    let hash = library.stored_covers().unwrap().into_keys().next().unwrap();
+    let maps = cache.load(&hash).unwrap().unwrap();
+    // At 32 px: block 4 ends at 4x4, block 5's input is 2x2 with 64 channels.
+    assert_eq!(maps[2].size(), [64, 2, 2]);
+    assert!(maps[2].abs().sum(tch::Kind::Float).double_value(&[]) > 0.0);
 }

@@ -45,6 +45,7 @@ fn tiny_form(epochs: usize) -> TrainForm {
         learning_rate: 3e-3,
         image_size: 32,
         width: 0.125,
+        train_block5: false,
     }
 }
 

@@ -41,6 +41,7 @@ fn tiny_config(modalities: Modalities) -> TrainConfig {
             grid: 2,
             weights: None,
             seed: 1,
+            train_block5: false,
         },
         ..TrainConfig::default()
     }

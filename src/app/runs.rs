@@ -34,9 +34,18 @@ impl RunsState {
 
     /// The trunk a finished run trained on, from its summary.
     pub fn trunk(&self, run_id: RunId) -> Option<TrunkProvenance> {
+        Some(self.summary(run_id)?.trunk)
+    }
+
+    /// The run table's name of a finished run's trunk (with block 5 when it
+    /// trained).
+    pub fn trunk_label(&self, run_id: RunId) -> Option<String> {
+        Some(self.summary(run_id)?.trunk_label())
+    }
+
+    fn summary(&self, run_id: RunId) -> Option<crate::train::RunSummary> {
         let listing = self.listing(run_id)?;
-        let summary = crate::train::RunSummary::of_listing(listing).ok()??;
-        Some(summary.trunk)
+        crate::train::RunSummary::of_listing(listing).ok()?
     }
 
     /// The run the explore views use: the chosen one when finished, else the

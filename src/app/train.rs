@@ -21,6 +21,8 @@ pub struct TrainForm {
     pub learning_rate: f64,
     pub image_size: i64,
     pub width: f64,
+    /// VGG16's block 5 trains with the heads.
+    pub train_block5: bool,
 }
 
 impl Default for TrainForm {
@@ -35,6 +37,7 @@ impl Default for TrainForm {
             learning_rate: defaults.learning_rate,
             image_size: defaults.trunk.image_size,
             width: defaults.trunk.width,
+            train_block5: defaults.trunk.train_block5,
         }
     }
 }
@@ -52,6 +55,7 @@ impl TrainForm {
             learning_rate: 3e-3,
             image_size: 128,
             width: 0.5,
+            train_block5: false,
         }
     }
 
@@ -92,6 +96,7 @@ impl TrainForm {
         };
         base.trunk.image_size = self.image_size;
         base.trunk.width = self.width;
+        base.trunk.train_block5 = self.train_block5;
         if weights.is_some() {
             base.trunk.weights = weights;
             base.trunk.width = 1.0;

@@ -92,17 +92,13 @@ fn wrapped_store_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Opti
         return Some(store);
     }
     if let Some(import) = cause.downcast_ref::<ImportError>() {
-        return match import {
-            ImportError::Store(store) => Some(store),
-            ImportError::LibraryWrite { cause, .. } => Some(cause),
-            _ => None,
-        };
+        return import_store_error(import);
     }
-    if let Some(TrainError::Store(store)) = cause.downcast_ref::<TrainError>() {
-        return Some(store);
+    if let Some(train) = cause.downcast_ref::<TrainError>() {
+        return train_store_error(train);
     }
-    if let Some(CorpusError::Store(store)) = cause.downcast_ref::<CorpusError>() {
-        return Some(store);
+    if let Some(corpus) = cause.downcast_ref::<CorpusError>() {
+        return corpus_store_error(corpus);
     }
     if let Some(CheckError::Store(store)) = cause.downcast_ref::<CheckError>() {
         return Some(store);
@@ -114,6 +110,32 @@ fn wrapped_store_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Opti
         return Some(store);
     }
     None
+}
+
+fn import_store_error(import: &ImportError) -> Option<&StoreError> {
+    match import {
+        ImportError::Store(store) => Some(store),
+        ImportError::LibraryWrite { cause, .. } => Some(cause),
+        _ => None,
+    }
+}
+
+/// Training wraps the stages it runs (the word vectors, the feature cache, an
+/// import) transparently, so their store errors are found through it.
+fn train_store_error(train: &TrainError) -> Option<&StoreError> {
+    match train {
+        TrainError::Store(store) | TrainError::Embed(EmbedError::Store(store)) => Some(store),
+        TrainError::Corpus(corpus) => corpus_store_error(corpus),
+        TrainError::Import(import) => import_store_error(import),
+        _ => None,
+    }
+}
+
+fn corpus_store_error(corpus: &CorpusError) -> Option<&StoreError> {
+    match corpus {
+        CorpusError::Store(store) => Some(store),
+        _ => None,
+    }
 }
 
 fn store_error_kind(error: &StoreError) -> &'static str {
@@ -170,6 +192,24 @@ mod tests {
             message.contains("the disk holding /lib/covers/ab is full"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_full_disk_met_by_the_feature_cache_during_training_is_disk_full() {
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let cache_write = StoreError::WriteFile {
+            path: "/lib/features/ab/x.f16".into(),
+            source: full,
+        };
+        let error = anyhow::Error::from(TrainError::from(EmbedError::Store(cache_write)));
+        assert_eq!(error_kind(&error), "disk_full");
+        let refused = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let words = CorpusError::Store(StoreError::WriteFile {
+            path: "/lib/words.bin".into(),
+            source: refused,
+        });
+        let error = anyhow::Error::from(TrainError::from(words)).context("training");
+        assert_eq!(error_kind(&error), "read_only");
     }
 
     #[test]

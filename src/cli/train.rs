@@ -45,6 +45,10 @@ pub struct TrainArgs {
     /// Train on a random trunk even when the library has a backbone.
     #[arg(long, conflicts_with = "weights")]
     pub random_trunk: bool,
+    /// Train VGG16's block 5 (conv5_1-conv5_3) with the heads, at a tenth of the
+    /// learning rate, started from the trunk's own (default: frozen, as in the paper).
+    #[arg(long)]
+    pub train_block5: bool,
     /// AdamW's learning rate (default 3e-3, lowered along a cosine).
     #[arg(long)]
     pub learning_rate: Option<f64>,
@@ -96,6 +100,9 @@ fn base_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     }
     if let Some(width) = args.width {
         base.trunk.width = width;
+    }
+    if args.train_block5 {
+        base.trunk.train_block5 = true;
     }
     if args.weights.is_some() {
         base.trunk.weights = args.weights.clone();
@@ -217,6 +224,7 @@ pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
         let request = train::FineTuneRequest {
             epochs: args.epochs,
             learning_rate: args.learning_rate,
+            train_block5: args.train_block5,
         };
         let tuned = train::fine_tune_run(
             dir,
@@ -261,6 +269,12 @@ struct RunLine {
     reason: Option<String>,
     /// The trunk a finished run read its covers through.
     trunk: Option<TrunkProvenance>,
+    /// Its block 5 trained with the heads.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    block5_trained: bool,
+    /// The trunk as the run table names it.
+    #[serde(skip)]
+    trunk_label: Option<String>,
     /// The run it was fine-tuned from.
     parent: Option<RunId>,
 }
@@ -275,22 +289,24 @@ pub fn list(context: &Context) -> anyhow::Result<ExitCode> {
     let mut library = context.open()?;
     let lines: Vec<RunLine> = train::list_runs(&mut library)?
         .into_iter()
-        .map(|r| RunLine {
-            trunk: train::RunSummary::of_listing(&r)
-                .ok()
-                .flatten()
-                .map(|s| s.trunk),
-            owner: train::run_owner(&context.library_dir, r.run_id),
-            reason: failure_reason(r.summary.as_deref()),
-            run: r.run_id,
-            parent: r.parent_run_id,
-            sweep: r.sweep_id,
-            kind: r.modalities,
-            beta: r.beta,
-            status: r.status,
-            epochs: r.epochs_done,
-            best_macro_f1: r.val_macro_f1,
-            started: r.created_at,
+        .map(|r| {
+            let summary = train::RunSummary::of_listing(&r).ok().flatten();
+            RunLine {
+                trunk_label: summary.as_ref().map(train::RunSummary::trunk_label),
+                block5_trained: summary.as_ref().is_some_and(|s| s.block5_trained),
+                trunk: summary.map(|s| s.trunk),
+                owner: train::run_owner(&context.library_dir, r.run_id),
+                reason: failure_reason(r.summary.as_deref()),
+                run: r.run_id,
+                parent: r.parent_run_id,
+                sweep: r.sweep_id,
+                kind: r.modalities,
+                beta: r.beta,
+                status: r.status,
+                epochs: r.epochs_done,
+                best_macro_f1: r.val_macro_f1,
+                started: r.created_at,
+            }
         })
         .collect();
     context
@@ -308,9 +324,9 @@ pub fn list(context: &Context) -> anyhow::Result<ExitCode> {
                     .as_ref()
                     .map_or(String::new(), |reason| format!(": {reason}"));
                 let trunk = r
-                    .trunk
+                    .trunk_label
                     .as_ref()
-                    .map_or(String::new(), |t| format!(", trunk {}", t.short()));
+                    .map_or(String::new(), |t| format!(", trunk {t}"));
                 let parent = r
                     .parent
                     .map_or(String::new(), |p| format!(", fine-tuned from run {p}"));

@@ -24,7 +24,7 @@ const BATCH: usize = 16;
 pub struct FeatureCache {
     dir: PathBuf,
     channels: [i64; 3],
-    grid: i64,
+    sides: [i64; 3],
 }
 
 impl FeatureCache {
@@ -44,15 +44,20 @@ impl FeatureCache {
             }
             None => format!("random-{}", settings.seed),
         };
-        let description = format!(
+        let mut description = format!(
             "size={} width={} grid={} weights={weights_hash}",
             settings.image_size, settings.width, settings.grid
         );
+        // Block 5's input in place of C3: another set of maps. The frozen
+        // trunk's key is unchanged, so its cache stays valid.
+        if settings.train_block5 {
+            description.push_str(" maps=block5-input");
+        }
         let key = format!("{:x}", Sha256::digest(description.as_bytes()));
         Ok(Self {
             dir: library_root.join("features").join(&key[..16]),
             channels,
-            grid: settings.grid,
+            sides: settings.cached_sides(),
         })
     }
 
@@ -65,7 +70,8 @@ impl FeatureCache {
     fn expected_bytes(&self) -> usize {
         self.channels
             .iter()
-            .map(|c| (c * self.grid * self.grid) as usize * 2)
+            .zip(self.sides)
+            .map(|(c, side)| (c * side * side) as usize * 2)
             .sum()
     }
 
@@ -73,7 +79,7 @@ impl FeatureCache {
         self.path(cover_hash).is_file()
     }
 
-    /// The cached maps of a cover, `[C_s, grid, grid]` each, as f32.
+    /// The cached maps of a cover, `[C_s, side_s, side_s]` each, as f32.
     pub fn load(&self, cover_hash: &str) -> Result<Option<[Tensor; 3]>, EmbedError> {
         let path = self.path(cover_hash);
         let bytes = match std::fs::read(&path) {
@@ -92,11 +98,12 @@ impl FeatureCache {
         let maps: Vec<Tensor> = self
             .channels
             .iter()
-            .map(|&c| {
-                let len = (c * self.grid * self.grid) as usize * 2;
+            .zip(self.sides)
+            .map(|(&c, side)| {
+                let len = (c * side * side) as usize * 2;
                 let map = Tensor::from_data_size(
                     &bytes[offset..offset + len],
-                    &[c, self.grid, self.grid],
+                    &[c, side, side],
                     Kind::Half,
                 )
                 .to_kind(Kind::Float);
@@ -174,11 +181,7 @@ pub fn fill_cache(
                 .map(|(hash, tensor)| (hash, tensor.expect("partitioned")))
                 .unzip();
             let images = Tensor::stack(&images, 0).to_device(device);
-            let scales = tch::no_grad(|| trunk.forward(&images));
-            let pooled: Vec<Tensor> = scales
-                .iter()
-                .map(|map| map.adaptive_avg_pool2d([settings.grid, settings.grid]))
-                .collect();
+            let pooled = settings.cached_maps(trunk, &images);
             for (row, hash) in hashes.iter().enumerate() {
                 let maps: Vec<Tensor> = pooled.iter().map(|p| p.get(row as i64)).collect();
                 cache.store(hash, &maps)?;

@@ -35,6 +35,45 @@ pub struct TrunkSettings {
     pub weights: Option<PathBuf>,
     /// Seed of the random trunk (ignored with weights).
     pub seed: u64,
+    /// Block 5 trains with the heads ([`crate::model::block5`]): the trunk
+    /// stops at block 4, and the cache keeps block 5's input (block 4's
+    /// max-pooled output, at `image_size / 16` a side) in place of C3.
+    #[serde(default)]
+    pub train_block5: bool,
+}
+
+impl TrunkSettings {
+    /// Each cached map's side: `grid`, and for block 5's input its own size.
+    pub fn cached_sides(&self) -> [i64; 3] {
+        if self.train_block5 {
+            [self.grid, self.grid, (self.image_size / 16).max(1)]
+        } else {
+            [self.grid; 3]
+        }
+    }
+
+    /// The maps of a batch of covers as the cache keeps them: C1, C2 pooled
+    /// to the grid, and C3 (or block 5's input) likewise (or as it is).
+    pub fn cached_maps(&self, trunk: &Vgg16Trunk, images: &Tensor) -> [Tensor; 3] {
+        let maps = tch::no_grad(|| {
+            if self.train_block5 {
+                trunk.forward_to_block5(images)
+            } else {
+                trunk.forward(images)
+            }
+        });
+        let sides = self.cached_sides();
+        let mut scale = 0;
+        maps.map(|map| {
+            let side = sides[scale];
+            scale += 1;
+            if map.size()[2..] == [side, side] {
+                map
+            } else {
+                map.adaptive_avg_pool2d([side, side])
+            }
+        })
+    }
 }
 
 impl Default for TrunkSettings {
@@ -45,6 +84,7 @@ impl Default for TrunkSettings {
             grid: 8,
             weights: None,
             seed: 1,
+            train_block5: false,
         }
     }
 }

@@ -139,7 +139,7 @@ impl TrainedRun {
     fn layout(&self) -> Layout {
         Layout {
             channels: self.trunk.scale_channels,
-            grid: self.config.trunk.grid,
+            sides: self.config.trunk.cached_sides(),
             device: self.device,
         }
     }
@@ -151,19 +151,14 @@ impl TrainedRun {
         }
     }
 
-    /// The trunk's maps of one cover image, pooled to the cache's grid.
+    /// The trunk's maps of one cover image, as the feature cache keeps them.
     pub fn cover_maps(&self, path: &Path) -> Result<[Tensor; 3], EmbedError> {
         let image = embed::cover_tensor(path, self.config.trunk.image_size)?;
-        let maps = tch::no_grad(|| {
-            self.trunk
-                .forward(&image.unsqueeze(0).to_device(self.device))
-        });
-        let grid = self.config.trunk.grid;
-        Ok(maps.map(|m| {
-            m.adaptive_avg_pool2d([grid, grid])
-                .get(0)
-                .to_device(Device::Cpu)
-        }))
+        let maps = self
+            .config
+            .trunk
+            .cached_maps(&self.trunk, &image.unsqueeze(0).to_device(self.device));
+        Ok(maps.map(|m| m.get(0).to_device(Device::Cpu)))
     }
 
     /// The feature cache of this run's trunk in `library`.

@@ -4,6 +4,7 @@
 //! The only place `tch::nn` modules live; callers get plain numbers back.
 
 pub mod attention;
+pub mod block5;
 pub mod cbam;
 pub mod device;
 pub mod fusion;
@@ -18,6 +19,7 @@ use tch::nn::{self, Module as _};
 use tch::{Kind, Tensor};
 
 use attention::AttentionResidual;
+use block5::Block5;
 use cbam::Cbam;
 use fusion::ModalityFusion;
 use text_encoder::{SubwordBags, TextEncoder};
@@ -70,6 +72,10 @@ pub struct ModelConfig {
     /// saved before it.
     #[serde(default)]
     pub standardize_covers: bool,
+    /// VGG16's block 5 trains with the heads (see [`block5`]); set from the
+    /// run's trunk settings, where the feature cache learns of it too.
+    #[serde(default)]
+    pub train_block5: bool,
 }
 
 impl Default for ModelConfig {
@@ -87,6 +93,7 @@ impl Default for ModelConfig {
             subword_buckets: 0,
             word_bag_buckets: crate::text::word_bag::DEFAULT_BUCKETS,
             standardize_covers: true,
+            train_block5: false,
         }
     }
 }
@@ -108,6 +115,9 @@ pub struct FusionHeads {
     pub text: TextEncoder,
     fusions: Vec<ModalityFusion>,
     cbams: Vec<Cbam>,
+    /// Block 5, when it trains with the heads: the third cached map is then
+    /// its input, not C3.
+    block5: Option<Block5>,
     /// The linear word path, when the model has one.
     pub word_bag: Option<WordBagPath>,
     /// Per scale, the channels' mean and spread over the training covers,
@@ -177,6 +187,9 @@ impl FusionHeads {
             .map(|s| Cbam::new(&(path / format!("cbam{}", s + 1)), k))
             .collect();
         Self {
+            block5: config
+                .train_block5
+                .then(|| Block5::new(&(path / "block5"), scale_channels[2])),
             attention: AttentionResidual::new(&(path / "attention"), scale_channels[2]),
             cover_statistics: config
                 .standardize_covers
@@ -221,7 +234,32 @@ impl FusionHeads {
         }
     }
 
-    /// `scales`: C1, C2, C3 from the trunk (or the feature cache); `text`:
+    /// Starts the trainable block 5 from the trunk's (a new run's); nothing
+    /// when block 5 is frozen.
+    pub fn start_block5_from(&self, parameters: &[(Tensor, Option<Tensor>)]) {
+        if let Some(block) = &self.block5 {
+            block.start_from(parameters);
+        }
+    }
+
+    /// The trunk's maps as the heads read them: the cached C1, C2 and C3, or
+    /// with a trainable block 5, C3 computed from its cached input.
+    pub fn trunk_scales(&self, cached: &[Tensor; 3]) -> [Tensor; 3] {
+        match &self.block5 {
+            Some(block) => {
+                let grid = cached[0].size()[2];
+                [
+                    cached[0].shallow_clone(),
+                    cached[1].shallow_clone(),
+                    block.forward(&cached[2], grid),
+                ]
+            }
+            None => std::array::from_fn(|s| cached[s].shallow_clone()),
+        }
+    }
+
+    /// `scales`: C1, C2, C3 from the trunk (or the feature cache; block 5's
+    /// input in place of C3 when it trains with the heads); `text`:
     /// the words; `image_present`, `text_present`: `[batch]` 0/1 floats
     /// (modality dropout and missing covers or synopses set them to 0).
     pub fn forward(
@@ -243,6 +281,7 @@ impl FusionHeads {
         text_present: &Tensor,
         train: bool,
     ) -> ModelOutput {
+        let scales = self.trunk_scales(scales);
         // Whole channels of the cached maps dropped while training: a random
         // trunk's maps are a fingerprint of each cover, easy to learn by heart.
         let scales: [Tensor; 3] = std::array::from_fn(|s| {
@@ -337,7 +376,8 @@ impl MultimodalModel {
         Self { trunk, heads }
     }
 
-    /// Runs the trunk (without gradients: it is frozen) and the heads.
+    /// Runs the trunk (without gradients: it is frozen; up to block 4 when
+    /// block 5 is the heads') and the heads.
     pub fn forward(
         &self,
         images: &Tensor,
@@ -345,7 +385,10 @@ impl MultimodalModel {
         image_present: &Tensor,
         text_present: &Tensor,
     ) -> ModelOutput {
-        let scales = tch::no_grad(|| self.trunk.forward(images));
+        let scales = tch::no_grad(|| match &self.heads.block5 {
+            Some(_) => self.trunk.forward_to_block5(images),
+            None => self.trunk.forward(images),
+        });
         self.heads
             .forward(&scales, text, image_present, text_present)
     }

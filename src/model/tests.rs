@@ -50,6 +50,7 @@ fn tiny_config() -> ModelConfig {
         subword_buckets: 16,
         word_bag_buckets: 32,
         standardize_covers: true,
+        train_block5: false,
     }
 }
 
@@ -557,4 +558,59 @@ fn alignment_by_hand() {
     let other = -(1.0 / (inverse.exp() + 1.0)).ln();
     assert_close(&values(&alignment(&text, &text)), &[own]);
     assert_close(&values(&alignment(&text, &swapped)), &[other]);
+}
+
+/// A trainable block 5 started from the trunk reads the cached block-5 input
+/// into the very C3 the frozen trunk gives (so a run that trains it starts
+/// where a frozen run is), it is trainable, and it alone sits in its group.
+#[test]
+fn a_trainable_block5_starts_as_the_frozen_trunk_and_trains() {
+    tch::manual_seed(3);
+    let trunk_store = nn::VarStore::new(Device::Cpu);
+    let trunk = trunk::Vgg16Trunk::new(&trunk_store.root(), 0.125);
+    trunk.init_random(7);
+    let images = Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu));
+    // As the feature cache keeps them: grid 2, block 5's input at 64 / 16.
+    let frozen = crate::embed::TrunkSettings {
+        image_size: 64,
+        width: 0.125,
+        grid: 2,
+        ..Default::default()
+    };
+    let [_, _, frozen_c3] = frozen.cached_maps(&trunk, &images);
+    let trainable = crate::embed::TrunkSettings {
+        train_block5: true,
+        ..frozen
+    };
+    let cached = trainable.cached_maps(&trunk, &images);
+    assert_eq!(cached[0].size(), [2, 32, 2, 2]);
+    assert_eq!(cached[2].size(), [2, 64, 4, 4]);
+    assert_eq!(trainable.cached_sides(), [2, 2, 4]);
+
+    let heads_store = nn::VarStore::new(Device::Cpu);
+    let config = ModelConfig {
+        train_block5: true,
+        ..tiny_config()
+    };
+    let heads = FusionHeads::new(
+        &heads_store.root(),
+        &config,
+        trunk.scale_channels,
+        &words(4),
+    );
+    heads.start_block5_from(&trunk.block5_parameters());
+    let [_, _, c3] = tch::no_grad(|| heads.trunk_scales(&cached));
+    assert_eq!(c3.size(), frozen_c3.size());
+    let difference = (&c3 - &frozen_c3).abs().max().double_value(&[]);
+    assert!(difference < 1e-5, "{difference}");
+
+    let variables = heads_store.variables();
+    for index in [24, 26, 28] {
+        let name = format!("block5.features.{index}.weight");
+        assert!(variables[&name].requires_grad(), "{name}");
+    }
+    let c3 = heads.trunk_scales(&cached)[2].sum(Kind::Float);
+    c3.backward();
+    let gradient = variables["block5.features.24.weight"].grad();
+    assert!(gradient.abs().sum(Kind::Float).double_value(&[]) > 0.0);
 }

@@ -2,7 +2,9 @@
 //! ..., `features.28`), so torchvision weights converted to safetensors load by
 //! name, with a width multiplier that makes training from scratch feasible on a
 //! CPU. It yields the multi-scale maps C1, C2, C3: the outputs of conv blocks 3,
-//! 4 and 5 before their pooling (at 224 px: 56x56, 28x28, 14x14).
+//! 4 and 5 before their pooling (at 224 px: 56x56, 28x28, 14x14). When block 5
+//! trains with the heads ([`super::block5`]), the trunk stops at block 4's
+//! max-pooled output, block 5's input.
 
 use tch::Tensor;
 use tch::nn::{self, Module as _};
@@ -97,9 +99,30 @@ impl Vgg16Trunk {
 
     /// `images`: `[batch, 3, S, S]`, ImageNet-normalised. Returns C1, C2, C3.
     pub fn forward(&self, images: &Tensor) -> [Tensor; 3] {
+        let [c1, c2, c3]: [Tensor; 3] = self
+            .blocks_output(images, 5)
+            .try_into()
+            .expect("three scales");
+        [c1, c2, c3]
+    }
+
+    /// Blocks 1 to 4: C1, C2 and block 5's input (C2 max-pooled, at 128 px
+    /// 8x8 with the channels of C3).
+    pub fn forward_to_block5(&self, images: &Tensor) -> [Tensor; 3] {
+        let [c1, c2]: [Tensor; 2] = self
+            .blocks_output(images, 4)
+            .try_into()
+            .expect("two scales");
+        let block5_input = c2.max_pool2d_default(2);
+        [c1, c2, block5_input]
+    }
+
+    /// The first `blocks` blocks' outputs from block 3 on, each before its
+    /// max-pool.
+    fn blocks_output(&self, images: &Tensor, blocks: usize) -> Vec<Tensor> {
         let mut xs = images.shallow_clone();
         let mut scales = Vec::with_capacity(3);
-        for (block_index, convs) in self.blocks.iter().enumerate() {
+        for (block_index, convs) in self.blocks.iter().take(blocks).enumerate() {
             if block_index > 0 {
                 xs = xs.max_pool2d_default(2);
             }
@@ -110,10 +133,27 @@ impl Vgg16Trunk {
                 scales.push(xs.shallow_clone());
             }
         }
-        let [c1, c2, c3]: [Tensor; 3] = scales.try_into().expect("three scales");
-        [c1, c2, c3]
+        scales
+    }
+
+    /// Block 5's three convolutions (weights, biases), what a trainable copy
+    /// of the block starts from.
+    pub fn block5_parameters(&self) -> Vec<(Tensor, Option<Tensor>)> {
+        self.blocks[4]
+            .iter()
+            .map(|conv| {
+                (
+                    conv.ws.shallow_clone(),
+                    conv.bs.as_ref().map(Tensor::shallow_clone),
+                )
+            })
+            .collect()
     }
 }
+
+/// torchvision's index of block 5's first convolution (`features.24`); its
+/// next two are 26 and 28.
+pub const BLOCK5_FIRST_INDEX: i64 = 24;
 
 /// torchvision's names of the 13 conv layers' parameters.
 pub fn torchvision_parameter_names() -> Vec<String> {

@@ -16,7 +16,8 @@ use crate::store::Modalities;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Layout {
     pub channels: [i64; 3],
-    pub grid: i64,
+    /// Each cached map's side (see [`crate::embed::TrunkSettings::cached_sides`]).
+    pub sides: [i64; 3],
     pub device: Device,
 }
 
@@ -126,7 +127,11 @@ pub(crate) fn batch_tensors(
             scale_maps.push(match (&example.cover, has_image) {
                 (Some(cover), true) => cover[scale].shallow_clone(),
                 _ => Tensor::zeros(
-                    [layout.channels[scale], layout.grid, layout.grid],
+                    [
+                        layout.channels[scale],
+                        layout.sides[scale],
+                        layout.sides[scale],
+                    ],
                     (Kind::Float, Device::Cpu),
                 ),
             });
@@ -186,7 +191,7 @@ mod tests {
         };
         let layout = Layout {
             channels: [4, 8, 16],
-            grid: 2,
+            sides: [2; 3],
             device: Device::Cpu,
         };
         let batch = batch_tensors(&dataset, &[0, 1], layout, Modalities::Fused, None);

@@ -23,6 +23,11 @@ pub struct TrainConfig {
     /// heart sooner and validated worse (demo library, goodreads).
     #[serde(default = "one")]
     pub word_bag_rate_scale: f64,
+    /// Block 5's learning rate as a multiple of `learning_rate`, when it
+    /// trains (`trunk.train_block5`): pretrained convolutions are moved
+    /// gently, as fine-tuning usually does.
+    #[serde(default = "block5_rate_scale")]
+    pub block5_rate_scale: f64,
     /// Decoupled weight decay (AdamW); 0 is plain Adam.
     #[serde(default)]
     pub weight_decay: f64,
@@ -72,6 +77,10 @@ fn one() -> f64 {
     1.0
 }
 
+fn block5_rate_scale() -> f64 {
+    0.1
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
@@ -82,6 +91,7 @@ impl Default for TrainConfig {
             books_per_category: 16,
             learning_rate: 3e-3,
             word_bag_rate_scale: 1.0,
+            block5_rate_scale: block5_rate_scale(),
             weight_decay: 0.01,
             cosine_schedule: true,
             seed: 1,
@@ -109,6 +119,7 @@ impl TrainConfig {
             categories: categories as i64,
             width: self.trunk.width,
             image_size: self.trunk.image_size,
+            train_block5: self.trunk.train_block5,
             ..self.model.clone()
         }
     }
@@ -259,6 +270,12 @@ impl TrainConfig {
                 "alignment",
                 self.alignment.to_string(),
                 "a number from 0 up",
+            ),
+            (
+                self.block5_rate_scale.is_finite() && self.block5_rate_scale > 0.0,
+                "block5_rate_scale",
+                self.block5_rate_scale.to_string(),
+                "a number above 0",
             ),
         ]
     }

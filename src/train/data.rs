@@ -193,32 +193,63 @@ fn library_word_bag(library_text: &corpus::Corpus, config: &TrainConfig) -> Opti
 
 /// Per scale, each channel's mean and spread over the covers of `indices`
 /// (over covers and grid cells): what the heads standardise the trunk's maps
-/// with. `None` when none of them has a cover.
+/// with. `as_read` turns a batch of cached maps into the maps the heads read
+/// (C3 through a trainable block 5; the identity otherwise). `None` when none
+/// of them has a cover.
 pub(crate) fn cover_statistics(
     dataset: &Dataset,
     indices: &[usize],
+    as_read: &dyn Fn(&[Tensor; 3]) -> [Tensor; 3],
 ) -> Option<[(Tensor, Tensor); 3]> {
     let covers: Vec<&[Tensor; 3]> = indices
         .iter()
         .filter_map(|&i| dataset.examples[i].cover.as_ref())
         .collect();
-    let first = covers.first()?;
-    Some(std::array::from_fn(|s| {
-        let channels = first[s].size()[0];
-        let mut sum = Tensor::zeros([channels], (tch::Kind::Double, Device::Cpu));
-        let mut squares = sum.zeros_like();
-        let mut cells = 0.0;
-        for cover in &covers {
-            let map = cover[s].to_kind(tch::Kind::Double).reshape([channels, -1]);
-            cells += map.size()[1] as f64;
-            sum += map.sum_dim_intlist([1i64].as_slice(), false, None);
-            squares += map.square().sum_dim_intlist([1i64].as_slice(), false, None);
-        }
-        let mean = &sum / cells;
-        let spread = (squares / cells - mean.square())
+    covers.first()?;
+    let mut sums: Option<[(Tensor, Tensor); 3]> = None;
+    let mut cells = [0.0f64; 3];
+    for chunk in covers.chunks(128) {
+        let stacked: [Tensor; 3] = std::array::from_fn(|s| {
+            Tensor::stack(
+                &chunk
+                    .iter()
+                    .map(|c| c[s].shallow_clone())
+                    .collect::<Vec<_>>(),
+                0,
+            )
+        });
+        let maps = tch::no_grad(|| as_read(&stacked));
+        let totals = std::array::from_fn(|s| {
+            let map = maps[s].to_device(Device::Cpu).to_kind(tch::Kind::Double);
+            let size = map.size();
+            cells[s] += (size[0] * size[2] * size[3]) as f64;
+            let dims = [0i64, 2, 3];
+            (
+                map.sum_dim_intlist(dims.as_slice(), false, None),
+                map.square().sum_dim_intlist(dims.as_slice(), false, None),
+            )
+        });
+        sums = Some(match sums {
+            None => totals,
+            Some(kept) => {
+                let mut s = 0;
+                kept.map(|(sum, squares)| {
+                    let added = (&sum + &totals[s].0, &squares + &totals[s].1);
+                    s += 1;
+                    added
+                })
+            }
+        });
+    }
+    let sums = sums?;
+    let mut s = 0;
+    Some(sums.map(|(sum, squares)| {
+        let mean = &sum / cells[s];
+        let spread = (squares / cells[s] - mean.square())
             .clamp_min(0.0)
             .sqrt()
             .clamp_min(1e-3);
+        s += 1;
         (
             mean.to_kind(tch::Kind::Float),
             spread.to_kind(tch::Kind::Float),
@@ -339,12 +370,19 @@ mod tests {
             padding_id: 1,
             word_bag: None,
         };
+        let as_cached = |maps: &[Tensor; 3]| maps.each_ref().map(Tensor::shallow_clone);
         // The third cover is not among the books asked about.
-        let statistics = cover_statistics(&dataset, &[0, 1, 2]).unwrap();
+        let statistics = cover_statistics(&dataset, &[0, 1, 2], &as_cached).unwrap();
         let values = |t: &Tensor| Vec::<f32>::try_from(t).unwrap();
         assert_eq!(values(&statistics[2].0), [2.0; 3]);
         assert_eq!(values(&statistics[2].1), [1.0; 3]);
-        assert!(cover_statistics(&dataset, &[2]).is_none());
+        assert!(cover_statistics(&dataset, &[2], &as_cached).is_none());
+        // Statistics of the maps as the heads read them (C3 from block 5's
+        // input), not as cached.
+        let doubled = |maps: &[Tensor; 3]| maps.each_ref().map(|m| m * 2.0);
+        let statistics = cover_statistics(&dataset, &[0, 1], &doubled).unwrap();
+        assert_eq!(values(&statistics[0].0), [4.0]);
+        assert_eq!(values(&statistics[0].1), [2.0]);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use super::word_classifier;
 use super::{TrainError, TrainEvent, schedule};
 use crate::eval::ConfusionMatrix;
 use crate::jobs::{Cancel, Progress, is_cancelled};
+use crate::model::block5::BLOCK5_GROUP;
 use crate::model::weights::TrunkProvenance;
 use crate::model::word_bag::WORD_BAG_GROUP;
 use crate::model::{FusionHeads, loss};
@@ -45,6 +46,9 @@ struct RunData {
     vocab: Vocab,
     provenance: TrunkProvenance,
     layout: Layout,
+    /// The trunk's block 5, which a trainable copy starts from; `None` when
+    /// block 5 stays frozen.
+    block5_start: Option<Vec<(Tensor, Option<Tensor>)>>,
 }
 
 impl RunData {
@@ -96,9 +100,16 @@ impl RunData {
             basis.save(dir, &dataset, (&train, &validation))?;
         }
         let Basis { vocab, parent, .. } = basis;
+        let block5_start = config.trunk.train_block5.then(|| {
+            trunk
+                .block5_parameters()
+                .into_iter()
+                .map(|(weights, bias)| (weights.copy(), bias.map(|b| b.copy())))
+                .collect()
+        });
         let layout = Layout {
             channels: trunk.scale_channels,
-            grid: config.trunk.grid,
+            sides: config.trunk.cached_sides(),
             device,
         };
         let data = Self {
@@ -110,6 +121,7 @@ impl RunData {
             vocab,
             provenance,
             layout,
+            block5_start,
         };
         Ok((data, parent))
     }
@@ -176,8 +188,14 @@ impl<'a> Trainer<'a> {
         if let (Some(path), Some(weights)) = (heads.word_bag.as_mut(), &data.dataset.word_bag) {
             path.set_idf(weights.idf());
         }
-        if let Some(statistics) = cover_statistics(&data.dataset, &data.train) {
-            let device = data.layout.device;
+        let device = data.layout.device;
+        if let Some(start) = &data.block5_start {
+            heads.start_block5_from(start);
+        }
+        let as_read = |cached: &[Tensor; 3]| {
+            heads.trunk_scales(&cached.each_ref().map(|m| m.to_device(device)))
+        };
+        if let Some(statistics) = cover_statistics(&data.dataset, &data.train, &as_read) {
             heads.set_cover_statistics(
                 &statistics
                     .map(|(mean, spread)| (mean.to_device(device), spread.to_device(device))),
@@ -228,6 +246,7 @@ impl<'a> Trainer<'a> {
         self.save(Checkpoint::Best)?;
         Ok(RunSummary {
             trunk: self.data.provenance.clone(),
+            block5_trained: self.config.trunk.train_block5,
             best_epoch,
             val_accuracy: matrix.accuracy(),
             val_macro_f1: matrix.macro_f1(),
@@ -263,6 +282,9 @@ impl<'a> Trainer<'a> {
             optimizer.set_lr(rate);
             if self.heads.word_bag.is_some() {
                 optimizer.set_lr_group(WORD_BAG_GROUP, rate * config.word_bag_rate_scale);
+            }
+            if config.trunk.train_block5 {
+                optimizer.set_lr_group(BLOCK5_GROUP, rate * config.block5_rate_scale);
             }
             if is_cancelled(cancel) {
                 return Err(TrainError::Cancelled);
@@ -485,6 +507,7 @@ pub fn train_run(
     }
     let mut best = resume.map(|point| RunSummary {
         trunk: data.provenance.clone(),
+        block5_trained: config.trunk.train_block5,
         best_epoch: point.best_epoch,
         val_accuracy: point.best_accuracy,
         val_macro_f1: point.best_macro_f1,

@@ -14,6 +14,9 @@ use crate::store::RunListing;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     pub trunk: TrunkProvenance,
+    /// Block 5 of the trunk trained with the heads (kept in the checkpoint).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub block5_trained: bool,
     pub best_epoch: usize,
     pub val_accuracy: f64,
     pub val_macro_f1: f64,
@@ -49,6 +52,17 @@ fn nan_when_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::E
 }
 
 impl RunSummary {
+    /// The trunk as the run table and `shelfwise runs` name it: where its
+    /// weights came from, and whether its block 5 trained.
+    pub fn trunk_label(&self) -> String {
+        let trunk = self.trunk.short();
+        if self.block5_trained {
+            format!("{trunk} + block 5 trained")
+        } else {
+            trunk
+        }
+    }
+
     /// The summary stored with a finished run; `None` for a run that has
     /// none (still running, failed or cancelled).
     pub fn of_listing(listing: &RunListing) -> Result<Option<Self>, serde_json::Error> {
@@ -70,6 +84,7 @@ mod tests {
         let matrix = ConfusionMatrix::from_labels(&[0, 1, 1], &[0, 1, 0], 2).unwrap();
         let summary = RunSummary {
             trunk: TrunkProvenance::Random,
+            block5_trained: true,
             best_epoch: 3,
             val_accuracy: 0.5,
             val_macro_f1: 0.4,
@@ -96,6 +111,8 @@ mod tests {
         assert_eq!(back.validation, summary.validation);
         assert_eq!(back.categories, summary.categories);
         assert_eq!(back.word_classifier, summary.word_classifier);
+        assert!(back.block5_trained);
+        assert_eq!(back.trunk_label(), "random + block 5 trained");
         // A field the reader does not know is an error, not a silent NaN.
         assert!(
             serde_json::from_str::<RunSummary>(&json.replace("best_epoch", "top_epoch")).is_err()

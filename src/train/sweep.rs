@@ -160,6 +160,9 @@ pub struct FineTuneRequest {
     /// Epochs of the fine-tune (default: see [`fine_tune_config`]).
     pub epochs: Option<usize>,
     pub learning_rate: Option<f64>,
+    /// Trains block 5 too, where the parent kept it frozen (it starts from
+    /// the trunk's); a parent that trained it always passes it on.
+    pub train_block5: bool,
 }
 
 /// Fine-tunes finished run `parent` on the library as it is now, as a new run
@@ -197,6 +200,7 @@ pub fn fine_tune_run(
     if let Some(rate) = request.learning_rate {
         config.learning_rate = rate;
     }
+    config.trunk.train_block5 |= request.train_block5;
     config.validate()?;
     let config_json = serde_json::to_string(&config).expect("settings serialise");
     let run_id =

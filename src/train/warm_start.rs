@@ -54,6 +54,11 @@ pub(crate) fn warm_start(
                 continue;
             }
             let Some(saved) = parent.get(name) else {
+                // A parent whose block 5 was frozen: the child's trainable
+                // block keeps its start, the trunk's own block 5.
+                if name.starts_with("block5.") {
+                    continue;
+                }
                 return Err(checkpoint_error(
                     checkpoint,
                     format!("has no {name}; the run's settings changed since"),

@@ -73,6 +73,11 @@ fn form_grid(ui: &mut egui::Ui, state: &mut TrainState) {
                 .speed(0.05)
                 .range(0.125..=1.0);
             form_row(ui, "Trunk width", width);
+            form_row(
+                ui,
+                "Train block 5",
+                egui::Checkbox::without_text(&mut form.train_block5),
+            );
         });
 }
 
@@ -197,7 +202,7 @@ fn run_row(
         commands.push(Command::ChooseRun(run.run_id));
     }
     ui.label(run_label(run));
-    ui.label(runs.trunk(run.run_id).map_or("—".into(), |t| t.short()));
+    ui.label(runs.trunk_label(run.run_id).unwrap_or_else(|| "—".into()));
     if run.status.can_resume() {
         if ui
             .small_button(format!("resume ({})", run.status))
@@ -562,5 +567,53 @@ mod tests {
             .click();
         harness.run();
         assert_eq!(asked(&harness), [Command::FineTuneRun(RunId(2))]);
+    }
+
+    /// The analyst ticks "Train block 5" in the form, and the run table tells
+    /// a run that trained its block 5 from one that kept the trunk frozen.
+    #[test]
+    fn block5_is_asked_for_in_the_form_and_named_in_the_run_table() {
+        let finished = |run: i64, block5: bool| {
+            let summary = crate::train::RunSummary {
+                trunk: crate::model::weights::TrunkProvenance::Random,
+                block5_trained: block5,
+                best_epoch: 2,
+                val_accuracy: 0.5,
+                val_macro_f1: 0.5,
+                train_accuracy: 0.9,
+                categories: vec!["a".into(), "b".into()],
+                validation: None,
+                averaged_from: None,
+                word_classifier: None,
+            };
+            RunListing {
+                run_id: RunId(run),
+                sweep_id: None,
+                beta: 0.3,
+                modalities: Modalities::Image,
+                status: RunStatus::Finished,
+                best_epoch: Some(2),
+                val_accuracy: Some(0.5),
+                val_macro_f1: Some(0.5),
+                summary: Some(serde_json::to_string(&summary).unwrap()),
+                created_at: String::new(),
+                epochs_done: 2,
+                parent_run_id: None,
+            }
+        };
+        let runs = RunsState {
+            runs: vec![finished(2, true), finished(1, false)],
+            chosen: None,
+        };
+        let mut harness = harness(runs);
+        assert!(harness.query_by_label("random + block 5 trained").is_some());
+        assert!(harness.get_all_by_label("random").count() >= 1);
+        assert!(!harness.state().state.form.train_block5);
+        harness.get_by_label("Train block 5").click();
+        harness.run();
+        let form = &harness.state().state.form;
+        assert!(form.train_block5);
+        let request = form.request(None).unwrap();
+        assert!(request.configs().iter().all(|c| c.trunk.train_block5));
     }
 }
