@@ -392,6 +392,7 @@ pub fn import_readings(
         counts,
         cancelled,
         encoding: Some(file.text.describe()),
+        ..Written::default()
     };
     finish_import(library, &source, label, written, issues)
 }

@@ -117,6 +117,14 @@ pub struct ImportReport {
     /// The encoding a CSV was read in and how it was chosen, e.g.
     /// `windows-1252 (detected)`; `None` for a Calibre library.
     pub encoding: Option<String>,
+    /// Books updated whose fields the librarian had edited: those fields kept
+    /// the librarian's values (by external id).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_edits: Vec<String>,
+    /// Books the import names that are in the trash: left there, not brought
+    /// back (by external id).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trashed: Vec<String>,
 }
 
 /// What an import wrote, before it is recorded.
@@ -125,6 +133,10 @@ pub(crate) struct Written {
     pub counts: WriteCounts,
     pub cancelled: bool,
     pub encoding: Option<String>,
+    /// Books whose librarian-edited fields were kept, by external id.
+    pub kept_edits: Vec<String>,
+    /// Books in the trash that the import named and left there.
+    pub trashed: Vec<String>,
 }
 
 /// A parsed row waiting for its cover: `cover` is the resolved file, or the
@@ -306,6 +318,7 @@ fn import_books(
     let batch_size = options.batch_size.max(1);
     let total = pending.len();
     let mut counts = WriteCounts::default();
+    let (mut kept_edits, mut trashed) = (Vec::new(), Vec::new());
     let mut cancelled = false;
     // Covers first stored by batches already committed: theirs to keep.
     let mut committed_covers: HashSet<String> = HashSet::new();
@@ -334,8 +347,10 @@ fn import_books(
             write_failed(&library_root, counts, total, cause)
         })?;
         committed_covers.extend(new_covers.into_iter().map(|c| c.cover_hash));
-        counts.imported += written.imported;
-        counts.updated += written.updated;
+        counts.imported += written.counts.imported;
+        counts.updated += written.counts.updated;
+        kept_edits.extend(written.kept_edits);
+        trashed.extend(written.trashed);
         let done = (batch_index * batch_size + batch.len()).min(total);
         on_progress(Progress::new(done, total));
     }
@@ -343,6 +358,8 @@ fn import_books(
         counts,
         cancelled,
         encoding,
+        kept_edits,
+        trashed,
     };
     finish_import(library, source, label, written, issues)
 }
@@ -427,6 +444,8 @@ pub(crate) fn finish_import(
         cancelled: written.cancelled,
         import_id,
         encoding: written.encoding,
+        kept_edits: written.kept_edits,
+        trashed: written.trashed,
     })
 }
 
@@ -445,6 +464,22 @@ impl ImportReport {
         if let Some(encoding) = &self.encoding {
             let _ = writeln!(out, "  read as {encoding}");
         }
+        if !self.kept_edits.is_empty() {
+            let _ = writeln!(
+                out,
+                "  kept the librarian's edits of {} book(s): {}",
+                self.kept_edits.len(),
+                listed(&self.kept_edits)
+            );
+        }
+        if !self.trashed.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {} book(s) in the trash were left there: {} (`shelfwise trash restore BOOK` brings one back)",
+                self.trashed.len(),
+                listed(&self.trashed)
+            );
+        }
         for issue in &self.skipped {
             let _ = match issue.line {
                 Some(line) => writeln!(out, "  {}:{}: {}", issue.source, line, issue.reason),
@@ -452,5 +487,14 @@ impl ImportReport {
             };
         }
         out
+    }
+}
+
+/// At most ten ids, then how many more.
+fn listed(ids: &[String]) -> String {
+    let shown = ids.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+    match ids.len() {
+        n if n > 10 => format!("{shown} and {} more", n - 10),
+        _ => shown,
     }
 }

@@ -38,6 +38,16 @@ pub struct WriteCounts {
     pub updated: usize,
 }
 
+/// What writing a batch of books did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BooksWritten {
+    pub counts: WriteCounts,
+    /// Books updated whose librarian-edited fields were kept, by external id.
+    pub kept_edits: Vec<String>,
+    /// Books in the trash that the batch named and left there, by external id.
+    pub trashed: Vec<String>,
+}
+
 /// A book's text fields, for building the text corpus.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BookText {
@@ -119,16 +129,20 @@ impl Library {
     }
 
     /// Adds or updates books by external id, all in one transaction: either every
-    /// book of the batch is written whole, or none is.
+    /// book of the batch is written whole, or none is. A field the librarian
+    /// edited keeps the librarian's value, and a book in the trash is left
+    /// there (both are named in what it returns).
     pub fn upsert_books(
         &mut self,
         books: &[NewBook],
         source: &str,
-    ) -> Result<WriteCounts, StoreError> {
+    ) -> Result<BooksWritten, StoreError> {
         let tx = self.conn.transaction()?;
-        let mut counts = WriteCounts::default();
+        let mut written = BooksWritten::default();
         {
-            let mut find = tx.prepare_cached("SELECT book_id FROM books WHERE external_id = ?1")?;
+            let mut find = tx.prepare_cached(
+                "SELECT book_id, edited_fields, deleted_at IS NOT NULL FROM books WHERE external_id = ?1",
+            )?;
             let mut put_cover = tx.prepare_cached(
                 "INSERT INTO covers (cover_hash, file_name, thumb_name, width, height)
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(cover_hash) DO NOTHING",
@@ -137,13 +151,28 @@ impl Library {
                 "INSERT INTO books (external_id, title, author, synopsis, category, language, cover_hash, source)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
+            // ?9 .. ?14: whether the librarian edited title, author, synopsis,
+            // category, language, cover.
             let mut update = tx.prepare_cached(
-                "UPDATE books SET title = ?2, author = ?3, synopsis = ?4, category = ?5,
-                    language = COALESCE(?6, language), cover_hash = COALESCE(?7, cover_hash),
+                "UPDATE books SET title = CASE WHEN ?9 THEN title ELSE ?2 END,
+                    author = CASE WHEN ?10 THEN author ELSE ?3 END,
+                    synopsis = CASE WHEN ?11 THEN synopsis ELSE ?4 END,
+                    category = CASE WHEN ?12 THEN category ELSE ?5 END,
+                    language = CASE WHEN ?13 THEN language ELSE COALESCE(?6, language) END,
+                    cover_hash = CASE WHEN ?14 THEN cover_hash ELSE COALESCE(?7, cover_hash) END,
                     source = ?8, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
                  WHERE book_id = ?1",
             )?;
             for book in books {
+                let existing: Option<(i64, String, bool)> = find
+                    .query_row([&book.external_id], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    })
+                    .optional()?;
+                if let Some((_, _, true)) = existing {
+                    written.trashed.push(book.external_id.clone());
+                    continue;
+                }
                 if let Some(cover) = &book.cover {
                     put_cover.execute(params![
                         cover.cover_hash,
@@ -154,11 +183,10 @@ impl Library {
                     ])?;
                 }
                 let cover_hash = book.cover.as_ref().map(|c| c.cover_hash.as_str());
-                let existing: Option<i64> = find
-                    .query_row([&book.external_id], |row| row.get(0))
-                    .optional()?;
                 match existing {
-                    Some(book_id) => {
+                    Some((book_id, edited, _)) => {
+                        let kept = |field| super::is_edited(&edited, field);
+                        use super::BookField as F;
                         update.execute(params![
                             book_id,
                             book.title,
@@ -167,9 +195,18 @@ impl Library {
                             book.category,
                             book.language,
                             cover_hash,
-                            source
+                            source,
+                            kept(F::Title),
+                            kept(F::Author),
+                            kept(F::Synopsis),
+                            kept(F::Category),
+                            kept(F::Language),
+                            kept(F::Cover),
                         ])?;
-                        counts.updated += 1;
+                        if !edited.is_empty() {
+                            written.kept_edits.push(book.external_id.clone());
+                        }
+                        written.counts.updated += 1;
                     }
                     None => {
                         insert.execute(params![
@@ -182,13 +219,13 @@ impl Library {
                             cover_hash,
                             source
                         ])?;
-                        counts.imported += 1;
+                        written.counts.imported += 1;
                     }
                 }
             }
         }
         tx.commit()?;
-        Ok(counts)
+        Ok(written)
     }
 
     /// Which of these external ids name books already in the library.
@@ -201,20 +238,23 @@ impl Library {
     }
 
     pub fn book_count(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT COUNT(*) FROM books", [], |row| row.get(0))?)
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM books WHERE deleted_at IS NULL",
+            [],
+            |row| row.get(0),
+        )?)
     }
 
     pub fn stats(&self) -> Result<LibraryStats, StoreError> {
         let (books, with_cover, with_synopsis) = self.conn.query_row(
-            "SELECT COUNT(*), COUNT(cover_hash), COALESCE(SUM(synopsis <> ''), 0) FROM books",
+            "SELECT COUNT(*), COUNT(cover_hash), COALESCE(SUM(synopsis <> ''), 0) FROM books
+             WHERE deleted_at IS NULL",
             [],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )?;
         let mut stmt = self
             .conn
-            .prepare("SELECT category, COUNT(*) FROM books GROUP BY category ORDER BY category")?;
+            .prepare("SELECT category, COUNT(*) FROM books WHERE deleted_at IS NULL GROUP BY category ORDER BY category")?;
         let categories = stmt
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<Result<_, _>>()?;
@@ -239,6 +279,7 @@ impl Library {
         let mut stmt = self.conn.prepare(
             "SELECT b.book_id, b.external_id, b.title, b.author, b.category, c.thumb_name
              FROM books b LEFT JOIN covers c ON c.cover_hash = b.cover_hash
+             WHERE b.deleted_at IS NULL
              ORDER BY b.title COLLATE NOCASE, b.book_id",
         )?;
         let rows = stmt.query_map([], |row| {
@@ -312,7 +353,8 @@ impl Library {
     /// Each book with a cover, and that cover's hash.
     pub fn book_cover_hashes(&self) -> Result<Vec<(BookId, String)>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT book_id, cover_hash FROM books WHERE cover_hash IS NOT NULL ORDER BY book_id",
+            "SELECT book_id, cover_hash FROM books WHERE cover_hash IS NOT NULL AND deleted_at IS NULL
+             ORDER BY book_id",
         )?;
         let rows = stmt.query_map([], |row| Ok((BookId(row.get(0)?), row.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -322,7 +364,7 @@ impl Library {
     pub fn book_texts(&self) -> Result<Vec<BookText>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT book_id, language, title, author, synopsis, detected_language, category, cover_hash
-             FROM books ORDER BY book_id",
+             FROM books WHERE deleted_at IS NULL ORDER BY book_id",
         )?;
         let rows = stmt.query_map([], |row| {
             Ok(BookText {
@@ -360,9 +402,9 @@ impl Library {
     /// Every book's row id and when it last changed, the stamp a run's stored
     /// embedding is checked against.
     pub fn book_update_stamps(&self) -> Result<Vec<(BookId, String)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT book_id, updated_at FROM books ORDER BY book_id")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT book_id, updated_at FROM books WHERE deleted_at IS NULL ORDER BY book_id",
+        )?;
         let rows = stmt.query_map([], |row| Ok((BookId(row.get(0)?), row.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

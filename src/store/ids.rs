@@ -53,6 +53,11 @@ row_id!(
     RunId
 );
 row_id!(
+    /// One entry of the library's history: a librarian's change, undone and
+    /// redone whole.
+    EntryId
+);
+row_id!(
     /// A group of runs started together (one per beta, plus single-modal runs).
     SweepId
 );

@@ -5,7 +5,9 @@
 //! transaction, so a process killed in the middle leaves whole rows only.
 
 mod books;
+mod curation;
 mod embeddings;
+mod history;
 mod ids;
 mod imports;
 mod readers;
@@ -19,7 +21,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 pub use books::*;
+pub use curation::*;
 pub use embeddings::*;
+pub use history::{FieldChange, HistoryEntry};
 pub use ids::*;
 pub use imports::*;
 pub use readers::*;
@@ -53,6 +57,10 @@ pub enum StoreError {
     ReadOnly { root: PathBuf, action: String },
     #[error(transparent)]
     Sql(#[from] rusqlite::Error),
+    /// A history entry names a change shelfwise cannot apply (a library
+    /// written by a newer version, or edited by hand).
+    #[error("library history: {0}")]
+    History(String),
     #[error("writing {}: {}", path.display(), write_problem(path, source))]
     WriteFile {
         path: PathBuf,
@@ -425,17 +433,19 @@ mod tests {
         let mut library = Library::open(dir.path()).unwrap();
         let counts = library
             .upsert_books(&[book("a", "A"), book("b", "B")], "test")
-            .unwrap();
+            .unwrap()
+            .counts;
         assert_eq!(
             counts,
             WriteCounts {
                 imported: 2,
-                updated: 0
+                updated: 0,
             }
         );
         let counts = library
             .upsert_books(&[book("a", "A, revised"), book("c", "C")], "test")
-            .unwrap();
+            .unwrap()
+            .counts;
         assert_eq!(
             counts,
             WriteCounts {
@@ -451,6 +461,41 @@ mod tests {
             .map(|b| b.title)
             .collect();
         assert_eq!(titles, ["A, revised", "B", "C"]);
+    }
+
+    /// A field the librarian edited keeps the librarian's value when the
+    /// same source is imported again, and a trashed book stays in the trash;
+    /// the write names both.
+    #[test]
+    fn a_reimport_keeps_the_librarians_edits_and_the_trash() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut library = Library::open(dir.path()).unwrap();
+        library
+            .upsert_books(&[book("a", "A"), book("b", "B")], "test")
+            .unwrap();
+        let a = library.find_book("a").unwrap();
+        let b = library.find_book("b").unwrap();
+        let edit = BookEdit {
+            category: Some("Poetry".into()),
+            ..Default::default()
+        };
+        library.edit_book(a, &edit).unwrap();
+        library.trash_books(&[b]).unwrap();
+        let mut revised = book("a", "A, revised");
+        revised.category = "Drama".into();
+        let written = library
+            .upsert_books(&[revised, book("b", "B, revised")], "test")
+            .unwrap();
+        assert_eq!(written.kept_edits, ["a"]);
+        assert_eq!(written.trashed, ["b"]);
+        assert_eq!(written.counts.updated, 1);
+        let detail = library.book_detail(a).unwrap().unwrap();
+        // The title was not edited: the import's; the category was: the librarian's.
+        assert_eq!(
+            (detail.title.as_str(), detail.category.as_str()),
+            ("A, revised", "Poetry")
+        );
+        assert_eq!(library.trashed_books().unwrap()[0].title, "B");
     }
 
     #[test]

@@ -91,7 +91,8 @@ impl Library {
     pub fn all_readings(&self) -> Result<Vec<(String, BookId, Option<f64>)>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT p.external_id, r.book_id, r.rating FROM readings r
-             JOIN readers p ON p.reader_id = r.reader_id ORDER BY p.external_id, r.book_id",
+             JOIN readers p ON p.reader_id = r.reader_id JOIN books b ON b.book_id = r.book_id
+             WHERE b.deleted_at IS NULL ORDER BY p.external_id, r.book_id",
         )?;
         let rows = stmt.query_map([], |row| {
             Ok((row.get(0)?, BookId(row.get(1)?), row.get(2)?))

@@ -149,4 +149,29 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN parent_run_id INTEGER REFERENCES runs(run_id) ON DELETE SET NULL;
     "#,
+    // 8: what a librarian changes by hand. A book in the trash has
+    // `deleted_at`; `edited_fields` names the fields the librarian set (a
+    // re-import keeps them); every change is a history entry of field
+    // changes, old and new value, which undo and redo walk.
+    r#"
+    ALTER TABLE books ADD COLUMN deleted_at TEXT;
+    ALTER TABLE books ADD COLUMN edited_fields TEXT NOT NULL DEFAULT '';
+    CREATE TABLE history (
+        entry_id  INTEGER PRIMARY KEY,
+        at        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        action    TEXT NOT NULL,
+        summary   TEXT NOT NULL,
+        undone    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE history_changes (
+        entry_id   INTEGER NOT NULL REFERENCES history(entry_id) ON DELETE CASCADE,
+        seq        INTEGER NOT NULL,
+        book_id    INTEGER NOT NULL,
+        field      TEXT NOT NULL,
+        old_value  TEXT,
+        new_value  TEXT,
+        PRIMARY KEY (entry_id, seq)
+    );
+    CREATE INDEX history_changes_book ON history_changes(book_id);
+    "#,
 ];

@@ -1,0 +1,216 @@
+//! The library's history: every change a librarian makes (an edit, a delete,
+//! a restore, a category set on many books) is one entry of field changes,
+//! each with its old and new value, written in the same transaction as the
+//! change itself. Undo writes an entry's old values back and redo its new
+//! ones; a new change after an undo drops the entries that were undone, as
+//! editors do.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use super::{BookId, EntryId, Library, StoreError};
+
+/// The columns of `books` a history entry may change, and nothing else: a
+/// field name read back from the database is checked against this list
+/// before it is written into SQL.
+const CHANGEABLE: [&str; 8] = [
+    "title",
+    "author",
+    "category",
+    "synopsis",
+    "language",
+    "cover_hash",
+    "deleted_at",
+    "edited_fields",
+];
+
+/// One field of one book, before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    pub book_id: BookId,
+    /// The `books` column.
+    pub field: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// A history entry as `shelfwise history` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    pub entry: EntryId,
+    pub at: String,
+    /// `edit`, `delete`, `restore`, `set_category`, ...
+    pub action: String,
+    pub summary: String,
+    /// Undone, waiting for a redo.
+    pub undone: bool,
+    pub changes: Vec<FieldChange>,
+}
+
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+/// Writes `value` into `field` of `book`, marking the book as changed (so
+/// that stored embeddings of it are placed again).
+fn write_field(
+    tx: &Transaction<'_>,
+    book: BookId,
+    field: &str,
+    value: Option<&str>,
+) -> Result<(), StoreError> {
+    let column = CHANGEABLE
+        .iter()
+        .find(|c| **c == field)
+        .ok_or_else(|| StoreError::History(format!("a change of `{field}` cannot be applied")))?;
+    tx.execute(
+        &format!("UPDATE books SET {column} = ?2, updated_at = {NOW} WHERE book_id = ?1"),
+        params![book.0, value],
+    )?;
+    Ok(())
+}
+
+/// Applies `changes` and records them as one entry, in `tx`; entries that
+/// were undone are dropped (a new change ends what could be redone).
+pub(super) fn apply_and_record(
+    tx: &Transaction<'_>,
+    action: &str,
+    summary: &str,
+    changes: &[FieldChange],
+) -> Result<EntryId, StoreError> {
+    tx.execute("DELETE FROM history WHERE undone = 1", [])?;
+    tx.execute(
+        "INSERT INTO history (action, summary) VALUES (?1, ?2)",
+        params![action, summary],
+    )?;
+    let entry = EntryId(tx.last_insert_rowid());
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO history_changes (entry_id, seq, book_id, field, old_value, new_value)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (seq, change) in changes.iter().enumerate() {
+        write_field(tx, change.book_id, &change.field, change.new.as_deref())?;
+        insert.execute(params![
+            entry.0,
+            seq as i64,
+            change.book_id.0,
+            change.field,
+            change.old,
+            change.new
+        ])?;
+    }
+    Ok(entry)
+}
+
+fn changes_of(tx: &Transaction<'_>, entry: EntryId) -> Result<Vec<FieldChange>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT book_id, field, old_value, new_value FROM history_changes
+         WHERE entry_id = ?1 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([entry.0], |row| {
+        Ok(FieldChange {
+            book_id: BookId(row.get(0)?),
+            field: row.get(1)?,
+            old: row.get(2)?,
+            new: row.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+impl Library {
+    /// Undoes the newest entry not yet undone: its old values written back,
+    /// last change first. `None` when there is nothing to undo.
+    pub fn undo(&mut self) -> Result<Option<HistoryEntry>, StoreError> {
+        self.walk_history(
+            "SELECT entry_id FROM history WHERE undone = 0 ORDER BY entry_id DESC LIMIT 1",
+            true,
+        )
+    }
+
+    /// Redoes the oldest entry that was undone. `None` when there is nothing
+    /// to redo.
+    pub fn redo(&mut self) -> Result<Option<HistoryEntry>, StoreError> {
+        self.walk_history(
+            "SELECT entry_id FROM history WHERE undone = 1 ORDER BY entry_id LIMIT 1",
+            false,
+        )
+    }
+
+    fn walk_history(&mut self, pick: &str, undo: bool) -> Result<Option<HistoryEntry>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let Some(entry) = tx
+            .query_row(pick, [], |row| row.get::<_, i64>(0))
+            .optional()?
+            .map(EntryId)
+        else {
+            return Ok(None);
+        };
+        let changes = changes_of(&tx, entry)?;
+        if undo {
+            for change in changes.iter().rev() {
+                write_field(&tx, change.book_id, &change.field, change.old.as_deref())?;
+            }
+        } else {
+            for change in &changes {
+                write_field(&tx, change.book_id, &change.field, change.new.as_deref())?;
+            }
+        }
+        tx.execute(
+            "UPDATE history SET undone = ?2 WHERE entry_id = ?1",
+            params![entry.0, undo],
+        )?;
+        let (at, action, summary) = tx.query_row(
+            "SELECT at, action, summary FROM history WHERE entry_id = ?1",
+            [entry.0],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?;
+        tx.commit()?;
+        Ok(Some(HistoryEntry {
+            entry,
+            at,
+            action,
+            summary,
+            undone: undo,
+            changes,
+        }))
+    }
+
+    /// The history, newest first; with `book`, only the entries that changed
+    /// it (and of those, only its changes).
+    pub fn history(&mut self, book: Option<BookId>) -> Result<Vec<HistoryEntry>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let entries: Vec<(EntryId, String, String, String, bool)> = {
+            let mut stmt = tx.prepare(
+                "SELECT entry_id, at, action, summary, undone FROM history h
+                 WHERE ?1 IS NULL OR EXISTS (SELECT 1 FROM history_changes c
+                                             WHERE c.entry_id = h.entry_id AND c.book_id = ?1)
+                 ORDER BY entry_id DESC",
+            )?;
+            let rows = stmt.query_map([book.map(|b| b.0)], |row| {
+                Ok((
+                    EntryId(row.get(0)?),
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut history = Vec::with_capacity(entries.len());
+        for (entry, at, action, summary, undone) in entries {
+            let changes = changes_of(&tx, entry)?
+                .into_iter()
+                .filter(|c| book.is_none_or(|b| c.book_id == b))
+                .collect();
+            history.push(HistoryEntry {
+                entry,
+                at,
+                action,
+                summary,
+                undone,
+                changes,
+            });
+        }
+        Ok(history)
+    }
+}
