@@ -26,6 +26,18 @@ pub enum Command {
     CloseBook,
     /// Shows a book in the Library view's detail panel, from any view.
     OpenBook(BookId),
+    /// Saves the detail panel's edit form.
+    SaveEdit,
+    /// Opens a file dialog for a new cover of the book shown.
+    PickCover,
+    /// Moves books to the trash (one history entry).
+    DeleteBooks(Vec<BookId>),
+    RestoreBooks(Vec<BookId>),
+    /// Shows or hides the trash in the Library view.
+    ShowTrash(bool),
+    EmptyTrash,
+    Undo,
+    Redo,
     StartSweep,
     /// The demo form, then its sweep.
     DemoSweep,
@@ -67,8 +79,19 @@ impl ShelfwiseApp {
             Command::CancelImport => self.cancel_import(),
             Command::ShowImportReport => self.imports.report_open = true,
             Command::SelectBook(book_id) => self.select(book_id),
-            Command::CloseBook => self.library.selected = None,
+            Command::CloseBook => {
+                self.library.selected = None;
+                self.library.draft = None;
+            }
             Command::OpenBook(book_id) => self.open_book(book_id),
+            Command::SaveEdit => self.save_edit(),
+            Command::PickCover => self.pick_file(ctx, PickPurpose::Cover),
+            Command::DeleteBooks(books) => self.delete_books(&books),
+            Command::RestoreBooks(books) => self.restore_books(&books),
+            Command::ShowTrash(shown) => self.show_trash(shown),
+            Command::EmptyTrash => self.empty_trash(),
+            Command::Undo => self.undo(false),
+            Command::Redo => self.undo(true),
             Command::StartSweep => self.start_sweep(ctx),
             Command::DemoSweep => {
                 self.train.form = TrainForm::demo();

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::store::{BookDetail, BookId, BookSummary};
+use crate::store::{BookDetail, BookId, BookSummary, TrashedBook};
 
 /// Thumbnail textures kept alive; beyond this the least recently drawn are freed,
 /// so scrolling through 10,000 covers does not hold 10,000 textures.
@@ -24,7 +24,42 @@ pub struct LibraryState {
     pub selected: Option<BookDetail>,
     /// The Import menu's typed path.
     pub path_entry: String,
+    /// The detail panel's form, while the shown book is being edited.
+    pub draft: Option<EditDraft>,
+    /// The trash, while the Library view shows it.
+    pub trash: Option<Vec<TrashedBook>>,
     thumbnails_drawn: HashMap<String, u64>,
+}
+
+/// The detail panel's edit form: every field as text, a cover path typed,
+/// picked or dropped, and why the last save was refused.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EditDraft {
+    pub book_id: BookId,
+    pub title: String,
+    pub author: String,
+    pub category: String,
+    pub synopsis: String,
+    pub language: String,
+    /// A new cover's path; empty keeps the cover.
+    pub cover: String,
+    pub error: Option<String>,
+}
+
+impl EditDraft {
+    /// A form holding `detail` as it is.
+    pub fn of(detail: &BookDetail) -> Self {
+        Self {
+            book_id: detail.book_id,
+            title: detail.title.clone(),
+            author: detail.author.clone(),
+            category: detail.category.clone(),
+            synopsis: detail.synopsis.clone(),
+            language: detail.language.clone().unwrap_or_default(),
+            cover: String::new(),
+            error: None,
+        }
+    }
 }
 
 impl LibraryState {

@@ -9,7 +9,7 @@ use super::{PickPurpose, ShelfwiseApp};
 use crate::jobs::JobOutcome;
 use crate::store::Modalities;
 
-fn is_image(path: &Path) -> bool {
+pub(crate) fn is_image(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
         matches!(
             e.to_ascii_lowercase().as_str(),
@@ -43,6 +43,12 @@ impl ShelfwiseApp {
             if self.view == View::Recommend && is_image(&path) {
                 self.recommend.kind = QueryKind::Image;
                 self.recommend.image = Some(path);
+            } else if self.view == View::Library
+                && self.library.selected.is_some()
+                && is_image(&path)
+            {
+                // An image dropped while a book is shown is its new cover.
+                self.cover_picked(path);
             } else {
                 self.start_import(ctx, path);
             }
@@ -141,6 +147,7 @@ impl ShelfwiseApp {
             }
             (PickPurpose::Weights, Some(path)) => self.start_backbone_import(ctx, path),
             (PickPurpose::QueryImage, Some(path)) => self.recommend.image = Some(path),
+            (PickPurpose::Cover, Some(path)) => self.cover_picked(path),
             (_, None) => {}
         }
     }

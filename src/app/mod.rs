@@ -7,6 +7,7 @@
 
 pub mod backbone;
 pub mod commands;
+pub mod curation;
 pub mod explore;
 pub mod exports;
 pub mod library;
@@ -23,7 +24,7 @@ use std::sync::mpsc::Receiver;
 pub use backbone::BackboneState;
 pub use commands::Command;
 pub use explore::{AttentionState, ProjectionState, QueryKind, RecommendState};
-pub use library::LibraryState;
+pub use library::{EditDraft, LibraryState};
 pub use runs::RunsState;
 pub use settings::{DeviceChoice, SETTINGS_KEY, Settings, View};
 pub use tasks::PickPurpose;
@@ -176,6 +177,14 @@ impl ShelfwiseApp {
         let Some(store) = &self.store else {
             return;
         };
+        if self
+            .library
+            .draft
+            .as_ref()
+            .is_some_and(|d| d.book_id != book_id)
+        {
+            self.library.draft = None;
+        }
         match store.book_detail(book_id) {
             Ok(detail) => self.library.selected = detail,
             Err(error) => self.status = Some(format!("Cannot read book {book_id}: {error}")),

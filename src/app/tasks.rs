@@ -22,9 +22,13 @@ use crate::train::{self, SweepRun, TrainEvent};
 /// What a file dialog is picking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PickPurpose {
-    ImportSource { folder: bool },
+    ImportSource {
+        folder: bool,
+    },
     Weights,
     QueryImage,
+    /// A new cover for the book being edited (or, when none is, the book shown).
+    Cover,
 }
 
 impl PickPurpose {
@@ -41,6 +45,10 @@ impl PickPurpose {
             PickPurpose::QueryImage => dialog
                 .set_title("An image to find covers like")
                 .add_filter("images", &["jpg", "jpeg", "png", "webp", "gif", "bmp"]),
+            PickPurpose::Cover => dialog.set_title("The book's new cover").add_filter(
+                "images",
+                &["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"],
+            ),
         }
     }
 }

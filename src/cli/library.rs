@@ -23,6 +23,10 @@ struct ImportOutput<'a> {
     kind: &'a str,
     import_id: crate::store::ImportId,
     encoding: Option<&'a str>,
+    /// Books whose librarian-edited fields the import left as the librarian set them.
+    kept_edits: &'a [String],
+    /// Books the import names that are in the trash, left there.
+    trashed: &'a [String],
 }
 
 /// `encoding` is a label from `--encoding` (`latin1`, `utf-16le`...), checked
@@ -52,6 +56,8 @@ pub fn import(context: &Context, path: &Path, encoding: Option<&str>) -> anyhow:
         kind: report.kind,
         import_id: report.import_id,
         encoding: report.encoding.as_deref(),
+        kept_edits: &report.kept_edits,
+        trashed: &report.trashed,
     };
     context
         .out

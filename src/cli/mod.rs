@@ -4,6 +4,7 @@
 //! command group: the library ([`library`]), word vectors ([`words`]),
 //! training ([`train`]) and trained runs ([`run`]).
 
+pub mod curate;
 pub mod library;
 pub mod output;
 pub mod progress;
@@ -105,6 +106,25 @@ pub enum Command {
     Recommend(RecommendArgs),
     /// Lay a run's books out in 2D (PCA or t-SNE) and score the layout.
     Project(ProjectArgs),
+    /// Change a book's title, author, category, synopsis, language or cover (undoable).
+    Edit(curate::EditArgs),
+    /// Move books to the trash: they leave the grid, suggestions and training (undoable).
+    Delete {
+        /// Books by id in the import file, or by title.
+        #[arg(required = true)]
+        books: Vec<String>,
+    },
+    /// The trash: list it (default), `restore BOOK...`, or `empty` it for good.
+    Trash {
+        #[command(subcommand)]
+        action: Option<curate::TrashAction>,
+    },
+    /// Take back the newest change (an edit, a delete, a restore, ...).
+    Undo,
+    /// Make again the change last taken back.
+    Redo,
+    /// Every change, newest first, with old and new values; of one book with BOOK.
+    History { book: Option<String> },
     /// Print each book's tokens, one line per book, as Word2Vec reads them.
     Preprocess {
         /// Books CSVs in the import format; without any, the library's own books.
@@ -209,6 +229,12 @@ fn run_in(context: &Context, command: &Command) -> anyhow::Result<ExitCode> {
         Command::Eval { run, csv } => run::eval(context, *run, csv.as_deref())?,
         Command::Recommend(args) => run::recommend(context, args)?,
         Command::Project(args) => run::project(context, args)?,
+        Command::Edit(args) => curate::edit(context, args)?,
+        Command::Delete { books } => curate::delete(context, books)?,
+        Command::Trash { action } => curate::trash(context, action.as_ref())?,
+        Command::Undo => curate::undo(context, false)?,
+        Command::Redo => curate::undo(context, true)?,
+        Command::History { book } => curate::history(context, book.as_deref())?,
     };
     Ok(code)
 }

@@ -9,7 +9,7 @@ use crate::check::CheckError;
 use crate::embed::EmbedError;
 use crate::import::ImportError;
 use crate::recommend::RecommendError;
-use crate::store::StoreError;
+use crate::store::{CurationError, StoreError};
 use crate::text::corpus::CorpusError;
 use crate::train::TrainError;
 
@@ -60,6 +60,15 @@ pub fn error_kind(error: &anyhow::Error) -> &'static str {
                 _ => "training",
             };
         }
+        if let Some(curation) = cause.downcast_ref::<CurationError>() {
+            return match curation {
+                CurationError::UnknownBook(_) => "unknown_book",
+                CurationError::EmptyTitle => "invalid_edit",
+                CurationError::Trashed(_) => "in_trash",
+                CurationError::NotTrashed(_) => "not_in_trash",
+                CurationError::Store(store) => store_error_kind(store),
+            };
+        }
         if let Some(recommend) = cause.downcast_ref::<RecommendError>() {
             return match recommend {
                 RecommendError::UnknownBook(_) => "unknown_book",
@@ -107,6 +116,9 @@ fn wrapped_store_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Opti
         return Some(store);
     }
     if let Some(RecommendError::Store(store)) = cause.downcast_ref::<RecommendError>() {
+        return Some(store);
+    }
+    if let Some(CurationError::Store(store)) = cause.downcast_ref::<CurationError>() {
         return Some(store);
     }
     None

@@ -91,6 +91,8 @@ pub struct BookDetail {
     pub thumb_path: Option<PathBuf>,
     pub source: String,
     pub added_at: String,
+    /// When it was moved to the trash; `None` for a book in the library.
+    pub deleted_at: Option<String>,
 }
 
 /// Counts for `shelfwise stats`.
@@ -301,7 +303,8 @@ impl Library {
             .conn
             .query_row(
                 "SELECT b.book_id, b.external_id, b.title, b.author, b.synopsis, b.category,
-                        COALESCE(b.language, b.detected_language), c.file_name, c.thumb_name, b.source, b.added_at
+                        COALESCE(b.language, b.detected_language), c.file_name, c.thumb_name, b.source, b.added_at,
+                        b.deleted_at
                  FROM books b LEFT JOIN covers c ON c.cover_hash = b.cover_hash
                  WHERE b.book_id = ?1",
                 [book_id.0],
@@ -320,6 +323,7 @@ impl Library {
                         thumb_path: thumb_name.map(|name| self.thumb_path(&name)),
                         source: row.get(9)?,
                         added_at: row.get(10)?,
+                        deleted_at: row.get(11)?,
                     })
                 },
             )

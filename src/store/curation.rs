@@ -70,6 +70,15 @@ pub struct BookEdit {
 }
 
 impl BookEdit {
+    /// Refuses what no book may hold (an empty title), before anything is
+    /// written: a cover file is stored only for an edit that can be made.
+    pub fn validate(&self) -> Result<(), CurationError> {
+        if self.title.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(CurationError::EmptyTitle);
+        }
+        Ok(())
+    }
+
     /// Each field this edit sets, with its new stored value.
     fn values(&self) -> Vec<(BookField, Option<String>)> {
         let text = |value: &Option<String>| value.as_ref().map(|v| v.trim().to_string());
@@ -212,6 +221,7 @@ fn edit_changes(
         if &old != new {
             changes.push(FieldChange {
                 book_id: book,
+                external_id: row.external_id.clone(),
                 field: field.column().to_string(),
                 old,
                 new: new.clone(),
@@ -223,6 +233,7 @@ fn edit_changes(
     if marked != row.edited_fields {
         changes.push(FieldChange {
             book_id: book,
+            external_id: row.external_id.clone(),
             field: "edited_fields".into(),
             old: Some(row.edited_fields.clone()),
             new: Some(marked),
@@ -247,13 +258,8 @@ impl Library {
         book: BookId,
         edit: &BookEdit,
     ) -> Result<Option<EntryId>, CurationError> {
+        edit.validate()?;
         let values = edit.values();
-        if values
-            .iter()
-            .any(|(f, v)| *f == BookField::Title && v.as_deref().is_none_or(str::is_empty))
-        {
-            return Err(CurationError::EmptyTitle);
-        }
         let tx = self.conn.transaction().map_err(StoreError::from)?;
         let row =
             read_row(&tx, book)?.ok_or_else(|| CurationError::UnknownBook(book.to_string()))?;
@@ -354,6 +360,7 @@ impl Library {
             }
             changes.push(FieldChange {
                 book_id: book,
+                external_id: row.external_id.clone(),
                 field: "deleted_at".into(),
                 old: row.deleted_at.clone(),
                 new: into.then(|| now.clone()),

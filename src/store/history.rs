@@ -28,6 +28,9 @@ const CHANGEABLE: [&str; 8] = [
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldChange {
     pub book_id: BookId,
+    /// The book's id in its import file, as read back (empty when written).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub external_id: String,
     /// The `books` column.
     pub field: String,
     pub old: Option<String>,
@@ -102,8 +105,9 @@ pub(super) fn apply_and_record(
 
 fn changes_of(tx: &Transaction<'_>, entry: EntryId) -> Result<Vec<FieldChange>, StoreError> {
     let mut stmt = tx.prepare_cached(
-        "SELECT book_id, field, old_value, new_value FROM history_changes
-         WHERE entry_id = ?1 ORDER BY seq",
+        "SELECT c.book_id, c.field, c.old_value, c.new_value, COALESCE(b.external_id, '')
+         FROM history_changes c LEFT JOIN books b ON b.book_id = c.book_id
+         WHERE c.entry_id = ?1 ORDER BY c.seq",
     )?;
     let rows = stmt.query_map([entry.0], |row| {
         Ok(FieldChange {
@@ -111,6 +115,7 @@ fn changes_of(tx: &Transaction<'_>, entry: EntryId) -> Result<Vec<FieldChange>, 
             field: row.get(1)?,
             old: row.get(2)?,
             new: row.get(3)?,
+            external_id: row.get(4)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -178,6 +178,7 @@ mod tests {
             thumb_path: None,
             source: String::new(),
             added_at: String::new(),
+            deleted_at: None,
         });
         let mut state = AttentionState::default();
         state.show((BookId(5), maps()));

@@ -26,7 +26,9 @@ pub fn show(ui: &mut egui::Ui, state: &mut LibraryState, context: &LibraryContex
         detail_panel(ui, state, &mut commands);
     }
     egui::CentralPanel::default().show(ui, |ui| {
-        if state.books.is_empty() {
+        if let Some(trash) = &state.trash {
+            super::curation::trash_panel(ui, trash, &mut commands);
+        } else if state.books.is_empty() {
             empty_library(ui, context, &mut commands);
         } else {
             cover_grid(ui, state, &mut commands);
@@ -121,6 +123,9 @@ fn cover_cell(ui: &mut egui::Ui, book: &BookSummary, is_selected: bool) -> (bool
 /// The wall of covers. Only the rows in view are laid out and only their
 /// thumbnails are loaded, so 10,000 books scroll as smoothly as 10.
 fn cover_grid(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<Command>) {
+    if ui.small_button("Trash").clicked() {
+        commands.push(Command::ShowTrash(true));
+    }
     if state.visible.is_empty() {
         ui.label("No book matches the search and category.");
         return;
@@ -154,7 +159,7 @@ fn cover_grid(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<Co
     }
 }
 
-fn detail_panel(ui: &mut egui::Ui, state: &LibraryState, commands: &mut Vec<Command>) {
+fn detail_panel(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<Command>) {
     egui::Panel::right("book-detail")
         .resizable(true)
         .default_size(340.0)
@@ -166,6 +171,11 @@ fn detail_panel(ui: &mut egui::Ui, state: &LibraryState, commands: &mut Vec<Comm
                 if ui.button("Close").clicked() {
                     commands.push(Command::CloseBook);
                 }
+                if state.draft.is_some() {
+                    super::curation::edit_form(ui, &mut state.draft, commands);
+                    return;
+                }
+                super::curation::book_actions(ui, detail, &mut state.draft, commands);
                 let width = ui.available_width().min(320.0);
                 match &detail.cover_path {
                     Some(path) => {

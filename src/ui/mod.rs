@@ -5,6 +5,7 @@
 //! once the frame is drawn. Nothing here blocks: long work is a job.
 
 pub mod attention;
+pub mod curation;
 pub mod imports;
 pub mod library;
 pub mod projection;
@@ -33,6 +34,12 @@ impl eframe::App for ShelfwiseApp {
 /// Draws the whole window; returns what the user asked for.
 pub fn show(app: &mut ShelfwiseApp, ui: &mut egui::Ui) -> Vec<Command> {
     let mut commands = Vec::new();
+    curation::shortcuts(
+        ui.ctx(),
+        &app.library,
+        app.view == View::Library,
+        &mut commands,
+    );
     toolbar(app, ui, &mut commands);
     let status = app.status.as_deref();
     imports::status_bar(ui, &app.imports, status, &mut commands);

@@ -1,0 +1,219 @@
+//! The librarian's commands: `edit`, `delete`, `trash`, `undo`, `redo` and
+//! `history`. Each change is one history entry, so `undo` takes back exactly
+//! what one command did.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use super::Context;
+use crate::import::cover::{CoverError, store_cover};
+use crate::store::{BookEdit, BookId, EntryId, HistoryEntry, Library};
+
+/// What `shelfwise edit` sets; a flag not given leaves its field as it is.
+#[derive(Debug, clap::Args)]
+pub struct EditArgs {
+    /// The book: its id in the import file, or its title.
+    pub book: String,
+    #[arg(long)]
+    pub title: Option<String>,
+    #[arg(long)]
+    pub author: Option<String>,
+    #[arg(long)]
+    pub category: Option<String>,
+    #[arg(long)]
+    pub synopsis: Option<String>,
+    /// A language code or name (`en`, `French`); empty forgets the one named.
+    #[arg(long)]
+    pub language: Option<String>,
+    /// An image file to be the book's cover.
+    #[arg(long, value_name = "PATH")]
+    pub cover: Option<PathBuf>,
+}
+
+/// What `shelfwise trash` does; without one, it lists the trash.
+#[derive(Debug, clap::Subcommand)]
+pub enum TrashAction {
+    /// The books in the trash.
+    List,
+    /// Bring books back from the trash.
+    Restore {
+        #[arg(required = true)]
+        books: Vec<String>,
+    },
+    /// Remove the trashed books for good, and the cover files nobody else uses.
+    Empty,
+}
+
+#[derive(Serialize)]
+struct Changed {
+    /// The history entry the change is (`None`: nothing changed).
+    entry: Option<EntryId>,
+    books: Vec<String>,
+}
+
+fn print_changed(context: &Context, changed: &Changed, what: &str) -> anyhow::Result<()> {
+    context.out.print(changed, |c| match c.entry {
+        Some(entry) => println!(
+            "{what} {} (history entry {entry}; `shelfwise undo` takes it back)",
+            c.books.join(", ")
+        ),
+        None => println!("nothing changed"),
+    })
+}
+
+fn find_all(library: &Library, books: &[String]) -> anyhow::Result<Vec<BookId>> {
+    books
+        .iter()
+        .map(|book| library.find_book(book).map_err(anyhow::Error::from))
+        .collect()
+}
+
+pub fn edit(context: &Context, args: &EditArgs) -> anyhow::Result<ExitCode> {
+    let mut library = context.open()?;
+    library.ensure_writable("edit")?;
+    let book = library.find_book(&args.book)?;
+    let mut edit = BookEdit {
+        title: args.title.clone(),
+        author: args.author.clone(),
+        category: args.category.clone(),
+        synopsis: args.synopsis.clone(),
+        language: args.language.clone(),
+        cover: None,
+    };
+    edit.validate()?;
+    if library
+        .book_detail(book)?
+        .is_some_and(|d| d.deleted_at.is_some())
+    {
+        return Err(crate::store::CurationError::Trashed(args.book.clone()).into());
+    }
+    if let Some(path) = &args.cover {
+        let known = library.stored_covers()?;
+        let stored = store_cover(library.root(), path, |hash| known.get(hash).cloned())
+            .map_err(|error| match error {
+                CoverError::Refused(reason) => anyhow::anyhow!("{reason}"),
+                CoverError::Write(store) => store.into(),
+            })
+            .with_context(|| format!("cover {}", path.display()))?;
+        edit.cover = Some(stored);
+    }
+    let entry = library.edit_book(book, &edit)?;
+    let changed = Changed {
+        entry,
+        books: vec![args.book.clone()],
+    };
+    print_changed(context, &changed, "edited")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn delete(context: &Context, books: &[String]) -> anyhow::Result<ExitCode> {
+    let mut library = context.open()?;
+    library.ensure_writable("delete")?;
+    let ids = find_all(&library, books)?;
+    let changed = Changed {
+        entry: library.trash_books(&ids)?,
+        books: books.to_vec(),
+    };
+    print_changed(context, &changed, "moved to the trash:")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn trash(context: &Context, action: Option<&TrashAction>) -> anyhow::Result<ExitCode> {
+    let mut library = context.open()?;
+    match action {
+        None | Some(TrashAction::List) => {
+            let trashed = library.trashed_books()?;
+            context
+                .out
+                .print(&serde_json::json!({ "trash": trashed }), |_| {
+                    if trashed.is_empty() {
+                        println!("the trash is empty");
+                    }
+                    for book in &trashed {
+                        println!(
+                            "{}: {} (deleted {})",
+                            book.external_id, book.title, book.deleted_at
+                        );
+                    }
+                })?;
+        }
+        Some(TrashAction::Restore { books }) => {
+            library.ensure_writable("restore")?;
+            let ids = find_all(&library, books)?;
+            let changed = Changed {
+                entry: library.restore_books(&ids)?,
+                books: books.clone(),
+            };
+            print_changed(context, &changed, "restored")?;
+        }
+        Some(TrashAction::Empty) => {
+            library.ensure_writable("empty the trash")?;
+            let emptied = library.empty_trash()?;
+            context.out.print(&emptied, |e| {
+                println!(
+                    "removed {} book(s) for good, {} cover file(s) no other book used, and {} history entr(ies) that changed them",
+                    e.books, e.cover_files, e.history_entries
+                );
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `undo` (or with `redo`, redo) one history entry.
+pub fn undo(context: &Context, redo: bool) -> anyhow::Result<ExitCode> {
+    let mut library = context.open()?;
+    library.ensure_writable(if redo { "redo" } else { "undo" })?;
+    let entry = if redo {
+        library.redo()?
+    } else {
+        library.undo()?
+    };
+    let verb = if redo { "redid" } else { "undid" };
+    context
+        .out
+        .print(&serde_json::json!({ "entry": entry }), |_| match &entry {
+            Some(entry) => println!("{verb}: {} ({})", entry.summary, entry.at),
+            None => println!("nothing to {}", if redo { "redo" } else { "undo" }),
+        })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn value(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("(none)")
+}
+
+fn print_entry(entry: &HistoryEntry) {
+    let state = if entry.undone { " (undone)" } else { "" };
+    println!("{} {}: {}{state}", entry.entry, entry.at, entry.summary);
+    for change in &entry.changes {
+        if change.field == "edited_fields" {
+            continue;
+        }
+        println!(
+            "    {} {}: {:?} -> {:?}",
+            change.external_id,
+            change.field,
+            value(&change.old),
+            value(&change.new)
+        );
+    }
+}
+
+pub fn history(context: &Context, book: Option<&str>) -> anyhow::Result<ExitCode> {
+    let mut library = context.open()?;
+    let book = book.map(|b| library.find_book(b)).transpose()?;
+    let history = library.history(book)?;
+    context
+        .out
+        .print(&serde_json::json!({ "history": history }), |_| {
+            if history.is_empty() {
+                println!("no changes yet");
+            }
+            history.iter().for_each(print_entry);
+        })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,150 @@
+//! The librarian's controls in the Library view: the detail panel's edit
+//! form and buttons, the trash, and the keyboard shortcuts (Delete, Ctrl+Z,
+//! Ctrl+Y) that act on the library.
+
+use egui::{Key, KeyboardShortcut, Modifiers};
+
+use super::widgets::form_row;
+use crate::app::{Command, EditDraft, LibraryState};
+use crate::store::{BookDetail, TrashedBook};
+
+/// The detail panel's buttons for the book shown: edit, a new cover, delete.
+pub fn book_actions(
+    ui: &mut egui::Ui,
+    detail: &BookDetail,
+    draft: &mut Option<EditDraft>,
+    commands: &mut Vec<Command>,
+) {
+    ui.horizontal(|ui| {
+        if ui.button("Edit").clicked() {
+            *draft = Some(EditDraft::of(detail));
+        }
+        if ui.button("Change cover…").clicked() {
+            commands.push(Command::PickCover);
+        }
+        if ui.button("Delete").clicked() {
+            commands.push(Command::DeleteBooks(vec![detail.book_id]));
+        }
+    });
+    ui.weak("Drop an image on the window to make it the cover.");
+}
+
+/// The edit form; Save asks the app to write it (which may refuse it, and
+/// then says why here).
+pub fn edit_form(ui: &mut egui::Ui, draft: &mut Option<EditDraft>, commands: &mut Vec<Command>) {
+    let Some(form) = draft else {
+        return;
+    };
+    egui::Grid::new("edit_book_grid")
+        .num_columns(2)
+        .show(ui, |ui| {
+            form_row(ui, "Title", egui::TextEdit::singleline(&mut form.title));
+            form_row(ui, "Author", egui::TextEdit::singleline(&mut form.author));
+            form_row(
+                ui,
+                "Category",
+                egui::TextEdit::singleline(&mut form.category),
+            );
+            form_row(
+                ui,
+                "Language",
+                egui::TextEdit::singleline(&mut form.language),
+            );
+            form_row(
+                ui,
+                "Cover file",
+                egui::TextEdit::singleline(&mut form.cover).hint_text("keep the cover"),
+            );
+        });
+    let label = ui.label("Synopsis");
+    ui.add(
+        egui::TextEdit::multiline(&mut form.synopsis)
+            .desired_rows(6)
+            .desired_width(f32::INFINITY),
+    )
+    .labelled_by(label.id);
+    if let Some(error) = &form.error {
+        ui.colored_label(ui.visuals().error_fg_color, error);
+    }
+    let mut cancel = false;
+    ui.horizontal(|ui| {
+        if ui.button("Save").clicked() {
+            commands.push(Command::SaveEdit);
+        }
+        if ui.button("Choose cover…").clicked() {
+            commands.push(Command::PickCover);
+        }
+        cancel = ui.button("Cancel").clicked();
+    });
+    if cancel {
+        *draft = None;
+    }
+}
+
+/// The trash: each deleted book with Restore, and Empty trash.
+pub fn trash_panel(ui: &mut egui::Ui, trash: &[TrashedBook], commands: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        ui.heading(format!("Trash ({})", trash.len()));
+        if ui.button("Back to the library").clicked() {
+            commands.push(Command::ShowTrash(false));
+        }
+        if !trash.is_empty() && ui.button("Empty trash").clicked() {
+            commands.push(Command::EmptyTrash);
+        }
+    });
+    ui.weak("Deleted books leave the grid, suggestions and training; emptying the trash removes them and their covers for good.");
+    ui.separator();
+    if trash.is_empty() {
+        ui.label("The trash is empty.");
+        return;
+    }
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        egui::Grid::new("trash_grid").striped(true).show(ui, |ui| {
+            for book in trash {
+                ui.label(&book.title);
+                ui.weak(&book.external_id);
+                ui.weak(format!("deleted {}", book.deleted_at));
+                if ui
+                    .button("Restore")
+                    .on_hover_text(format!("Restore '{}'", book.title))
+                    .clicked()
+                {
+                    commands.push(Command::RestoreBooks(vec![book.book_id]));
+                }
+                ui.end_row();
+            }
+        });
+    });
+}
+
+/// Delete (the book shown, in the Library view), Ctrl+Z and Ctrl+Y or
+/// Ctrl+Shift+Z, unless a text field has the keyboard (it undoes its own typing).
+pub fn shortcuts(
+    ctx: &egui::Context,
+    library: &LibraryState,
+    in_library_view: bool,
+    commands: &mut Vec<Command>,
+) {
+    if ctx.egui_wants_keyboard_input() {
+        return;
+    }
+    let redo = ctx.input_mut(|input| {
+        input.consume_shortcut(&KeyboardShortcut::new(
+            Modifiers::COMMAND | Modifiers::SHIFT,
+            Key::Z,
+        )) || input.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Y))
+    });
+    if redo {
+        commands.push(Command::Redo);
+    } else if ctx.input_mut(|input| {
+        input.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Z))
+    }) {
+        commands.push(Command::Undo);
+    }
+    if in_library_view
+        && let Some(detail) = &library.selected
+        && ctx.input_mut(|input| input.consume_key(Modifiers::NONE, Key::Delete))
+    {
+        commands.push(Command::DeleteBooks(vec![detail.book_id]));
+    }
+}
