@@ -11,12 +11,20 @@ pub struct RunsState {
     pub runs: Vec<RunListing>,
     /// The run chosen in the run table or the model picker.
     pub chosen: Option<RunId>,
+    /// Per finished run, how many of its books the librarian changed since it trained.
+    pub changed_since: std::collections::HashMap<RunId, usize>,
 }
 
 impl RunsState {
     /// Re-reads the runs; runs whose process died show as interrupted.
     pub fn reload(&mut self, library: &mut Library) -> Result<(), TrainError> {
         self.runs = crate::train::list_runs(library)?;
+        self.changed_since.clear();
+        for run in self.runs.iter().filter(|r| r.status == RunStatus::Finished) {
+            if let Some(changed) = crate::train::books_changed_since(library, run)? {
+                self.changed_since.insert(run.run_id, changed);
+            }
+        }
         Ok(())
     }
 
@@ -109,6 +117,7 @@ mod tests {
                 listing(1, Modalities::Fused, RunStatus::Finished, 0.5),
             ],
             chosen: None,
+            changed_since: Default::default(),
         };
         assert_eq!(state.explore_run(), Some(RunId(2)));
         state.chosen = Some(RunId(3));

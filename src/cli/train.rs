@@ -277,6 +277,9 @@ struct RunLine {
     trunk_label: Option<String>,
     /// The run it was fine-tuned from.
     parent: Option<RunId>,
+    /// How many of its books the librarian changed since it trained.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    books_changed_since: Option<usize>,
 }
 
 /// The error a failed run stored in place of its summary.
@@ -291,7 +294,11 @@ pub fn list(context: &Context) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|r| {
             let summary = train::RunSummary::of_listing(&r).ok().flatten();
+            let changed = (r.status == crate::store::RunStatus::Finished)
+                .then(|| train::books_changed_since(&library, &r).ok().flatten())
+                .flatten();
             RunLine {
+                books_changed_since: changed,
                 trunk_label: summary.as_ref().map(train::RunSummary::trunk_label),
                 block5_trained: summary.as_ref().is_some_and(|s| s.block5_trained),
                 trunk: summary.map(|s| s.trunk),
@@ -330,8 +337,12 @@ pub fn list(context: &Context) -> anyhow::Result<ExitCode> {
                 let parent = r
                     .parent
                     .map_or(String::new(), |p| format!(", fine-tuned from run {p}"));
+                let changed = match r.books_changed_since {
+                    Some(n) if n > 0 => format!(", {n} of its books changed since"),
+                    _ => String::new(),
+                };
                 println!(
-                    "run {}: {}{parent}, {} after {} epoch(s), macro-F1 {f1}{trunk}, started {}{owner}{reason}",
+                    "run {}: {}{parent}, {} after {} epoch(s), macro-F1 {f1}{trunk}{changed}, started {}{owner}{reason}",
                     r.run,
                     r.kind.run_label(r.beta),
                     r.status,

@@ -179,6 +179,20 @@ impl Library {
         }))
     }
 
+    /// The books a librarian's change (not undone) touched after `at` (a
+    /// stored time, as runs and history entries write them).
+    pub fn books_changed_since(
+        &self,
+        at: &str,
+    ) -> Result<std::collections::BTreeSet<BookId>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT c.book_id FROM history_changes c JOIN history h ON h.entry_id = c.entry_id
+             WHERE h.undone = 0 AND h.at > ?1",
+        )?;
+        let rows = stmt.query_map([at], |row| row.get(0).map(BookId))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The history, newest first; with `book`, only the entries that changed
     /// it (and of those, only its changes).
     pub fn history(&mut self, book: Option<BookId>) -> Result<Vec<HistoryEntry>, StoreError> {

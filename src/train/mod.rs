@@ -31,7 +31,7 @@ pub use crate::model::device::training_device;
 pub use crate::store::Modalities;
 pub use checkpoints::{Checkpoint, RunDir, RunSplit};
 pub use config::{InvalidSetting, SweepRequest, TrainConfig};
-pub use registry::{delete_run, list_runs, run_owner};
+pub use registry::{books_changed_since, delete_run, list_runs, run_owner};
 pub use run::{ResumePoint, RunStart, train_run};
 pub use split::{pk_batches, stratified_split};
 pub use summary::{RunSummary, ValidationTables};

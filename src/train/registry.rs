@@ -26,6 +26,27 @@ pub fn list_runs(library: &mut Library) -> Result<Vec<RunListing>, TrainError> {
     Ok(runs)
 }
 
+/// How many of the books a run trained on or held out a librarian changed
+/// (edited, deleted, recategorised) since the run started; `None` for runs
+/// saved before their split was kept.
+pub fn books_changed_since(
+    library: &Library,
+    run: &RunListing,
+) -> Result<Option<usize>, TrainError> {
+    let Some(split) = RunDir::new(library.root(), run.run_id).load_split()? else {
+        return Ok(None);
+    };
+    let changed = library.books_changed_since(&run.created_at)?;
+    Ok(Some(
+        split
+            .train
+            .iter()
+            .chain(&split.validation)
+            .filter(|book| changed.contains(book))
+            .count(),
+    ))
+}
+
 /// The process training `run_id`, when one is.
 pub fn run_owner(library_root: &Path, run_id: RunId) -> Option<u32> {
     RunLease::holder(&RunDir::new(library_root, run_id)).flatten()

@@ -211,7 +211,17 @@ fn run_row(
             commands.push(Command::ResumeRun(run.run_id));
         }
     } else {
-        ui.label(run.status.as_str());
+        match runs.changed_since.get(&run.run_id) {
+            Some(&changed) if changed > 0 => {
+                ui.label(format!("{} · {changed} book(s) changed since", run.status))
+                    .on_hover_text(
+                        "The librarian edited, deleted or recategorised these books after the run trained;                          fine-tune it to learn the library as it is now",
+                    );
+            }
+            _ => {
+                ui.label(run.status.as_str());
+            }
+        }
     }
     ui.label(run.val_macro_f1.map_or("—".into(), |f| format!("{f:.3}")));
     let finished = run.status == RunStatus::Finished;
@@ -521,6 +531,7 @@ mod tests {
         let runs = RunsState {
             runs: vec![listing],
             chosen: Some(RunId(4)),
+            changed_since: Default::default(),
         };
         let mut harness = harness(runs);
         harness.get_by_label("resume (cancelled)").click();
@@ -557,6 +568,7 @@ mod tests {
         let runs = RunsState {
             runs: vec![finished(5, Some(2)), finished(2, None)],
             chosen: None,
+            changed_since: Default::default(),
         };
         let mut harness = harness(runs);
         assert!(harness.query_by_label("fused, β 0.3, from run 2").is_some());
@@ -604,10 +616,17 @@ mod tests {
         let runs = RunsState {
             runs: vec![finished(2, true), finished(1, false)],
             chosen: None,
+            changed_since: [(RunId(1), 2)].into_iter().collect(),
         };
         let mut harness = harness(runs);
         assert!(harness.query_by_label("random + block 5 trained").is_some());
         assert!(harness.get_all_by_label("random").count() >= 1);
+        // A run trained before the librarian changed some of its books says so.
+        assert!(
+            harness
+                .query_by_label("finished · 2 book(s) changed since")
+                .is_some()
+        );
         assert!(!harness.state().state.form.train_block5);
         harness.get_by_label("Train block 5").click();
         harness.run();
