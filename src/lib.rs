@@ -4,7 +4,7 @@
 //!
 //! Modules, from the bottom up (each uses only those listed before it):
 //! `jobs`, `paths`, `eval`, `store`, `text`, `import`, `model`, `backbone`, `embed`,
-//! `train`, `inference`, `recommend`, `project`, `check`, `app`, `ui`, `cli`.
+//! `train`, `inference`, `recommend`, `project`, `check`, `export`, `app`, `ui`, `cli`.
 
 pub mod app;
 pub mod backbone;
@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod embed;
 pub mod eval;
+pub mod export;
 pub mod import;
 pub mod inference;
 pub mod jobs;

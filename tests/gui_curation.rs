@@ -150,4 +150,31 @@ fn a_book_is_edited_given_a_cover_deleted_restored_and_undone_in_the_window() {
     assert!(titles(dir).contains(&"Beta Murders, Revised".to_string()));
     let history = Library::open(dir).unwrap().history(None).unwrap();
     assert_eq!(history.len(), 4, "{history:?}");
+
+    // Export books writes the library in the import format, in the background.
+    harness.get_by_label("Back to the library").click();
+    harness.run();
+    harness.get_by_label("Export books").click();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !harness
+        .state()
+        .status
+        .as_deref()
+        .is_some_and(|s| s.starts_with("Exported"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            harness.state().status
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        harness.step();
+    }
+    let status = harness.state().status.clone().unwrap();
+    assert!(
+        status.starts_with("Exported 3 book(s) and 3 cover file(s) to "),
+        "{status}"
+    );
+    let csv = status.rsplit(" to ").next().unwrap();
+    assert!(std::path::Path::new(csv).is_file(), "{status}");
 }

@@ -36,6 +36,8 @@ pub enum Command {
     /// Shows or hides the trash in the Library view.
     ShowTrash(bool),
     EmptyTrash,
+    /// Writes the library's books in the import format under `exports/`.
+    ExportBooks,
     Undo,
     Redo,
     StartSweep,
@@ -90,6 +92,7 @@ impl ShelfwiseApp {
             Command::RestoreBooks(books) => self.restore_books(&books),
             Command::ShowTrash(shown) => self.show_trash(shown),
             Command::EmptyTrash => self.empty_trash(),
+            Command::ExportBooks => self.start_export_books(ctx),
             Command::Undo => self.undo(false),
             Command::Redo => self.undo(true),
             Command::StartSweep => self.start_sweep(ctx),

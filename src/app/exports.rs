@@ -13,6 +13,8 @@ use super::ShelfwiseApp;
 #[derive(Default)]
 pub struct Exports {
     pub plot_rects: HashMap<&'static str, egui::Rect>,
+    /// The library's books being written out in the import format.
+    pub books_job: Option<crate::jobs::Job<crate::export::ExportReport>>,
     pending_png: Option<(&'static str, egui::Rect, Receiver<Arc<egui::ColorImage>>)>,
 }
 

@@ -29,6 +29,7 @@ impl ShelfwiseApp {
         self.poll_explore_jobs();
         self.poll_check();
         self.poll_backbone();
+        self.poll_export();
         self.save_png_if_ready(ctx);
         let dropped: Vec<PathBuf> = ctx.input(|input| {
             input
@@ -83,6 +84,25 @@ impl ShelfwiseApp {
                 ))
             }
         }
+    }
+
+    /// A finished export says where it went.
+    fn poll_export(&mut self) {
+        let Some(outcome) = self.exports.books_job.as_mut().and_then(|job| job.poll()) else {
+            return;
+        };
+        self.exports.books_job = None;
+        self.status = Some(match outcome {
+            JobOutcome::Finished(report) => format!(
+                "Exported {} book(s) and {} cover file(s) to {}",
+                report.books,
+                report.covers,
+                report.csv.display()
+            ),
+            JobOutcome::Failed(error) => {
+                format!("Export failed: {}", crate::jobs::error_message(&error))
+            }
+        });
     }
 
     /// A finished download or import says what the trunk is now.

@@ -134,6 +134,32 @@ impl ShelfwiseApp {
         }));
     }
 
+    /// Writes the library's books (in the import format, with their covers)
+    /// into a new folder under the library's `exports/`.
+    pub fn start_export_books(&mut self, ctx: &egui::Context) {
+        if self.exports.books_job.is_some() {
+            return;
+        }
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let out = self
+            .library_dir
+            .join("exports")
+            .join(format!("books-{stamp}"));
+        self.exports.books_job = Some(self.job_setup(ctx).spawn("export", move |job, setup| {
+            let library = setup.open()?;
+            let on_progress = |p: Progress| job.progress(p, "books");
+            Ok(crate::export::export_books(
+                &library,
+                None,
+                &out,
+                &on_progress,
+                job.cancel_flag(),
+            )?)
+        }));
+    }
+
     /// Starts importing `path` in the background, or queues it behind a running import.
     pub fn start_import(&mut self, ctx: &egui::Context, path: PathBuf) {
         if self.imports.job.is_some() {

@@ -1,5 +1,5 @@
-//! The librarian's commands: `edit`, `delete`, `trash`, `undo`, `redo` and
-//! `history`. Each change is one history entry, so `undo` takes back exactly
+//! The librarian's commands: `edit`, `delete`, `trash`, `undo`, `redo`,
+//! `history` and `export`. Each change is one history entry, so `undo` takes back exactly
 //! what one command did.
 
 use std::path::PathBuf;
@@ -215,5 +215,23 @@ pub fn history(context: &Context, book: Option<&str>) -> anyhow::Result<ExitCode
             }
             history.iter().for_each(print_entry);
         })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn export(context: &Context, out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let library = context.open()?;
+    let printer = super::progress::ProgressPrinter::new("exporting");
+    let report =
+        crate::export::export_books(&library, None, out, &printer.callback(), context.cancel)
+            .with_context(|| format!("exporting to {}", out.display()))?;
+    context.out.print(&report, |r| {
+        println!(
+            "exported {} book(s) and {} cover file(s) to {} (import it with `shelfwise import {}`)",
+            r.books,
+            r.covers,
+            r.csv.display(),
+            out.display()
+        )
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -125,6 +125,12 @@ pub enum Command {
     Redo,
     /// Every change, newest first, with old and new values; of one book with BOOK.
     History { book: Option<String> },
+    /// Write the library's books as a books CSV in the import format, with a covers folder.
+    Export {
+        /// An empty (or new) folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Print each book's tokens, one line per book, as Word2Vec reads them.
     Preprocess {
         /// Books CSVs in the import format; without any, the library's own books.
@@ -235,6 +241,7 @@ fn run_in(context: &Context, command: &Command) -> anyhow::Result<ExitCode> {
         Command::Undo => curate::undo(context, false)?,
         Command::Redo => curate::undo(context, true)?,
         Command::History { book } => curate::history(context, book.as_deref())?,
+        Command::Export { out } => curate::export(context, out)?,
     };
     Ok(code)
 }

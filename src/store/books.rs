@@ -48,6 +48,21 @@ pub struct BooksWritten {
     pub trashed: Vec<String>,
 }
 
+/// A book as an export writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportRow {
+    pub book_id: BookId,
+    pub external_id: String,
+    pub title: String,
+    pub author: String,
+    pub category: String,
+    pub synopsis: String,
+    /// As an import named it (a detected language is not exported).
+    pub language: Option<String>,
+    /// Its cover's file under `covers/`.
+    pub cover_file: Option<String>,
+}
+
 /// A book's text fields, for building the text corpus.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BookText {
@@ -361,6 +376,29 @@ impl Library {
              ORDER BY book_id",
         )?;
         let rows = stmt.query_map([], |row| Ok((BookId(row.get(0)?), row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every book not in the trash, as an export writes it, in book id order.
+    pub fn export_rows(&self) -> Result<Vec<ExportRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT b.book_id, b.external_id, b.title, b.author, b.category, b.synopsis, b.language,
+                    c.file_name
+             FROM books b LEFT JOIN covers c ON c.cover_hash = b.cover_hash
+             WHERE b.deleted_at IS NULL ORDER BY b.book_id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok(ExportRow {
+                book_id: BookId(row.get(0)?),
+                external_id: row.get(1)?,
+                title: row.get(2)?,
+                author: row.get(3)?,
+                category: row.get(4)?,
+                synopsis: row.get(5)?,
+                language: row.get(6)?,
+                cover_file: row.get(7)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

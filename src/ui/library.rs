@@ -123,9 +123,18 @@ fn cover_cell(ui: &mut egui::Ui, book: &BookSummary, is_selected: bool) -> (bool
 /// The wall of covers. Only the rows in view are laid out and only their
 /// thumbnails are loaded, so 10,000 books scroll as smoothly as 10.
 fn cover_grid(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<Command>) {
-    if ui.small_button("Trash").clicked() {
-        commands.push(Command::ShowTrash(true));
-    }
+    ui.horizontal(|ui| {
+        if ui.small_button("Trash").clicked() {
+            commands.push(Command::ShowTrash(true));
+        }
+        if ui
+            .small_button("Export books")
+            .on_hover_text("Write the library as a books CSV with its covers, under the library's exports/ folder")
+            .clicked()
+        {
+            commands.push(Command::ExportBooks);
+        }
+    });
     if state.visible.is_empty() {
         ui.label("No book matches the search and category.");
         return;
