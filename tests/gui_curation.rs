@@ -150,10 +150,42 @@ fn a_book_is_edited_given_a_cover_deleted_restored_and_undone_in_the_window() {
     assert!(titles(dir).contains(&"Beta Murders, Revised".to_string()));
     let history = Library::open(dir).unwrap().history(None).unwrap();
     assert_eq!(history.len(), 4, "{history:?}");
-
-    // Export books writes the library in the import format, in the background.
     harness.get_by_label("Back to the library").click();
     harness.run();
+
+    // Two books chosen get one category in one step, taken back by one undo.
+    let ids: Vec<_> = harness
+        .state()
+        .library
+        .books
+        .iter()
+        .map(|b| b.book_id)
+        .collect();
+    harness.state_mut().library.chosen = ids[..2].iter().copied().collect();
+    harness.state_mut().library.bulk_category = "Classics".into();
+    harness.run();
+    harness.get_by_label("Set category").click();
+    harness.run();
+    let categories = |dir: &std::path::Path| -> Vec<String> {
+        Library::open(dir)
+            .unwrap()
+            .book_summaries()
+            .unwrap()
+            .into_iter()
+            .map(|b| b.category)
+            .collect()
+    };
+    assert_eq!(
+        categories(dir).iter().filter(|c| *c == "Classics").count(),
+        2
+    );
+    press(&mut harness, Modifiers::COMMAND, Key::Z);
+    assert_eq!(
+        categories(dir).iter().filter(|c| *c == "Classics").count(),
+        0
+    );
+
+    // Export books writes the library in the import format, in the background.
     harness.get_by_label("Export books").click();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !harness

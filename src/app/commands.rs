@@ -32,6 +32,10 @@ pub enum Command {
     PickCover,
     /// Moves books to the trash (one history entry).
     DeleteBooks(Vec<BookId>),
+    /// Sets one category on many books (one history entry).
+    SetCategory(Vec<BookId>, String),
+    /// Chooses these books in the Library view's grid (from a projection).
+    ChooseBooks(Vec<BookId>),
     RestoreBooks(Vec<BookId>),
     /// Shows or hides the trash in the Library view.
     ShowTrash(bool),
@@ -89,6 +93,12 @@ impl ShelfwiseApp {
             Command::SaveEdit => self.save_edit(),
             Command::PickCover => self.pick_file(ctx, PickPurpose::Cover),
             Command::DeleteBooks(books) => self.delete_books(&books),
+            Command::SetCategory(books, category) => self.set_category(&books, &category),
+            Command::ChooseBooks(books) => {
+                self.library.chosen = books.into_iter().collect();
+                self.library.trash = None;
+                self.view = super::settings::View::Library;
+            }
             Command::RestoreBooks(books) => self.restore_books(&books),
             Command::ShowTrash(shown) => self.show_trash(shown),
             Command::EmptyTrash => self.empty_trash(),

@@ -145,6 +145,15 @@ impl ShelfwiseApp {
         self.after_change(done, &what);
     }
 
+    pub fn set_category(&mut self, books: &[BookId], category: &str) {
+        let Some(store) = self.writable_store("set a category") else {
+            return;
+        };
+        let done = store.set_category(books, category, "set_category");
+        let what = format!("Set '{category}' on {} book(s).", books.len());
+        self.after_change(done, &what);
+    }
+
     pub fn restore_books(&mut self, books: &[BookId]) {
         let Some(store) = self.writable_store("restore") else {
             return;

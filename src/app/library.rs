@@ -2,7 +2,7 @@
 //! filter and what passes them, the book shown in the detail panel, and which
 //! thumbnails were drawn lately (the rest are freed).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::store::{BookDetail, BookId, BookSummary, TrashedBook};
 
@@ -28,6 +28,15 @@ pub struct LibraryState {
     pub draft: Option<EditDraft>,
     /// The trash, while the Library view shows it.
     pub trash: Option<Vec<TrashedBook>>,
+    /// The books selected in the grid (click, Ctrl-click, Shift-click, a
+    /// dragged box) or sent from a projection, to act on at once.
+    pub chosen: BTreeSet<BookId>,
+    /// Where a Shift-click's range starts: the book clicked last.
+    pub anchor: Option<BookId>,
+    /// The category the selection bar sets.
+    pub bulk_category: String,
+    /// Where a box being dragged over the grid started.
+    pub box_origin: Option<egui::Pos2>,
     thumbnails_drawn: HashMap<String, u64>,
 }
 
@@ -75,6 +84,7 @@ impl LibraryState {
         }
         self.categories = counts.into_iter().collect();
         self.books = books;
+        self.keep_chosen_in_library();
         if let Some(category) = &self.category
             && !self.categories.iter().any(|(c, _)| c == category)
         {
@@ -95,6 +105,45 @@ impl LibraryState {
                     && words.iter().all(|w| self.search_keys[i].contains(w))
             })
             .collect();
+    }
+
+    /// A click on `book` in the grid, with the keyboard's modifiers: alone
+    /// it selects the book only, with Ctrl (Cmd) it adds or removes it, with
+    /// Shift it selects the grid's books from the last one clicked to it.
+    pub fn click(&mut self, book: BookId, modifiers: egui::Modifiers) {
+        let position = |id: BookId| {
+            self.visible
+                .iter()
+                .position(|&i| self.books[i].book_id == id)
+        };
+        if modifiers.shift
+            && let (Some(from), Some(to)) = (self.anchor.and_then(position), position(book))
+        {
+            let (low, high) = (from.min(to), from.max(to));
+            let range: Vec<BookId> = self.visible[low..=high]
+                .iter()
+                .map(|&i| self.books[i].book_id)
+                .collect();
+            if !modifiers.command {
+                self.chosen.clear();
+            }
+            self.chosen.extend(range);
+            return;
+        }
+        if modifiers.command {
+            if !self.chosen.remove(&book) {
+                self.chosen.insert(book);
+            }
+        } else {
+            self.chosen = BTreeSet::from([book]);
+        }
+        self.anchor = Some(book);
+    }
+
+    /// Books no longer in the library leave the selection.
+    fn keep_chosen_in_library(&mut self) {
+        let present: BTreeSet<BookId> = self.books.iter().map(|b| b.book_id).collect();
+        self.chosen.retain(|id| present.contains(id));
     }
 
     pub fn book(&self, book_id: BookId) -> Option<&BookSummary> {
@@ -191,5 +240,38 @@ mod tests {
             (state.category.clone(), state.visible.clone()),
             (None, vec![0])
         );
+    }
+
+    #[test]
+    fn click_ctrl_click_and_shift_click_choose_books_as_file_managers_do() {
+        let mut state = LibraryState::default();
+        state.set_books(
+            (1..=5)
+                .map(|i| book(i, &format!("Book {i}"), "Drama"))
+                .collect(),
+        );
+        let ids = |state: &LibraryState| state.chosen.iter().map(|b| b.0).collect::<Vec<_>>();
+        let ctrl = egui::Modifiers::COMMAND;
+        state.click(BookId(2), egui::Modifiers::NONE);
+        assert_eq!(ids(&state), [2]);
+        state.click(BookId(4), ctrl);
+        assert_eq!(ids(&state), [2, 4]);
+        state.click(BookId(2), ctrl);
+        assert_eq!(ids(&state), [4]);
+        // Shift: from the book clicked last (2, even when that click let it go).
+        state.click(BookId(1), egui::Modifiers::SHIFT);
+        assert_eq!(ids(&state), [1, 2]);
+        state.click(BookId(4), egui::Modifiers::NONE);
+        state.click(BookId(2), egui::Modifiers::SHIFT);
+        assert_eq!(ids(&state), [2, 3, 4]);
+        state.click(BookId(5), egui::Modifiers::NONE);
+        assert_eq!(ids(&state), [5]);
+        // A book that leaves the library leaves the selection.
+        state.set_books(
+            (1..=4)
+                .map(|i| book(i, &format!("Book {i}"), "Drama"))
+                .collect(),
+        );
+        assert!(state.chosen.is_empty());
     }
 }

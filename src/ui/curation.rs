@@ -117,7 +117,7 @@ pub fn trash_panel(ui: &mut egui::Ui, trash: &[TrashedBook], commands: &mut Vec<
     });
 }
 
-/// Delete (the book shown, in the Library view), Ctrl+Z and Ctrl+Y or
+/// Delete (the books chosen, or the book shown, in the Library view), Ctrl+Z and Ctrl+Y or
 /// Ctrl+Shift+Z, unless a text field has the keyboard (it undoes its own typing).
 pub fn shortcuts(
     ctx: &egui::Context,
@@ -141,10 +141,16 @@ pub fn shortcuts(
     }) {
         commands.push(Command::Undo);
     }
-    if in_library_view
-        && let Some(detail) = &library.selected
-        && ctx.input_mut(|input| input.consume_key(Modifiers::NONE, Key::Delete))
-    {
-        commands.push(Command::DeleteBooks(vec![detail.book_id]));
+    if !in_library_view {
+        return;
+    }
+    // Several books chosen: all of them; else the book shown.
+    let books: Vec<_> = if library.chosen.len() > 1 {
+        library.chosen.iter().copied().collect()
+    } else {
+        library.selected.iter().map(|d| d.book_id).collect()
+    };
+    if !books.is_empty() && ctx.input_mut(|input| input.consume_key(Modifiers::NONE, Key::Delete)) {
+        commands.push(Command::DeleteBooks(books));
     }
 }

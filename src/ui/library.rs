@@ -65,17 +65,20 @@ fn empty_library(ui: &mut egui::Ui, context: &LibraryContext, commands: &mut Vec
 /// One cover of the grid: its thumbnail (or a placeholder), a ring when
 /// selected or hovered, and its title; returns whether it was clicked and the
 /// thumbnail drawn.
-fn cover_cell(ui: &mut egui::Ui, book: &BookSummary, is_selected: bool) -> (bool, Option<String>) {
-    let (rect, response) = ui.allocate_exact_size(CELL_SIZE, Sense::click());
+fn cover_cell(
+    ui: &mut egui::Ui,
+    book: &BookSummary,
+    is_selected: bool,
+) -> (egui::Response, Option<String>) {
+    let (rect, response) = ui.allocate_exact_size(CELL_SIZE, Sense::click_and_drag());
     let title = book.title.clone();
     response.widget_info(|| WidgetInfo::selected(Role::Button, true, is_selected, &title));
     let response = response.on_hover_text(format!(
         "{}\n{}\n{}",
         book.title, book.author, book.category
     ));
-    let clicked = response.clicked();
     if !ui.is_rect_visible(rect) {
-        return (clicked, None);
+        return (response, None);
     }
     let thumb_rect = Rect::from_min_size(
         rect.min + Vec2::new((CELL_SIZE.x - THUMB_SIZE.x) / 2.0, 0.0),
@@ -117,7 +120,19 @@ fn cover_cell(ui: &mut egui::Ui, book: &BookSummary, is_selected: bool) -> (bool
         thumb_rect.bottom() + 4.0,
     );
     ui.painter().galley(text_pos, galley, text_colour);
-    (clicked, drawn)
+    (response, drawn)
+}
+
+/// The books whose cells a dragged box touches.
+pub fn books_in_box(
+    cells: &[(crate::store::BookId, Rect)],
+    dragged: Rect,
+) -> Vec<crate::store::BookId> {
+    cells
+        .iter()
+        .filter(|(_, cell)| cell.intersects(dragged))
+        .map(|(book, _)| *book)
+        .collect()
 }
 
 /// The wall of covers. Only the rows in view are laid out and only their
@@ -135,6 +150,7 @@ fn cover_grid(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<Co
             commands.push(Command::ExportBooks);
         }
     });
+    selection_bar(ui, state, commands);
     if state.visible.is_empty() {
         ui.label("No book matches the search and category.");
         return;
@@ -145,27 +161,110 @@ fn cover_grid(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<Co
     let rows = state.visible.len().div_ceil(columns);
     let frame = ui.ctx().cumulative_pass_nr();
     let mut drawn_uris = Vec::new();
+    let mut clicks = Vec::new();
+    let mut cells = Vec::new();
+    let mut dragging = None;
     let selected = state.selected.as_ref().map(|d| d.book_id);
+    let modifiers = ui.input(|input| input.modifiers);
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show_rows(ui, CELL_SIZE.y, rows, |ui, row_range| {
             for row in row_range {
                 ui.horizontal(|ui| {
-                    let cells = state.visible.iter().skip(row * columns).take(columns);
-                    for &book_index in cells {
+                    let row_cells = state.visible.iter().skip(row * columns).take(columns);
+                    for &book_index in row_cells {
                         let book = &state.books[book_index];
-                        let (clicked, drawn) = cover_cell(ui, book, selected == Some(book.book_id));
-                        if clicked {
-                            commands.push(Command::SelectBook(book.book_id));
+                        let shown =
+                            selected == Some(book.book_id) || state.chosen.contains(&book.book_id);
+                        let (response, drawn) = cover_cell(ui, book, shown);
+                        if response.clicked() {
+                            clicks.push(book.book_id);
                         }
+                        if response.drag_started() || response.dragged() || response.drag_stopped()
+                        {
+                            dragging = Some(response.clone());
+                        }
+                        cells.push((book.book_id, response.rect));
                         drawn_uris.extend(drawn);
                     }
                 });
             }
         });
+    for book in clicks {
+        state.click(book, modifiers);
+        // A plain click also shows the book; Ctrl and Shift only choose.
+        if !modifiers.command && !modifiers.shift {
+            commands.push(Command::SelectBook(book));
+        }
+    }
+    if let Some(response) = dragging {
+        box_select(ui, state, &response, &cells, modifiers);
+    }
     for uri in drawn_uris {
         state.thumbnail_drawn(&uri, frame);
     }
+}
+
+/// A box dragged from a cover: drawn while dragged, and on release the
+/// books it touches are chosen (added to the choice with Ctrl).
+fn box_select(
+    ui: &egui::Ui,
+    state: &mut LibraryState,
+    response: &egui::Response,
+    cells: &[(crate::store::BookId, Rect)],
+    modifiers: egui::Modifiers,
+) {
+    if response.drag_started() {
+        state.box_origin = response.interact_pointer_pos();
+    }
+    let (Some(origin), Some(now)) = (state.box_origin, ui.input(|i| i.pointer.latest_pos())) else {
+        return;
+    };
+    let dragged = Rect::from_two_pos(origin, now);
+    let colour = ui.visuals().selection.stroke.color;
+    ui.painter()
+        .rect_stroke(dragged, 0.0, Stroke::new(1.0, colour), StrokeKind::Inside);
+    if response.drag_stopped() {
+        if !modifiers.command {
+            state.chosen.clear();
+        }
+        state.chosen.extend(books_in_box(cells, dragged));
+        state.box_origin = None;
+    }
+}
+
+/// Over the grid while several books are chosen: set their category or
+/// delete them, in one step (one history entry, one undo).
+fn selection_bar(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<Command>) {
+    if state.chosen.len() < 2 {
+        return;
+    }
+    let chosen: Vec<crate::store::BookId> = state.chosen.iter().copied().collect();
+    ui.horizontal(|ui| {
+        ui.strong(format!("{} selected", chosen.len()));
+        let category = ui.add(
+            egui::TextEdit::singleline(&mut state.bulk_category)
+                .hint_text("category")
+                .desired_width(140.0),
+        );
+        let typed = !state.bulk_category.trim().is_empty();
+        if ui
+            .add_enabled(typed, egui::Button::new("Set category"))
+            .clicked()
+            || (typed && category.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)))
+        {
+            commands.push(Command::SetCategory(
+                chosen.clone(),
+                state.bulk_category.trim().to_string(),
+            ));
+        }
+        if ui.button("Delete selected").clicked() {
+            commands.push(Command::DeleteBooks(chosen.clone()));
+        }
+        if ui.button("Clear selection").clicked() {
+            state.chosen.clear();
+        }
+    });
 }
 
 fn detail_panel(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<Command>) {
@@ -293,5 +392,45 @@ mod tests {
                 Command::PickImportSource { folder: true }
             ]
         );
+    }
+
+    #[test]
+    fn several_chosen_books_get_a_category_or_leave_in_one_step() {
+        let mut state = LibraryState::default();
+        state.set_books(vec![
+            book(1, "Sea Voyage"),
+            book(2, "Dark Manor"),
+            book(3, "Red Planet"),
+        ]);
+        state.chosen = [BookId(1), BookId(3)].into_iter().collect();
+        state.bulk_category = "Classics".into();
+        let mut harness = harness(state);
+        harness.get_by_label("2 selected");
+        harness.get_by_label("Set category").click();
+        harness.run();
+        harness.get_by_label("Delete selected").click();
+        harness.run();
+        assert_eq!(
+            harness.state().commands,
+            [
+                Command::SetCategory(vec![BookId(1), BookId(3)], "Classics".into()),
+                Command::DeleteBooks(vec![BookId(1), BookId(3)]),
+            ]
+        );
+        harness.get_by_label("Clear selection").click();
+        harness.run();
+        assert!(harness.state().state.chosen.is_empty());
+    }
+
+    #[test]
+    fn a_dragged_box_chooses_the_covers_it_touches() {
+        let cell = |x: f32, y: f32| Rect::from_min_size(egui::pos2(x, y), CELL_SIZE);
+        let cells = [
+            (BookId(1), cell(0.0, 0.0)),
+            (BookId(2), cell(140.0, 0.0)),
+            (BookId(3), cell(0.0, 210.0)),
+        ];
+        let dragged = Rect::from_two_pos(egui::pos2(100.0, 50.0), egui::pos2(150.0, 60.0));
+        assert_eq!(books_in_box(&cells, dragged), [BookId(1), BookId(2)]);
     }
 }

@@ -208,6 +208,15 @@ fn selection_window(
     egui::Window::new(format!("{} selected", state.selection.len()))
         .default_pos(egui::pos2(40.0, 120.0))
         .show(ui.ctx(), |ui| {
+            if ui
+                .button("Select in the library")
+                .on_hover_text(
+                    "Choose these books in the Library view, to set their category or delete them",
+                )
+                .clicked()
+            {
+                commands.push(Command::ChooseBooks(state.selection.clone()));
+            }
             egui::ScrollArea::vertical()
                 .max_height(300.0)
                 .show(ui, |ui| {
