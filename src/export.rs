@@ -41,7 +41,7 @@ const HEADER: [&str; 7] = [
 ];
 
 /// Writes `out/books.csv` and `out/covers/` for the library's books, or for
-/// `only` these when given (in the library's order). The CSV is written last,
+/// `only` these when given (in the order given). The CSV is written last,
 /// under a temporary name then renamed, so an export cut short has no
 /// `books.csv` to import by mistake.
 pub fn export_books(
@@ -60,11 +60,15 @@ pub fn export_books(
         path: covers_dir.clone(),
         source,
     })?;
-    let rows: Vec<_> = library
+    let mut rows: Vec<_> = library
         .export_rows()?
         .into_iter()
         .filter(|row| only.is_none_or(|books| books.contains(&row.book_id)))
         .collect();
+    // Some books (a shelf, a selection): in the order given.
+    if let Some(books) = only {
+        rows.sort_by_key(|row| books.iter().position(|b| *b == row.book_id));
+    }
     let mut records = Vec::with_capacity(rows.len());
     let mut covers = 0;
     on_progress(Progress::new(0, rows.len()));

@@ -185,6 +185,29 @@ fn a_book_is_edited_given_a_cover_deleted_restored_and_undone_in_the_window() {
         0
     );
 
+    // The chosen books go on a shelf, which then shows as its own wall.
+    harness.state_mut().library.chosen = [ids[2], ids[0]].into_iter().collect();
+    harness.state_mut().library.shelf_target = "Window display".into();
+    harness.run();
+    harness.get_by_label("Put on shelf").click();
+    harness.run();
+    assert_eq!(Library::open(dir).unwrap().shelves().unwrap()[0].books, 2);
+    harness.get_by_label("Shelf").click();
+    harness.run();
+    harness.get_by_label("Window display (2)").click();
+    harness.run();
+    assert_eq!(harness.state().library.visible.len(), 2);
+    harness.get_by_label("Take off this shelf").click();
+    harness.run();
+    assert_eq!(harness.state().library.visible.len(), 0);
+    press(&mut harness, Modifiers::COMMAND, Key::Z);
+    assert_eq!(harness.state().library.visible.len(), 2);
+    harness.get_by_label("Shelf").click();
+    harness.run();
+    harness.get_by_label("All books").click();
+    harness.run();
+    assert_eq!(harness.state().library.visible.len(), 3);
+
     // Export books writes the library in the import format, in the background.
     harness.get_by_label("Export books").click();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

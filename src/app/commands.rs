@@ -36,6 +36,12 @@ pub enum Command {
     SetCategory(Vec<BookId>, String),
     /// Chooses these books in the Library view's grid (from a projection).
     ChooseBooks(Vec<BookId>),
+    /// Puts books at the end of a shelf (made when new; one history entry).
+    AddToShelf(Vec<BookId>, String),
+    /// Takes books off a shelf.
+    RemoveFromShelf(Vec<BookId>, String),
+    /// Shows a shelf's wall of covers in the Library view (`None`: every book).
+    ShowShelf(Option<String>),
     RestoreBooks(Vec<BookId>),
     /// Shows or hides the trash in the Library view.
     ShowTrash(bool),
@@ -94,6 +100,9 @@ impl ShelfwiseApp {
             Command::PickCover => self.pick_file(ctx, PickPurpose::Cover),
             Command::DeleteBooks(books) => self.delete_books(&books),
             Command::SetCategory(books, category) => self.set_category(&books, &category),
+            Command::AddToShelf(books, shelf) => self.shelve(&books, &shelf, true),
+            Command::RemoveFromShelf(books, shelf) => self.shelve(&books, &shelf, false),
+            Command::ShowShelf(shelf) => self.show_shelf(shelf),
             Command::ChooseBooks(books) => {
                 self.library.chosen = books.into_iter().collect();
                 self.library.trash = None;

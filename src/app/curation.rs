@@ -66,6 +66,7 @@ impl ShelfwiseApp {
 
     fn refresh_after_change(&mut self) {
         self.reload_books();
+        self.reload_shelves();
         if let Some(book_id) = self.library.selected.as_ref().map(|d| d.book_id) {
             self.select(book_id);
             if self
@@ -152,6 +153,60 @@ impl ShelfwiseApp {
         let done = store.set_category(books, category, "set_category");
         let what = format!("Set '{category}' on {} book(s).", books.len());
         self.after_change(done, &what);
+    }
+
+    /// Puts `books` on shelf `name` (or with `add` false, takes them off).
+    pub fn shelve(&mut self, books: &[BookId], name: &str, add: bool) {
+        let Some(store) = self.writable_store("change a shelf") else {
+            return;
+        };
+        let (done, what) = if add {
+            (
+                store.add_to_shelf(name, books),
+                format!("Put {} book(s) on shelf '{name}'.", books.len()),
+            )
+        } else {
+            (
+                store.remove_from_shelf(name, books),
+                format!("Took {} book(s) off shelf '{name}'.", books.len()),
+            )
+        };
+        self.after_change(done, &what);
+    }
+
+    /// Shows a shelf's books, in its order, as the Library view's wall (or
+    /// with `None`, every book again).
+    pub fn show_shelf(&mut self, shelf: Option<String>) {
+        self.library.shelf = shelf;
+        self.library.trash = None;
+        self.reload_shelves();
+    }
+
+    /// Re-reads the shelves and the order of the one shown.
+    pub(crate) fn reload_shelves(&mut self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let read = store.shelves().and_then(|shelves| {
+            let order = match &self.library.shelf {
+                Some(name) => store
+                    .shelf_books(name)?
+                    .map(|books| books.into_iter().map(|b| b.book_id).collect()),
+                None => None,
+            };
+            Ok((shelves, order))
+        });
+        match read {
+            Ok((shelves, order)) => {
+                self.library.shelves = shelves;
+                if order.is_none() {
+                    self.library.shelf = None;
+                }
+                self.library.shelf_order = order;
+                self.library.apply_filters();
+            }
+            Err(error) => self.status = Some(format!("Cannot read the shelves: {error}")),
+        }
     }
 
     pub fn restore_books(&mut self, books: &[BookId]) {

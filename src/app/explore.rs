@@ -85,12 +85,15 @@ pub struct RecommendState {
     pub diverse: bool,
     pub job: Option<Job<Vec<Suggestion>>>,
     pub suggestions: Vec<Suggestion>,
+    /// The shelf "Add to shelf" puts a suggestion on.
+    pub shelf: String,
 }
 
 impl Default for RecommendState {
     fn default() -> Self {
         Self {
             kind: QueryKind::SelectedBook,
+            shelf: "Reading list".into(),
             text: String::new(),
             image: None,
             reader: String::new(),

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::store::{BookDetail, BookId, BookSummary, TrashedBook};
+use crate::store::{BookDetail, BookId, BookSummary, Shelf, TrashedBook};
 
 /// Thumbnail textures kept alive; beyond this the least recently drawn are freed,
 /// so scrolling through 10,000 covers does not hold 10,000 textures.
@@ -37,6 +37,13 @@ pub struct LibraryState {
     pub bulk_category: String,
     /// Where a box being dragged over the grid started.
     pub box_origin: Option<egui::Pos2>,
+    /// The library's shelves.
+    pub shelves: Vec<Shelf>,
+    /// The shelf whose wall the grid shows, with its books in order.
+    pub shelf: Option<String>,
+    pub shelf_order: Option<Vec<BookId>>,
+    /// The shelf the selection bar puts books on.
+    pub shelf_target: String,
     thumbnails_drawn: HashMap<String, u64>,
 }
 
@@ -97,14 +104,24 @@ impl LibraryState {
     pub fn apply_filters(&mut self) {
         let needle = self.query.trim().to_lowercase();
         let words: Vec<&str> = needle.split_whitespace().collect();
-        self.visible = (0..self.books.len())
-            .filter(|&i| {
-                self.category
-                    .as_ref()
-                    .is_none_or(|category| &self.books[i].category == category)
-                    && words.iter().all(|w| self.search_keys[i].contains(w))
-            })
-            .collect();
+        let passes = |i: usize| {
+            self.category
+                .as_ref()
+                .is_none_or(|category| &self.books[i].category == category)
+                && words.iter().all(|w| self.search_keys[i].contains(w))
+        };
+        self.visible = match &self.shelf_order {
+            // A shelf's wall: its books in its order.
+            Some(order) => {
+                let index = self.index_by_id();
+                order
+                    .iter()
+                    .filter_map(|id| index.get(id).copied())
+                    .filter(|&i| passes(i))
+                    .collect()
+            }
+            None => (0..self.books.len()).filter(|&i| passes(i)).collect(),
+        };
     }
 
     /// A click on `book` in the grid, with the keyboard's modifiers: alone

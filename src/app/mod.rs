@@ -113,6 +113,7 @@ impl ShelfwiseApp {
             }
         }
         app.reload_books();
+        app.reload_shelves();
         app.reload_runs();
         app.backbone.refresh(&app.library_dir);
         if app.store.is_some() {
@@ -257,11 +258,13 @@ impl ShelfwiseApp {
                 self.library_dir = folder.clone();
                 self.settings.library = Some(folder);
                 self.library.selected = None;
+                self.library.shelf = None;
                 self.projection.projection = None;
                 self.recommend.suggestions.clear();
                 self.attention.shown.clear();
                 self.runs.chosen = None;
                 self.reload_books();
+                self.reload_shelves();
                 self.reload_runs();
                 self.backbone.refresh(&self.library_dir);
                 self.status = Some(format!("Opened {}", self.library_dir.display()));

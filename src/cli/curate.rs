@@ -47,6 +47,27 @@ pub enum TrashAction {
     Empty,
 }
 
+/// What `shelfwise shelf` does; without one, it lists the shelves.
+#[derive(Debug, clap::Subcommand)]
+pub enum ShelfAction {
+    /// Every shelf with its number of books.
+    List,
+    /// Put books at the end of a shelf (made when new).
+    Add {
+        shelf: String,
+        #[arg(required = true)]
+        books: Vec<String>,
+    },
+    /// Take books off a shelf.
+    Remove {
+        shelf: String,
+        #[arg(required = true)]
+        books: Vec<String>,
+    },
+    /// The books on a shelf, in its order.
+    Show { shelf: String },
+}
+
 #[derive(Serialize)]
 struct Changed {
     /// The history entry the change is (`None`: nothing changed).
@@ -218,12 +239,89 @@ pub fn history(context: &Context, book: Option<&str>) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn export(context: &Context, out: &std::path::Path) -> anyhow::Result<ExitCode> {
+pub fn shelf(context: &Context, action: Option<&ShelfAction>) -> anyhow::Result<ExitCode> {
+    let mut library = context.open()?;
+    match action {
+        None | Some(ShelfAction::List) => {
+            let shelves = library.shelves()?;
+            context
+                .out
+                .print(&serde_json::json!({ "shelves": shelves }), |_| {
+                    if shelves.is_empty() {
+                        println!("no shelves yet (`shelfwise shelf add SHELF BOOK...` makes one)");
+                    }
+                    for shelf in &shelves {
+                        println!("{}: {} book(s)", shelf.name, shelf.books);
+                    }
+                })?;
+        }
+        Some(ShelfAction::Add { shelf, books }) => {
+            library.ensure_writable("put books on a shelf")?;
+            let ids = find_all(&library, books)?;
+            let changed = Changed {
+                entry: library.add_to_shelf(shelf, &ids)?,
+                books: books.clone(),
+            };
+            print_changed(context, &changed, &format!("put on shelf '{shelf}':"))?;
+        }
+        Some(ShelfAction::Remove { shelf, books }) => {
+            library.ensure_writable("take books off a shelf")?;
+            let ids = find_all(&library, books)?;
+            let changed = Changed {
+                entry: library.remove_from_shelf(shelf, &ids)?,
+                books: books.clone(),
+            };
+            print_changed(context, &changed, &format!("taken off shelf '{shelf}':"))?;
+        }
+        Some(ShelfAction::Show { shelf }) => {
+            let books = library
+                .shelf_books(shelf)?
+                .ok_or_else(|| crate::store::CurationError::UnknownShelf(shelf.clone()))?;
+            context.out.print(
+                &serde_json::json!({ "shelf": shelf, "books": books }),
+                |_| {
+                    for book in &books {
+                        println!(
+                            "{}. {} - {} ({})",
+                            book.position + 1,
+                            book.title,
+                            book.author,
+                            book.external_id
+                        );
+                    }
+                },
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn export(
+    context: &Context,
+    out: &std::path::Path,
+    shelf: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let library = context.open()?;
+    let only: Option<Vec<BookId>> = match shelf {
+        Some(name) => Some(
+            library
+                .shelf_books(name)?
+                .ok_or_else(|| crate::store::CurationError::UnknownShelf(name.to_string()))?
+                .into_iter()
+                .map(|b| b.book_id)
+                .collect(),
+        ),
+        None => None,
+    };
     let printer = super::progress::ProgressPrinter::new("exporting");
-    let report =
-        crate::export::export_books(&library, None, out, &printer.callback(), context.cancel)
-            .with_context(|| format!("exporting to {}", out.display()))?;
+    let report = crate::export::export_books(
+        &library,
+        only.as_deref(),
+        out,
+        &printer.callback(),
+        context.cancel,
+    )
+    .with_context(|| format!("exporting to {}", out.display()))?;
     context.out.print(&report, |r| {
         println!(
             "exported {} book(s) and {} cover file(s) to {} (import it with `shelfwise import {}`)",

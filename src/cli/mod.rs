@@ -125,11 +125,20 @@ pub enum Command {
     Redo,
     /// Every change, newest first, with old and new values; of one book with BOOK.
     History { book: Option<String> },
-    /// Write the library's books as a books CSV in the import format, with a covers folder.
+    /// Write the library's books (or a shelf's) as a books CSV in the import
+    /// format, with a covers folder.
     Export {
         /// An empty (or new) folder.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Only the books on this shelf, in its order.
+        #[arg(long)]
+        shelf: Option<String>,
+    },
+    /// Shelves: list them (default), `add SHELF BOOK...`, `remove SHELF BOOK...`, `show SHELF`.
+    Shelf {
+        #[command(subcommand)]
+        action: Option<curate::ShelfAction>,
     },
     /// Print each book's tokens, one line per book, as Word2Vec reads them.
     Preprocess {
@@ -241,7 +250,8 @@ fn run_in(context: &Context, command: &Command) -> anyhow::Result<ExitCode> {
         Command::Undo => curate::undo(context, false)?,
         Command::Redo => curate::undo(context, true)?,
         Command::History { book } => curate::history(context, book.as_deref())?,
-        Command::Export { out } => curate::export(context, out)?,
+        Command::Export { out, shelf } => curate::export(context, out, shelf.as_deref())?,
+        Command::Shelf { action } => curate::shelf(context, action.as_ref())?,
     };
     Ok(code)
 }

@@ -117,6 +117,10 @@ pub enum CurationError {
     NotTrashed(String),
     #[error("there is no book {0}")]
     UnknownBook(String),
+    #[error("there is no shelf '{0}' (`shelfwise shelf list` lists them)")]
+    UnknownShelf(String),
+    #[error("a shelf needs a name")]
+    EmptyShelfName,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

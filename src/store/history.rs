@@ -52,6 +52,41 @@ pub struct HistoryEntry {
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
+/// The history field of a book's place on a shelf: `shelf:<shelf_id>`, its
+/// value the position (or none, off the shelf).
+pub(super) const SHELF_FIELD: &str = "shelf:";
+
+/// Puts `book` at `position` on a shelf, or takes it off with `None`.
+fn write_shelf_place(
+    tx: &Transaction<'_>,
+    book: BookId,
+    shelf: &str,
+    position: Option<&str>,
+) -> Result<(), StoreError> {
+    let shelf: i64 = shelf
+        .parse()
+        .map_err(|_| StoreError::History(format!("no shelf `{shelf}`")))?;
+    match position {
+        Some(position) => {
+            let position: i64 = position
+                .parse()
+                .map_err(|_| StoreError::History(format!("shelf position `{position}`")))?;
+            tx.execute(
+                "INSERT INTO shelf_books (shelf_id, book_id, position) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(shelf_id, book_id) DO UPDATE SET position = excluded.position",
+                params![shelf, book.0, position],
+            )?;
+        }
+        None => {
+            tx.execute(
+                "DELETE FROM shelf_books WHERE shelf_id = ?1 AND book_id = ?2",
+                params![shelf, book.0],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes `value` into `field` of `book`, marking the book as changed (so
 /// that stored embeddings of it are placed again).
 fn write_field(
@@ -60,6 +95,9 @@ fn write_field(
     field: &str,
     value: Option<&str>,
 ) -> Result<(), StoreError> {
+    if let Some(shelf) = field.strip_prefix(SHELF_FIELD) {
+        return write_shelf_place(tx, book, shelf, value);
+    }
     let column = CHANGEABLE
         .iter()
         .find(|c| **c == field)

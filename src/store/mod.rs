@@ -13,6 +13,7 @@ mod imports;
 mod readers;
 mod runs;
 mod schema;
+mod shelves;
 pub mod temporary;
 mod vectors;
 
@@ -29,6 +30,7 @@ pub use imports::*;
 pub use readers::*;
 pub use runs::*;
 use schema::MIGRATIONS;
+pub use shelves::*;
 pub use vectors::*;
 
 /// File name of the SQLite database inside a library folder.

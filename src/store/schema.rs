@@ -174,4 +174,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX history_changes_book ON history_changes(book_id);
     "#,
+    // 9: shelves, named and ordered lists of books (a display, a reading
+    // list). A book's place on a shelf is a history change of field
+    // `shelf:<shelf_id>` (its position, or NULL when off the shelf).
+    r#"
+    CREATE TABLE shelves (
+        shelf_id    INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE TABLE shelf_books (
+        shelf_id  INTEGER NOT NULL REFERENCES shelves(shelf_id) ON DELETE CASCADE,
+        book_id   INTEGER NOT NULL REFERENCES books(book_id) ON DELETE CASCADE,
+        position  INTEGER NOT NULL,
+        PRIMARY KEY (shelf_id, book_id)
+    );
+    "#,
 ];

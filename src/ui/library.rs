@@ -139,6 +139,7 @@ pub fn books_in_box(
 /// thumbnails are loaded, so 10,000 books scroll as smoothly as 10.
 fn cover_grid(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
+        shelf_picker(ui, state, commands);
         if ui.small_button("Trash").clicked() {
             commands.push(Command::ShowTrash(true));
         }
@@ -233,9 +234,59 @@ fn box_select(
     }
 }
 
-/// Over the grid while several books are chosen: set their category or
-/// delete them, in one step (one history entry, one undo).
+/// Every book, or one shelf's wall of covers.
+fn shelf_picker(ui: &mut egui::Ui, state: &LibraryState, commands: &mut Vec<Command>) {
+    let shown = state.shelf.clone();
+    let mut picked = shown.clone();
+    egui::ComboBox::from_label("Shelf")
+        .selected_text(shown.clone().unwrap_or_else(|| "All books".into()))
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut picked, None, "All books");
+            for shelf in &state.shelves {
+                ui.selectable_value(
+                    &mut picked,
+                    Some(shelf.name.clone()),
+                    format!("{} ({})", shelf.name, shelf.books),
+                );
+            }
+        });
+    if picked != shown {
+        commands.push(Command::ShowShelf(picked));
+    }
+}
+
+/// Over the grid while books are chosen: put them on a shelf (or take them
+/// off the shelf shown), and with two or more, set their category or delete
+/// them, in one step (one history entry, one undo).
 fn selection_bar(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<Command>) {
+    if state.chosen.is_empty() {
+        return;
+    }
+    let chosen: Vec<crate::store::BookId> = state.chosen.iter().copied().collect();
+    ui.horizontal(|ui| {
+        let target = ui.add(
+            egui::TextEdit::singleline(&mut state.shelf_target)
+                .hint_text("shelf")
+                .desired_width(120.0),
+        );
+        let named = !state.shelf_target.trim().is_empty();
+        if ui
+            .add_enabled(named, egui::Button::new("Put on shelf"))
+            .on_hover_text("Put the chosen books at the end of this shelf (made when new)")
+            .clicked()
+            || (named && target.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)))
+        {
+            commands.push(Command::AddToShelf(
+                chosen.clone(),
+                state.shelf_target.trim().to_string(),
+            ));
+        }
+        if let Some(shelf) = &state.shelf
+            && ui.button("Take off this shelf").clicked()
+        {
+            commands.push(Command::RemoveFromShelf(chosen.clone(), shelf.clone()));
+        }
+    });
     if state.chosen.len() < 2 {
         return;
     }

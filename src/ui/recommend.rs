@@ -35,6 +35,9 @@ pub fn show(
                     rows: suggestions_csv(&state.suggestions),
                 });
             }
+            let label = ui.label("Shelf for \"Add to shelf\":");
+            ui.add(egui::TextEdit::singleline(&mut state.shelf).desired_width(140.0))
+                .labelled_by(label.id);
         });
         if let Some(job) = &state.job {
             job_line(ui, job);
@@ -43,6 +46,19 @@ pub fn show(
         egui::ScrollArea::vertical().show(ui, |ui| {
             for (rank, suggestion) in state.suggestions.iter().enumerate() {
                 suggestion_row(ui, rank, suggestion, library, commands);
+                if ui
+                    .small_button("Add to shelf")
+                    .on_hover_text(format!(
+                        "Put '{}' on shelf '{}'",
+                        suggestion.title, state.shelf
+                    ))
+                    .clicked()
+                {
+                    commands.push(Command::AddToShelf(
+                        vec![suggestion.book_id],
+                        state.shelf.clone(),
+                    ));
+                }
                 ui.separator();
             }
         });
@@ -261,5 +277,22 @@ mod tests {
                 .is_some()
         );
         assert!(harness.query_by_label_contains("red ring").is_none());
+    }
+
+    #[test]
+    fn a_suggestion_goes_on_the_shelf_named_above_the_list() {
+        let state = RecommendState {
+            suggestions: vec![treasure_island()],
+            shelf: "Summer reads".into(),
+            ..RecommendState::default()
+        };
+        let mut harness = explore_harness(show, state, LibraryState::default());
+        harness.get_by_label("Add to shelf").click();
+        harness.run();
+        let book = treasure_island().book_id;
+        assert_eq!(
+            harness.state().asked(),
+            [Command::AddToShelf(vec![book], "Summer reads".into())]
+        );
     }
 }
