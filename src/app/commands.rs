@@ -36,6 +36,15 @@ pub enum Command {
     SetCategory(Vec<BookId>, String),
     /// Chooses these books in the Library view's grid (from a projection).
     ChooseBooks(Vec<BookId>),
+    /// Opens the review queue of the categories the model suggests.
+    ReviewCategories,
+    /// Closes the review queue.
+    CloseReview,
+    /// Makes a category (the model's, or one the librarian chose instead)
+    /// the book's, and takes the book out of the queue.
+    AcceptCategory(BookId, String),
+    /// Takes a book out of the review queue, unchanged.
+    SkipReview(BookId),
     /// Puts books at the end of a shelf (made when new; one history entry).
     AddToShelf(Vec<BookId>, String),
     /// Takes books off a shelf.
@@ -101,6 +110,14 @@ impl ShelfwiseApp {
             Command::DeleteBooks(books) => self.delete_books(&books),
             Command::SetCategory(books, category) => self.set_category(&books, &category),
             Command::AddToShelf(books, shelf) => self.shelve(&books, &shelf, true),
+            Command::ReviewCategories => self.start_category_review(ctx),
+            Command::CloseReview => self.library.review = None,
+            Command::AcceptCategory(book, category) => self.accept_category(book, &category),
+            Command::SkipReview(book) => {
+                if let Some(review) = &mut self.library.review {
+                    review.retain(|s| s.book_id != book);
+                }
+            }
             Command::RemoveFromShelf(books, shelf) => self.shelve(&books, &shelf, false),
             Command::ShowShelf(shelf) => self.show_shelf(shelf),
             Command::ChooseBooks(books) => {

@@ -209,6 +209,21 @@ impl ShelfwiseApp {
         }
     }
 
+    /// A suggested (or chosen) category accepted in the review queue: the
+    /// librarian's now, and the book leaves the queue.
+    pub fn accept_category(&mut self, book: BookId, category: &str) {
+        let Some(store) = self.writable_store("accept a category") else {
+            return;
+        };
+        let done = store.set_category(&[book], category, "accept_category");
+        if done.is_ok()
+            && let Some(review) = &mut self.library.review
+        {
+            review.retain(|s| s.book_id != book);
+        }
+        self.after_change(done, &format!("Category '{category}' accepted."));
+    }
+
     pub fn restore_books(&mut self, books: &[BookId]) {
         let Some(store) = self.writable_store("restore") else {
             return;
@@ -235,6 +250,7 @@ impl ShelfwiseApp {
     /// Shows (reading it again) or hides the trash in the Library view.
     pub fn show_trash(&mut self, shown: bool) {
         self.library.trash = None;
+        self.library.review = None;
         if !shown {
             return;
         }

@@ -44,6 +44,9 @@ pub struct LibraryState {
     pub shelf_order: Option<Vec<BookId>>,
     /// The shelf the selection bar puts books on.
     pub shelf_target: String,
+    /// The review queue of categories the model suggests for books without one.
+    pub review: Option<Vec<crate::inference::CategorySuggestion>>,
+    pub review_job: Option<crate::jobs::Job<Vec<crate::inference::CategorySuggestion>>>,
     thumbnails_drawn: HashMap<String, u64>,
 }
 

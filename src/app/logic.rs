@@ -30,6 +30,7 @@ impl ShelfwiseApp {
         self.poll_check();
         self.poll_backbone();
         self.poll_export();
+        self.poll_review();
         self.save_png_if_ready(ctx);
         let dropped: Vec<PathBuf> = ctx.input(|input| {
             input
@@ -80,6 +81,23 @@ impl ShelfwiseApp {
             JobOutcome::Failed(error) => {
                 self.status = Some(format!(
                     "The library check failed: {}",
+                    crate::jobs::error_message(&error)
+                ))
+            }
+        }
+    }
+
+    /// The model's suggested categories become the review queue.
+    fn poll_review(&mut self) {
+        let Some(outcome) = self.library.review_job.as_mut().and_then(|job| job.poll()) else {
+            return;
+        };
+        self.library.review_job = None;
+        match outcome {
+            JobOutcome::Finished(suggestions) => self.library.review = Some(suggestions),
+            JobOutcome::Failed(error) => {
+                self.status = Some(format!(
+                    "Suggested categories: {}",
                     crate::jobs::error_message(&error)
                 ))
             }

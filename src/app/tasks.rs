@@ -134,6 +134,26 @@ impl ShelfwiseApp {
         }));
     }
 
+    /// The explore run's categories for the books without one, as the
+    /// Library view's review queue.
+    pub fn start_category_review(&mut self, ctx: &egui::Context) {
+        if self.library.review_job.is_some() {
+            return;
+        }
+        let Some(run_id) = self.explore_run_or_say("categories are suggested by") else {
+            self.status = self.message.take();
+            return;
+        };
+        self.library.trash = None;
+        self.library.review_job =
+            Some(self.job_setup(ctx).spawn("categories", move |job, setup| {
+                let mut library = setup.open()?;
+                let run = setup.load_run(&library, run_id)?;
+                let progress = |p: Progress| job.progress(p, "covers");
+                Ok(run.suggest_categories(&mut library, &progress, job.cancel_flag())?)
+            }));
+    }
+
     /// Writes the library's books (in the import format, with their covers)
     /// into a new folder under the library's `exports/`.
     pub fn start_export_books(&mut self, ctx: &egui::Context) {

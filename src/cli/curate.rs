@@ -47,6 +47,20 @@ pub enum TrashAction {
     Empty,
 }
 
+/// What `shelfwise suggest-categories` does.
+#[derive(Debug, clap::Args)]
+pub struct SuggestCategoriesArgs {
+    /// The run whose classifier suggests (see `shelfwise runs`).
+    #[arg(long)]
+    pub run: crate::store::RunId,
+    /// Accept the suggestion for this book (marked as the librarian's category).
+    #[arg(long, value_name = "BOOK")]
+    pub accept: Option<String>,
+    /// With --accept: this category instead of the suggested one.
+    #[arg(long, requires = "accept")]
+    pub category: Option<String>,
+}
+
 /// What `shelfwise shelf` does; without one, it lists the shelves.
 #[derive(Debug, clap::Subcommand)]
 pub enum ShelfAction {
@@ -331,5 +345,58 @@ pub fn export(
             out.display()
         )
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn suggest_categories(
+    context: &Context,
+    args: &SuggestCategoriesArgs,
+) -> anyhow::Result<ExitCode> {
+    let mut library = context.open()?;
+    let run =
+        crate::inference::TrainedRun::load(&library, args.run, crate::train::training_device())?;
+    let printer = super::progress::ProgressPrinter::new("feature cache");
+    let suggestions = run.suggest_categories(&mut library, &printer.callback(), context.cancel)?;
+    let Some(book) = &args.accept else {
+        context.out.print(
+            &serde_json::json!({ "run": args.run, "suggestions": suggestions }),
+            |_| {
+                if suggestions.is_empty() {
+                    println!("every book has a category");
+                }
+                for s in &suggestions {
+                    println!(
+                        "{}: {} -> {} ({:.0}% sure)",
+                        s.external_id,
+                        s.title,
+                        s.category,
+                        100.0 * s.confidence
+                    );
+                }
+            },
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    library.ensure_writable("accept a category")?;
+    let book_id = library.find_book(book)?;
+    let category = match &args.category {
+        Some(category) => category.clone(),
+        None => suggestions
+            .iter()
+            .find(|s| s.book_id == book_id)
+            .map(|s| s.category.clone())
+            .ok_or_else(|| {
+                anyhow::anyhow!("book {book} has a category already; nothing to accept")
+            })?,
+    };
+    let changed = Changed {
+        entry: library.set_category(&[book_id], &category, "accept_category")?,
+        books: vec![book.clone()],
+    };
+    print_changed(
+        context,
+        &changed,
+        &format!("category '{category}' accepted for"),
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -135,6 +135,9 @@ pub enum Command {
         #[arg(long)]
         shelf: Option<String>,
     },
+    /// A run's categories for the books without one, most confident first;
+    /// `--accept BOOK` makes one the librarian's.
+    SuggestCategories(curate::SuggestCategoriesArgs),
     /// Shelves: list them (default), `add SHELF BOOK...`, `remove SHELF BOOK...`, `show SHELF`.
     Shelf {
         #[command(subcommand)]
@@ -252,6 +255,7 @@ fn run_in(context: &Context, command: &Command) -> anyhow::Result<ExitCode> {
         Command::History { book } => curate::history(context, book.as_deref())?,
         Command::Export { out, shelf } => curate::export(context, out, shelf.as_deref())?,
         Command::Shelf { action } => curate::shelf(context, action.as_ref())?,
+        Command::SuggestCategories(args) => curate::suggest_categories(context, args)?,
     };
     Ok(code)
 }

@@ -297,6 +297,88 @@ impl TrainedRun {
     }
 }
 
+/// The category a run gives a book that has none, and how sure it is.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CategorySuggestion {
+    pub book_id: BookId,
+    pub external_id: String,
+    pub title: String,
+    pub category: String,
+    /// The category's share of the run's probabilities, 0 to 1.
+    pub confidence: f32,
+}
+
+impl TrainedRun {
+    /// The run's category for every book without one (not in the trash),
+    /// most confident first, from the modalities the run reads.
+    pub fn suggest_categories(
+        &self,
+        library: &mut Library,
+        progress: OnProgress,
+        cancel: &Cancel,
+    ) -> Result<Vec<CategorySuggestion>, TrainError> {
+        let unlabelled: Vec<BookId> = library
+            .book_texts()?
+            .into_iter()
+            .filter(|t| t.category.trim().is_empty())
+            .map(|t| t.book_id)
+            .collect();
+        if unlabelled.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cache = self.feature_cache(library)?;
+        embed::fill_cache(
+            library,
+            &self.trunk,
+            &cache,
+            &self.config.trunk,
+            self.device,
+            progress,
+            cancel,
+        )?;
+        let cover_of: BTreeMap<BookId, String> = library.book_cover_hashes()?.into_iter().collect();
+        let mut examples = Vec::new();
+        let mut books = Vec::new();
+        for text in library.book_texts()? {
+            if !unlabelled.contains(&text.book_id) {
+                continue;
+            }
+            let cover = match cover_of.get(&text.book_id) {
+                Some(hash) => cache.load(hash)?,
+                None => None,
+            };
+            let (word_ids, bag) = self.words(&self.stems(&text));
+            examples.push(Example {
+                book_id: Some(text.book_id),
+                label: 0,
+                word_ids,
+                bag,
+                cover,
+            });
+            books.push(text);
+        }
+        let predictions = self.predict(&self.dataset(examples), self.config.modalities);
+        let mut suggestions: Vec<CategorySuggestion> = books
+            .into_iter()
+            .enumerate()
+            .map(|(row, text)| CategorySuggestion {
+                book_id: text.book_id,
+                external_id: String::new(),
+                title: text.title,
+                category: self.categories[predictions.predicted[row]].clone(),
+                confidence: predictions.confidence[row],
+            })
+            .collect();
+        for suggestion in &mut suggestions {
+            if let Some(detail) = library.book_detail(suggestion.book_id)? {
+                suggestion.external_id = detail.external_id;
+            }
+        }
+        suggestions.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        Ok(suggestions)
+    }
+}
+
 impl PlaceBooks for TrainedRun {
     type Error = TrainError;
 

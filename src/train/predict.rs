@@ -16,6 +16,8 @@ const BATCH: usize = 64;
 #[derive(Debug, Default)]
 pub(crate) struct Predictions {
     pub predicted: Vec<usize>,
+    /// The predicted category's share of the probabilities (0 to 1).
+    pub confidence: Vec<f32>,
     /// L2-normalised embeddings, `embedding_dim` values per row.
     pub embeddings: Vec<f32>,
     /// `S_c` and `S_u`, each the mean over the three scales.
@@ -115,6 +117,11 @@ impl Predictor<'_> {
             let labels =
                 Vec::<i64>::try_from(probabilities.argmax(1, false).to_device(Device::Cpu))
                     .unwrap_or_default();
+            let total = probabilities.sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+            let (top, _) = probabilities.max_dim(1, false);
+            predictions
+                .confidence
+                .extend(to_vec(&(top / total.clamp_min(1e-12))));
             predictions
                 .predicted
                 .extend(labels.into_iter().map(|label| label as usize));

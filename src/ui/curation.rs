@@ -6,6 +6,7 @@ use egui::{Key, KeyboardShortcut, Modifiers};
 
 use super::widgets::form_row;
 use crate::app::{Command, EditDraft, LibraryState};
+use crate::inference::CategorySuggestion;
 use crate::store::{BookDetail, TrashedBook};
 
 /// The detail panel's buttons for the book shown: edit, a new cover, delete.
@@ -153,4 +154,67 @@ pub fn shortcuts(
     if !books.is_empty() && ctx.input_mut(|input| input.consume_key(Modifiers::NONE, Key::Delete)) {
         commands.push(Command::DeleteBooks(books));
     }
+}
+
+/// The review queue: each book without a category with the model's
+/// suggestion and how sure it is; Accept, another category, or Skip.
+pub fn review_panel(
+    ui: &mut egui::Ui,
+    review: &[CategorySuggestion],
+    categories: &[(String, usize)],
+    commands: &mut Vec<Command>,
+) {
+    ui.horizontal(|ui| {
+        ui.heading(format!("Suggested categories ({})", review.len()));
+        if ui.button("Back to the library").clicked() {
+            commands.push(Command::CloseReview);
+        }
+    });
+    ui.weak("The chosen run's categories for the books that have none, most confident first; an accepted one is the librarian's.");
+    ui.separator();
+    if review.is_empty() {
+        ui.label("Nothing to review: every book has a category.");
+        return;
+    }
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        egui::Grid::new("review_grid").striped(true).show(ui, |ui| {
+            for suggestion in review {
+                ui.label(&suggestion.title);
+                ui.label(format!(
+                    "{} ({:.0}% sure)",
+                    suggestion.category,
+                    100.0 * suggestion.confidence
+                ));
+                if ui
+                    .button("Accept")
+                    .on_hover_text(format!(
+                        "'{}' for '{}'",
+                        suggestion.category, suggestion.title
+                    ))
+                    .clicked()
+                {
+                    commands.push(Command::AcceptCategory(
+                        suggestion.book_id,
+                        suggestion.category.clone(),
+                    ));
+                }
+                egui::ComboBox::new(("other_category", suggestion.book_id), "instead")
+                    .selected_text("another…")
+                    .show_ui(ui, |ui| {
+                        for (name, _) in categories.iter().filter(|(n, _)| !n.is_empty()) {
+                            if ui.selectable_label(false, name).clicked() {
+                                commands.push(Command::AcceptCategory(
+                                    suggestion.book_id,
+                                    name.clone(),
+                                ));
+                            }
+                        }
+                    });
+                if ui.button("Skip").clicked() {
+                    commands.push(Command::SkipReview(suggestion.book_id));
+                }
+                ui.end_row();
+            }
+        });
+    });
 }

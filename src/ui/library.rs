@@ -26,7 +26,9 @@ pub fn show(ui: &mut egui::Ui, state: &mut LibraryState, context: &LibraryContex
         detail_panel(ui, state, &mut commands);
     }
     egui::CentralPanel::default().show(ui, |ui| {
-        if let Some(trash) = &state.trash {
+        if let Some(review) = &state.review {
+            super::curation::review_panel(ui, review, &state.categories, &mut commands);
+        } else if let Some(trash) = &state.trash {
             super::curation::trash_panel(ui, trash, &mut commands);
         } else if state.books.is_empty() {
             empty_library(ui, context, &mut commands);
@@ -142,6 +144,17 @@ fn cover_grid(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<Co
         shelf_picker(ui, state, commands);
         if ui.small_button("Trash").clicked() {
             commands.push(Command::ShowTrash(true));
+        }
+        let reviewing = state.review_job.is_some();
+        if ui
+            .add_enabled(!reviewing, egui::Button::new("Suggest categories").small())
+            .on_hover_text("The chosen run's categories for the books that have none, to accept or change")
+            .clicked()
+        {
+            commands.push(Command::ReviewCategories);
+        }
+        if reviewing {
+            ui.spinner();
         }
         if ui
             .small_button("Export books")
@@ -483,5 +496,36 @@ mod tests {
         ];
         let dragged = Rect::from_two_pos(egui::pos2(100.0, 50.0), egui::pos2(150.0, 60.0));
         assert_eq!(books_in_box(&cells, dragged), [BookId(1), BookId(2)]);
+    }
+
+    #[test]
+    fn the_review_queue_accepts_the_suggestion_another_category_or_skips() {
+        let mut state = LibraryState::default();
+        state.set_books(vec![book(1, "Sea Voyage"), book(2, "Dark Manor")]);
+        let suggestion = |id: i64, title: &str| crate::inference::CategorySuggestion {
+            book_id: BookId(id),
+            external_id: id.to_string(),
+            title: title.into(),
+            category: "Mystery".into(),
+            confidence: 0.82,
+        };
+        state.review = Some(vec![
+            suggestion(5, "Night Train"),
+            suggestion(6, "Cold Case"),
+        ]);
+        let mut harness = harness(state);
+        harness.get_by_label("Suggested categories (2)");
+        assert_eq!(harness.get_all_by_label("Mystery (82% sure)").count(), 2);
+        harness.get_all_by_label("Accept").next().unwrap().click();
+        harness.run();
+        harness.get_all_by_label("Skip").nth(1).unwrap().click();
+        harness.run();
+        assert_eq!(
+            harness.state().commands,
+            [
+                Command::AcceptCategory(BookId(5), "Mystery".into()),
+                Command::SkipReview(BookId(6)),
+            ]
+        );
     }
 }
