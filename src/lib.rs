@@ -4,12 +4,13 @@
 //!
 //! Modules, from the bottom up (each uses only those listed before it):
 //! `jobs`, `paths`, `eval`, `store`, `text`, `import`, `model`, `backbone`, `embed`,
-//! `train`, `inference`, `recommend`, `project`, `check`, `export`, `app`, `ui`, `cli`.
+//! `train`, `inference`, `recommend`, `project`, `check`, `export`, `duplicates`, `app`, `ui`, `cli`.
 
 pub mod app;
 pub mod backbone;
 pub mod check;
 pub mod cli;
+pub mod duplicates;
 pub mod embed;
 pub mod eval;
 pub mod export;

@@ -45,6 +45,11 @@ pub enum Command {
     AcceptCategory(BookId, String),
     /// Takes a book out of the review queue, unchanged.
     SkipReview(BookId),
+    /// Lists the near-duplicates in the Library view.
+    FindDuplicates,
+    CloseDuplicates,
+    /// Keeps the first book with the readings of both; the second goes to the trash.
+    Merge(BookId, BookId),
     /// Puts books at the end of a shelf (made when new; one history entry).
     AddToShelf(Vec<BookId>, String),
     /// Takes books off a shelf.
@@ -111,6 +116,9 @@ impl ShelfwiseApp {
             Command::SetCategory(books, category) => self.set_category(&books, &category),
             Command::AddToShelf(books, shelf) => self.shelve(&books, &shelf, true),
             Command::ReviewCategories => self.start_category_review(ctx),
+            Command::FindDuplicates => self.start_near_duplicates(ctx),
+            Command::CloseDuplicates => self.library.duplicates = None,
+            Command::Merge(keep, other) => self.merge(keep, other),
             Command::CloseReview => self.library.review = None,
             Command::AcceptCategory(book, category) => self.accept_category(book, &category),
             Command::SkipReview(book) => {

@@ -224,6 +224,23 @@ impl ShelfwiseApp {
         self.after_change(done, &format!("Category '{category}' accepted."));
     }
 
+    /// Merges `other` into `keep`; the pairs listed that named `other` go.
+    pub fn merge(&mut self, keep: BookId, other: BookId) {
+        let Some(store) = self.writable_store("merge") else {
+            return;
+        };
+        let done = store.merge_books(keep, other).map(Some);
+        if done.is_ok()
+            && let Some(pairs) = &mut self.library.duplicates
+        {
+            pairs.retain(|p| p.books.iter().all(|b| b.book_id != other));
+        }
+        self.after_change(
+            done,
+            "Merged: the other book is in the trash, its readings kept.",
+        );
+    }
+
     pub fn restore_books(&mut self, books: &[BookId]) {
         let Some(store) = self.writable_store("restore") else {
             return;
@@ -251,6 +268,7 @@ impl ShelfwiseApp {
     pub fn show_trash(&mut self, shown: bool) {
         self.library.trash = None;
         self.library.review = None;
+        self.library.duplicates = None;
         if !shown {
             return;
         }

@@ -47,6 +47,9 @@ pub struct LibraryState {
     /// The review queue of categories the model suggests for books without one.
     pub review: Option<Vec<crate::inference::CategorySuggestion>>,
     pub review_job: Option<crate::jobs::Job<Vec<crate::inference::CategorySuggestion>>>,
+    /// Pairs of books that may be one, while the Library view lists them.
+    pub duplicates: Option<Vec<crate::duplicates::DuplicatePair>>,
+    pub duplicates_job: Option<crate::jobs::Job<Vec<crate::duplicates::DuplicatePair>>>,
     thumbnails_drawn: HashMap<String, u64>,
 }
 

@@ -31,6 +31,7 @@ impl ShelfwiseApp {
         self.poll_backbone();
         self.poll_export();
         self.poll_review();
+        self.poll_duplicates();
         self.save_png_if_ready(ctx);
         let dropped: Vec<PathBuf> = ctx.input(|input| {
             input
@@ -98,6 +99,27 @@ impl ShelfwiseApp {
             JobOutcome::Failed(error) => {
                 self.status = Some(format!(
                     "Suggested categories: {}",
+                    crate::jobs::error_message(&error)
+                ))
+            }
+        }
+    }
+
+    fn poll_duplicates(&mut self) {
+        let Some(outcome) = self
+            .library
+            .duplicates_job
+            .as_mut()
+            .and_then(|job| job.poll())
+        else {
+            return;
+        };
+        self.library.duplicates_job = None;
+        match outcome {
+            JobOutcome::Finished(pairs) => self.library.duplicates = Some(pairs),
+            JobOutcome::Failed(error) => {
+                self.status = Some(format!(
+                    "Near-duplicates: {}",
                     crate::jobs::error_message(&error)
                 ))
             }

@@ -154,6 +154,26 @@ impl ShelfwiseApp {
             }));
     }
 
+    /// Looks for near-duplicates in the background, for the Library view's list.
+    pub fn start_near_duplicates(&mut self, ctx: &egui::Context) {
+        if self.library.duplicates_job.is_some() {
+            return;
+        }
+        self.library.trash = None;
+        self.library.review = None;
+        self.library.duplicates_job =
+            Some(self.job_setup(ctx).spawn("near-duplicates", |job, setup| {
+                let library = setup.open()?;
+                let progress = |p: Progress| job.progress(p, "covers");
+                Ok(crate::duplicates::near_duplicates(
+                    &library,
+                    crate::duplicates::DEFAULT_MAX_DISTANCE,
+                    &progress,
+                    job.cancel_flag(),
+                )?)
+            }));
+    }
+
     /// Writes the library's books (in the import format, with their covers)
     /// into a new folder under the library's `exports/`.
     pub fn start_export_books(&mut self, ctx: &egui::Context) {

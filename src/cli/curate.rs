@@ -400,3 +400,54 @@ pub fn suggest_categories(
     )?;
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn near_duplicates(context: &Context, max_distance: u32) -> anyhow::Result<ExitCode> {
+    let library = context.open()?;
+    let printer = super::progress::ProgressPrinter::new("hashing covers");
+    let pairs = crate::duplicates::near_duplicates(
+        &library,
+        max_distance,
+        &printer.callback(),
+        context.cancel,
+    )?;
+    context
+        .out
+        .print(&serde_json::json!({ "pairs": pairs }), |_| {
+            if pairs.is_empty() {
+                println!("no near-duplicates");
+            }
+            for pair in &pairs {
+                let why = match pair.likeness {
+                    crate::duplicates::Likeness::SameCover => "same cover".to_string(),
+                    crate::duplicates::Likeness::SimilarCover { distance } => {
+                        format!("covers alike ({distance} bits apart)")
+                    }
+                    crate::duplicates::Likeness::SameTitleAndAuthor => {
+                        "same title and author".to_string()
+                    }
+                };
+                let [a, b] = &pair.books;
+                println!(
+                    "{why}: {} ({}) / {} ({})  -> shelfwise merge {} {}",
+                    a.title, a.external_id, b.title, b.external_id, a.external_id, b.external_id
+                );
+            }
+        })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn merge(context: &Context, keep: &str, other: &str) -> anyhow::Result<ExitCode> {
+    let mut library = context.open()?;
+    library.ensure_writable("merge")?;
+    let (keep_id, other_id) = (library.find_book(keep)?, library.find_book(other)?);
+    let changed = Changed {
+        entry: Some(library.merge_books(keep_id, other_id)?),
+        books: vec![keep.to_string(), other.to_string()],
+    };
+    print_changed(
+        context,
+        &changed,
+        "merged (the second is in the trash, its readings on the first):",
+    )?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -138,6 +138,15 @@ pub enum Command {
     /// A run's categories for the books without one, most confident first;
     /// `--accept BOOK` makes one the librarian's.
     SuggestCategories(curate::SuggestCategoriesArgs),
+    /// Pairs of books that may be one: the same cover bytes, covers that look
+    /// alike (perceptual hash), the same title and author.
+    NearDuplicates {
+        /// Most bits two covers' perceptual hashes may differ by.
+        #[arg(long, default_value_t = crate::duplicates::DEFAULT_MAX_DISTANCE)]
+        distance: u32,
+    },
+    /// Keep KEEP with the readings of both; OTHER goes to the trash (undoable).
+    Merge { keep: String, other: String },
     /// Shelves: list them (default), `add SHELF BOOK...`, `remove SHELF BOOK...`, `show SHELF`.
     Shelf {
         #[command(subcommand)]
@@ -256,6 +265,8 @@ fn run_in(context: &Context, command: &Command) -> anyhow::Result<ExitCode> {
         Command::Export { out, shelf } => curate::export(context, out, shelf.as_deref())?,
         Command::Shelf { action } => curate::shelf(context, action.as_ref())?,
         Command::SuggestCategories(args) => curate::suggest_categories(context, args)?,
+        Command::NearDuplicates { distance } => curate::near_duplicates(context, *distance)?,
+        Command::Merge { keep, other } => curate::merge(context, keep, other)?,
     };
     Ok(code)
 }

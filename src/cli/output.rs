@@ -64,7 +64,7 @@ pub fn error_kind(error: &anyhow::Error) -> &'static str {
             return match curation {
                 CurationError::UnknownBook(_) => "unknown_book",
                 CurationError::UnknownShelf(_) => "unknown_shelf",
-                CurationError::EmptyShelfName => "invalid_edit",
+                CurationError::EmptyShelfName | CurationError::MergeWithItself(_) => "invalid_edit",
                 CurationError::EmptyTitle => "invalid_edit",
                 CurationError::Trashed(_) => "in_trash",
                 CurationError::NotTrashed(_) => "not_in_trash",

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
-use super::history::{FieldChange, apply_and_record};
+use super::history::{FieldChange, READING_FIELD, ReadingValue, apply_and_record};
 use super::{BookId, EntryId, Library, StoreError, StoredCover};
 
 /// A field of a book the librarian can set.
@@ -121,6 +121,8 @@ pub enum CurationError {
     UnknownShelf(String),
     #[error("a shelf needs a name")]
     EmptyShelfName,
+    #[error("book {0} cannot be merged with itself")]
+    MergeWithItself(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -383,6 +385,81 @@ impl Library {
         let entry = apply_and_record(&tx, action, &summary, &changes)?;
         tx.commit().map_err(StoreError::from)?;
         Ok(Some(entry))
+    }
+
+    /// Merges `other` into `keep`: `keep` gains the readings of `other` (a
+    /// reader who read both keeps the reading of `keep`), and `other` goes to
+    /// the trash, all as one history entry (one undo brings `other` and its
+    /// readings back).
+    pub fn merge_books(&mut self, keep: BookId, other: BookId) -> Result<EntryId, CurationError> {
+        let tx = self.conn.transaction().map_err(StoreError::from)?;
+        let keep_row =
+            read_row(&tx, keep)?.ok_or_else(|| CurationError::UnknownBook(keep.to_string()))?;
+        let other_row =
+            read_row(&tx, other)?.ok_or_else(|| CurationError::UnknownBook(other.to_string()))?;
+        for row in [&keep_row, &other_row] {
+            if row.deleted_at.is_some() {
+                return Err(CurationError::Trashed(row.external_id.clone()));
+            }
+        }
+        if keep == other {
+            return Err(CurationError::MergeWithItself(keep_row.external_id));
+        }
+        let readings = |book: BookId| -> Result<Vec<(i64, ReadingValue)>, StoreError> {
+            let mut stmt = tx.prepare(
+                "SELECT reader_id, rating, read_on FROM readings WHERE book_id = ?1 ORDER BY reader_id",
+            )?;
+            let rows = stmt.query_map([book.0], |row| {
+                Ok((
+                    row.get(0)?,
+                    ReadingValue {
+                        rating: row.get(1)?,
+                        read_on: row.get(2)?,
+                    },
+                ))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        };
+        let kept_readers: BTreeSet<i64> = readings(keep)?.into_iter().map(|(r, _)| r).collect();
+        let mut changes = Vec::new();
+        for (reader, reading) in readings(other)? {
+            let value = serde_json::to_string(&reading).expect("a reading serialises");
+            if !kept_readers.contains(&reader) {
+                changes.push(FieldChange {
+                    book_id: keep,
+                    external_id: keep_row.external_id.clone(),
+                    field: format!("{READING_FIELD}{reader}"),
+                    old: None,
+                    new: Some(value.clone()),
+                });
+            }
+            changes.push(FieldChange {
+                book_id: other,
+                external_id: other_row.external_id.clone(),
+                field: format!("{READING_FIELD}{reader}"),
+                old: Some(value),
+                new: None,
+            });
+        }
+        let now: String = tx
+            .query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", [], |row| {
+                row.get(0)
+            })
+            .map_err(StoreError::from)?;
+        changes.push(FieldChange {
+            book_id: other,
+            external_id: other_row.external_id.clone(),
+            field: "deleted_at".into(),
+            old: None,
+            new: Some(now),
+        });
+        let summary = format!(
+            "merged '{}' ({}) into '{}' ({})",
+            other_row.title, other_row.external_id, keep_row.title, keep_row.external_id
+        );
+        let entry = apply_and_record(&tx, "merge", &summary, &changes)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(entry)
     }
 
     /// The books in the trash, most recently deleted first.

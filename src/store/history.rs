@@ -56,6 +56,47 @@ const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 /// value the position (or none, off the shelf).
 pub(super) const SHELF_FIELD: &str = "shelf:";
 
+/// The history field of a reader's reading of a book: `reading:<reader_id>`,
+/// its value the reading as JSON (`{"rating": 4.0, "read_on": "2024-05-01"}`),
+/// or none when the reader has no reading of it.
+pub(super) const READING_FIELD: &str = "reading:";
+
+/// A reading as a history value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(super) struct ReadingValue {
+    pub rating: Option<f64>,
+    pub read_on: Option<String>,
+}
+
+fn write_reading(
+    tx: &Transaction<'_>,
+    book: BookId,
+    reader: &str,
+    value: Option<&str>,
+) -> Result<(), StoreError> {
+    let reader: i64 = reader
+        .parse()
+        .map_err(|_| StoreError::History(format!("no reader `{reader}`")))?;
+    match value {
+        Some(json) => {
+            let reading: ReadingValue = serde_json::from_str(json)
+                .map_err(|e| StoreError::History(format!("reading `{json}`: {e}")))?;
+            tx.execute(
+                "INSERT INTO readings (reader_id, book_id, rating, read_on) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(reader_id, book_id) DO UPDATE SET rating = excluded.rating, read_on = excluded.read_on",
+                params![reader, book.0, reading.rating, reading.read_on],
+            )?;
+        }
+        None => {
+            tx.execute(
+                "DELETE FROM readings WHERE reader_id = ?1 AND book_id = ?2",
+                params![reader, book.0],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Puts `book` at `position` on a shelf, or takes it off with `None`.
 fn write_shelf_place(
     tx: &Transaction<'_>,
@@ -97,6 +138,9 @@ fn write_field(
 ) -> Result<(), StoreError> {
     if let Some(shelf) = field.strip_prefix(SHELF_FIELD) {
         return write_shelf_place(tx, book, shelf, value);
+    }
+    if let Some(reader) = field.strip_prefix(READING_FIELD) {
+        return write_reading(tx, book, reader, value);
     }
     let column = CHANGEABLE
         .iter()

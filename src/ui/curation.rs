@@ -218,3 +218,57 @@ pub fn review_panel(
         });
     });
 }
+
+/// The near-duplicate pairs, each with why, and Merge either way.
+pub fn duplicates_panel(
+    ui: &mut egui::Ui,
+    pairs: &[crate::duplicates::DuplicatePair],
+    commands: &mut Vec<Command>,
+) {
+    use crate::duplicates::Likeness;
+    ui.horizontal(|ui| {
+        ui.heading(format!("Near-duplicates ({})", pairs.len()));
+        if ui.button("Back to the library").clicked() {
+            commands.push(Command::CloseDuplicates);
+        }
+    });
+    ui.weak("A merge keeps one book with the readings of both; the other goes to the trash (Ctrl+Z undoes it).");
+    ui.separator();
+    if pairs.is_empty() {
+        ui.label("No near-duplicates.");
+        return;
+    }
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        egui::Grid::new("duplicates_grid")
+            .striped(true)
+            .show(ui, |ui| {
+                for pair in pairs {
+                    let [a, b] = &pair.books;
+                    ui.label(match pair.likeness {
+                        Likeness::SameCover => "same cover".to_string(),
+                        Likeness::SimilarCover { distance } => {
+                            format!("covers alike ({distance} bits)")
+                        }
+                        Likeness::SameTitleAndAuthor => "same title and author".to_string(),
+                    });
+                    ui.label(format!("{} — {}", a.title, a.author));
+                    ui.label(format!("{} — {}", b.title, b.author));
+                    if ui
+                        .button("Keep first")
+                        .on_hover_text(format!("Merge '{}' into '{}'", b.title, a.title))
+                        .clicked()
+                    {
+                        commands.push(Command::Merge(a.book_id, b.book_id));
+                    }
+                    if ui
+                        .button("Keep second")
+                        .on_hover_text(format!("Merge '{}' into '{}'", a.title, b.title))
+                        .clicked()
+                    {
+                        commands.push(Command::Merge(b.book_id, a.book_id));
+                    }
+                    ui.end_row();
+                }
+            });
+    });
+}

@@ -26,7 +26,9 @@ pub fn show(ui: &mut egui::Ui, state: &mut LibraryState, context: &LibraryContex
         detail_panel(ui, state, &mut commands);
     }
     egui::CentralPanel::default().show(ui, |ui| {
-        if let Some(review) = &state.review {
+        if let Some(pairs) = &state.duplicates {
+            super::curation::duplicates_panel(ui, pairs, &mut commands);
+        } else if let Some(review) = &state.review {
             super::curation::review_panel(ui, review, &state.categories, &mut commands);
         } else if let Some(trash) = &state.trash {
             super::curation::trash_panel(ui, trash, &mut commands);
@@ -154,6 +156,17 @@ fn cover_grid(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<Co
             commands.push(Command::ReviewCategories);
         }
         if reviewing {
+            ui.spinner();
+        }
+        let finding = state.duplicates_job.is_some();
+        if ui
+            .add_enabled(!finding, egui::Button::new("Near-duplicates").small())
+            .on_hover_text("Books with the same cover, covers alike, or the same title and author")
+            .clicked()
+        {
+            commands.push(Command::FindDuplicates);
+        }
+        if finding {
             ui.spinner();
         }
         if ui
@@ -526,6 +539,30 @@ mod tests {
                 Command::AcceptCategory(BookId(5), "Mystery".into()),
                 Command::SkipReview(BookId(6)),
             ]
+        );
+    }
+
+    #[test]
+    fn a_near_duplicate_pair_says_why_and_merges_either_way() {
+        let book_of = |id: i64, title: &str| crate::duplicates::PairBook {
+            book_id: BookId(id),
+            external_id: id.to_string(),
+            title: title.into(),
+            author: "Bram Stoker".into(),
+        };
+        let mut state = LibraryState::default();
+        state.set_books(vec![book(1, "Dracula"), book(2, "Dracula (copy)")]);
+        state.duplicates = Some(vec![crate::duplicates::DuplicatePair {
+            likeness: crate::duplicates::Likeness::SimilarCover { distance: 2 },
+            books: [book_of(1, "Dracula"), book_of(2, "Dracula (copy)")],
+        }]);
+        let mut harness = harness(state);
+        harness.get_by_label("covers alike (2 bits)");
+        harness.get_by_label("Keep second").click();
+        harness.run();
+        assert_eq!(
+            harness.state().commands,
+            [Command::Merge(BookId(2), BookId(1))]
         );
     }
 }
