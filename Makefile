@@ -15,7 +15,7 @@ TORCH_ENV :=
 endif
 CARGO := $(TORCH_ENV) cargo
 
-.PHONY: all setup build run test lint bench bench-words bench-pipeline bench-query bench-tsne bench-quality bench-fine-tune bench-block5 print-binary
+.PHONY: all setup build run test lint bench bench-words bench-pipeline bench-query bench-tsne bench-quality bench-fine-tune bench-block5 bench-doubtful print-binary
 
 all: build
 
@@ -64,6 +64,10 @@ bench-fine-tune: build
 ## VGG16's block 5 trained with the heads against the frozen trunk on openlibrary_covers5: image-only and fused macro-F1 on held-out books, time per epoch.
 bench-block5: build
 	$(VENV)/bin/python benches/block5.py --binary $(BIN) $(BLOCK5_ARGS)
+
+## Doubtful labels on openlibrary_covers5 with 5% of the categories swapped: how many swapped books top the list.
+bench-doubtful: build
+	$(VENV)/bin/python benches/doubtful.py --binary $(BIN) $(DOUBTFUL_ARGS)
 
 print-binary:
 	@echo $(BIN)

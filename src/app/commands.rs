@@ -45,6 +45,9 @@ pub enum Command {
     AcceptCategory(BookId, String),
     /// Takes a book out of the review queue, unchanged.
     SkipReview(BookId),
+    /// Lists the books whose category the model disputes.
+    FindDoubtful,
+    CloseDoubtful,
     /// Lists the near-duplicates in the Library view.
     FindDuplicates,
     CloseDuplicates,
@@ -117,15 +120,13 @@ impl ShelfwiseApp {
             Command::AddToShelf(books, shelf) => self.shelve(&books, &shelf, true),
             Command::ReviewCategories => self.start_category_review(ctx),
             Command::FindDuplicates => self.start_near_duplicates(ctx),
+            Command::FindDoubtful => self.start_doubtful(ctx),
+            Command::CloseDoubtful => self.library.doubtful = None,
             Command::CloseDuplicates => self.library.duplicates = None,
             Command::Merge(keep, other) => self.merge(keep, other),
             Command::CloseReview => self.library.review = None,
             Command::AcceptCategory(book, category) => self.accept_category(book, &category),
-            Command::SkipReview(book) => {
-                if let Some(review) = &mut self.library.review {
-                    review.retain(|s| s.book_id != book);
-                }
-            }
+            Command::SkipReview(book) => self.library.leave_queues(book),
             Command::RemoveFromShelf(books, shelf) => self.shelve(&books, &shelf, false),
             Command::ShowShelf(shelf) => self.show_shelf(shelf),
             Command::ChooseBooks(books) => {

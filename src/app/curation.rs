@@ -216,10 +216,8 @@ impl ShelfwiseApp {
             return;
         };
         let done = store.set_category(&[book], category, "accept_category");
-        if done.is_ok()
-            && let Some(review) = &mut self.library.review
-        {
-            review.retain(|s| s.book_id != book);
+        if done.is_ok() {
+            self.library.leave_queues(book);
         }
         self.after_change(done, &format!("Category '{category}' accepted."));
     }
@@ -269,6 +267,7 @@ impl ShelfwiseApp {
         self.library.trash = None;
         self.library.review = None;
         self.library.duplicates = None;
+        self.library.doubtful = None;
         if !shown {
             return;
         }

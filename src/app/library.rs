@@ -47,6 +47,9 @@ pub struct LibraryState {
     /// The review queue of categories the model suggests for books without one.
     pub review: Option<Vec<crate::inference::CategorySuggestion>>,
     pub review_job: Option<crate::jobs::Job<Vec<crate::inference::CategorySuggestion>>>,
+    /// Books whose category the model disputes, while the Library view lists them.
+    pub doubtful: Option<Vec<crate::train::doubtful::DoubtfulLabel>>,
+    pub doubtful_job: Option<crate::jobs::Job<Vec<crate::train::doubtful::DoubtfulLabel>>>,
     /// Pairs of books that may be one, while the Library view lists them.
     pub duplicates: Option<Vec<crate::duplicates::DuplicatePair>>,
     pub duplicates_job: Option<crate::jobs::Job<Vec<crate::duplicates::DuplicatePair>>>,
@@ -161,6 +164,17 @@ impl LibraryState {
             self.chosen = BTreeSet::from([book]);
         }
         self.anchor = Some(book);
+    }
+
+    /// A book decided on (accepted, changed or skipped) leaves the review
+    /// queue and the doubtful list.
+    pub fn leave_queues(&mut self, book: BookId) {
+        if let Some(review) = &mut self.review {
+            review.retain(|s| s.book_id != book);
+        }
+        if let Some(doubtful) = &mut self.doubtful {
+            doubtful.retain(|d| d.book_id != book);
+        }
     }
 
     /// Books no longer in the library leave the selection.

@@ -32,6 +32,7 @@ impl ShelfwiseApp {
         self.poll_export();
         self.poll_review();
         self.poll_duplicates();
+        self.poll_doubtful();
         self.save_png_if_ready(ctx);
         let dropped: Vec<PathBuf> = ctx.input(|input| {
             input
@@ -99,6 +100,32 @@ impl ShelfwiseApp {
             JobOutcome::Failed(error) => {
                 self.status = Some(format!(
                     "Suggested categories: {}",
+                    crate::jobs::error_message(&error)
+                ))
+            }
+        }
+    }
+
+    fn poll_doubtful(&mut self) {
+        let Some(outcome) = self
+            .library
+            .doubtful_job
+            .as_mut()
+            .and_then(|job| job.poll())
+        else {
+            return;
+        };
+        self.library.doubtful_job = None;
+        match outcome {
+            JobOutcome::Finished(doubtful) => {
+                self.library.trash = None;
+                self.library.review = None;
+                self.library.duplicates = None;
+                self.library.doubtful = Some(doubtful);
+            }
+            JobOutcome::Failed(error) => {
+                self.status = Some(format!(
+                    "Doubtful labels: {}",
                     crate::jobs::error_message(&error)
                 ))
             }

@@ -154,6 +154,26 @@ impl ShelfwiseApp {
             }));
     }
 
+    /// Cross-fits the fold models in the background, for the Library view's
+    /// list of doubtful labels.
+    pub fn start_doubtful(&mut self, ctx: &egui::Context) {
+        if self.library.doubtful_job.is_some() {
+            return;
+        }
+        self.library.doubtful_job =
+            Some(self.job_setup(ctx).spawn("doubtful labels", |job, setup| {
+                let mut library = setup.open()?;
+                let progress = |p: Progress| job.progress(p, "fold models");
+                Ok(crate::train::doubtful::doubtful_labels(
+                    &mut library,
+                    5,
+                    1,
+                    &progress,
+                    job.cancel_flag(),
+                )?)
+            }));
+    }
+
     /// Looks for near-duplicates in the background, for the Library view's list.
     pub fn start_near_duplicates(&mut self, ctx: &egui::Context) {
         if self.library.duplicates_job.is_some() {

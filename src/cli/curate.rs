@@ -451,3 +451,35 @@ pub fn merge(context: &Context, keep: &str, other: &str) -> anyhow::Result<ExitC
     )?;
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn doubtful(context: &Context, folds: usize, seed: u64) -> anyhow::Result<ExitCode> {
+    let mut library = context.open()?;
+    let printer = super::progress::ProgressPrinter::new("fold models");
+    let doubtful = crate::train::doubtful::doubtful_labels(
+        &mut library,
+        folds,
+        seed,
+        &printer.callback(),
+        context.cancel,
+    )?;
+    context.out.print(
+        &serde_json::json!({ "folds": folds, "doubtful": doubtful }),
+        |_| {
+            if doubtful.is_empty() {
+                println!("no label is in doubt");
+            }
+            for d in &doubtful {
+                println!(
+                    "{}: {} is '{}', the model says '{}' ({:.0}% against {:.0}%)",
+                    d.external_id,
+                    d.title,
+                    d.category,
+                    d.suggested,
+                    100.0 * d.suggested_probability,
+                    100.0 * d.own_probability
+                );
+            }
+        },
+    )?;
+    Ok(ExitCode::SUCCESS)
+}

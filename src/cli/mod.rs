@@ -138,6 +138,15 @@ pub enum Command {
     /// A run's categories for the books without one, most confident first;
     /// `--accept BOOK` makes one the librarian's.
     SuggestCategories(curate::SuggestCategoriesArgs),
+    /// Books whose category the model disputes, each judged by a model fitted
+    /// on the other folds (never on the book itself), most doubtful first.
+    Doubtful {
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Seed of the folds.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Pairs of books that may be one: the same cover bytes, covers that look
     /// alike (perceptual hash), the same title and author.
     NearDuplicates {
@@ -266,6 +275,7 @@ fn run_in(context: &Context, command: &Command) -> anyhow::Result<ExitCode> {
         Command::Shelf { action } => curate::shelf(context, action.as_ref())?,
         Command::SuggestCategories(args) => curate::suggest_categories(context, args)?,
         Command::NearDuplicates { distance } => curate::near_duplicates(context, *distance)?,
+        Command::Doubtful { folds, seed } => curate::doubtful(context, *folds, *seed)?,
         Command::Merge { keep, other } => curate::merge(context, keep, other)?,
     };
     Ok(code)

@@ -12,6 +12,7 @@ pub(crate) mod batches;
 pub mod checkpoints;
 pub mod config;
 pub(crate) mod data;
+pub mod doubtful;
 pub mod lease;
 pub(crate) mod predict;
 pub mod registry;

@@ -19,7 +19,7 @@ use crate::eval::ConfusionMatrix;
 use crate::model::word_bag::{BagInput, bag_sum};
 
 /// scikit-learn's `C` (inverse L2 strength) tried, the baseline's own grid.
-const STRENGTHS: [f64; 5] = [0.3, 1.0, 3.0, 10.0, 30.0];
+pub(super) const STRENGTHS: [f64; 5] = [0.3, 1.0, 3.0, 10.0, 30.0];
 /// Weights of the classifier's softmax beside the network's tried; the last
 /// one lets the classifier decide alone.
 const MIXES: [f64; 6] = [0.0, 0.5, 1.0, 2.0, 4.0, 1000.0];
@@ -47,7 +47,7 @@ pub struct WordClassifierChoice {
 
 /// The bags of `indices` (their whole text) in one flat input, their
 /// buckets renumbered by `rows` (buckets it lacks are left out).
-fn bags_of(
+pub(super) fn bags_of(
     dataset: &Dataset,
     indices: &[usize],
     rows: &HashMap<i64, i64>,
@@ -74,14 +74,14 @@ pub(crate) struct Fitted {
 
 /// One point of the grid: scikit-learn's `C`, and whether books are
 /// weighted inversely to their category's size.
-type Setting = (f64, bool);
+pub(super) type Setting = (f64, bool);
 
 /// Logistic regression on `bags` against `labels` (`[rows]` int64), with
 /// scikit-learn's objective divided by the number of rows, for every setting
 /// at once: the settings' classifiers sit side by side in one table, so one
 /// pass over the bags serves them all. Adam works weight by weight, so each
 /// fit is the one it would be alone.
-fn fit_grid(
+pub(super) fn fit_grid(
     bags: &BagInput,
     labels: &Tensor,
     (buckets, categories): (i64, i64),
@@ -146,7 +146,7 @@ fn fit_grid(
         .collect())
 }
 
-fn macro_f1(probabilities: &Tensor, actual: &[usize], categories: usize) -> f64 {
+pub(super) fn macro_f1(probabilities: &Tensor, actual: &[usize], categories: usize) -> f64 {
     let predicted: Vec<usize> =
         Vec::<i64>::try_from(probabilities.argmax(1, false).to_device(Device::Cpu))
             .unwrap_or_default()
@@ -162,7 +162,7 @@ fn macro_f1(probabilities: &Tensor, actual: &[usize], categories: usize) -> f64 
 /// them. Only those can get weights (the L2 term keeps the others at 0): the
 /// fits run on those rows alone, a few thousand of the table's buckets, and
 /// are spread back over the table at the end.
-fn used_buckets(dataset: &Dataset, train: &[usize]) -> (Vec<i64>, HashMap<i64, i64>) {
+pub(super) fn used_buckets(dataset: &Dataset, train: &[usize]) -> (Vec<i64>, HashMap<i64, i64>) {
     let mut used: Vec<i64> = train
         .iter()
         .flat_map(|&i| dataset.examples[i].bag.iter().map(|&(bucket, _)| bucket))

@@ -272,3 +272,47 @@ pub fn duplicates_panel(
             });
     });
 }
+
+/// The books whose category the model disputes, most doubtful first: take
+/// the model's category, or keep the book's.
+pub fn doubtful_panel(
+    ui: &mut egui::Ui,
+    doubtful: &[crate::train::doubtful::DoubtfulLabel],
+    commands: &mut Vec<Command>,
+) {
+    ui.horizontal(|ui| {
+        ui.heading(format!("Doubtful labels ({})", doubtful.len()));
+        if ui.button("Back to the library").clicked() {
+            commands.push(Command::CloseDoubtful);
+        }
+    });
+    ui.weak("Each book judged by a model fitted on the other fifths of the library, never on the book itself.");
+    ui.separator();
+    if doubtful.is_empty() {
+        ui.label("The model disputes no category.");
+        return;
+    }
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        egui::Grid::new("doubtful_grid")
+            .striped(true)
+            .show(ui, |ui| {
+                for d in doubtful {
+                    ui.label(&d.title);
+                    ui.label(format!(
+                        "is '{}', the model says '{}' ({:.0}% against {:.0}%)",
+                        d.category,
+                        d.suggested,
+                        100.0 * d.suggested_probability,
+                        100.0 * d.own_probability
+                    ));
+                    if ui.button(format!("Change to {}", d.suggested)).clicked() {
+                        commands.push(Command::AcceptCategory(d.book_id, d.suggested.clone()));
+                    }
+                    if ui.button("Keep").clicked() {
+                        commands.push(Command::SkipReview(d.book_id));
+                    }
+                    ui.end_row();
+                }
+            });
+    });
+}

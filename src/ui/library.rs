@@ -26,7 +26,9 @@ pub fn show(ui: &mut egui::Ui, state: &mut LibraryState, context: &LibraryContex
         detail_panel(ui, state, &mut commands);
     }
     egui::CentralPanel::default().show(ui, |ui| {
-        if let Some(pairs) = &state.duplicates {
+        if let Some(doubtful) = &state.doubtful {
+            super::curation::doubtful_panel(ui, doubtful, &mut commands);
+        } else if let Some(pairs) = &state.duplicates {
             super::curation::duplicates_panel(ui, pairs, &mut commands);
         } else if let Some(review) = &state.review {
             super::curation::review_panel(ui, review, &state.categories, &mut commands);
@@ -156,6 +158,17 @@ fn cover_grid(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<Co
             commands.push(Command::ReviewCategories);
         }
         if reviewing {
+            ui.spinner();
+        }
+        let judging = state.doubtful_job.is_some();
+        if ui
+            .add_enabled(!judging, egui::Button::new("Doubtful labels").small())
+            .on_hover_text("Books whose category the model disputes, each judged by a model that did not see it")
+            .clicked()
+        {
+            commands.push(Command::FindDoubtful);
+        }
+        if judging {
             ui.spinner();
         }
         let finding = state.duplicates_job.is_some();
@@ -563,6 +576,34 @@ mod tests {
         assert_eq!(
             harness.state().commands,
             [Command::Merge(BookId(2), BookId(1))]
+        );
+    }
+
+    #[test]
+    fn a_doubtful_label_is_changed_or_kept() {
+        let mut state = LibraryState::default();
+        state.set_books(vec![book(1, "The Red House Mystery")]);
+        state.doubtful = Some(vec![crate::train::doubtful::DoubtfulLabel {
+            book_id: BookId(1),
+            external_id: "1".into(),
+            title: "The Red House Mystery".into(),
+            category: "Fiction".into(),
+            suggested: "Mystery".into(),
+            suggested_probability: 0.61,
+            own_probability: 0.12,
+        }]);
+        let mut harness = harness(state);
+        harness.get_by_label("is 'Fiction', the model says 'Mystery' (61% against 12%)");
+        harness.get_by_label("Change to Mystery").click();
+        harness.run();
+        harness.get_by_label("Keep").click();
+        harness.run();
+        assert_eq!(
+            harness.state().commands,
+            [
+                Command::AcceptCategory(BookId(1), "Mystery".into()),
+                Command::SkipReview(BookId(1)),
+            ]
         );
     }
 }
