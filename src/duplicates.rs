@@ -95,36 +95,15 @@ fn group_pairs(
     }
 }
 
-/// The library's near-duplicate pairs (books in the trash left out): same
-/// cover, then covers within `max_distance` bits, then same title and
-/// author. Hashing the thumbnails reports progress and can be cancelled.
-pub fn near_duplicates(
-    library: &Library,
+/// Pairs of distinct covers whose thumbnails' perceptual hashes are at most
+/// `max_distance` bits apart (one hash per distinct cover, on every core).
+fn similar_covers(
+    books: &[BookSummary],
+    by_cover: &BTreeMap<String, Vec<usize>>,
     max_distance: u32,
     on_progress: OnProgress,
     cancel: &Cancel,
 ) -> Result<Vec<DuplicatePair>, DuplicatesError> {
-    let books = library.book_summaries()?;
-    let index: HashMap<BookId, usize> = books
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (b.book_id, i))
-        .collect();
-    let mut by_cover: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (book, hash) in library.book_cover_hashes()? {
-        if let Some(&i) = index.get(&book) {
-            by_cover.entry(hash).or_default().push(i);
-        }
-    }
-    let mut pairs = Vec::new();
-    group_pairs(
-        by_cover.values().cloned(),
-        &books,
-        Likeness::SameCover,
-        &mut pairs,
-    );
-
-    // One perceptual hash per distinct cover, from its thumbnail.
     let covers: Vec<(usize, &std::path::Path)> = by_cover
         .values()
         .filter_map(|group| {
@@ -158,6 +137,7 @@ pub fn near_duplicates(
         return Err(DuplicatesError::Cancelled);
     }
     on_progress(Progress::new(covers.len(), covers.len()));
+    let mut pairs = Vec::new();
     for (n, (a, hash_a)) in hashes.iter().enumerate() {
         for (b, hash_b) in &hashes[n + 1..] {
             let distance = hash_a.dist(hash_b);
@@ -169,7 +149,45 @@ pub fn near_duplicates(
             }
         }
     }
+    Ok(pairs)
+}
 
+/// The library's near-duplicate pairs (books in the trash left out): same
+/// cover, then covers within `max_distance` bits, then same title and
+/// author. Hashing the thumbnails reports progress and can be cancelled.
+pub fn near_duplicates(
+    library: &Library,
+    max_distance: u32,
+    on_progress: OnProgress,
+    cancel: &Cancel,
+) -> Result<Vec<DuplicatePair>, DuplicatesError> {
+    let books = library.book_summaries()?;
+    let index: HashMap<BookId, usize> = books
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.book_id, i))
+        .collect();
+    let mut by_cover: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (book, hash) in library.book_cover_hashes()? {
+        if let Some(&i) = index.get(&book) {
+            by_cover.entry(hash).or_default().push(i);
+        }
+    }
+    let mut pairs = Vec::new();
+    group_pairs(
+        by_cover.values().cloned(),
+        &books,
+        Likeness::SameCover,
+        &mut pairs,
+    );
+
+    pairs.extend(similar_covers(
+        &books,
+        &by_cover,
+        max_distance,
+        on_progress,
+        cancel,
+    )?);
     let mut by_name: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
     for (i, book) in books.iter().enumerate() {
         let title = normalised(&book.title);

@@ -40,6 +40,30 @@ const HEADER: [&str; 7] = [
     "id", "title", "author", "category", "synopsis", "cover", "language",
 ];
 
+/// Copies a stored cover into the export's `covers/` (once); returns its
+/// path as the CSV names it and whether it was copied now.
+fn copy_cover(
+    library: &Library,
+    file_name: &str,
+    covers_dir: &Path,
+) -> Result<(String, bool), ExportError> {
+    let name = Path::new(file_name).file_name().map_or_else(
+        || file_name.to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let target = covers_dir.join(&name);
+    let copied = !target.exists();
+    if copied {
+        std::fs::copy(library.cover_path(file_name), &target).map_err(|source| {
+            ExportError::Write {
+                path: target.clone(),
+                source,
+            }
+        })?;
+    }
+    Ok((format!("covers/{name}"), copied))
+}
+
 /// Writes `out/books.csv` and `out/covers/` for the library's books, or for
 /// `only` these when given (in the order given). The CSV is written last,
 /// under a temporary name then renamed, so an export cut short has no
@@ -78,20 +102,9 @@ pub fn export_books(
         }
         let cover = match &row.cover_file {
             Some(file_name) => {
-                let name = Path::new(file_name)
-                    .file_name()
-                    .map_or_else(|| file_name.clone(), |n| n.to_string_lossy().into_owned());
-                let target = covers_dir.join(&name);
-                if !target.exists() {
-                    std::fs::copy(library.cover_path(file_name), &target).map_err(|source| {
-                        ExportError::Write {
-                            path: target.clone(),
-                            source,
-                        }
-                    })?;
-                    covers += 1;
-                }
-                format!("covers/{name}")
+                let (path, copied) = copy_cover(library, file_name, &covers_dir)?;
+                covers += usize::from(copied);
+                path
             }
             None => String::new(),
         };

@@ -121,6 +121,46 @@ pub struct LibraryStats {
     pub readings: u64,
 }
 
+/// A re-imported book's row: the import's values, but for the fields the
+/// librarian edited (?9 .. ?14: title, author, synopsis, category, language,
+/// cover), which keep theirs.
+const UPDATE_KEEPING_EDITS: &str = "UPDATE books SET title = CASE WHEN ?9 THEN title ELSE ?2 END,
+    author = CASE WHEN ?10 THEN author ELSE ?3 END,
+    synopsis = CASE WHEN ?11 THEN synopsis ELSE ?4 END,
+    category = CASE WHEN ?12 THEN category ELSE ?5 END,
+    language = CASE WHEN ?13 THEN language ELSE COALESCE(?6, language) END,
+    cover_hash = CASE WHEN ?14 THEN cover_hash ELSE COALESCE(?7, cover_hash) END,
+    source = ?8, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+ WHERE book_id = ?1";
+
+fn update_keeping_edits(
+    update: &mut rusqlite::CachedStatement<'_>,
+    (book_id, edited): (i64, &str),
+    book: &NewBook,
+    cover_hash: Option<&str>,
+    source: &str,
+) -> Result<(), StoreError> {
+    let kept = |field| super::is_edited(edited, field);
+    use super::BookField as F;
+    update.execute(params![
+        book_id,
+        book.title,
+        book.author,
+        book.synopsis,
+        book.category,
+        book.language,
+        cover_hash,
+        source,
+        kept(F::Title),
+        kept(F::Author),
+        kept(F::Synopsis),
+        kept(F::Category),
+        kept(F::Language),
+        kept(F::Cover),
+    ])?;
+    Ok(())
+}
+
 impl Library {
     /// Every stored cover by hash, so an import can skip decoding covers it already has.
     pub fn stored_covers(
@@ -168,18 +208,7 @@ impl Library {
                 "INSERT INTO books (external_id, title, author, synopsis, category, language, cover_hash, source)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
-            // ?9 .. ?14: whether the librarian edited title, author, synopsis,
-            // category, language, cover.
-            let mut update = tx.prepare_cached(
-                "UPDATE books SET title = CASE WHEN ?9 THEN title ELSE ?2 END,
-                    author = CASE WHEN ?10 THEN author ELSE ?3 END,
-                    synopsis = CASE WHEN ?11 THEN synopsis ELSE ?4 END,
-                    category = CASE WHEN ?12 THEN category ELSE ?5 END,
-                    language = CASE WHEN ?13 THEN language ELSE COALESCE(?6, language) END,
-                    cover_hash = CASE WHEN ?14 THEN cover_hash ELSE COALESCE(?7, cover_hash) END,
-                    source = ?8, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-                 WHERE book_id = ?1",
-            )?;
+            let mut update = tx.prepare_cached(UPDATE_KEEPING_EDITS)?;
             for book in books {
                 let existing: Option<(i64, String, bool)> = find
                     .query_row([&book.external_id], |row| {
@@ -202,24 +231,13 @@ impl Library {
                 let cover_hash = book.cover.as_ref().map(|c| c.cover_hash.as_str());
                 match existing {
                     Some((book_id, edited, _)) => {
-                        let kept = |field| super::is_edited(&edited, field);
-                        use super::BookField as F;
-                        update.execute(params![
-                            book_id,
-                            book.title,
-                            book.author,
-                            book.synopsis,
-                            book.category,
-                            book.language,
+                        update_keeping_edits(
+                            &mut update,
+                            (book_id, &edited),
+                            book,
                             cover_hash,
                             source,
-                            kept(F::Title),
-                            kept(F::Author),
-                            kept(F::Synopsis),
-                            kept(F::Category),
-                            kept(F::Language),
-                            kept(F::Cover),
-                        ])?;
+                        )?;
                         if !edited.is_empty() {
                             written.kept_edits.push(book.external_id.clone());
                         }

@@ -16,6 +16,7 @@ use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
 use super::TrainError;
+use super::data::{Dataset, Example};
 use super::split::stratified_folds;
 use super::word_classifier::{STRENGTHS, bags_of, fit_grid, macro_f1, used_buckets};
 use crate::jobs::{Cancel, OnProgress, Progress, is_cancelled};
@@ -39,6 +40,91 @@ pub struct DoubtfulLabel {
     pub own_probability: f32,
 }
 
+/// The labelled books (not in the trash) as the fold models read them:
+/// their word bags and labels, and the categories in label order.
+fn labelled_bags(library: &mut Library) -> Result<(Dataset, Vec<BookId>), TrainError> {
+    let text = corpus::library_corpus(library)?;
+    let categories = crate::store::sorted_categories(text.categories.iter());
+    let stems: Vec<Vec<&str>> = text
+        .documents
+        .iter()
+        .map(|document| document.iter().map(|t| t.stem.as_str()).collect())
+        .collect();
+    let weights = WordBagWeights::from_documents(stems.iter().map(Vec::as_slice), DEFAULT_BUCKETS);
+    let mut dataset = Dataset {
+        examples: Vec::new(),
+        categories: categories.clone(),
+        padding_id: 0,
+        word_bag: None,
+    };
+    let mut books = Vec::new();
+    for (row, category) in text.categories.iter().enumerate() {
+        if let Some(label) = categories.iter().position(|c| c == category) {
+            dataset.examples.push(Example {
+                book_id: Some(text.book_ids[row]),
+                label,
+                word_ids: Vec::new(),
+                bag: weights.bag(&stems[row]),
+                cover: None,
+            });
+            books.push(text.book_ids[row]);
+        }
+    }
+    Ok((dataset, books))
+}
+
+/// Every example's category probabilities from the fold model that did not
+/// see it, with the strength whose folds scored the best macro-F1.
+fn cross_fitted(
+    dataset: &Dataset,
+    (folds, seed): (usize, u64),
+    on_progress: OnProgress,
+    cancel: &Cancel,
+) -> Result<Vec<Vec<f32>>, TrainError> {
+    let labels = dataset.labels();
+    let categories = dataset.categories.len();
+    let fold_of = stratified_folds(&labels, folds, seed);
+    let device = Device::Cpu;
+    let settings: Vec<(f64, bool)> = STRENGTHS.iter().map(|&c| (c, true)).collect();
+    // Per setting, every book's out-of-fold probabilities.
+    let mut probabilities = vec![vec![Vec::new(); labels.len()]; settings.len()];
+    let mut fold_f1 = vec![0.0; settings.len()];
+    on_progress(Progress::new(0, folds));
+    for fold in 0..folds {
+        if is_cancelled(cancel) {
+            return Err(TrainError::Cancelled);
+        }
+        let (train, held): (Vec<usize>, Vec<usize>) =
+            (0..labels.len()).partition(|&i| fold_of[i] != fold);
+        let (used, rows) = used_buckets(dataset, &train);
+        let bags = bags_of(dataset, &train, &rows, device);
+        let targets: Vec<i64> = train.iter().map(|&i| labels[i] as i64).collect();
+        let fitted = fit_grid(
+            &bags,
+            &Tensor::from_slice(&targets),
+            (used.len() as i64, categories as i64),
+            &settings,
+        )?;
+        let held_bags = bags_of(dataset, &held, &rows, device);
+        let held_labels: Vec<usize> = held.iter().map(|&i| labels[i]).collect();
+        for (setting, model) in fitted.iter().enumerate() {
+            let scores = (bag_sum(&model.weights, &held_bags) + &model.bias)
+                .softmax(1, Kind::Float)
+                .to_device(Device::Cpu);
+            fold_f1[setting] += macro_f1(&scores, &held_labels, categories);
+            for (row, &book) in held.iter().enumerate() {
+                probabilities[setting][book] =
+                    Vec::<f32>::try_from(scores.get(row as i64)).unwrap_or_default();
+            }
+        }
+        on_progress(Progress::new(fold + 1, folds));
+    }
+    let chosen = (0..settings.len())
+        .max_by(|&a, &b| fold_f1[a].total_cmp(&fold_f1[b]))
+        .unwrap_or(0);
+    Ok(probabilities.swap_remove(chosen))
+}
+
 /// The labelled books (not in the trash) whose category the cross-fitted
 /// models dispute, most doubtful first. `folds` models are fitted, each
 /// reported as it ends.
@@ -50,33 +136,8 @@ pub fn doubtful_labels(
     cancel: &Cancel,
 ) -> Result<Vec<DoubtfulLabel>, TrainError> {
     let folds = folds.max(2);
-    let text = corpus::library_corpus(library)?;
-    let categories = crate::store::sorted_categories(text.categories.iter());
-    let stems: Vec<Vec<&str>> = text
-        .documents
-        .iter()
-        .map(|document| document.iter().map(|t| t.stem.as_str()).collect())
-        .collect();
-    let weights = WordBagWeights::from_documents(stems.iter().map(Vec::as_slice), DEFAULT_BUCKETS);
-    let mut dataset = super::data::Dataset {
-        examples: Vec::new(),
-        categories: categories.clone(),
-        padding_id: 0,
-        word_bag: None,
-    };
-    let mut books = Vec::new();
-    for (row, category) in text.categories.iter().enumerate() {
-        if let Some(label) = categories.iter().position(|c| c == category) {
-            dataset.examples.push(super::data::Example {
-                book_id: Some(text.book_ids[row]),
-                label,
-                word_ids: Vec::new(),
-                bag: weights.bag(&stems[row]),
-                cover: None,
-            });
-            books.push(text.book_ids[row]);
-        }
-    }
+    let (dataset, books) = labelled_bags(library)?;
+    let categories = &dataset.categories;
     if categories.len() < 2 || books.len() < folds {
         return Err(TrainError::TooFewBooks(format!(
             "{} labelled books in {} categories",
@@ -84,47 +145,8 @@ pub fn doubtful_labels(
             categories.len()
         )));
     }
+    let probabilities = cross_fitted(&dataset, (folds, seed), on_progress, cancel)?;
     let labels = dataset.labels();
-    let fold_of = stratified_folds(&labels, folds, seed);
-    let device = Device::Cpu;
-    let settings: Vec<(f64, bool)> = STRENGTHS.iter().map(|&c| (c, true)).collect();
-    // Per setting, every book's out-of-fold probabilities.
-    let mut probabilities = vec![vec![Vec::new(); books.len()]; settings.len()];
-    let mut fold_f1 = vec![0.0; settings.len()];
-    on_progress(Progress::new(0, folds));
-    for fold in 0..folds {
-        if is_cancelled(cancel) {
-            return Err(TrainError::Cancelled);
-        }
-        let (train, held): (Vec<usize>, Vec<usize>) =
-            (0..books.len()).partition(|&i| fold_of[i] != fold);
-        let (used, rows) = used_buckets(&dataset, &train);
-        let bags = bags_of(&dataset, &train, &rows, device);
-        let targets: Vec<i64> = train.iter().map(|&i| labels[i] as i64).collect();
-        let fitted = fit_grid(
-            &bags,
-            &Tensor::from_slice(&targets),
-            (used.len() as i64, categories.len() as i64),
-            &settings,
-        )?;
-        let held_bags = bags_of(&dataset, &held, &rows, device);
-        let held_labels: Vec<usize> = held.iter().map(|&i| labels[i]).collect();
-        for (setting, model) in fitted.iter().enumerate() {
-            let scores = (bag_sum(&model.weights, &held_bags) + &model.bias)
-                .softmax(1, Kind::Float)
-                .to_device(Device::Cpu);
-            fold_f1[setting] += macro_f1(&scores, &held_labels, categories.len());
-            for (row, &book) in held.iter().enumerate() {
-                probabilities[setting][book] =
-                    Vec::<f32>::try_from(scores.get(row as i64)).unwrap_or_default();
-            }
-        }
-        on_progress(Progress::new(fold + 1, folds));
-    }
-    let chosen = (0..settings.len())
-        .max_by(|&a, &b| fold_f1[a].total_cmp(&fold_f1[b]))
-        .unwrap_or(0);
-    let probabilities = &probabilities[chosen];
     let mut doubtful = Vec::new();
     for (i, book) in books.iter().enumerate() {
         let p = &probabilities[i];

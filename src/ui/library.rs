@@ -144,52 +144,7 @@ pub fn books_in_box(
 /// The wall of covers. Only the rows in view are laid out and only their
 /// thumbnails are loaded, so 10,000 books scroll as smoothly as 10.
 fn cover_grid(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<Command>) {
-    ui.horizontal(|ui| {
-        shelf_picker(ui, state, commands);
-        if ui.small_button("Trash").clicked() {
-            commands.push(Command::ShowTrash(true));
-        }
-        let reviewing = state.review_job.is_some();
-        if ui
-            .add_enabled(!reviewing, egui::Button::new("Suggest categories").small())
-            .on_hover_text("The chosen run's categories for the books that have none, to accept or change")
-            .clicked()
-        {
-            commands.push(Command::ReviewCategories);
-        }
-        if reviewing {
-            ui.spinner();
-        }
-        let judging = state.doubtful_job.is_some();
-        if ui
-            .add_enabled(!judging, egui::Button::new("Doubtful labels").small())
-            .on_hover_text("Books whose category the model disputes, each judged by a model that did not see it")
-            .clicked()
-        {
-            commands.push(Command::FindDoubtful);
-        }
-        if judging {
-            ui.spinner();
-        }
-        let finding = state.duplicates_job.is_some();
-        if ui
-            .add_enabled(!finding, egui::Button::new("Near-duplicates").small())
-            .on_hover_text("Books with the same cover, covers alike, or the same title and author")
-            .clicked()
-        {
-            commands.push(Command::FindDuplicates);
-        }
-        if finding {
-            ui.spinner();
-        }
-        if ui
-            .small_button("Export books")
-            .on_hover_text("Write the library as a books CSV with its covers, under the library's exports/ folder")
-            .clicked()
-        {
-            commands.push(Command::ExportBooks);
-        }
-    });
+    grid_toolbar(ui, state, commands);
     selection_bar(ui, state, commands);
     if state.visible.is_empty() {
         ui.label("No book matches the search and category.");
@@ -271,6 +226,57 @@ fn box_select(
         state.chosen.extend(books_in_box(cells, dragged));
         state.box_origin = None;
     }
+}
+
+/// Over the grid: the shelf shown, the trash, what the model offers to
+/// check (categories, doubtful labels, near-duplicates), export.
+fn grid_toolbar(ui: &mut egui::Ui, state: &LibraryState, commands: &mut Vec<Command>) {
+    ui.horizontal(|ui| {
+        shelf_picker(ui, state, commands);
+        if ui.small_button("Trash").clicked() {
+            commands.push(Command::ShowTrash(true));
+        }
+        let reviewing = state.review_job.is_some();
+        if ui
+            .add_enabled(!reviewing, egui::Button::new("Suggest categories").small())
+            .on_hover_text("The chosen run's categories for the books that have none, to accept or change")
+            .clicked()
+        {
+            commands.push(Command::ReviewCategories);
+        }
+        if reviewing {
+            ui.spinner();
+        }
+        let judging = state.doubtful_job.is_some();
+        if ui
+            .add_enabled(!judging, egui::Button::new("Doubtful labels").small())
+            .on_hover_text("Books whose category the model disputes, each judged by a model that did not see it")
+            .clicked()
+        {
+            commands.push(Command::FindDoubtful);
+        }
+        if judging {
+            ui.spinner();
+        }
+        let finding = state.duplicates_job.is_some();
+        if ui
+            .add_enabled(!finding, egui::Button::new("Near-duplicates").small())
+            .on_hover_text("Books with the same cover, covers alike, or the same title and author")
+            .clicked()
+        {
+            commands.push(Command::FindDuplicates);
+        }
+        if finding {
+            ui.spinner();
+        }
+        if ui
+            .small_button("Export books")
+            .on_hover_text("Write the library as a books CSV with its covers, under the library's exports/ folder")
+            .clicked()
+        {
+            commands.push(Command::ExportBooks);
+        }
+    });
 }
 
 /// Every book, or one shelf's wall of covers.
