@@ -63,3 +63,24 @@ impl Compute {
 pub fn training_device() -> Device {
     Compute::default().device()
 }
+
+#[cfg(test)]
+mod tests {
+    /// A libtorch built with CUDA has its CUDA library loaded in shelfwise's
+    /// binaries (the linker used to drop it, and a GPU was never used).
+    #[test]
+    fn libtorchs_cuda_library_is_loaded_when_libtorch_has_one() {
+        let lib = std::path::Path::new(env!("SHELFWISE_LIBTORCH_LIB"));
+        if !lib.join("libtorch_cuda.so").exists() {
+            eprintln!("skipped: this libtorch has no CUDA library");
+            return;
+        }
+        // Touch libtorch, so that it is loaded at all.
+        let _ = tch::Cuda::is_available();
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        assert!(
+            maps.contains("libtorch_cuda.so"),
+            "libtorch_cuda.so is not loaded"
+        );
+    }
+}
