@@ -194,6 +194,15 @@ impl ShelfwiseApp {
             }));
     }
 
+    /// What "Export books" writes: the chosen books, else the shelf shown
+    /// (in its order), else every book.
+    fn books_to_export(&self) -> Option<Vec<crate::store::BookId>> {
+        if !self.library.chosen.is_empty() {
+            return Some(self.library.chosen.iter().copied().collect());
+        }
+        self.library.shelf_order.clone()
+    }
+
     /// Writes the library's books (in the import format, with their covers)
     /// into a new folder under the library's `exports/`.
     pub fn start_export_books(&mut self, ctx: &egui::Context) {
@@ -203,16 +212,22 @@ impl ShelfwiseApp {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let out = self
-            .library_dir
-            .join("exports")
-            .join(format!("books-{stamp}"));
+        // A new folder each time, even for two exports in one second.
+        let exports = self.library_dir.join("exports");
+        let out = (0..)
+            .map(|n| match n {
+                0 => exports.join(format!("books-{stamp}")),
+                n => exports.join(format!("books-{stamp}-{n}")),
+            })
+            .find(|folder| !folder.exists())
+            .expect("a free folder name");
+        let only = self.books_to_export();
         self.exports.books_job = Some(self.job_setup(ctx).spawn("export", move |job, setup| {
             let library = setup.open()?;
             let on_progress = |p: Progress| job.progress(p, "books");
             Ok(crate::export::export_books(
                 &library,
-                None,
+                only.as_deref(),
                 &out,
                 &on_progress,
                 job.cancel_flag(),

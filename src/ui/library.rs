@@ -271,7 +271,7 @@ fn grid_toolbar(ui: &mut egui::Ui, state: &LibraryState, commands: &mut Vec<Comm
         }
         if ui
             .small_button("Export books")
-            .on_hover_text("Write the library as a books CSV with its covers, under the library's exports/ folder")
+            .on_hover_text("Write the chosen books (else the shelf shown, else the library) as a books CSV with their covers, under the library's exports/ folder")
             .clicked()
         {
             commands.push(Command::ExportBooks);
