@@ -122,6 +122,26 @@ fn edit_delete_reimport_restore_undo_and_empty_from_the_command_line() {
             .any(|c| c["field"] == "title" && c["old"] == "Book 1" && c["new"] == "Book One")
     );
 
+    // Several books get one category in one change, taken back by one undo;
+    // other fields are edited one book at a time.
+    run(dir, &["edit", "b2", "b3", "--category", "Poetry"]);
+    assert_eq!(run(dir, &["stats"])["categories"]["Poetry"], 2);
+    run(dir, &["undo"]);
+    assert!(run(dir, &["stats"])["categories"].get("Poetry").is_none());
+    let (status, _, stderr) = common::shelfwise(&[
+        "--library",
+        dir.to_str().unwrap(),
+        "edit",
+        "b2",
+        "b3",
+        "--title",
+        "Same",
+    ]);
+    assert!(
+        !status.success() && stderr.contains("--category alone"),
+        "{stderr}"
+    );
+
     // The run trained before these changes says how many of its books changed.
     let runs = run(dir, &["runs"]);
     assert_eq!(runs["runs"][0]["books_changed_since"], 2, "{runs}");

@@ -15,8 +15,10 @@ use crate::store::{BookEdit, BookId, EntryId, HistoryEntry, Library};
 /// What `shelfwise edit` sets; a flag not given leaves its field as it is.
 #[derive(Debug, clap::Args)]
 pub struct EditArgs {
-    /// The book: its id in the import file, or its title.
-    pub book: String,
+    /// The book: its id in the import file, or its title. Several books take
+    /// --category alone, set on all of them as one change.
+    #[arg(required = true)]
+    pub books: Vec<String>,
     #[arg(long)]
     pub title: Option<String>,
     #[arg(long)]
@@ -106,10 +108,34 @@ fn find_all(library: &Library, books: &[String]) -> anyhow::Result<Vec<BookId>> 
         .collect()
 }
 
-pub fn edit(context: &Context, args: &EditArgs) -> anyhow::Result<ExitCode> {
+/// One category on several books, as one history entry.
+fn edit_many(context: &Context, args: &EditArgs) -> anyhow::Result<ExitCode> {
+    let others = [&args.title, &args.author, &args.synopsis, &args.language];
+    let (Some(category), true) = (
+        &args.category,
+        others.iter().all(|f| f.is_none()) && args.cover.is_none(),
+    ) else {
+        anyhow::bail!("several books take --category alone; edit other fields one book at a time");
+    };
     let mut library = context.open()?;
     library.ensure_writable("edit")?;
-    let book = library.find_book(&args.book)?;
+    let ids = find_all(&library, &args.books)?;
+    let changed = Changed {
+        entry: library.set_category(&ids, category, "set_category")?,
+        books: args.books.clone(),
+    };
+    print_changed(context, &changed, &format!("category '{category}' set on"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn edit(context: &Context, args: &EditArgs) -> anyhow::Result<ExitCode> {
+    if args.books.len() > 1 {
+        return edit_many(context, args);
+    }
+    let mut library = context.open()?;
+    library.ensure_writable("edit")?;
+    let name = &args.books[0];
+    let book = library.find_book(name)?;
     let mut edit = BookEdit {
         title: args.title.clone(),
         author: args.author.clone(),
@@ -123,7 +149,7 @@ pub fn edit(context: &Context, args: &EditArgs) -> anyhow::Result<ExitCode> {
         .book_detail(book)?
         .is_some_and(|d| d.deleted_at.is_some())
     {
-        return Err(crate::store::CurationError::Trashed(args.book.clone()).into());
+        return Err(crate::store::CurationError::Trashed(name.clone()).into());
     }
     if let Some(path) = &args.cover {
         let known = library.stored_covers()?;
@@ -138,7 +164,7 @@ pub fn edit(context: &Context, args: &EditArgs) -> anyhow::Result<ExitCode> {
     let entry = library.edit_book(book, &edit)?;
     let changed = Changed {
         entry,
-        books: vec![args.book.clone()],
+        books: vec![name.clone()],
     };
     print_changed(context, &changed, "edited")?;
     Ok(ExitCode::SUCCESS)

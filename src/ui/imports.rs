@@ -147,6 +147,20 @@ pub fn report_window(ui: &mut egui::Ui, imports: &mut ImportState) {
             if let Some(encoding) = &report.encoding {
                 ui.label(format!("Read as {encoding}."));
             }
+            if !report.kept_edits.is_empty() {
+                ui.label(format!(
+                    "Kept the librarian's edits of {} book(s): {}",
+                    report.kept_edits.len(),
+                    report.kept_edits.join(", ")
+                ));
+            }
+            if !report.trashed.is_empty() {
+                ui.label(format!(
+                    "{} book(s) in the trash were left there: {} (restore them from the Trash)",
+                    report.trashed.len(),
+                    report.trashed.join(", ")
+                ));
+            }
             if report.skipped.is_empty() {
                 ui.label("Every row was imported.");
                 return;
@@ -175,4 +189,48 @@ pub fn drop_hint(ui: &egui::Ui) {
         FontId::proportional(28.0),
         Color32::WHITE,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable as _;
+
+    use super::*;
+    use crate::import::ImportReport;
+    use crate::store::ImportId;
+
+    /// A re-import says which books kept the librarian's edits and which it
+    /// left in the trash.
+    #[test]
+    fn the_report_names_kept_edits_and_trashed_books() {
+        let report = ImportReport {
+            source: "books.csv".into(),
+            kind: "books-csv",
+            imported: 0,
+            updated: 2,
+            skipped: Vec::new(),
+            cancelled: false,
+            import_id: ImportId(1),
+            encoding: None,
+            kept_edits: vec!["b1".into()],
+            trashed: vec!["b4".into()],
+        };
+        let state = ImportState {
+            last_report: Some(report),
+            report_open: true,
+            ..ImportState::default()
+        };
+        let mut harness = Harness::builder()
+            .with_size(egui::vec2(900.0, 600.0))
+            .build_ui_state(
+                |ui, state: &mut ImportState| report_window(ui, state),
+                state,
+            );
+        harness.run();
+        harness.get_by_label("Kept the librarian's edits of 1 book(s): b1");
+        harness.get_by_label(
+            "1 book(s) in the trash were left there: b4 (restore them from the Trash)",
+        );
+    }
 }
