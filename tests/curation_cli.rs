@@ -8,13 +8,7 @@ mod common;
 
 use std::path::Path;
 
-fn run(library: &Path, args: &[&str]) -> serde_json::Value {
-    let mut full = vec!["--library", library.to_str().unwrap(), "--json"];
-    full.extend_from_slice(args);
-    let (status, stdout, stderr) = common::shelfwise(&full);
-    assert!(status.success(), "{args:?}: {stderr}");
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {stdout}"))
-}
+use common::shelfwise_json as run;
 
 fn suggested(library: &Path, run_id: i64) -> Vec<String> {
     let run_id = run_id.to_string();

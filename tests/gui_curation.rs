@@ -24,18 +24,7 @@ const BOOKS: &[(&str, &str, &str, &str, &str)] = &[
     ("c", "Gamma Rays", "Cy Cole", "Science Fiction", "A probe."),
 ];
 
-#[derive(Debug)]
-struct DroppedPath(std::path::PathBuf);
-
-impl egui::DroppedFile for DroppedPath {
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
-}
+use common::DroppedPath;
 
 fn harness(library_dir: &std::path::Path) -> Harness<'static, ShelfwiseApp> {
     let dir = library_dir.to_path_buf();

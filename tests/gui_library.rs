@@ -200,19 +200,7 @@ fn ten_thousand_books_lay_out_only_the_rows_in_view() {
     assert_eq!(book_button_count(&harness, "Book 09999"), 1);
 }
 
-/// A file dropped on the window, as the windowing integration hands it over.
-#[derive(Debug)]
-struct DroppedPath(std::path::PathBuf);
-
-impl egui::DroppedFile for DroppedPath {
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
-}
+use common::DroppedPath;
 
 #[test]
 fn a_csv_dropped_on_the_window_is_imported() {

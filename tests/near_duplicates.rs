@@ -31,13 +31,7 @@ fn blocks_cover(seed: u32, quality: u8, lighter: u8) -> Vec<u8> {
     bytes
 }
 
-fn run(library: &Path, args: &[&str]) -> serde_json::Value {
-    let mut full = vec!["--library", library.to_str().unwrap(), "--json"];
-    full.extend_from_slice(args);
-    let (status, stdout, stderr) = common::shelfwise(&full);
-    assert!(status.success(), "{args:?}: {stderr}");
-    serde_json::from_str(&stdout).unwrap()
-}
+use common::shelfwise_json as run;
 
 fn readers_of(library: &Path, book: &str) -> Vec<String> {
     let library = shelfwise::store::Library::open(library).unwrap();

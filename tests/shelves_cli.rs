@@ -6,13 +6,7 @@ mod common;
 
 use std::path::Path;
 
-fn run(library: &Path, args: &[&str]) -> serde_json::Value {
-    let mut full = vec!["--library", library.to_str().unwrap(), "--json"];
-    full.extend_from_slice(args);
-    let (status, stdout, stderr) = common::shelfwise(&full);
-    assert!(status.success(), "{args:?}: {stderr}");
-    serde_json::from_str(&stdout).unwrap()
-}
+use common::shelfwise_json as run;
 
 fn shown(library: &Path, shelf: &str) -> Vec<String> {
     run(library, &["shelf", "show", shelf])["books"]

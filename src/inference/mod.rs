@@ -244,6 +244,51 @@ impl TrainedRun {
         self.embed_books(library, None, self.config.modalities, progress, cancel)
     }
 
+    /// The library's books that `keep` (given each text and whether it has a
+    /// cover) keeps, with their examples as the run reads them, filling the
+    /// feature cache first where covers are missing from it.
+    fn library_examples(
+        &self,
+        library: &mut Library,
+        progress: OnProgress,
+        cancel: &Cancel,
+        keep: impl Fn(&BookText, bool) -> bool,
+    ) -> Result<(Vec<BookText>, Vec<Example>), TrainError> {
+        let cache = self.feature_cache(library)?;
+        embed::fill_cache(
+            library,
+            &self.trunk,
+            &cache,
+            &self.config.trunk,
+            self.device,
+            progress,
+            cancel,
+        )?;
+        let cover_of: BTreeMap<BookId, String> = library.book_cover_hashes()?.into_iter().collect();
+        let mut books = Vec::new();
+        let mut examples = Vec::new();
+        for text in library.book_texts()? {
+            let hash = cover_of.get(&text.book_id);
+            if !keep(&text, hash.is_some()) {
+                continue;
+            }
+            let cover = match hash {
+                Some(hash) => cache.load(hash)?,
+                None => None,
+            };
+            let (word_ids, bag) = self.words(&self.stems(&text));
+            examples.push(Example {
+                book_id: Some(text.book_id),
+                label: 0,
+                word_ids,
+                bag,
+                cover,
+            });
+            books.push(text);
+        }
+        Ok((books, examples))
+    }
+
     /// [`Self::embed_library`] for `only` these books, when given, from
     /// `modalities` (a cover-only placement of every book is what an image
     /// query is ranked against).
@@ -256,38 +301,11 @@ impl TrainedRun {
         cancel: &Cancel,
     ) -> Result<Vec<(BookId, Placement)>, TrainError> {
         let wanted: Option<BTreeSet<BookId>> = only.map(|ids| ids.iter().copied().collect());
-        let cache = self.feature_cache(library)?;
-        let trunk = &self.config.trunk;
-        embed::fill_cache(
-            library,
-            &self.trunk,
-            &cache,
-            trunk,
-            self.device,
-            progress,
-            cancel,
-        )?;
-        let cover_of: BTreeMap<BookId, String> = library.book_cover_hashes()?.into_iter().collect();
-        let mut examples = Vec::new();
-        for text in library.book_texts()? {
-            if wanted.as_ref().is_some_and(|w| !w.contains(&text.book_id))
-                || (modalities == Modalities::Image && !cover_of.contains_key(&text.book_id))
-            {
-                continue;
-            }
-            let cover = match cover_of.get(&text.book_id) {
-                Some(hash) => cache.load(hash)?,
-                None => None,
-            };
-            let (word_ids, bag) = self.words(&self.stems(&text));
-            examples.push(Example {
-                book_id: Some(text.book_id),
-                label: 0,
-                word_ids,
-                bag,
-                cover,
-            });
-        }
+        let (_, examples) =
+            self.library_examples(library, progress, cancel, |text, has_cover| {
+                wanted.as_ref().is_none_or(|w| w.contains(&text.book_id))
+                    && (modalities != Modalities::Image || has_cover)
+            })?;
         let dataset = self.dataset(examples);
         let ids: Vec<BookId> = dataset.examples.iter().filter_map(|e| e.book_id).collect();
         Ok(ids
@@ -317,63 +335,29 @@ impl TrainedRun {
         progress: OnProgress,
         cancel: &Cancel,
     ) -> Result<Vec<CategorySuggestion>, TrainError> {
-        let unlabelled: Vec<BookId> = library
-            .book_texts()?
-            .into_iter()
-            .filter(|t| t.category.trim().is_empty())
-            .map(|t| t.book_id)
-            .collect();
-        if unlabelled.is_empty() {
+        let (books, examples) = self.library_examples(library, progress, cancel, |text, _| {
+            text.category.trim().is_empty()
+        })?;
+        if books.is_empty() {
             return Ok(Vec::new());
         }
-        let cache = self.feature_cache(library)?;
-        embed::fill_cache(
-            library,
-            &self.trunk,
-            &cache,
-            &self.config.trunk,
-            self.device,
-            progress,
-            cancel,
-        )?;
-        let cover_of: BTreeMap<BookId, String> = library.book_cover_hashes()?.into_iter().collect();
-        let mut examples = Vec::new();
-        let mut books = Vec::new();
-        for text in library.book_texts()? {
-            if !unlabelled.contains(&text.book_id) {
-                continue;
-            }
-            let cover = match cover_of.get(&text.book_id) {
-                Some(hash) => cache.load(hash)?,
-                None => None,
-            };
-            let (word_ids, bag) = self.words(&self.stems(&text));
-            examples.push(Example {
-                book_id: Some(text.book_id),
-                label: 0,
-                word_ids,
-                bag,
-                cover,
-            });
-            books.push(text);
-        }
+        let external_ids: BTreeMap<BookId, String> = library
+            .book_summaries()?
+            .into_iter()
+            .map(|b| (b.book_id, b.external_id))
+            .collect();
         let predictions = self.predict(&self.dataset(examples), self.config.modalities);
         let mut suggestions: Vec<CategorySuggestion> = books
             .into_iter()
             .enumerate()
             .map(|(row, text)| CategorySuggestion {
+                external_id: external_ids.get(&text.book_id).cloned().unwrap_or_default(),
                 book_id: text.book_id,
-                external_id: String::new(),
                 title: text.title,
                 category: self.categories[predictions.predicted[row]].clone(),
                 confidence: predictions.confidence[row],
             })
             .collect();
-        for suggestion in &mut suggestions {
-            if let Some(detail) = library.book_detail(suggestion.book_id)? {
-                suggestion.external_id = detail.external_id;
-            }
-        }
         suggestions.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
         Ok(suggestions)
     }

@@ -190,3 +190,26 @@ pub fn trained_library() -> (tempfile::TempDir, tempfile::TempDir, i64) {
     let run = report["runs"][0]["run"].as_i64().unwrap();
     (library, source, run)
 }
+
+/// `shelfwise --library LIBRARY --json ARGS...`, which must succeed; its JSON.
+pub fn shelfwise_json(library: &Path, args: &[&str]) -> serde_json::Value {
+    let mut full = vec!["--library", library.to_str().unwrap(), "--json"];
+    full.extend_from_slice(args);
+    let (status, stdout, stderr) = shelfwise(&full);
+    assert!(status.success(), "{args:?}: {stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {stdout}"))
+}
+
+/// A file dropped on the window, as the windowing integration hands it over.
+#[derive(Debug)]
+pub struct DroppedPath(pub PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
