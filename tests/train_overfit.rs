@@ -311,6 +311,7 @@ fn a_stopped_run_resumes_where_it_stopped_with_a_continuous_curve() {
             epochs: 12,
             ..tiny_config(Modalities::Fused)
         },
+        seeds: Vec::new(),
     };
     // Stop the run as its sixth epoch ends: the cancel is seen at the next step.
     let cancel = AtomicBool::new(false);
@@ -480,6 +481,7 @@ fn a_run_with_subwords_learns_the_books_and_places_a_typed_description() {
         betas: vec![0.5],
         single_modal: false,
         base: config,
+        seeds: Vec::new(),
     };
     let runs = train::run_sweep(
         library_dir.path(),

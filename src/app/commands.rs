@@ -10,8 +10,44 @@ use super::{PickPurpose, ShelfwiseApp};
 use crate::project::Method;
 use crate::store::{BookId, RunId};
 
+/// Where one click takes a book from any view that shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HubAction {
+    /// Recommend: books like it.
+    MoreLikeThis,
+    /// Attention: where the model looked on its cover.
+    Heatmap,
+    /// Projection: the book and its nearest neighbours there, selected.
+    InProjection,
+    /// Library: its detail panel, in edit mode.
+    Edit,
+}
+
+impl HubAction {
+    pub const ALL: [HubAction; 4] = [
+        HubAction::MoreLikeThis,
+        HubAction::Heatmap,
+        HubAction::InProjection,
+        HubAction::Edit,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            HubAction::MoreLikeThis => "More like this",
+            HubAction::Heatmap => "Heatmap",
+            HubAction::InProjection => "In projection",
+            HubAction::Edit => "Edit",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
+    /// One click from a book to another view of it.
+    BookHub(BookId, HubAction),
+    /// Shows the Library view with only these books (a projection's selection).
+    FilterLibrary(Vec<BookId>),
+    ClearLibraryFilter,
     SwitchView(View),
     /// Imports a file or folder (queued behind a running import).
     Import(PathBuf),
@@ -68,6 +104,8 @@ pub enum Command {
     Undo,
     Redo,
     StartSweep,
+    /// Writes the sweep's HTML report under the library's `reports/` folder.
+    WriteSweepReport(crate::store::SweepId),
     /// The demo form, then its sweep.
     DemoSweep,
     ResumeRun(RunId),
@@ -101,6 +139,17 @@ impl ShelfwiseApp {
     pub fn apply(&mut self, ctx: &egui::Context, command: Command) {
         match command {
             Command::SwitchView(view) => self.switch_view(view),
+            Command::BookHub(book_id, action) => self.book_hub(ctx, book_id, action),
+            Command::ClearLibraryFilter => {
+                self.library.only = None;
+                self.library.apply_filters();
+            }
+            Command::FilterLibrary(books) => {
+                self.library.only = Some(books.into_iter().collect());
+                self.library.apply_filters();
+                self.library.trash = None;
+                self.view = super::settings::View::Library;
+            }
             Command::Import(path) => self.start_import(ctx, path),
             Command::PickImportSource { folder } => {
                 self.pick_file(ctx, PickPurpose::ImportSource { folder })
@@ -141,6 +190,7 @@ impl ShelfwiseApp {
             Command::Undo => self.undo(false),
             Command::Redo => self.undo(true),
             Command::StartSweep => self.start_sweep(ctx),
+            Command::WriteSweepReport(sweep) => self.start_sweep_report(ctx, sweep),
             Command::DemoSweep => {
                 self.train.form = TrainForm::demo();
                 self.start_sweep(ctx);
@@ -172,6 +222,37 @@ impl ShelfwiseApp {
             }
             Command::ExportPlot(name) => self.request_plot_png(ctx, name),
             Command::DismissMessage => self.message = None,
+        }
+    }
+
+    /// Takes a book to another view of it, in one click.
+    fn book_hub(&mut self, ctx: &egui::Context, book_id: BookId, action: HubAction) {
+        match action {
+            HubAction::MoreLikeThis => {
+                self.select(book_id);
+                self.recommend.kind = super::QueryKind::SelectedBook;
+                self.view = View::Recommend;
+                self.start_recommend(ctx);
+            }
+            HubAction::Heatmap => {
+                self.view = View::Attention;
+                self.start_attention(ctx, book_id);
+            }
+            HubAction::InProjection => {
+                self.switch_view(View::Projection);
+                if !self.projection.focus_on(book_id) {
+                    self.message = Some(format!(
+                        "Book {book_id} is not in a projection yet: press Compute, then try again."
+                    ));
+                }
+            }
+            HubAction::Edit => {
+                self.select(book_id);
+                self.view = View::Library;
+                if let Some(detail) = &self.library.selected {
+                    self.library.draft = Some(super::EditDraft::of(detail));
+                }
+            }
         }
     }
 

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use super::projection_facts::{ColourBy, ProjectionFacts};
 use crate::inference::AttentionMaps;
 use crate::jobs::Job;
 use crate::project::Method;
@@ -41,6 +42,18 @@ impl AttentionState {
     }
 }
 
+/// What a drag on the projection does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SelectMode {
+    /// Moves the view.
+    #[default]
+    Pan,
+    /// Selects the points in a rectangle.
+    Box,
+    /// Selects the points inside a freehand outline.
+    Lasso,
+}
+
 pub struct ProjectionState {
     pub method: Method,
     pub job: Option<Job<StoredProjection>>,
@@ -48,9 +61,19 @@ pub struct ProjectionState {
     pub selection: Vec<BookId>,
     /// Each projected book's place on screen in the last frame drawn.
     pub screen: Vec<(BookId, egui::Pos2)>,
-    pub box_select: bool,
+    pub select_mode: SelectMode,
     /// Where the box being dragged started.
     pub box_origin: Option<egui::Pos2>,
+    /// The lasso being drawn, in screen points.
+    pub lasso: Vec<egui::Pos2>,
+    /// The book a hub link asked to see here, ringed.
+    pub focus: Option<BookId>,
+    pub colour_by: ColourBy,
+    /// The reader whose books stand out when colouring by reader.
+    pub reader: String,
+    pub facts: ProjectionFacts,
+    /// The shelf the selection is put on.
+    pub shelf: String,
 }
 
 impl Default for ProjectionState {
@@ -61,9 +84,49 @@ impl Default for ProjectionState {
             projection: None,
             selection: Vec::new(),
             screen: Vec::new(),
-            box_select: false,
+            select_mode: SelectMode::default(),
             box_origin: None,
+            lasso: Vec::new(),
+            focus: None,
+            colour_by: ColourBy::default(),
+            reader: String::new(),
+            facts: ProjectionFacts::default(),
+            shelf: "From the projection".into(),
         }
+    }
+}
+
+/// How many nearest points a hub link selects around its book.
+const FOCUS_NEIGHBOURS: usize = 10;
+
+impl ProjectionState {
+    /// Rings `book_id` and selects it with its nearest points in the plane;
+    /// false when the projection does not hold it.
+    pub fn focus_on(&mut self, book_id: BookId) -> bool {
+        let Some(projection) = &self.projection else {
+            return false;
+        };
+        let points: Vec<(BookId, [f32; 2])> = projection
+            .book_ids
+            .iter()
+            .zip(projection.points.chunks(2))
+            .map(|(id, xy)| (*id, [xy[0], xy[1]]))
+            .collect();
+        let Some(&(_, [x, y])) = points.iter().find(|(id, _)| *id == book_id) else {
+            return false;
+        };
+        let mut by_distance: Vec<(f32, BookId)> = points
+            .iter()
+            .map(|(id, [px, py])| ((px - x).powi(2) + (py - y).powi(2), *id))
+            .collect();
+        by_distance.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        self.selection = by_distance
+            .into_iter()
+            .take(FOCUS_NEIGHBOURS + 1)
+            .map(|(_, id)| id)
+            .collect();
+        self.focus = Some(book_id);
+        true
     }
 }
 

@@ -15,6 +15,8 @@ pub struct Exports {
     pub plot_rects: HashMap<&'static str, egui::Rect>,
     /// The library's books being written out in the import format.
     pub books_job: Option<crate::jobs::Job<crate::export::ExportReport>>,
+    /// A sweep's HTML report being written; it ends with the page's path.
+    pub report_job: Option<crate::jobs::Job<PathBuf>>,
     pending_png: Option<(&'static str, egui::Rect, Receiver<Arc<egui::ColorImage>>)>,
 }
 

@@ -42,6 +42,9 @@ pub struct LibraryState {
     /// The shelf whose wall the grid shows, with its books in order.
     pub shelf: Option<String>,
     pub shelf_order: Option<Vec<BookId>>,
+    /// Only these books pass the filters (a projection's selection made a
+    /// filter); `None`: every book.
+    pub only: Option<BTreeSet<BookId>>,
     /// The shelf the selection bar puts books on.
     pub shelf_target: String,
     /// The review queue of categories the model suggests for books without one.
@@ -114,9 +117,13 @@ impl LibraryState {
         let needle = self.query.trim().to_lowercase();
         let words: Vec<&str> = needle.split_whitespace().collect();
         let passes = |i: usize| {
-            self.category
+            self.only
                 .as_ref()
-                .is_none_or(|category| &self.books[i].category == category)
+                .is_none_or(|only| only.contains(&self.books[i].book_id))
+                && self
+                    .category
+                    .as_ref()
+                    .is_none_or(|category| &self.books[i].category == category)
                 && words.iter().all(|w| self.search_keys[i].contains(w))
         };
         self.visible = match &self.shelf_order {

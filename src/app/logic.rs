@@ -155,6 +155,20 @@ impl ShelfwiseApp {
 
     /// A finished export says where it went.
     fn poll_export(&mut self) {
+        if let Some(outcome) = self.exports.report_job.as_mut().and_then(|job| job.poll()) {
+            self.exports.report_job = None;
+            self.status = Some(match outcome {
+                JobOutcome::Finished(page) => {
+                    format!("Wrote the sweep report to {}", page.display())
+                }
+                JobOutcome::Failed(error) => {
+                    format!(
+                        "The sweep report failed: {}",
+                        crate::jobs::error_message(&error)
+                    )
+                }
+            });
+        }
         let Some(outcome) = self.exports.books_job.as_mut().and_then(|job| job.poll()) else {
             return;
         };
@@ -285,7 +299,10 @@ impl ShelfwiseApp {
         if let Some(outcome) = self.projection.job.as_mut().and_then(|job| job.poll()) {
             self.projection.job = None;
             match outcome {
-                JobOutcome::Finished(projection) => self.projection.projection = Some(projection),
+                JobOutcome::Finished(projection) => {
+                    self.projection.projection = Some(projection);
+                    self.load_projection_facts();
+                }
                 JobOutcome::Failed(error) => {
                     self.message = Some(format!(
                         "Projection: {}",

@@ -8,10 +8,12 @@
 pub mod backbone;
 pub mod commands;
 pub mod curation;
+pub mod curves;
 pub mod explore;
 pub mod exports;
 pub mod library;
 pub mod logic;
+pub mod projection_facts;
 pub mod runs;
 pub mod settings;
 pub mod tasks;
@@ -23,12 +25,13 @@ use std::sync::mpsc::Receiver;
 
 pub use backbone::BackboneState;
 pub use commands::Command;
+pub use curves::{RunCurve, smooth};
 pub use explore::{AttentionState, ProjectionState, QueryKind, RecommendState};
 pub use library::{EditDraft, LibraryState};
 pub use runs::RunsState;
 pub use settings::{DeviceChoice, SETTINGS_KEY, Settings, View};
 pub use tasks::PickPurpose;
-pub use train::{LiveSweep, RunCurve, TrainForm, TrainState, smooth};
+pub use train::{LiveSweep, TrainForm, TrainPanel, TrainState};
 
 use crate::import::ImportReport;
 use crate::jobs::Job;
@@ -167,10 +170,11 @@ impl ShelfwiseApp {
         if self.runs.chosen.is_none() && self.train.job.is_none() && live_empty {
             self.runs.chosen = self.runs.explore_run();
         }
-        if let Some(run_id) = self.runs.chosen
-            && let Err(error) = self.train.load_curves(store, &self.runs, run_id)
-        {
-            self.message = Some(format!("Cannot read run {run_id}'s curves: {error}"));
+        if let Some(run_id) = self.runs.chosen {
+            if let Err(error) = self.train.load_curves(store, &self.runs, run_id) {
+                self.message = Some(format!("Cannot read run {run_id}'s curves: {error}"));
+            }
+            self.train.evaluation.load(&self.library_dir, run_id);
         }
     }
 
@@ -237,6 +241,23 @@ impl ShelfwiseApp {
             Ok(Some(stored)) => self.projection.projection = Some(stored),
             Ok(None) => {}
             Err(error) => self.message = Some(format!("Cannot read the projection: {error}")),
+        }
+        self.load_projection_facts();
+    }
+
+    /// Reads what the projection colours by, for the explore run (again
+    /// when it changed or trained since).
+    pub(crate) fn load_projection_facts(&mut self) {
+        let (Some(store), Some(run_id)) = (&self.store, self.runs.explore_run()) else {
+            return;
+        };
+        match projection_facts::ProjectionFacts::read(store, &self.library_dir, run_id) {
+            Ok(facts) => self.projection.facts = facts,
+            Err(error) => {
+                self.message = Some(format!(
+                    "Cannot read run {run_id}'s books for colouring: {error}"
+                ))
+            }
         }
     }
 

@@ -7,8 +7,9 @@ use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 
 use super::ShelfwiseApp;
+use super::curves::RunCurve;
 use super::runs::run_label;
-use super::train::{LiveSweep, RunCurve, curve_end, lineage_curves};
+use super::train::{LiveSweep, curve_end, lineage_curves};
 use crate::backbone;
 use crate::import::{self, ImportOptions};
 use crate::inference::TrainedRun;
@@ -280,9 +281,13 @@ impl ShelfwiseApp {
             }
         };
         let configs = request.configs();
+        let several_seeds = !request.seeds.is_empty();
         let labels = configs
             .iter()
-            .map(|c| c.modalities.run_label(c.beta))
+            .map(|c| {
+                let seed = several_seeds.then_some(c.seed as i64);
+                (c.modalities.run_label(c.beta), seed)
+            })
             .collect();
         let books = self
             .library
@@ -294,6 +299,7 @@ impl ShelfwiseApp {
         let per_batch = (base.categories_per_batch * base.books_per_category).max(1);
         let train_books = ((books as f64) * (1.0 - base.validation_share)).ceil() as usize;
         let total_steps = configs.len() * base.epochs * train_books.div_ceil(per_batch).max(1);
+        self.train.sweep_note = Some(sweep_note(&request, books, train_books));
         self.start_training(
             ctx,
             ("sweep".into(), labels),
@@ -311,6 +317,23 @@ impl ShelfwiseApp {
         );
     }
 
+    /// Writes a sweep's report (plots, tables, settings) as one HTML page
+    /// under the library's `reports/` folder, in the background.
+    pub fn start_sweep_report(&mut self, ctx: &egui::Context, sweep: crate::store::SweepId) {
+        if self.exports.report_job.is_some() {
+            return;
+        }
+        let name = format!("report of sweep {sweep}");
+        self.exports.report_job = Some(self.job_setup(ctx).spawn(name, move |job, setup| {
+            job.progress(Progress::new(0, 1), "reading the sweep");
+            let library = setup.open()?;
+            let folder = setup.library_dir.join("reports");
+            let page =
+                crate::report::write_sweep_report(&library, &setup.library_dir, sweep, &folder)?;
+            Ok(page)
+        }));
+    }
+
     /// Goes on with a stopped run from its last checkpoint.
     pub fn resume_run(&mut self, ctx: &egui::Context, run_id: RunId) {
         if self.train.job.is_some() {
@@ -322,7 +345,7 @@ impl ShelfwiseApp {
             .map_or_else(String::new, run_label);
         self.start_training(
             ctx,
-            (format!("run {run_id}"), vec![label]),
+            (format!("run {run_id}"), vec![(label, None)]),
             (0, Vec::new()),
             move |setup, on_event, job| {
                 let device = setup.compute.device();
@@ -364,7 +387,7 @@ impl ShelfwiseApp {
             });
         self.start_training(
             ctx,
-            (format!("fine-tune of run {parent}"), vec![label]),
+            (format!("fine-tune of run {parent}"), vec![(label, None)]),
             (0, lead),
             move |setup, on_event, job| {
                 let device = setup.compute.device();
@@ -385,7 +408,7 @@ impl ShelfwiseApp {
     fn start_training(
         &mut self,
         ctx: &egui::Context,
-        (name, labels): (String, Vec<String>),
+        (name, labels): (String, Vec<(String, Option<i64>)>),
         (total_steps, lead): (usize, Vec<RunCurve>),
         train: impl FnOnce(
             &JobSetup,
@@ -527,4 +550,40 @@ impl ShelfwiseApp {
             Err(error) => self.status = Some(format!("Cannot open the file dialog: {error}")),
         }
     }
+}
+
+/// What a sweep started from the window will show: its runs, seeds, split
+/// and trunk, said above its curves (a speaker's audience reads it).
+fn sweep_note(request: &train::SweepRequest, books: usize, train_books: usize) -> String {
+    let base = &request.base;
+    let seeds = if request.seeds.is_empty() {
+        format!("seed {}", base.seed)
+    } else {
+        let list: Vec<String> = request.seeds.iter().map(u64::to_string).collect();
+        format!(
+            "seeds {} (each its own split; curves can be drawn as mean and band)",
+            list.join(", ")
+        )
+    };
+    let betas: Vec<String> = request.betas.iter().map(f64::to_string).collect();
+    let trunk = match &base.trunk.weights {
+        Some(path) => format!("VGG16 from {}", path.display()),
+        None => format!(
+            "a random VGG16 trunk (width {}, {} px covers, same for every seed)",
+            base.trunk.width, base.trunk.image_size
+        ),
+    };
+    format!(
+        "Showing {} run(s): fused at β {}{}; {seeds}; {train_books} of {books} labelled books train, \
+         the other {} are held out; {} epochs each; {trunk}.",
+        request.configs().len(),
+        betas.join(", "),
+        if request.single_modal {
+            ", plus image-only and text-only"
+        } else {
+            ""
+        },
+        books.saturating_sub(train_books),
+        base.epochs,
+    )
 }

@@ -5,15 +5,19 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use super::runs::{RunsState, run_label};
+use super::curves::{CurveMode, LossTerm, RunCurve, ValidationFigure, stored_curve};
+use super::runs::RunsState;
 use crate::jobs::Job;
 use crate::store::{Library, RunId, RunListing, StoreError};
-use crate::train::{SweepRequest, SweepRun, TrainConfig, TrainEvent};
+use crate::train::{HeldOutBook, SweepRequest, SweepRun, TrainConfig, TrainEvent};
 
 /// The Train view's form.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainForm {
     pub betas: String,
+    /// Seeds to repeat the sweep over (`1, 2, 3`); one seed draws one line
+    /// per setting, several a mean with a band.
+    pub seeds: String,
     pub single_modal: bool,
     pub epochs: usize,
     pub categories_per_batch: usize,
@@ -30,6 +34,7 @@ impl Default for TrainForm {
         let defaults = TrainConfig::default();
         Self {
             betas: "0.2, 0.3, 0.5".into(),
+            seeds: defaults.seed.to_string(),
             single_modal: true,
             epochs: defaults.epochs,
             categories_per_batch: defaults.categories_per_batch,
@@ -48,6 +53,7 @@ impl TrainForm {
     pub fn demo() -> Self {
         Self {
             betas: "0.2, 0.3, 0.5".into(),
+            seeds: "1".into(),
             single_modal: true,
             epochs: 20,
             categories_per_batch: 5,
@@ -81,9 +87,29 @@ impl TrainForm {
         Ok(betas)
     }
 
+    fn seeds(&self) -> Result<Vec<u64>, String> {
+        let mut seeds = Vec::new();
+        for part in self
+            .seeds
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let seed: u64 = part
+                .parse()
+                .map_err(|_| format!("seed `{part}` is not a whole number"))?;
+            if seeds.contains(&seed) {
+                return Err(format!("seed {seed} is given twice"));
+            }
+            seeds.push(seed);
+        }
+        Ok(seeds)
+    }
+
     /// The sweep this form asks for, or what is wrong with it.
     pub fn request(&self, weights: Option<PathBuf>) -> Result<SweepRequest, String> {
         let betas = self.betas()?;
+        let seeds = self.seeds()?;
         if self.epochs == 0 || self.categories_per_batch == 0 || self.books_per_category == 0 {
             return Err("epochs, P and K must be at least 1".into());
         }
@@ -101,31 +127,28 @@ impl TrainForm {
             base.trunk.weights = weights;
             base.trunk.width = 1.0;
         }
+        if let Some(&first) = seeds.first() {
+            // One seed is the base's own (also the trunk's, as `--seed` is).
+            base.seed = first;
+            if seeds.len() == 1 {
+                base.trunk.seed = first;
+            }
+        }
         Ok(SweepRequest {
             betas,
             single_modal: self.single_modal,
             base,
+            seeds: if seeds.len() > 1 { seeds } else { Vec::new() },
         })
     }
-}
-
-/// One run's curves: loss per step, validation accuracy per epoch.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct RunCurve {
-    pub run_id: RunId,
-    pub label: String,
-    /// `[step, loss]`.
-    pub losses: Vec<[f64; 2]>,
-    /// `[epoch, validation accuracy]`.
-    pub accuracy: Vec<[f64; 2]>,
 }
 
 /// The curves of the sweep in progress, shared with its job.
 #[derive(Debug, Default)]
 pub struct LiveSweep {
     pub curves: Vec<RunCurve>,
-    /// Labels of the runs not started yet, in order.
-    pub pending: Vec<String>,
+    /// Settings and seeds of the runs not started yet, in order.
+    pub pending: Vec<(String, Option<i64>)>,
     /// Where the new runs' curves start, `[step, epoch]`: the end of the
     /// parent's curves that a fine-tune draws on from (zero otherwise).
     pub offset: [f64; 2],
@@ -134,16 +157,12 @@ pub struct LiveSweep {
 impl LiveSweep {
     pub fn record(&mut self, run_id: RunId, event: &TrainEvent) {
         if !self.curves.iter().any(|c| c.run_id == run_id) {
-            let label = if self.pending.is_empty() {
-                format!("run {run_id}")
+            let (setting, seed) = if self.pending.is_empty() {
+                (format!("run {run_id}"), None)
             } else {
-                format!("run {run_id}: {}", self.pending.remove(0))
+                self.pending.remove(0)
             };
-            self.curves.push(RunCurve {
-                run_id,
-                label,
-                ..RunCurve::default()
-            });
+            self.curves.push(RunCurve::new(run_id, setting, seed));
         }
         let curve = self
             .curves
@@ -152,16 +171,32 @@ impl LiveSweep {
             .expect("just added");
         let [steps_before, epochs_before] = self.offset;
         match event {
-            TrainEvent::Step { step, loss, .. } => {
-                curve.losses.push([steps_before + *step as f64, *loss])
+            TrainEvent::Step {
+                step,
+                loss,
+                cross_entropy,
+                triplet,
+                alignment,
+                ..
+            } => {
+                let x = steps_before + *step as f64;
+                curve.losses.push([x, *loss]);
+                curve.cross_entropy.push([x, *cross_entropy]);
+                curve.triplet.push([x, *triplet]);
+                if let Some(alignment) = alignment {
+                    curve.alignment.push([x, *alignment]);
+                }
             }
             TrainEvent::Epoch {
                 epoch,
                 val_accuracy,
+                val_macro_f1,
                 ..
-            } => curve
-                .accuracy
-                .push([epochs_before + *epoch as f64, *val_accuracy]),
+            } => {
+                let x = epochs_before + *epoch as f64;
+                curve.accuracy.push([x, *val_accuracy]);
+                curve.macro_f1.push([x, *val_macro_f1]);
+            }
         }
     }
 }
@@ -174,6 +209,18 @@ pub struct TrainState {
     pub chosen_curves: Vec<RunCurve>,
     pub smoothing: f64,
     pub log_scale: bool,
+    /// Which loss the loss plot draws.
+    pub loss_term: LossTerm,
+    /// Which validation figure the second plot draws.
+    pub validation_figure: ValidationFigure,
+    /// Runs drawn one by one, or each setting's mean over seeds with a band.
+    pub curve_mode: CurveMode,
+    /// What the central panel shows: the curves, or the chosen run's evaluation.
+    pub panel: TrainPanel,
+    pub table_order: super::runs::RunTableOrder,
+    pub evaluation: EvaluationState,
+    /// What the sweep started last is showing (runs, seeds, split, trunk).
+    pub sweep_note: Option<String>,
     /// Runs of the live sweep already in the run table.
     pub listed_live_runs: usize,
 }
@@ -187,8 +234,66 @@ impl Default for TrainState {
             chosen_curves: Vec::new(),
             smoothing: 0.0,
             log_scale: false,
+            loss_term: LossTerm::default(),
+            validation_figure: ValidationFigure::default(),
+            curve_mode: CurveMode::default(),
+            panel: TrainPanel::default(),
+            table_order: Default::default(),
+            evaluation: EvaluationState::default(),
+            sweep_note: None,
             listed_live_runs: 0,
         }
+    }
+}
+
+/// The Train view's central panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrainPanel {
+    #[default]
+    Curves,
+    Evaluation,
+}
+
+/// The evaluation panel of the chosen run: its held-out books as it
+/// predicted them, and the confusion cell opened.
+#[derive(Debug, Default)]
+pub struct EvaluationState {
+    /// The run whose books are loaded.
+    pub run: Option<RunId>,
+    /// `None`: the run kept none (it trained before they were kept).
+    pub held_out: Option<Vec<HeldOutBook>>,
+    /// Why they could not be read.
+    pub error: Option<String>,
+    /// The confusion cell opened: (true category, predicted category) rows.
+    pub cell: Option<(usize, usize)>,
+}
+
+impl EvaluationState {
+    /// Reads the held-out books of `run_id` (again: a resumed run rewrites
+    /// them); the open cell stays open while the run is the same.
+    pub fn load(&mut self, library_root: &std::path::Path, run_id: RunId) {
+        let cell = self.cell.filter(|_| self.run == Some(run_id));
+        *self = Self {
+            run: Some(run_id),
+            cell,
+            ..Self::default()
+        };
+        match crate::train::RunDir::new(library_root, run_id).load_held_out() {
+            Ok(books) => self.held_out = books,
+            Err(error) => self.error = Some(error.to_string()),
+        }
+    }
+
+    /// The books of one confusion cell, the most confident first.
+    pub fn cell_books(&self, (actual, predicted): (usize, usize)) -> Vec<&HeldOutBook> {
+        let mut books: Vec<&HeldOutBook> = self
+            .held_out
+            .iter()
+            .flatten()
+            .filter(|b| b.actual == actual && b.predicted == predicted)
+            .collect();
+        books.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        books
     }
 }
 
@@ -246,28 +351,6 @@ impl TrainState {
     }
 }
 
-/// A run's stored curves, starting at `offset` (`[step, epoch]`).
-fn stored_curve(
-    library: &Library,
-    listing: &RunListing,
-    [steps_before, epochs_before]: [f64; 2],
-) -> Result<RunCurve, StoreError> {
-    let steps = library.run_steps(listing.run_id)?;
-    let epochs = library.run_epochs(listing.run_id)?;
-    Ok(RunCurve {
-        run_id: listing.run_id,
-        label: format!("run {}: {}", listing.run_id, run_label(listing)),
-        losses: steps
-            .iter()
-            .map(|s| [steps_before + s.step as f64, s.loss])
-            .collect(),
-        accuracy: epochs
-            .iter()
-            .map(|e| [epochs_before + e.epoch as f64, e.val_accuracy])
-            .collect(),
-    })
-}
-
 /// The curves of `run_id` and the runs it was fine-tuned from, oldest first,
 /// each going on where its parent's ended. A parent deleted since ends the line.
 pub fn lineage_curves(
@@ -305,24 +388,6 @@ pub fn curve_end(curve: &RunCurve) -> [f64; 2] {
     ]
 }
 
-/// An exponential moving average of `points` (`weight` 0 = none, toward 1 =
-/// smoother), as TensorBoard draws loss curves.
-pub fn smooth(points: &[[f64; 2]], weight: f64) -> Vec<[f64; 2]> {
-    let weight = weight.clamp(0.0, 0.999);
-    let mut last = None;
-    points
-        .iter()
-        .map(|&[x, y]| {
-            let value = match last {
-                None => y,
-                Some(previous) => previous * weight + (1.0 - weight) * y,
-            };
-            last = Some(value);
-            [x, value]
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,19 +408,13 @@ mod tests {
     }
 
     #[test]
-    fn smoothing_follows_the_curve_and_zero_leaves_it() {
-        let points = [[1.0, 1.0], [2.0, 0.0], [3.0, 1.0]];
-        assert_eq!(smooth(&points, 0.0), points.to_vec());
-        let smoothed = smooth(&points, 0.5);
-        assert_eq!(smoothed[1], [2.0, 0.5]);
-        assert_eq!(smoothed[2], [3.0, 0.75]);
-    }
-
-    #[test]
     fn live_curves_take_the_labels_of_their_runs_in_order() {
         let mut live = LiveSweep {
             curves: Vec::new(),
-            pending: vec!["fused, β 0.3".into(), "image only".into()],
+            pending: vec![
+                ("fused, β 0.3".into(), Some(2)),
+                ("image only".into(), None),
+            ],
             offset: [0.0, 0.0],
         };
         let step = |n| TrainEvent::Step {
@@ -364,13 +423,15 @@ mod tests {
             loss: 1.0 / n as f64,
             cross_entropy: 0.0,
             triplet: 0.0,
+            alignment: Some(0.25),
         };
         live.record(RunId(7), &step(1));
         live.record(RunId(7), &step(2));
         live.record(RunId(8), &step(1));
-        assert_eq!(live.curves[0].label, "run 7: fused, β 0.3");
+        assert_eq!(live.curves[0].label(), "run 7: fused, β 0.3 (seed 2)");
         assert_eq!(live.curves[0].losses.len(), 2);
-        assert_eq!(live.curves[1].label, "run 8: image only");
+        assert_eq!(live.curves[0].alignment, [[1.0, 0.25], [2.0, 0.25]]);
+        assert_eq!(live.curves[1].label(), "run 8: image only");
     }
 
     #[test]
@@ -392,6 +453,7 @@ mod tests {
                         loss: 1.0,
                         cross_entropy: 1.0,
                         triplet: 0.0,
+                        alignment: None,
                     })
                     .collect();
                 let row = crate::store::RunEpoch {
@@ -412,7 +474,8 @@ mod tests {
         let curves = &state.chosen_curves;
         assert_eq!(curves.len(), 2);
         assert_eq!(curves[0].run_id, parent);
-        assert_eq!(curves[1].label, "run 2: fused, β 0.3, from run 1");
+        assert_eq!(curves[1].label(), "run 2: fused, β 0.3, from run 1");
+        assert!(curves[1].alignment.is_empty(), "no alignment term was kept");
         let steps: Vec<f64> = curves[1].losses.iter().map(|p| p[0]).collect();
         assert_eq!(steps, [7.0, 8.0, 9.0]);
         assert_eq!(curves[1].accuracy[0][0], 3.0);
@@ -422,7 +485,7 @@ mod tests {
         let mut live = LiveSweep {
             offset: curve_end(&curves[0]),
             curves: curves[..1].to_vec(),
-            pending: vec!["fused".into()],
+            pending: vec![("fused".into(), None)],
         };
         live.record(
             RunId(9),
@@ -432,6 +495,7 @@ mod tests {
                 loss: 0.5,
                 cross_entropy: 0.5,
                 triplet: 0.0,
+                alignment: None,
             },
         );
         assert_eq!(live.curves[1].losses, [[7.0, 0.5]]);

@@ -4,6 +4,7 @@
 //! command group: the library ([`library`]), word vectors ([`words`]),
 //! training ([`train`]) and trained runs ([`run`]).
 
+pub mod analysis;
 pub mod curate;
 pub mod library;
 pub mod output;
@@ -161,6 +162,26 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<curate::ShelfAction>,
     },
+    /// Write a sweep's report: one self-contained HTML page with its plots,
+    /// tables and settings (default folder: the library's reports/).
+    Report {
+        /// The sweep (the `sweep` column of `shelfwise runs`).
+        #[arg(long)]
+        sweep: crate::store::SweepId,
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Write a run's placements of the library's books for TensorBoard
+    /// Projector (TSV pair, sprite, config) or NumPy (.npy and a metadata CSV).
+    Embeddings {
+        #[arg(long)]
+        run: RunId,
+        #[arg(long, value_enum, default_value = "projector")]
+        format: crate::embedding_export::EmbeddingFormat,
+        /// A new or empty folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Print each book's tokens, one line per book, as Word2Vec reads them.
     Preprocess {
         /// Books CSVs in the import format; without any, the library's own books.
@@ -277,6 +298,10 @@ fn run_in(context: &Context, command: &Command) -> anyhow::Result<ExitCode> {
         Command::NearDuplicates { distance } => curate::near_duplicates(context, *distance)?,
         Command::Doubtful { folds, seed } => curate::doubtful(context, *folds, *seed)?,
         Command::Merge { keep, other } => curate::merge(context, keep, other)?,
+        Command::Report { sweep, out } => analysis::report(context, *sweep, out.as_deref())?,
+        Command::Embeddings { run, format, out } => {
+            analysis::embeddings(context, *run, *format, out)?
+        }
     };
     Ok(code)
 }

@@ -32,6 +32,11 @@ pub struct TrainArgs {
     /// Seed of the split, the batches and the random trunk (default 1).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Repeat the sweep once per seed, each seed its own split, batches and
+    /// heads' start (the trunk keeps --seed's), e.g. `--seeds 1,2,3`: the
+    /// window draws each setting's mean with its band.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["resume", "fine_tune"])]
+    pub seeds: Vec<u64>,
     /// Cover side in pixels (default 128).
     #[arg(long)]
     pub image_size: Option<i64>,
@@ -242,6 +247,7 @@ pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
             betas: sweep_betas(args, &base),
             single_modal: args.single_modal,
             base,
+            seeds: args.seeds.clone(),
         };
         eprintln!("training on {device:?}, {} run(s)", request.configs().len());
         train::run_sweep(dir, &request, device, &mut print_epoch, context.cancel)?

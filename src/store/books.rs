@@ -420,6 +420,16 @@ impl Library {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Each book's language: the one its import named, else the one found.
+    pub fn book_languages(&self) -> Result<Vec<(BookId, Option<String>)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT book_id, COALESCE(language, detected_language) FROM books
+             WHERE deleted_at IS NULL ORDER BY book_id",
+        )?;
+        let rows = stmt.query_map([], |row| Ok((BookId(row.get(0)?), row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Every book's text, in book id order.
     pub fn book_texts(&self) -> Result<Vec<BookText>, StoreError> {
         let mut stmt = self.conn.prepare(

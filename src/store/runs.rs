@@ -13,6 +13,8 @@ pub struct RunStep {
     pub loss: f64,
     pub cross_entropy: f64,
     pub triplet: f64,
+    /// The alignment term, in runs that had one.
+    pub alignment: Option<f64>,
 }
 
 /// A run as the run table lists it.
@@ -33,6 +35,8 @@ pub struct RunListing {
     pub epochs_done: i64,
     /// The run this one was fine-tuned from, when it was.
     pub parent_run_id: Option<RunId>,
+    /// The seed of its split, batches and heads (from its settings).
+    pub seed: Option<i64>,
 }
 
 /// One epoch's metrics.
@@ -122,8 +126,8 @@ impl Library {
         let tx = self.conn.transaction()?;
         {
             let mut put = tx.prepare_cached(
-                "INSERT OR REPLACE INTO run_steps (run_id, step, epoch, loss, cross_entropy, triplet)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO run_steps (run_id, step, epoch, loss, cross_entropy, triplet, alignment)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for step in steps {
                 put.execute(params![
@@ -132,7 +136,8 @@ impl Library {
                     step.epoch,
                     step.loss,
                     step.cross_entropy,
-                    step.triplet
+                    step.triplet,
+                    step.alignment
                 ])?;
             }
             tx.execute(
@@ -186,7 +191,7 @@ impl Library {
             "SELECT run_id, sweep_id, beta, modalities, status, best_epoch, val_accuracy, val_macro_f1,
                     summary, created_at,
                     COALESCE((SELECT MAX(epoch) FROM run_epochs e WHERE e.run_id = runs.run_id), 0),
-                    parent_run_id
+                    parent_run_id, json_extract(config, '$.seed')
              FROM runs ORDER BY run_id DESC",
         )?;
         let rows = stmt.query_map([], |row| {
@@ -203,6 +208,7 @@ impl Library {
                 created_at: row.get(9)?,
                 epochs_done: row.get(10)?,
                 parent_run_id: row.get(11)?,
+                seed: row.get(12)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -211,7 +217,7 @@ impl Library {
     /// A run's per-step losses, in step order.
     pub fn run_steps(&self, run_id: RunId) -> Result<Vec<RunStep>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT step, epoch, loss, cross_entropy, triplet FROM run_steps WHERE run_id = ?1 ORDER BY step",
+            "SELECT step, epoch, loss, cross_entropy, triplet, alignment FROM run_steps WHERE run_id = ?1 ORDER BY step",
         )?;
         let rows = stmt.query_map([run_id], |row| {
             Ok(RunStep {
@@ -220,6 +226,7 @@ impl Library {
                 loss: row.get(2)?,
                 cross_entropy: row.get(3)?,
                 triplet: row.get(4)?,
+                alignment: row.get(5)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

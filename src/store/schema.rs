@@ -190,4 +190,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (shelf_id, book_id)
     );
     "#,
+    // 10: the alignment term of a step (NULL where the run had none), so
+    // each term of the objective can be drawn on its own scale.
+    r#"
+    ALTER TABLE run_steps ADD COLUMN alignment REAL;
+    "#,
 ];

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn;
 
 use super::TrainError;
+use super::summary::HeldOutBook;
 use crate::store::{BookId, RunId, write_file_atomically};
 use crate::text::Vocab;
 
@@ -78,6 +79,12 @@ impl RunDir {
         self.path.join("split.json")
     }
 
+    /// What the run said about each held-out book (the evaluation panel's
+    /// confusion cells open these).
+    pub fn held_out_file(&self) -> PathBuf {
+        self.path.join("held_out.json")
+    }
+
     pub fn create(&self) -> Result<(), TrainError> {
         std::fs::create_dir_all(&self.path).map_err(|e| checkpoint_error(&self.path, e))
     }
@@ -140,14 +147,30 @@ impl RunDir {
 
     /// The run's split; `None` for runs saved before it was kept.
     pub fn load_split(&self) -> Result<Option<RunSplit>, TrainError> {
-        let path = self.split_file();
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| checkpoint_error(&path, e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(checkpoint_error(&path, e)),
-        }
+        read_json(&self.split_file())
+    }
+
+    pub fn save_held_out(&self, books: &[HeldOutBook]) -> Result<(), TrainError> {
+        let path = self.held_out_file();
+        let bytes = serde_json::to_vec(books).map_err(|e| checkpoint_error(&path, e))?;
+        write_file_atomically(&path, &bytes).map_err(|e| TrainError::Checkpoint(e.to_string()))
+    }
+
+    /// The run's held-out books as it predicted them; `None` for runs saved
+    /// before they were kept.
+    pub fn load_held_out(&self) -> Result<Option<Vec<HeldOutBook>>, TrainError> {
+        read_json(&self.held_out_file())
+    }
+}
+
+/// A JSON file of the run's folder; `None` when it is not there.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, TrainError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| checkpoint_error(path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(checkpoint_error(path, e)),
     }
 }
 

@@ -35,7 +35,7 @@ pub use config::{InvalidSetting, SweepRequest, TrainConfig};
 pub use registry::{books_changed_since, delete_run, list_runs, run_owner};
 pub use run::{ResumePoint, RunStart, train_run};
 pub use split::{pk_batches, stratified_split};
-pub use summary::{RunSummary, ValidationTables};
+pub use summary::{HeldOutBook, RunSummary, ValidationTables};
 pub use sweep::{
     FineTuneRequest, SweepRun, fine_tune_config, fine_tune_run, resume_run, run_sweep,
 };
@@ -92,6 +92,8 @@ pub enum TrainEvent {
         loss: f64,
         cross_entropy: f64,
         triplet: f64,
+        /// The alignment term (unweighted), in fused runs that have one.
+        alignment: Option<f64>,
     },
     Epoch {
         epoch: usize,

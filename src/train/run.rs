@@ -312,9 +312,11 @@ impl<'a> Trainer<'a> {
                 config.alpha(),
                 config.label_smoothing,
             );
-            if let Some(alignment) = self.alignment_loss(batch) {
-                objective += alignment * config.alignment;
-            }
+            let alignment = self.alignment_loss(batch).map(|term| {
+                let value = term.double_value(&[]);
+                objective += term * config.alignment;
+                value
+            });
             optimizer.backward_step(&objective);
             let value = objective.double_value(&[]);
             epoch_loss += value;
@@ -325,6 +327,7 @@ impl<'a> Trainer<'a> {
                 loss: value,
                 cross_entropy,
                 triplet,
+                alignment,
             });
         }
         Ok(epoch_loss / batches.len() as f64)
@@ -404,7 +407,7 @@ impl<'a> Trainer<'a> {
         }
         let config = self.config;
         let chosen = self.fit_word_classifier()?;
-        let tables = validation_tables(
+        let (tables, held_out) = validation_tables(
             &self.predictor(),
             &self.data.dataset,
             self.data.measured(),
@@ -423,6 +426,9 @@ impl<'a> Trainer<'a> {
             self.save(Checkpoint::Best)?;
         }
         summary.validation = Some(tables);
+        if let Some(dir) = self.run_dir {
+            dir.save_held_out(&held_out)?;
+        }
         Ok(summary)
     }
 

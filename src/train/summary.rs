@@ -44,6 +44,21 @@ pub struct ValidationTables {
     pub confusion: ConfusionMatrix,
     /// `None` when the held-out books lack covers or texts to pair.
     pub retrieval: Option<CrossModalRecall>,
+    /// How many books retrieval ranked among (chance R@k is k / gallery);
+    /// absent in runs saved before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrieval_gallery: Option<usize>,
+}
+
+/// What a run said about one held-out book: categories as rows of the
+/// run's `categories`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldOutBook {
+    pub book_id: crate::store::BookId,
+    pub actual: usize,
+    pub predicted: usize,
+    /// The predicted category's share of the probabilities.
+    pub confidence: f32,
 }
 
 /// JSON has no NaN: serde_json writes it as null, which reads back as NaN.
@@ -94,6 +109,7 @@ mod tests {
                 per_category: crate::eval::per_category(&matrix, &["a".into(), "b".into()]),
                 confusion: matrix,
                 retrieval: None,
+                retrieval_gallery: None,
             }),
             averaged_from: None,
             word_classifier: Some(super::super::word_classifier::WordClassifierChoice {

@@ -247,12 +247,14 @@ impl EpochRecorder<'_> {
                 loss,
                 cross_entropy,
                 triplet,
+                alignment,
             } => self.steps.push(RunStep {
                 step: step as i64,
                 epoch: epoch as i64,
                 loss,
                 cross_entropy,
                 triplet,
+                alignment,
             }),
             TrainEvent::Epoch {
                 epoch,

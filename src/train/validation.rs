@@ -4,9 +4,11 @@
 
 use super::data::Dataset;
 use super::predict::Predictor;
-use super::summary::ValidationTables;
+use super::summary::{HeldOutBook, ValidationTables};
 use crate::store::Modalities;
 
+///
+/// Also what the run said about each held-out book of the library.
 pub(crate) fn validation_tables(
     predictor: &Predictor,
     dataset: &Dataset,
@@ -14,8 +16,30 @@ pub(crate) fn validation_tables(
     modalities: Modalities,
     mask_ensemble: bool,
     embedding_dim: usize,
-) -> ValidationTables {
-    let confusion = predictor.confusion(dataset, measured, modalities, mask_ensemble);
+) -> (ValidationTables, Vec<HeldOutBook>) {
+    let predictions = predictor.predict(dataset, measured, modalities, mask_ensemble);
+    let actual: Vec<usize> = measured
+        .iter()
+        .map(|&i| dataset.examples[i].label)
+        .collect();
+    let confusion = crate::eval::ConfusionMatrix::from_labels(
+        &actual,
+        &predictions.predicted,
+        dataset.categories.len(),
+    )
+    .expect("labels in range");
+    let held_out = measured
+        .iter()
+        .enumerate()
+        .filter_map(|(row, &i)| {
+            Some(HeldOutBook {
+                book_id: dataset.examples[i].book_id?,
+                actual: actual[row],
+                predicted: predictions.predicted[row],
+                confidence: predictions.confidence[row],
+            })
+        })
+        .collect();
     let paired: Vec<usize> = measured
         .iter()
         .copied()
@@ -32,9 +56,11 @@ pub(crate) fn validation_tables(
     } else {
         None
     };
-    ValidationTables {
+    let tables = ValidationTables {
         per_category: crate::eval::per_category(&confusion, &dataset.categories),
         confusion,
+        retrieval_gallery: retrieval.as_ref().map(|_| paired.len()),
         retrieval,
-    }
+    };
+    (tables, held_out)
 }

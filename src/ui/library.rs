@@ -6,6 +6,7 @@ use std::path::Path;
 use egui::{FontId, Rect, Role, Sense, Stroke, StrokeKind, Vec2, WidgetInfo};
 
 use super::widgets::placeholder_cover;
+use crate::app::commands::HubAction;
 use crate::app::{Command, LibraryState, file_uri};
 use crate::store::BookSummary;
 
@@ -175,6 +176,10 @@ fn cover_grid(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<Co
                         if response.clicked() {
                             clicks.push(book.book_id);
                         }
+                        let book_id = book.book_id;
+                        response.context_menu(|ui| {
+                            super::widgets::book_hub_menu(ui, book_id, commands)
+                        });
                         if response.drag_started() || response.dragged() || response.drag_stopped()
                         {
                             dragging = Some(response.clone());
@@ -277,6 +282,17 @@ fn grid_toolbar(ui: &mut egui::Ui, state: &LibraryState, commands: &mut Vec<Comm
             commands.push(Command::ExportBooks);
         }
     });
+    if let Some(only) = &state.only {
+        ui.horizontal(|ui| {
+            ui.label(format!(
+                "Showing the {} books selected in the projection.",
+                only.len()
+            ));
+            if ui.small_button("Show all books").clicked() {
+                commands.push(Command::ClearLibraryFilter);
+            }
+        });
+    }
 }
 
 /// Every book, or one shelf's wall of covers.
@@ -380,6 +396,7 @@ fn detail_panel(ui: &mut egui::Ui, state: &mut LibraryState, commands: &mut Vec<
                     return;
                 }
                 super::curation::book_actions(ui, detail, &mut state.draft, commands);
+                super::widgets::book_hub(ui, detail.book_id, &[HubAction::Edit], commands);
                 let width = ui.available_width().min(320.0);
                 match &detail.cover_path {
                     Some(path) => {

@@ -6,11 +6,14 @@
 
 pub mod attention;
 pub mod curation;
+pub mod evaluation;
 pub mod imports;
 pub mod library;
 pub mod projection;
 pub mod recommend;
+pub mod run_table;
 pub mod settings;
+pub mod sweep_plots;
 pub mod train;
 pub mod widgets;
 
@@ -62,13 +65,14 @@ pub fn show(app: &mut ShelfwiseApp, ui: &mut egui::Ui) -> Vec<Command> {
             };
             library::show(ui, &mut app.library, &context)
         }
-        View::Train => train::show(
-            ui,
-            &mut app.train,
-            &app.runs,
-            &mut app.settings,
-            &app.backbone,
-        ),
+        View::Train => {
+            let context = train::TrainContext {
+                runs: &app.runs,
+                backbone: &app.backbone,
+                library: &app.library,
+            };
+            train::show(ui, &mut app.train, &mut app.settings, &context)
+        }
         View::Attention => attention::show(ui, &mut app.attention, &app.library, &app.runs),
         View::Projection => projection::show(ui, &mut app.projection, &app.library, &app.runs),
         View::Recommend => recommend::show(ui, &mut app.recommend, &app.library, &app.runs),

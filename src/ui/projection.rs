@@ -1,13 +1,18 @@
-//! The Projection view: a run's books laid out in 2D (PCA or t-SNE) and
-//! coloured by category; hover a point for its book, click it to open the
-//! book, or drag a box to select many.
+//! The Projection view: a run's books laid out in 2D (PCA or t-SNE),
+//! coloured by category, the run's verdict, training or held-out, cover
+//! share, language or reader (legend entries hide and show); hover a point
+//! for its book, click it to open the book, or drag a box or a lasso to
+//! select many, and make the selection a library filter, a shelf or a CSV.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use egui::{Color32, Rect, RichText, Stroke, StrokeKind, Vec2};
 use egui_plot::{Legend, Plot, PlotPoints, PlotTransform, Points};
 
-use super::widgets::{explore_view, job_line, palette};
+use super::widgets::{book_hub, explore_view, job_line, palette};
+use crate::app::commands::HubAction;
+use crate::app::explore::SelectMode;
+use crate::app::projection_facts::{ColourBy, inside};
 use crate::app::{Command, LibraryState, ProjectionState, RunsState, file_uri};
 use crate::project::Method;
 use crate::store::{BookId, StoredProjection};
@@ -25,7 +30,13 @@ pub fn show(
         if ui.add_enabled(state.job.is_none(), compute).clicked() {
             commands.push(Command::ComputeProjection(state.method));
         }
-        ui.checkbox(&mut state.box_select, "box select (drag)");
+        ui.separator();
+        ui.label("Drag:");
+        ui.radio_value(&mut state.select_mode, SelectMode::Pan, "pan");
+        ui.radio_value(&mut state.select_mode, SelectMode::Box, "box select");
+        ui.radio_value(&mut state.select_mode, SelectMode::Lasso, "lasso");
+        ui.separator();
+        colour_controls(ui, state);
         if ui.button("Export (PNG)").clicked() {
             commands.push(Command::ExportPlot("projection"));
         }
@@ -52,22 +63,30 @@ pub fn show(
     explore_view(ui, runs, state, controls, body)
 }
 
-fn points_by_category(
-    projection: &StoredProjection,
-    library: &LibraryState,
-    index_of: &HashMap<BookId, usize>,
-) -> BTreeMap<String, Vec<[f64; 2]>> {
-    let mut by_category: BTreeMap<String, Vec<[f64; 2]>> = BTreeMap::new();
-    for (book_id, point) in projection.book_ids.iter().zip(projection.points.chunks(2)) {
-        let category = index_of
-            .get(book_id)
-            .map_or(String::new(), |&i| library.books[i].category.clone());
-        by_category
-            .entry(category)
-            .or_default()
-            .push([f64::from(point[0]), f64::from(point[1])]);
+/// What the points are coloured by (and, by reader, whose books).
+fn colour_controls(ui: &mut egui::Ui, state: &mut ProjectionState) {
+    egui::ComboBox::from_label("colour by")
+        .selected_text(state.colour_by.name())
+        .show_ui(ui, |ui| {
+            for colour_by in ColourBy::ALL {
+                ui.selectable_value(&mut state.colour_by, colour_by, colour_by.name());
+            }
+        });
+    if state.colour_by == ColourBy::Reader {
+        let readers: Vec<String> = state.facts.readers.keys().cloned().collect();
+        if state.reader.is_empty()
+            && let Some(first) = readers.first()
+        {
+            state.reader = first.clone();
+        }
+        egui::ComboBox::from_id_salt("projection_reader")
+            .selected_text(state.reader.clone())
+            .show_ui(ui, |ui| {
+                for reader in readers {
+                    ui.selectable_value(&mut state.reader, reader.clone(), reader);
+                }
+            });
     }
-    by_category
 }
 
 fn scatter(
@@ -77,23 +96,46 @@ fn scatter(
     projection: &StoredProjection,
     commands: &mut Vec<Command>,
 ) {
-    let colours = library.category_colours();
     let index_of = library.index_by_id();
-    let by_category = points_by_category(projection, library, &index_of);
+    let category_of = |book: BookId| {
+        index_of
+            .get(&book)
+            .map_or(String::new(), |&i| library.books[i].category.clone())
+    };
+    let groups = state
+        .facts
+        .groups(projection, category_of, state.colour_by, &state.reader);
+    let category_colours = library.category_colours();
+    let focus = state.focus.and_then(|book| {
+        let at = projection.book_ids.iter().position(|id| *id == book)?;
+        Some([
+            f64::from(projection.points[2 * at]),
+            f64::from(projection.points[2 * at + 1]),
+        ])
+    });
+    let colour_by = state.colour_by;
     let response = Plot::new("projection")
         .legend(Legend::default())
         .data_aspect(1.0)
-        .allow_drag(!state.box_select)
+        .allow_drag(state.select_mode == SelectMode::Pan)
         .show(ui, |plot| {
-            for (category, points) in &by_category {
-                let name = if category.is_empty() {
-                    "(none)"
-                } else {
-                    category
+            for (index, (group, points)) in groups.iter().enumerate() {
+                let colour = match colour_by {
+                    ColourBy::Category => {
+                        palette(category_colours.get(group).copied().unwrap_or(0))
+                    }
+                    _ => palette(index),
                 };
-                let colour = palette(colours.get(category).copied().unwrap_or(0));
-                let points = Points::new(name.to_string(), PlotPoints::from(points.clone()));
+                let points = Points::new(group.clone(), PlotPoints::from(points.clone()));
                 plot.points(points.radius(2.5).color(colour));
+            }
+            if let Some(at) = focus {
+                plot.points(
+                    Points::new("the book asked for", PlotPoints::from(vec![at]))
+                        .radius(8.0)
+                        .filled(false)
+                        .color(Color32::WHITE),
+                );
             }
             plot.pointer_coordinate()
         });
@@ -137,12 +179,31 @@ fn scatter(
             ui.label(format!("{} — {}", book.title, book.author));
             ui.label(RichText::new(&book.category).weak());
         });
-        if response.response.clicked() && !state.box_select {
+        if response.response.clicked() && state.select_mode == SelectMode::Pan {
             commands.push(Command::OpenBook(book_id));
         }
     }
-    box_selection(ui, state, projection, &transform, response.response.rect);
+    match state.select_mode {
+        SelectMode::Box => box_selection(ui, state, projection, &transform, response.response.rect),
+        SelectMode::Lasso => {
+            lasso_selection(ui, state, projection, &transform, response.response.rect)
+        }
+        SelectMode::Pan => {}
+    }
     selection_window(ui, state, library, &index_of, commands);
+}
+
+/// The pointer's press, position, whether it is down and whether it was
+/// released this frame.
+fn pointer(ui: &egui::Ui) -> (Option<egui::Pos2>, Option<egui::Pos2>, bool, bool) {
+    ui.input(|i| {
+        (
+            i.pointer.press_origin(),
+            i.pointer.interact_pos(),
+            i.pointer.primary_down(),
+            i.pointer.primary_released(),
+        )
+    })
 }
 
 /// Box selection from the raw pointer (the plot itself does not drag then);
@@ -154,18 +215,11 @@ fn box_selection(
     transform: &PlotTransform,
     plot_rect: Rect,
 ) {
-    let (pressed_at, position, down, released) = ui.input(|i| {
-        (
-            i.pointer.press_origin(),
-            i.pointer.interact_pos(),
-            i.pointer.primary_down(),
-            i.pointer.primary_released(),
-        )
-    });
-    if state.box_select && down && state.box_origin.is_none() {
+    let (pressed_at, position, down, released) = pointer(ui);
+    if down && state.box_origin.is_none() {
         state.box_origin = pressed_at.filter(|a| plot_rect.contains(*a));
     }
-    if let (true, Some(a), Some(b)) = (state.box_select, state.box_origin, position) {
+    if let (Some(a), Some(b)) = (state.box_origin, position) {
         if down {
             let outline = Stroke::new(1.5, Color32::WHITE);
             ui.painter()
@@ -178,16 +232,10 @@ fn box_selection(
             );
             let (x0, x1) = (a.x.min(b.x), a.x.max(b.x));
             let (y0, y1) = (a.y.min(b.y), a.y.max(b.y));
-            state.selection = projection
-                .book_ids
-                .iter()
-                .zip(projection.points.chunks(2))
-                .filter(|(_, xy)| {
-                    let (x, y) = (f64::from(xy[0]), f64::from(xy[1]));
-                    (x0..=x1).contains(&x) && (y0..=y1).contains(&y)
-                })
-                .map(|(id, _)| *id)
-                .collect();
+            state.selection = points_where(projection, |x, y| {
+                (x0..=x1).contains(&x) && (y0..=y1).contains(&y)
+            });
+            state.focus = None;
         }
     }
     if !down {
@@ -195,9 +243,70 @@ fn box_selection(
     }
 }
 
+/// Lasso selection: the outline follows the pointer while it is down; on
+/// release the points inside it are selected.
+fn lasso_selection(
+    ui: &mut egui::Ui,
+    state: &mut ProjectionState,
+    projection: &StoredProjection,
+    transform: &PlotTransform,
+    plot_rect: Rect,
+) {
+    let (pressed_at, position, down, released) = pointer(ui);
+    if down && state.lasso.is_empty() {
+        if let Some(start) = pressed_at.filter(|a| plot_rect.contains(*a)) {
+            state.lasso.push(start);
+        }
+    }
+    if !state.lasso.is_empty()
+        && let Some(at) = position
+        && down
+        && state
+            .lasso
+            .last()
+            .is_none_or(|last| last.distance(at) > 2.0)
+    {
+        state.lasso.push(at);
+    }
+    if state.lasso.len() > 1 {
+        let mut outline = state.lasso.clone();
+        outline.push(state.lasso[0]);
+        ui.painter()
+            .add(egui::Shape::line(outline, Stroke::new(1.5, Color32::WHITE)));
+    }
+    if released || !down {
+        if state.lasso.len() >= 3 {
+            let outline: Vec<[f64; 2]> = state
+                .lasso
+                .iter()
+                .map(|p| {
+                    let value = transform.value_from_position(*p);
+                    [value.x, value.y]
+                })
+                .collect();
+            state.selection = points_where(projection, |x, y| inside(&outline, [x, y]));
+            state.focus = None;
+        }
+        state.lasso.clear();
+    }
+}
+
+/// The projected books whose point passes `keep`.
+fn points_where(projection: &StoredProjection, keep: impl Fn(f64, f64) -> bool) -> Vec<BookId> {
+    projection
+        .book_ids
+        .iter()
+        .zip(projection.points.chunks(2))
+        .filter(|(_, xy)| keep(f64::from(xy[0]), f64::from(xy[1])))
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+/// The selection's window: choose its books in the library, show only them
+/// there, put them on a shelf, write them as CSV; each book with its hub.
 fn selection_window(
     ui: &mut egui::Ui,
-    state: &ProjectionState,
+    state: &mut ProjectionState,
     library: &LibraryState,
     index_of: &HashMap<BookId, usize>,
     commands: &mut Vec<Command>,
@@ -205,22 +314,50 @@ fn selection_window(
     if state.selection.is_empty() {
         return;
     }
-    egui::Window::new(format!("{} selected", state.selection.len()))
+    let selection = state.selection.clone();
+    let mut open = true;
+    egui::Window::new(format!("{} selected", selection.len()))
         .default_pos(egui::pos2(40.0, 120.0))
+        .open(&mut open)
         .show(ui.ctx(), |ui| {
-            if ui
-                .button("Select in the library")
-                .on_hover_text(
-                    "Choose these books in the Library view, to set their category or delete them",
-                )
-                .clicked()
-            {
-                commands.push(Command::ChooseBooks(state.selection.clone()));
-            }
+            ui.horizontal_wrapped(|ui| {
+                if ui
+                    .button("Select in the library")
+                    .on_hover_text(
+                        "Choose these books in the Library view, to set their category or delete them",
+                    )
+                    .clicked()
+                {
+                    commands.push(Command::ChooseBooks(selection.clone()));
+                }
+                if ui
+                    .button("Filter the library")
+                    .on_hover_text("Show only these books in the Library view")
+                    .clicked()
+                {
+                    commands.push(Command::FilterLibrary(selection.clone()));
+                }
+                if ui.button("Export (CSV)").clicked() {
+                    let rows = selection_csv(&selection, library, index_of, state);
+                    commands.push(Command::ExportCsv {
+                        name: "projection-selection".into(),
+                        rows,
+                    });
+                }
+            });
+            ui.horizontal(|ui| {
+                ui.add(egui::TextEdit::singleline(&mut state.shelf).desired_width(140.0));
+                if ui.button("Put on shelf").clicked() && !state.shelf.trim().is_empty() {
+                    commands.push(Command::AddToShelf(
+                        selection.clone(),
+                        state.shelf.trim().to_string(),
+                    ));
+                }
+            });
             egui::ScrollArea::vertical()
                 .max_height(300.0)
                 .show(ui, |ui| {
-                    for book_id in &state.selection {
+                    for book_id in &selection {
                         let Some(&i) = index_of.get(book_id) else {
                             continue;
                         };
@@ -231,9 +368,52 @@ fn selection_window(
                         {
                             commands.push(Command::OpenBook(*book_id));
                         }
+                        book_hub(ui, *book_id, &[HubAction::InProjection], commands);
                     }
                 });
         });
+    if !open {
+        state.selection.clear();
+        state.focus = None;
+    }
+}
+
+/// The selection as CSV rows: each book with its place and the group it is
+/// coloured in.
+fn selection_csv(
+    selection: &[BookId],
+    library: &LibraryState,
+    index_of: &HashMap<BookId, usize>,
+    state: &ProjectionState,
+) -> Vec<Vec<String>> {
+    let mut rows = vec![
+        [
+            "book_id",
+            "title",
+            "author",
+            "category",
+            state.colour_by.name(),
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for book_id in selection {
+        let Some(&i) = index_of.get(book_id) else {
+            continue;
+        };
+        let book = &library.books[i];
+        let group = state
+            .facts
+            .group_of(*book_id, &book.category, state.colour_by, &state.reader);
+        rows.push(vec![
+            book.external_id.clone(),
+            book.title.clone(),
+            book.author.clone(),
+            book.category.clone(),
+            group,
+        ]);
+    }
+    rows
 }
 
 #[cfg(test)]

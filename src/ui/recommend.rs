@@ -198,6 +198,7 @@ fn suggestion_row(
                     chip(ui, "red ring: where the model looked");
                 }
             });
+            super::widgets::book_hub(ui, s.book_id, &[], commands);
         });
     });
 }

@@ -1,25 +1,30 @@
 //! The Train view: the sweep form with Start, Stop and the demo sweep, the run
-//! table with the chosen run's per-category and retrieval tables, and the loss
-//! and validation curves of the sweep drawn live.
+//! table, and in the centre either the sweep's curves drawn live (per run or
+//! as each setting's mean over seeds with a band, each loss term on its own,
+//! macro-F1 against beta) or the chosen run's evaluation panel.
 
-use egui_plot::{Legend, Line, Plot, PlotPoints};
-
-use super::widgets::{backbone_controls, form_row, palette};
-use crate::app::runs::run_label;
+use super::widgets::{backbone_controls, form_row};
+use crate::app::curves::{BetaFigure, CurveMode, LossTerm, ValidationFigure};
 use crate::app::{
-    BackboneState, Command, DeviceChoice, RunCurve, RunsState, Settings, TrainState, smooth,
+    BackboneState, Command, DeviceChoice, LibraryState, RunCurve, RunsState, Settings, TrainPanel,
+    TrainState,
 };
-use crate::store::{RunId, RunListing, RunStatus};
-use crate::train::word_classifier::WordClassifierChoice;
-use crate::train::{RunSummary, ValidationTables};
+use crate::store::{RunListing, SweepId};
+
+/// What the Train view shows beside its own state.
+pub struct TrainContext<'a> {
+    pub runs: &'a RunsState,
+    pub backbone: &'a BackboneState,
+    pub library: &'a LibraryState,
+}
 
 pub fn show(
     ui: &mut egui::Ui,
     state: &mut TrainState,
-    runs: &RunsState,
     settings: &mut Settings,
-    backbone: &BackboneState,
+    context: &TrainContext<'_>,
 ) -> Vec<Command> {
+    let (runs, backbone) = (context.runs, context.backbone);
     let mut commands = Vec::new();
     egui::Panel::left("train_form")
         .resizable(false)
@@ -30,13 +35,50 @@ pub fn show(
                 .show(ui, |ui| {
                     sweep_form(ui, state, settings, backbone, &mut commands);
                     ui.separator();
-                    runs_table(ui, runs, state.job.is_some(), &mut commands);
+                    let training = state.job.is_some();
+                    super::run_table::show(
+                        ui,
+                        runs,
+                        &mut state.table_order,
+                        training,
+                        &mut commands,
+                    );
                 });
         });
     egui::CentralPanel::default().show(ui, |ui| {
-        let curves = state.curves(runs.chosen);
-        plot_controls(ui, state, &curves, &mut commands);
-        plots(ui, state, &curves, &mut commands);
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut state.panel, TrainPanel::Curves, "Curves");
+            ui.selectable_value(&mut state.panel, TrainPanel::Evaluation, "Evaluation")
+                .on_hover_text(
+                    "The chosen run's confusion matrix, per-category and retrieval tables",
+                );
+        });
+        ui.separator();
+        match state.panel {
+            TrainPanel::Curves => {
+                if let Some(note) = &state.sweep_note {
+                    ui.label(note);
+                }
+                let curves = state.curves(runs.chosen);
+                let sweep = curves
+                    .iter()
+                    .find_map(|c| runs.listing(c.run_id).and_then(|l| l.sweep_id));
+                plot_controls(ui, state, (&curves, sweep), &mut commands);
+                let listings: Vec<&RunListing> = curves
+                    .iter()
+                    .filter_map(|c| runs.listing(c.run_id))
+                    .collect();
+                let beta_figure = BetaFigure::of(&listings);
+                super::sweep_plots::show(ui, state, &curves, &beta_figure, &mut commands);
+            }
+            TrainPanel::Evaluation => super::evaluation::show(
+                ui,
+                runs,
+                &mut state.evaluation,
+                context.library,
+                &mut commands,
+            ),
+        }
     });
     commands
 }
@@ -48,6 +90,8 @@ fn form_grid(ui: &mut egui::Ui, state: &mut TrainState) {
         .show(ui, |ui| {
             let betas = egui::TextEdit::singleline(&mut form.betas).desired_width(120.0);
             form_row(ui, "Betas", betas);
+            let seeds = egui::TextEdit::singleline(&mut form.seeds).desired_width(120.0);
+            form_row(ui, "Seeds", seeds);
             form_row(
                 ui,
                 "Single-modal runs",
@@ -117,7 +161,9 @@ fn sweep_form(
     });
     if ui
         .add_enabled(!running, egui::Button::new("Demo sweep (about 2 min)"))
-        .on_hover_text("Three betas and both single-modal runs, small and quick: for a live demo")
+        .on_hover_text(
+            "Three betas and both single-modal runs on one seed, small and quick: for a live demo",
+        )
         .clicked()
     {
         commands.push(Command::DemoSweep);
@@ -131,212 +177,79 @@ fn sweep_form(
         )));
     }
 }
-
-fn runs_table(ui: &mut egui::Ui, runs: &RunsState, training: bool, commands: &mut Vec<Command>) {
-    ui.heading("Runs");
-    if runs.runs.is_empty() {
-        ui.label("No runs yet.");
-        return;
-    }
-    egui::ScrollArea::vertical()
-        .id_salt("runs_scroll")
-        .max_height(220.0)
-        .show(ui, |ui| {
-            egui::Grid::new("runs_grid").striped(true).show(ui, |ui| {
-                for header in ["run", "kind", "trunk", "status", "F1", "", ""] {
-                    ui.strong(header);
-                }
-                ui.end_row();
-                for run in &runs.runs {
-                    run_row(ui, run, runs, training, commands);
-                    ui.end_row();
-                }
-            });
-        });
-    let Some(listing) = runs.chosen.and_then(|id| runs.listing(id)) else {
-        return;
-    };
-    ui.separator();
-    ui.strong(format!("Run {}: {}", listing.run_id, run_label(listing)));
-    if let Ok(Some(RunSummary {
-        word_classifier: Some(words),
-        ..
-    })) = RunSummary::of_listing(listing)
-    {
-        ui.label(word_classifier_line(&words));
-    }
-    match RunSummary::of_listing(listing) {
-        Ok(Some(RunSummary {
-            validation: Some(tables),
-            ..
-        })) => run_tables(ui, listing.run_id, &tables, commands),
-        Ok(_) if listing.status != RunStatus::Finished => {
-            ui.label("No tables (the run has not finished).");
-        }
-        Ok(_) => {
-            ui.label("No tables were kept with this run.");
-        }
-        Err(error) => {
-            ui.colored_label(
-                ui.visuals().warn_fg_color,
-                format!("The run's stored summary cannot be read: {error}"),
-            );
-        }
-    }
-}
-
-/// One row of the run table: its id (choosing it), kind, trunk, status (a
-/// resume button when it can go on), F1, fine-tune and delete.
-fn run_row(
-    ui: &mut egui::Ui,
-    run: &RunListing,
-    runs: &RunsState,
-    training: bool,
-    commands: &mut Vec<Command>,
-) {
-    let chosen = runs.chosen == Some(run.run_id);
-    if ui
-        .selectable_label(chosen, run.run_id.to_string())
-        .clicked()
-    {
-        commands.push(Command::ChooseRun(run.run_id));
-    }
-    ui.label(run_label(run));
-    ui.label(runs.trunk_label(run.run_id).unwrap_or_else(|| "—".into()));
-    if run.status.can_resume() {
-        if ui
-            .small_button(format!("resume ({})", run.status))
-            .clicked()
-        {
-            commands.push(Command::ResumeRun(run.run_id));
-        }
-    } else {
-        match runs.changed_since.get(&run.run_id) {
-            Some(&changed) if changed > 0 => {
-                ui.label(format!("{} · {changed} book(s) changed since", run.status))
-                    .on_hover_text(
-                        "The librarian edited, deleted or recategorised these books after the run trained;                          fine-tune it to learn the library as it is now",
-                    );
-            }
-            _ => {
-                ui.label(run.status.as_str());
-            }
-        }
-    }
-    ui.label(run.val_macro_f1.map_or("—".into(), |f| format!("{f:.3}")));
-    let finished = run.status == RunStatus::Finished;
-    if ui
-        .add_enabled(
-            finished && !training,
-            egui::Button::new("fine-tune").small(),
-        )
-        .on_hover_text(
-            "Train a new run from this one's best checkpoint on the library as it is now: \
-                 its held-out books stay held out, new books and categories join",
-        )
-        .clicked()
-    {
-        commands.push(Command::FineTuneRun(run.run_id));
-    }
-    let deletable = run.status != RunStatus::Running;
-    let delete = ui
-        .add_enabled(deletable, egui::Button::new("delete").small())
-        .on_hover_text("Remove the run, its curves, tables and checkpoints");
-    if delete.clicked() {
-        commands.push(Command::DeleteRun(run.run_id));
-    }
-}
-
-/// The chosen run's per-category table (Table 3) and retrieval table (Table 2).
-fn run_tables(
-    ui: &mut egui::Ui,
-    run_id: RunId,
-    tables: &ValidationTables,
-    commands: &mut Vec<Command>,
-) {
-    let header = [
-        "category",
-        "sensitivity",
-        "specificity",
-        "ppv",
-        "iou",
-        "dice",
-    ];
-    let mut rows = vec![header.map(String::from).to_vec()];
-    egui::Grid::new("category_table")
-        .striped(true)
-        .show(ui, |ui| {
-            for name in header {
-                ui.strong(name);
-            }
-            ui.end_row();
-            for (name, m) in &tables.per_category {
-                let values = [m.sensitivity, m.specificity, m.ppv, m.iou, m.dice];
-                ui.label(name);
-                for v in &values {
-                    ui.label(format!("{v:.3}"));
-                }
-                ui.end_row();
-                let mut row = vec![name.clone()];
-                row.extend(values.iter().map(|v| v.to_string()));
-                rows.push(row);
-            }
-        });
-    if let Some(retrieval) = &tables.retrieval {
-        egui::Grid::new("retrieval_table")
-            .striped(true)
-            .show(ui, |ui| {
-                for name in ["retrieval", "R@1", "R@5", "R@10"] {
-                    ui.strong(name);
-                }
-                ui.end_row();
-                for (side, name) in [
-                    (&retrieval.text, "text to cover"),
-                    (&retrieval.image, "cover to text"),
-                ] {
-                    ui.label(name);
-                    for value in [side.r1, side.r5, side.r10] {
-                        ui.label(format!("{value:.3}"));
-                    }
-                    ui.end_row();
-                }
-                ui.label("mR");
-                ui.label(format!("{:.3}", retrieval.mean_recall));
-                ui.end_row();
-            });
-    }
-    if ui.button("Export table (CSV)").clicked() {
-        let name = format!("run{run_id}-categories");
-        commands.push(Command::ExportCsv { name, rows });
-    }
-}
-
 fn curves_csv(curves: &[RunCurve]) -> Vec<Vec<String>> {
-    let mut rows = vec![["run", "label", "step", "loss"].map(String::from).to_vec()];
+    let mut rows = vec![
+        [
+            "run",
+            "label",
+            "seed",
+            "step",
+            "loss",
+            "cross_entropy",
+            "triplet",
+            "alignment",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
     for curve in curves {
-        for [step, loss] in &curve.losses {
+        for (index, [step, loss]) in curve.losses.iter().enumerate() {
+            let term = |points: &[[f64; 2]]| {
+                points
+                    .get(index)
+                    .map_or(String::new(), |p| p[1].to_string())
+            };
             rows.push(vec![
                 curve.run_id.to_string(),
-                curve.label.clone(),
+                curve.setting.clone(),
+                curve.seed.map_or(String::new(), |s| s.to_string()),
                 step.to_string(),
                 loss.to_string(),
+                term(&curve.cross_entropy),
+                term(&curve.triplet),
+                term(&curve.alignment),
             ]);
         }
     }
     rows
 }
 
+/// The plots' choices (term, figure, per run or bands, smoothing) and the
+/// exports of what they show (`sweep`: the sweep drawn, for its report).
 fn plot_controls(
     ui: &mut egui::Ui,
     state: &mut TrainState,
-    curves: &[RunCurve],
+    (curves, sweep): (&[RunCurve], Option<SweepId>),
     commands: &mut Vec<Command>,
 ) {
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
+        egui::ComboBox::from_label("loss")
+            .selected_text(state.loss_term.name())
+            .show_ui(ui, |ui| {
+                for term in LossTerm::ALL {
+                    ui.selectable_value(&mut state.loss_term, term, term.name());
+                }
+            });
+        egui::ComboBox::from_label("per epoch")
+            .selected_text(state.validation_figure.name())
+            .show_ui(ui, |ui| {
+                for figure in [ValidationFigure::Accuracy, ValidationFigure::MacroF1] {
+                    ui.selectable_value(&mut state.validation_figure, figure, figure.name());
+                }
+            });
+        egui::ComboBox::from_label("draw")
+            .selected_text(state.curve_mode.name())
+            .show_ui(ui, |ui| {
+                for mode in CurveMode::ALL {
+                    ui.selectable_value(&mut state.curve_mode, mode, mode.name());
+                }
+            });
         let label = ui.label("Smoothing");
         ui.add(egui::Slider::new(&mut state.smoothing, 0.0..=0.99))
             .labelled_by(label.id);
         ui.checkbox(&mut state.log_scale, "log scale");
+    });
+    ui.horizontal_wrapped(|ui| {
         if ui.button("Export curves (CSV)").clicked() {
             let rows = curves_csv(curves);
             commands.push(Command::ExportCsv {
@@ -350,77 +263,18 @@ fn plot_controls(
         if ui.button("Export accuracy plot (PNG)").clicked() {
             commands.push(Command::ExportPlot("accuracy"));
         }
+        if let Some(sweep) = sweep
+            && ui
+                .button("Sweep report (HTML)")
+                .on_hover_text("One page with the sweep's plots, tables and settings, to share")
+                .clicked()
+        {
+            commands.push(Command::WriteSweepReport(sweep));
+        }
     });
     if curves.is_empty() {
         ui.label("No curves yet: start a sweep, or choose a past run in the table.");
     }
-}
-
-fn plots(ui: &mut egui::Ui, state: &TrainState, curves: &[RunCurve], commands: &mut Vec<Command>) {
-    let log = state.log_scale;
-    let height = (ui.available_height() * 0.55).max(160.0);
-    let loss_plot = Plot::new("loss_curves")
-        .legend(Legend::default())
-        .height(height)
-        .x_axis_label("step")
-        .y_axis_label(if log { "log10 loss" } else { "loss" })
-        .show(ui, |plot| {
-            for (index, curve) in curves.iter().enumerate() {
-                let points: Vec<[f64; 2]> = smooth(&curve.losses, state.smoothing)
-                    .into_iter()
-                    .map(|[x, y]| [x, if log { y.max(1e-9).log10() } else { y }])
-                    .collect();
-                let line = Line::new(curve.label.clone(), PlotPoints::from(points));
-                plot.line(line.color(palette(index)));
-            }
-        });
-    commands.push(Command::PlotDrawn("loss", loss_plot.response.rect));
-    let accuracy_plot = Plot::new("accuracy_curves")
-        .legend(Legend::default())
-        .height((ui.available_height() - 60.0).max(120.0))
-        .x_axis_label("epoch")
-        .y_axis_label("validation accuracy")
-        .show(ui, |plot| {
-            for (index, curve) in curves.iter().enumerate() {
-                let points = PlotPoints::from(curve.accuracy.clone());
-                plot.line(Line::new(curve.label.clone(), points).color(palette(index)));
-            }
-        });
-    commands.push(Command::PlotDrawn("accuracy", accuracy_plot.response.rect));
-    // The numbers behind the curves, readable (and testable) as text.
-    ui.horizontal_wrapped(|ui| {
-        for curve in curves {
-            let last = curve.losses.last().map_or(f64::NAN, |p| p[1]);
-            ui.label(format!(
-                "{}: {} steps, loss {last:.3}",
-                curve.label,
-                curve.losses.len()
-            ));
-        }
-    });
-}
-
-/// What the word classifier beside the network was, and what it changed on
-/// the validation books.
-fn word_classifier_line(words: &WordClassifierChoice) -> String {
-    if words.mix == 0.0 {
-        return format!(
-            "Word classifier: not used (it did not help on the validation books; network macro-F1 {:.3})",
-            words.network_macro_f1
-        );
-    }
-    format!(
-        "Word classifier beside the network: C {}, {}, weight {}; validation macro-F1 {:.3} for the network, {:.3} with it",
-        words.c,
-        if words.balanced {
-            "categories balanced"
-        } else {
-            "books weighted alike"
-        },
-        words.mix,
-        words.network_macro_f1,
-        words.val_macro_f1
-    )
 }
 
 #[cfg(test)]
@@ -429,33 +283,7 @@ mod tests {
     use egui_kittest::kittest::Queryable as _;
 
     use super::*;
-    use crate::store::Modalities;
-
-    #[test]
-    fn the_word_classifier_line_says_what_was_chosen_and_what_it_changed() {
-        let mut words = WordClassifierChoice {
-            c: 0.3,
-            balanced: true,
-            mix: 1.0,
-            network_macro_f1: 0.615,
-            val_macro_f1: 0.727,
-            cv_macro_f1: 0.7,
-        };
-        let line = word_classifier_line(&words);
-        assert!(
-            line.contains("C 0.3, categories balanced, weight 1"),
-            "{line}"
-        );
-        assert!(
-            line.contains("0.615 for the network, 0.727 with it"),
-            "{line}"
-        );
-        // The test harness's font has no arrows: a "→" here made the GUI test panic
-        // whenever the word classifier was used.
-        assert!(line.is_ascii(), "{line}");
-        words.mix = 0.0;
-        assert!(word_classifier_line(&words).starts_with("Word classifier: not used"));
-    }
+    use crate::store::{Modalities, RunId, RunStatus};
 
     struct Fixture {
         state: TrainState,
@@ -475,13 +303,14 @@ mod tests {
             .with_size(egui::vec2(1200.0, 800.0))
             .build_ui_state(
                 |ui, f: &mut Fixture| {
-                    let commands = show(
-                        ui,
-                        &mut f.state,
-                        &f.runs,
-                        &mut f.settings,
-                        &BackboneState::default(),
-                    );
+                    let library = LibraryState::default();
+                    let backbone = BackboneState::default();
+                    let context = TrainContext {
+                        runs: &f.runs,
+                        backbone: &backbone,
+                        library: &library,
+                    };
+                    let commands = show(ui, &mut f.state, &mut f.settings, &context);
                     f.commands.extend(commands);
                 },
                 fixture,
@@ -527,6 +356,7 @@ mod tests {
             created_at: String::new(),
             epochs_done: 0,
             parent_run_id: None,
+            seed: None,
         };
         let runs = RunsState {
             runs: vec![listing],
@@ -534,7 +364,8 @@ mod tests {
             changed_since: Default::default(),
         };
         let mut harness = harness(runs);
-        harness.get_by_label("resume (cancelled)").click();
+        assert!(harness.query_by_label("stopped").is_some());
+        harness.get_by_label("resume").click();
         harness.run();
         harness.get_by_label("delete").click();
         harness.run();
@@ -542,9 +373,11 @@ mod tests {
             asked(&harness),
             [Command::ResumeRun(RunId(4)), Command::DeleteRun(RunId(4))]
         );
+        harness.get_by_label("Evaluation").click();
+        harness.run();
         assert!(
             harness
-                .query_by_label("No tables (the run has not finished).")
+                .query_by_label("No evaluation yet (the run has not finished).")
                 .is_some()
         );
     }
@@ -564,6 +397,7 @@ mod tests {
             created_at: String::new(),
             epochs_done: 2,
             parent_run_id: parent.map(RunId),
+            seed: None,
         };
         let runs = RunsState {
             runs: vec![finished(5, Some(2)), finished(2, None)],
@@ -611,6 +445,7 @@ mod tests {
                 created_at: String::new(),
                 epochs_done: 2,
                 parent_run_id: None,
+                seed: None,
             }
         };
         let runs = RunsState {

@@ -4,9 +4,11 @@
 
 use egui::{Color32, FontId, Rect, RichText};
 
+use crate::app::commands::HubAction;
 use crate::app::runs::run_label;
 use crate::app::{BackboneState, Command, RunsState};
 use crate::jobs::Job;
+use crate::store::BookId;
 
 /// A palette that tells ten categories (or runs) apart.
 pub fn palette(index: usize) -> Color32 {
@@ -208,4 +210,32 @@ pub fn explore_view<S>(
         body(ui, state, &mut commands);
     });
     commands
+}
+
+/// One click from a book to its other views: books like it, its heatmap, its
+/// neighbours in the projection, its edit form (`skip`: those the place
+/// drawing it already offers).
+pub fn book_hub(
+    ui: &mut egui::Ui,
+    book_id: BookId,
+    skip: &[HubAction],
+    commands: &mut Vec<Command>,
+) {
+    ui.horizontal(|ui| {
+        for action in HubAction::ALL.into_iter().filter(|a| !skip.contains(a)) {
+            if ui.small_button(action.label()).clicked() {
+                commands.push(Command::BookHub(book_id, action));
+            }
+        }
+    });
+}
+
+/// The same, as a menu (a cover's right-click menu).
+pub fn book_hub_menu(ui: &mut egui::Ui, book_id: BookId, commands: &mut Vec<Command>) {
+    for action in HubAction::ALL {
+        if ui.button(action.label()).clicked() {
+            commands.push(Command::BookHub(book_id, action));
+            ui.close();
+        }
+    }
 }
