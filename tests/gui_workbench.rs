@@ -38,6 +38,7 @@ fn harness(library_dir: &std::path::Path) -> Harness<'static, ShelfwiseApp> {
 fn tiny_form(epochs: usize) -> TrainForm {
     TrainForm {
         betas: "0.3".into(),
+        seeds: "1".into(),
         single_modal: true,
         epochs,
         categories_per_batch: 4,
@@ -104,11 +105,8 @@ fn a_sweep_started_from_the_train_view_draws_growing_curves_and_stops() {
     wait_for_text(&mut harness, "Training stopped", 60);
     // The stopped run is in the table, ready to resume.
     harness.run();
-    assert!(
-        harness
-            .query_by_label_contains("resume (cancelled)")
-            .is_some()
-    );
+    assert!(harness.query_by_label("stopped").is_some());
+    assert!(harness.query_by_label("resume").is_some());
 }
 
 #[test]
@@ -124,7 +122,9 @@ fn after_a_sweep_attention_projection_and_suggestions_are_on_screen() {
     for run in ["run 1: fused", "run 2: image only", "run 3: text only"] {
         assert!(steps_shown(&harness, run).unwrap() > 0, "{run}");
     }
-    // The per-category table of the chosen run.
+    // The per-category table of the chosen run, in its evaluation panel.
+    harness.run();
+    harness.get_by_label("Evaluation").click();
     harness.run();
     assert!(harness.query_by_label("sensitivity").is_some());
 
@@ -175,7 +175,7 @@ fn after_a_sweep_attention_projection_and_suggestions_are_on_screen() {
     // Box selection: a rectangle dragged over the whole scatter lists every book.
     harness.get_by_label("Projection").click();
     harness.run();
-    harness.get_by_label("box select (drag)").click();
+    harness.get_by_label("box select").click();
     harness.run();
     let points = harness.state().projection.screen.clone();
     let (min, max) = points.iter().fold(
@@ -209,8 +209,8 @@ fn after_a_sweep_attention_projection_and_suggestions_are_on_screen() {
     assert_eq!(
         harness.state().projection.selection.len(),
         40,
-        "box {from:?}..{to:?}, box select {}",
-        harness.state().projection.box_select
+        "box {from:?}..{to:?}, drag mode {:?}",
+        harness.state().projection.select_mode
     );
     assert!(
         harness.query_by_label_contains("40 selected").is_some(),

@@ -2,7 +2,7 @@
 //! page of a sweep) and `embeddings` (a run's placements for TensorBoard
 //! Projector or NumPy).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use super::Context;
@@ -30,7 +30,7 @@ pub fn embeddings(
     context: &Context,
     run_id: RunId,
     format: EmbeddingFormat,
-    out: &PathBuf,
+    out: &Path,
 ) -> anyhow::Result<ExitCode> {
     let mut library = context.open()?;
     let run = TrainedRun::load(&library, run_id, training_device())?;

@@ -263,6 +263,8 @@ pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
 struct RunLine {
     run: RunId,
     sweep: Option<crate::store::SweepId>,
+    /// The seed of its split, batches and heads.
+    seed: Option<i64>,
     kind: crate::store::Modalities,
     beta: f64,
     status: crate::store::RunStatus,
@@ -313,6 +315,7 @@ pub fn list(context: &Context) -> anyhow::Result<ExitCode> {
                 run: r.run_id,
                 parent: r.parent_run_id,
                 sweep: r.sweep_id,
+                seed: r.seed,
                 kind: r.modalities,
                 beta: r.beta,
                 status: r.status,
@@ -347,8 +350,14 @@ pub fn list(context: &Context) -> anyhow::Result<ExitCode> {
                     Some(n) if n > 0 => format!(", {n} of its books changed since"),
                     _ => String::new(),
                 };
+                let sweep = match (r.sweep, r.seed) {
+                    (Some(sweep), Some(seed)) => format!(" (sweep {sweep}, seed {seed})"),
+                    (None, Some(seed)) => format!(" (seed {seed})"),
+                    (Some(sweep), None) => format!(" (sweep {sweep})"),
+                    (None, None) => String::new(),
+                };
                 println!(
-                    "run {}: {}{parent}, {} after {} epoch(s), macro-F1 {f1}{trunk}{changed}, started {}{owner}{reason}",
+                    "run {}{sweep}: {}{parent}, {} after {} epoch(s), macro-F1 {f1}{trunk}{changed}, started {}{owner}{reason}",
                     r.run,
                     r.kind.run_label(r.beta),
                     r.status,

@@ -253,10 +253,11 @@ fn lasso_selection(
     plot_rect: Rect,
 ) {
     let (pressed_at, position, down, released) = pointer(ui);
-    if down && state.lasso.is_empty() {
-        if let Some(start) = pressed_at.filter(|a| plot_rect.contains(*a)) {
-            state.lasso.push(start);
-        }
+    if down
+        && state.lasso.is_empty()
+        && let Some(start) = pressed_at.filter(|a| plot_rect.contains(*a))
+    {
+        state.lasso.push(start);
     }
     if !state.lasso.is_empty()
         && let Some(at) = position
