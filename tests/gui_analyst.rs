@@ -140,7 +140,7 @@ fn a_sweep_over_seeds_is_studied_opened_and_taken_out() {
         .count();
     harness.state_mut().train.evaluation.cell = Some((first.actual, first.predicted));
     harness.run();
-    let heading = wait_for_text(&mut harness, " predicted ", 5);
+    let heading = wait_for_text(&mut harness, " book(s) of ", 5);
     assert!(
         heading.starts_with(&format!("{cell_count} book(s) of ")),
         "{heading}"
@@ -152,7 +152,7 @@ fn a_sweep_over_seeds_is_studied_opened_and_taken_out() {
         .next()
         .expect("each book of the cell has its hub")
         .click();
-    harness.run();
+    harness.step();
     assert_eq!(harness.state().view, View::Recommend);
     wait_for_text(&mut harness, "similarity ", 120);
     assert_eq!(harness.state().runs.chosen, Some(chosen));

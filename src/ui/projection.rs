@@ -347,7 +347,9 @@ fn selection_window(
                 }
             });
             ui.horizontal(|ui| {
-                ui.add(egui::TextEdit::singleline(&mut state.shelf).desired_width(140.0));
+                let label = ui.label("Shelf:");
+                ui.add(egui::TextEdit::singleline(&mut state.shelf).desired_width(140.0))
+                    .labelled_by(label.id);
                 if ui.button("Put on shelf").clicked() && !state.shelf.trim().is_empty() {
                     commands.push(Command::AddToShelf(
                         selection.clone(),
