@@ -223,6 +223,34 @@ fn a_sweep_over_seeds_is_studied_opened_and_taken_out() {
     harness.run();
     assert!(harness.state().library.only.is_none());
 
+    // From a cover in the grid, one click to its neighbours in the projection.
+    harness.get_by_label("Book 05").click_secondary();
+    harness.run();
+    // (The detail panel of the book opened earlier has its own hub.)
+    harness
+        .get_all_by_label("In projection")
+        .last()
+        .expect("the cover's menu")
+        .click();
+    harness.run();
+    assert_eq!(harness.state().view, View::Projection);
+    let projection = &harness.state().projection;
+    let focus = projection.focus.expect("the book is ringed");
+    let book_05 = harness
+        .state()
+        .library
+        .books
+        .iter()
+        .find(|b| b.title == "Book 05")
+        .unwrap();
+    assert_eq!(focus, book_05.book_id, "the book right-clicked");
+    assert_eq!(
+        projection.selection.len(),
+        11,
+        "the book and its 10 nearest"
+    );
+    assert_eq!(projection.selection[0], focus);
+
     // The sweep's report, from the Train view's button.
     harness.get_by_label("Train").click();
     harness.run();

@@ -314,7 +314,137 @@ fn word_classifier_line(words: &WordClassifierChoice) -> String {
 
 #[cfg(test)]
 mod tests {
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable as _;
+
     use super::*;
+    use crate::app::commands::HubAction;
+    use crate::eval::ConfusionMatrix;
+    use crate::store::{BookId, BookSummary, Modalities, RunListing};
+    use crate::train::HeldOutBook;
+
+    struct Fixture {
+        runs: RunsState,
+        evaluation: EvaluationState,
+        library: LibraryState,
+        commands: Vec<Command>,
+    }
+
+    /// A finished run whose 4 held-out books were: Drama taken for Drama
+    /// (twice), Drama taken for Poetry, Poetry for Poetry.
+    fn fixture() -> Fixture {
+        let categories = vec!["Drama".to_string(), "Poetry".to_string()];
+        let (actual, predicted) = ([0, 0, 0, 1], [0, 0, 1, 1]);
+        let matrix = ConfusionMatrix::from_labels(&actual, &predicted, 2).unwrap();
+        let summary = RunSummary {
+            trunk: crate::model::weights::TrunkProvenance::Random,
+            block5_trained: false,
+            best_epoch: 2,
+            val_accuracy: 0.75,
+            val_macro_f1: 0.73,
+            train_accuracy: 0.9,
+            categories: categories.clone(),
+            validation: Some(ValidationTables {
+                per_category: crate::eval::per_category(&matrix, &categories),
+                confusion: matrix,
+                retrieval: None,
+                retrieval_gallery: None,
+            }),
+            averaged_from: None,
+            word_classifier: None,
+        };
+        let listing = RunListing {
+            run_id: RunId(3),
+            sweep_id: None,
+            beta: 0.3,
+            modalities: Modalities::Fused,
+            status: RunStatus::Finished,
+            best_epoch: Some(2),
+            val_accuracy: Some(0.75),
+            val_macro_f1: Some(0.73),
+            summary: Some(serde_json::to_string(&summary).unwrap()),
+            created_at: String::new(),
+            epochs_done: 2,
+            parent_run_id: None,
+            seed: Some(1),
+        };
+        let held_out: Vec<HeldOutBook> = (0..4)
+            .map(|i| HeldOutBook {
+                book_id: BookId(i),
+                actual: actual[i as usize],
+                predicted: predicted[i as usize],
+                confidence: 0.6 + 0.1 * i as f32,
+            })
+            .collect();
+        let mut library = LibraryState::default();
+        library.set_books(
+            (0..4)
+                .map(|i| BookSummary {
+                    book_id: BookId(i),
+                    external_id: i.to_string(),
+                    title: format!("Play {i}"),
+                    author: String::new(),
+                    category: categories[actual[i as usize]].clone(),
+                    thumb_path: None,
+                })
+                .collect(),
+        );
+        Fixture {
+            runs: RunsState {
+                runs: vec![listing],
+                chosen: Some(RunId(3)),
+                changed_since: Default::default(),
+            },
+            evaluation: EvaluationState {
+                run: Some(RunId(3)),
+                held_out: Some(held_out),
+                ..EvaluationState::default()
+            },
+            library,
+            commands: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_confusion_cell_opens_its_books_and_each_book_its_hub() {
+        let mut harness = Harness::builder()
+            .with_size(egui::vec2(1000.0, 900.0))
+            .build_ui_state(
+                |ui, f: &mut Fixture| {
+                    show(ui, &f.runs, &mut f.evaluation, &f.library, &mut f.commands);
+                },
+                fixture(),
+            );
+        assert!(harness.query_by_label_contains("macro-F1 0.733").is_some());
+        // The Drama row: 2 taken for Drama, 1 for Poetry.
+        harness.get_by_label("2").click();
+        harness.run();
+        assert_eq!(harness.state().evaluation.cell, Some((0, 0)));
+        assert!(
+            harness
+                .query_by_label("2 book(s) of Drama predicted Drama")
+                .is_some()
+        );
+        assert!(
+            harness.query_by_label("Play 0").is_some()
+                && harness.query_by_label("Play 1").is_some()
+        );
+        // The error: Drama taken for Poetry, with the model's confidence.
+        harness.get_all_by_label("1").next().unwrap().click();
+        harness.run();
+        assert_eq!(harness.state().evaluation.cell, Some((0, 1)));
+        assert!(
+            harness
+                .query_by_label("true Drama · predicted Poetry · confidence 0.80")
+                .is_some()
+        );
+        harness.get_by_label("Heatmap").click();
+        harness.run();
+        assert_eq!(
+            harness.state().commands,
+            [Command::BookHub(BookId(2), HubAction::Heatmap)]
+        );
+    }
 
     #[test]
     fn the_word_classifier_line_says_what_was_chosen_and_what_it_changed() {
