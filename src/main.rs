@@ -26,6 +26,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let library_dir = cli.library_dir()?;
     let demo_csv = shelfwise::paths::demo_books_csv();
     let import_demo = cli.demo_if_empty;
+    let view = cli.view;
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("shelfwise")
@@ -47,10 +48,13 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 Some(remembered) if !library_given && remembered.is_dir() => remembered.clone(),
                 _ => library_dir,
             };
-            Ok(Box::new(
+            let mut app =
                 shelfwise::app::ShelfwiseApp::new(&cc.egui_ctx, library_dir, demo_csv, import_demo)
-                    .with_settings(settings),
-            ))
+                    .with_settings(settings);
+            if let Some(view) = view {
+                app.open_view(view);
+            }
+            Ok(Box::new(app))
         }),
     )
     .map_err(|e| anyhow::anyhow!("{e}"))

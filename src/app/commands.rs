@@ -140,16 +140,8 @@ impl ShelfwiseApp {
         match command {
             Command::SwitchView(view) => self.switch_view(view),
             Command::BookHub(book_id, action) => self.book_hub(ctx, book_id, action),
-            Command::ClearLibraryFilter => {
-                self.library.only = None;
-                self.library.apply_filters();
-            }
-            Command::FilterLibrary(books) => {
-                self.library.only = Some(books.into_iter().collect());
-                self.library.apply_filters();
-                self.library.trash = None;
-                self.view = super::settings::View::Library;
-            }
+            Command::ClearLibraryFilter => self.filter_library(None),
+            Command::FilterLibrary(books) => self.filter_library(Some(books)),
             Command::Import(path) => self.start_import(ctx, path),
             Command::PickImportSource { folder } => {
                 self.pick_file(ctx, PickPurpose::ImportSource { folder })
@@ -178,11 +170,7 @@ impl ShelfwiseApp {
             Command::SkipReview(book) => self.library.leave_queues(book),
             Command::RemoveFromShelf(books, shelf) => self.shelve(&books, &shelf, false),
             Command::ShowShelf(shelf) => self.show_shelf(shelf),
-            Command::ChooseBooks(books) => {
-                self.library.chosen = books.into_iter().collect();
-                self.library.trash = None;
-                self.view = super::settings::View::Library;
-            }
+            Command::ChooseBooks(books) => self.choose_books(books),
             Command::RestoreBooks(books) => self.restore_books(&books),
             Command::ShowTrash(shown) => self.show_trash(shown),
             Command::EmptyTrash => self.empty_trash(),
@@ -201,13 +189,7 @@ impl ShelfwiseApp {
             Command::ChooseRun(run_id) => self.choose_run(run_id),
             Command::PickWeights => self.pick_file(ctx, PickPurpose::Weights),
             Command::DownloadBackbone => self.start_backbone_download(ctx),
-            Command::ClearBackbone => {
-                self.status = Some(match crate::backbone::clear(&self.library_dir) {
-                    Ok(_) => "The library's trunk is random again.".into(),
-                    Err(error) => format!("Clearing the backbone failed: {error}"),
-                });
-                self.backbone.refresh(&self.library_dir);
-            }
+            Command::ClearBackbone => self.clear_backbone(),
             Command::ShowAttention(book_id) => self.start_attention(ctx, book_id),
             Command::ComputeProjection(method) => self.start_projection(ctx, method),
             Command::Suggest => self.start_recommend(ctx),
@@ -223,6 +205,33 @@ impl ShelfwiseApp {
             Command::ExportPlot(name) => self.request_plot_png(ctx, name),
             Command::DismissMessage => self.message = None,
         }
+    }
+
+    /// Shows only `books` in the Library view (a projection's selection),
+    /// or every book again.
+    fn filter_library(&mut self, books: Option<Vec<BookId>>) {
+        let shown = books.is_some();
+        self.library.only = books.map(|books| books.into_iter().collect());
+        self.library.apply_filters();
+        if shown {
+            self.library.trash = None;
+            self.view = View::Library;
+        }
+    }
+
+    /// Chooses `books` in the Library view's grid, to act on at once.
+    fn choose_books(&mut self, books: Vec<BookId>) {
+        self.library.chosen = books.into_iter().collect();
+        self.library.trash = None;
+        self.view = View::Library;
+    }
+
+    fn clear_backbone(&mut self) {
+        self.status = Some(match crate::backbone::clear(&self.library_dir) {
+            Ok(_) => "The library's trunk is random again.".into(),
+            Err(error) => format!("Clearing the backbone failed: {error}"),
+        });
+        self.backbone.refresh(&self.library_dir);
     }
 
     /// Takes a book to another view of it, in one click.

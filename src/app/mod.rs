@@ -8,7 +8,6 @@
 pub mod backbone;
 pub mod commands;
 pub mod curation;
-pub mod curves;
 pub mod explore;
 pub mod exports;
 pub mod library;
@@ -23,9 +22,9 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 
+pub use crate::analysis::curves::{self, RunCurve, smooth};
 pub use backbone::BackboneState;
 pub use commands::Command;
-pub use curves::{RunCurve, smooth};
 pub use explore::{AttentionState, ProjectionState, QueryKind, RecommendState};
 pub use library::{EditDraft, LibraryState};
 pub use runs::RunsState;
@@ -200,6 +199,24 @@ impl ShelfwiseApp {
     pub fn open_book(&mut self, book_id: BookId) {
         self.select(book_id);
         self.view = View::Library;
+    }
+
+    /// Opens the window on `view` (`shelfwise --view`).
+    pub fn open_view(&mut self, view: settings::OpenView) {
+        use settings::OpenView;
+        let view = match view {
+            OpenView::Library => View::Library,
+            OpenView::Train => View::Train,
+            OpenView::Evaluation => {
+                self.train.panel = TrainPanel::Evaluation;
+                View::Train
+            }
+            OpenView::Attention => View::Attention,
+            OpenView::Projection => View::Projection,
+            OpenView::Recommend => View::Recommend,
+            OpenView::Settings => View::Settings,
+        };
+        self.switch_view(view);
     }
 
     pub fn switch_view(&mut self, view: View) {

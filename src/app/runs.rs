@@ -233,25 +233,7 @@ impl Ord for SortKey {
     }
 }
 
-/// A run's status in plain words: what it is doing or how it ended.
-pub fn status_label(listing: &RunListing) -> &'static str {
-    match listing.status {
-        RunStatus::Running => "training",
-        RunStatus::Finished => "finished",
-        RunStatus::Failed => "failed",
-        RunStatus::Cancelled => "stopped",
-        RunStatus::Interrupted => "interrupted",
-    }
-}
-
-/// A run's label as curves and tables show it.
-pub fn run_label(listing: &RunListing) -> String {
-    let kind = listing.modalities.run_label(listing.beta);
-    match listing.parent_run_id {
-        Some(parent) => format!("{kind}, from run {parent}"),
-        None => kind,
-    }
-}
+pub use crate::analysis::labels::{run_label, status_label};
 
 #[cfg(test)]
 mod tests {

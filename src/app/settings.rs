@@ -10,6 +10,19 @@ pub use crate::model::device::DeviceChoice;
 /// The key of the remembered settings in eframe's storage.
 pub const SETTINGS_KEY: &str = "shelfwise-settings";
 
+/// The views the window can open on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OpenView {
+    Library,
+    Train,
+    /// The Train view's evaluation panel of the best run.
+    Evaluation,
+    Attention,
+    Projection,
+    Recommend,
+    Settings,
+}
+
 /// The window's views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum View {

@@ -43,6 +43,9 @@ pub struct Cli {
     /// With no command: import the bundled demo library first when the library is empty.
     #[arg(long)]
     pub demo_if_empty: bool,
+    /// With no command: the view the window opens on (a speaker's first slide).
+    #[arg(long, value_enum)]
+    pub view: Option<crate::app::settings::OpenView>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -7,7 +7,7 @@ use html_escape::encode_text as escape;
 
 use super::plots::{self, Series};
 use super::{ReportError, ReportRun, SweepData};
-use crate::app::curves::{BetaFigure, CurveMode, LossTerm, Spread, ValidationFigure, bands};
+use crate::analysis::curves::{BetaFigure, CurveMode, LossTerm, Spread, ValidationFigure, bands};
 use crate::store::RunListing;
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}\
@@ -75,8 +75,8 @@ fn runs_section(html: &mut String, data: &SweepData) {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             l.run_id,
             run.config.seed,
-            escape(&crate::app::runs::run_label(l)),
-            crate::app::runs::status_label(l),
+            escape(&crate::analysis::labels::run_label(l)),
+            crate::analysis::labels::status_label(l),
             l.best_epoch.map_or("—".into(), |e| e.to_string()),
             figure(l.val_accuracy),
             figure(l.val_macro_f1),
@@ -109,7 +109,7 @@ fn by_setting(runs: &[ReportRun]) -> Vec<(String, Spread)> {
         let Some(f1) = finished_f1(&run.listing) else {
             continue;
         };
-        let setting = crate::app::runs::run_label(&run.listing);
+        let setting = crate::analysis::labels::run_label(&run.listing);
         match settings.iter_mut().find(|(s, _)| *s == setting) {
             Some((_, values)) => values.push(f1),
             None => settings.push((setting, vec![f1])),
@@ -175,8 +175,8 @@ fn plots_section(html: &mut String, data: &SweepData) -> Result<(), ReportError>
 }
 
 fn series_of(
-    curves: &[crate::app::RunCurve],
-    points: impl Fn(&crate::app::RunCurve) -> Vec<[f64; 2]>,
+    curves: &[crate::analysis::curves::RunCurve],
+    points: impl Fn(&crate::analysis::curves::RunCurve) -> Vec<[f64; 2]>,
     mode: CurveMode,
 ) -> Vec<Series> {
     if mode == CurveMode::PerRun {
@@ -215,7 +215,7 @@ fn evaluation_section(html: &mut String, data: &SweepData) {
             html,
             "<details><summary>Run {}: {} (seed {}), macro-F1 {:.3}</summary>",
             run.listing.run_id,
-            escape(&crate::app::runs::run_label(&run.listing)),
+            escape(&crate::analysis::labels::run_label(&run.listing)),
             run.config.seed,
             tables.confusion.macro_f1()
         );

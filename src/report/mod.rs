@@ -7,7 +7,7 @@ pub mod plots;
 
 use std::path::{Path, PathBuf};
 
-use crate::app::curves::{RunCurve, stored_curve};
+use crate::analysis::curves::{RunCurve, stored_curve};
 use crate::store::{Library, LibraryStats, RunListing, StoreError, SweepId};
 use crate::train::{RunSummary, TrainConfig};
 

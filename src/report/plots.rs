@@ -5,7 +5,7 @@
 use plotters::prelude::*;
 
 use super::ReportError;
-use crate::app::curves::{BandCurve, BetaFigure};
+use crate::analysis::curves::{BandCurve, BetaFigure};
 
 const SIZE: (u32, u32) = (820, 380);
 
@@ -193,31 +193,7 @@ pub fn beta_figure(figure: &BetaFigure) -> Result<String, ReportError> {
                 )
             }))
             .map_err(plot_error)?;
-        for (index, (name, spread)) in [
-            ("text only", figure.text_only),
-            ("image only", figure.image_only),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let Some(spread) = spread else {
-                continue;
-            };
-            let colour = colour(index + 1);
-            let dashes = (0..20).map(|i| {
-                let a = x0 + (x1 - x0) * i as f64 / 20.0;
-                let b = a + (x1 - x0) / 40.0;
-                PathElement::new(
-                    vec![(a, spread.mean), (b, spread.mean)],
-                    colour.stroke_width(2),
-                )
-            });
-            chart
-                .draw_series(dashes)
-                .map_err(plot_error)?
-                .label(format!("{name} {}", spread.text()))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
-        }
+        reference_lines(&mut chart, figure, (x0, x1))?;
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.85))
@@ -228,4 +204,42 @@ pub fn beta_figure(figure: &BetaFigure) -> Result<String, ReportError> {
         root.present().map_err(plot_error)?;
     }
     Ok(svg)
+}
+
+/// The single-modal runs' mean macro-F1 as dashed lines across the plot.
+fn reference_lines<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    figure: &BetaFigure,
+    (x0, x1): (f64, f64),
+) -> Result<(), ReportError> {
+    for (index, (name, spread)) in [
+        ("text only", figure.text_only),
+        ("image only", figure.image_only),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let Some(spread) = spread else {
+            continue;
+        };
+        let colour = colour(index + 1);
+        let dashes = (0..20).map(|i| {
+            let a = x0 + (x1 - x0) * i as f64 / 20.0;
+            let b = a + (x1 - x0) / 40.0;
+            PathElement::new(
+                vec![(a, spread.mean), (b, spread.mean)],
+                colour.stroke_width(2),
+            )
+        });
+        chart
+            .draw_series(dashes)
+            .map_err(plot_error)?
+            .label(format!("{name} {}", spread.text()))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+    }
+    Ok(())
 }

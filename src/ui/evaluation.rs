@@ -238,55 +238,62 @@ fn run_tables(
                 rows.push(row);
             }
         });
-    if let Some(retrieval) = &tables.retrieval {
-        egui::Grid::new("retrieval_table")
-            .striped(true)
-            .show(ui, |ui| {
-                for name in ["retrieval", "R@1", "R@5", "R@10", "mR"] {
-                    ui.strong(name);
-                }
-                ui.end_row();
-                for (side, name) in [
-                    (&retrieval.text, "text to cover"),
-                    (&retrieval.image, "cover to text"),
-                ] {
-                    ui.label(name);
-                    for value in [side.r1, side.r5, side.r10] {
-                        ui.label(format!("{value:.3}"));
-                    }
-                    ui.label("");
-                    ui.end_row();
-                }
-                ui.label("both ways");
-                for _ in 0..3 {
-                    ui.label("");
-                }
-                ui.label(format!("{:.3}", retrieval.mean_recall));
-                ui.end_row();
-                match tables.retrieval_gallery {
-                    Some(gallery) => {
-                        let chance = |k: f64| k / gallery as f64;
-                        ui.label(format!("chance ({gallery} books)"));
-                        for k in [1.0, 5.0, 10.0] {
-                            ui.label(format!("{:.4}", chance(k)));
-                        }
-                        ui.label(format!(
-                            "{:.4}",
-                            (chance(1.0) + chance(5.0) + chance(10.0)) / 3.0
-                        ));
-                        ui.end_row();
-                    }
-                    None => {
-                        ui.label("chance: not recorded (run from an older version)");
-                        ui.end_row();
-                    }
-                }
-            });
-    }
+    retrieval_table(ui, tables);
     if ui.button("Export table (CSV)").clicked() {
         let name = format!("run{run_id}-categories");
         commands.push(Command::ExportCsv { name, rows });
     }
+}
+
+/// Text-to-cover and cover-to-text recall (the paper's Table 2), with
+/// chance beside it.
+fn retrieval_table(ui: &mut egui::Ui, tables: &ValidationTables) {
+    let Some(retrieval) = &tables.retrieval else {
+        return;
+    };
+    egui::Grid::new("retrieval_table")
+        .striped(true)
+        .show(ui, |ui| {
+            for name in ["retrieval", "R@1", "R@5", "R@10", "mR"] {
+                ui.strong(name);
+            }
+            ui.end_row();
+            for (side, name) in [
+                (&retrieval.text, "text to cover"),
+                (&retrieval.image, "cover to text"),
+            ] {
+                ui.label(name);
+                for value in [side.r1, side.r5, side.r10] {
+                    ui.label(format!("{value:.3}"));
+                }
+                ui.label("");
+                ui.end_row();
+            }
+            ui.label("both ways");
+            for _ in 0..3 {
+                ui.label("");
+            }
+            ui.label(format!("{:.3}", retrieval.mean_recall));
+            ui.end_row();
+            match tables.retrieval_gallery {
+                Some(gallery) => {
+                    let chance = |k: f64| k / gallery as f64;
+                    ui.label(format!("chance ({gallery} books)"));
+                    for k in [1.0, 5.0, 10.0] {
+                        ui.label(format!("{:.4}", chance(k)));
+                    }
+                    ui.label(format!(
+                        "{:.4}",
+                        (chance(1.0) + chance(5.0) + chance(10.0)) / 3.0
+                    ));
+                    ui.end_row();
+                }
+                None => {
+                    ui.label("chance: not recorded (run from an older version)");
+                    ui.end_row();
+                }
+            }
+        });
 }
 
 /// What the word classifier beside the network was, and what it changed on

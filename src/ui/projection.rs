@@ -165,20 +165,7 @@ fn scatter(
     if let Some(book_id) = hovered
         && let Some(&i) = index_of.get(&book_id)
     {
-        let book = &library.books[i];
-        egui::Tooltip::always_open(
-            ui.ctx().clone(),
-            ui.layer_id(),
-            response.response.id,
-            egui::PopupAnchor::Pointer,
-        )
-        .show(|ui| {
-            if let Some(path) = &book.thumb_path {
-                ui.add(egui::Image::new(file_uri(path)).fit_to_exact_size(Vec2::new(60.0, 90.0)));
-            }
-            ui.label(format!("{} — {}", book.title, book.author));
-            ui.label(RichText::new(&book.category).weak());
-        });
+        hover_card(ui, &library.books[i], response.response.id);
         if response.response.clicked() && state.select_mode == SelectMode::Pan {
             commands.push(Command::OpenBook(book_id));
         }
@@ -191,6 +178,23 @@ fn scatter(
         SelectMode::Pan => {}
     }
     selection_window(ui, state, library, &index_of, commands);
+}
+
+/// The card of the book under the pointer: its cover, title and category.
+fn hover_card(ui: &egui::Ui, book: &crate::store::BookSummary, plot: egui::Id) {
+    egui::Tooltip::always_open(
+        ui.ctx().clone(),
+        ui.layer_id(),
+        plot,
+        egui::PopupAnchor::Pointer,
+    )
+    .show(|ui| {
+        if let Some(path) = &book.thumb_path {
+            ui.add(egui::Image::new(file_uri(path)).fit_to_exact_size(Vec2::new(60.0, 90.0)));
+        }
+        ui.label(format!("{} — {}", book.title, book.author));
+        ui.label(RichText::new(&book.category).weak());
+    });
 }
 
 /// The pointer's press, position, whether it is down and whether it was

@@ -224,6 +224,7 @@ fn plot_controls(
 ) {
     ui.horizontal_wrapped(|ui| {
         egui::ComboBox::from_label("loss")
+            .width(150.0)
             .selected_text(state.loss_term.name())
             .show_ui(ui, |ui| {
                 for term in LossTerm::ALL {
@@ -244,12 +245,12 @@ fn plot_controls(
                     ui.selectable_value(&mut state.curve_mode, mode, mode.name());
                 }
             });
+    });
+    ui.horizontal_wrapped(|ui| {
         let label = ui.label("Smoothing");
         ui.add(egui::Slider::new(&mut state.smoothing, 0.0..=0.99))
             .labelled_by(label.id);
         ui.checkbox(&mut state.log_scale, "log scale");
-    });
-    ui.horizontal_wrapped(|ui| {
         if ui.button("Export curves (CSV)").clicked() {
             let rows = curves_csv(curves);
             commands.push(Command::ExportCsv {

@@ -310,7 +310,7 @@ pub fn stored_curve(
         macro_f1: at_epoch(&|e| e.val_macro_f1),
         ..RunCurve::new(
             listing.run_id,
-            super::runs::run_label(listing),
+            super::labels::run_label(listing),
             listing.seed,
         )
     })
