@@ -90,7 +90,10 @@ fn a_sweep_over_seeds_is_studied_opened_and_taken_out() {
         note.contains("seeds 1, 2") && note.contains("random VGG16 trunk"),
         "{note}"
     );
-    assert!(note.contains("of 40 labelled books train"), "{note}");
+    assert!(
+        note.contains("32 of 40 labelled books train, the other 8 are held out"),
+        "{note}"
+    );
     wait_for_text(&mut harness, "Training finished: 8 run(s)", 600);
     harness.run();
 

@@ -99,7 +99,7 @@ fn a_run_trains_block5_keeps_it_and_says_so() {
     let line = |run: i64| {
         stdout
             .lines()
-            .find(|l| l.starts_with(&format!("run {run}:")))
+            .find(|l| l.starts_with(&format!("run {run} (")))
             .unwrap()
             .to_string()
     };

@@ -289,15 +289,20 @@ impl ShelfwiseApp {
                 (c.modalities.run_label(c.beta), seed)
             })
             .collect();
-        let books = self
-            .library
-            .books
-            .iter()
-            .filter(|b| !b.category.is_empty())
-            .count();
         let base = &request.base;
+        let labelled = self
+            .library
+            .categories
+            .iter()
+            .filter(|(c, _)| !c.is_empty());
+        let (books, held_out) = labelled.fold((0, 0), |(books, held), &(_, size)| {
+            (
+                books + size,
+                held + train::split::held_out_of(size, base.validation_share),
+            )
+        });
         let per_batch = (base.categories_per_batch * base.books_per_category).max(1);
-        let train_books = ((books as f64) * (1.0 - base.validation_share)).ceil() as usize;
+        let train_books = books - held_out;
         let total_steps = configs.len() * base.epochs * train_books.div_ceil(per_batch).max(1);
         self.train.sweep_note = Some(sweep_note(&request, books, train_books));
         self.start_training(

@@ -17,17 +17,24 @@ pub fn stratified_split(labels: &[usize], share: f64, seed: u64) -> (Vec<usize>,
     let (mut train, mut validation) = (Vec::new(), Vec::new());
     for members in by_label.values_mut() {
         shuffle(members, &mut rng);
-        let held = if members.len() < 2 {
-            0
-        } else {
-            ((members.len() as f64 * share).round() as usize).clamp(1, members.len() - 1)
-        };
+        let held = held_out_of(members.len(), share);
         validation.extend_from_slice(&members[..held]);
         train.extend_from_slice(&members[held..]);
     }
     train.sort_unstable();
     validation.sort_unstable();
     (train, validation)
+}
+
+/// How many of a category's `size` books [`stratified_split`] holds out:
+/// `share` of them, at least one when it has two or more (the same for every
+/// seed).
+pub fn held_out_of(size: usize, share: f64) -> usize {
+    if size < 2 {
+        0
+    } else {
+        ((size as f64 * share).round() as usize).clamp(1, size - 1)
+    }
 }
 
 /// The fold (of `folds`) of each of `labels`' items, stratified: each
@@ -124,6 +131,16 @@ mod tests {
         // A category of one book stays in training.
         let (train, validation) = stratified_split(&[0, 0, 0, 1], 0.5, 1);
         assert!(train.contains(&3) && !validation.contains(&3));
+        // What the window says before a sweep is what the split holds out.
+        let sizes = [1, 2, 7, 33];
+        let labels: Vec<usize> = sizes
+            .iter()
+            .enumerate()
+            .flat_map(|(category, &size)| std::iter::repeat_n(category, size))
+            .collect();
+        let held: usize = sizes.iter().map(|&size| held_out_of(size, 0.2)).sum();
+        assert_eq!(stratified_split(&labels, 0.2, 3).1.len(), held);
+        assert_eq!(held, 1 + 1 + 7, "at least one of two; 1.4 and 6.6 rounded");
     }
 
     #[test]
