@@ -288,6 +288,39 @@ mod tests {
     use super::*;
     use crate::store::{Modalities, RunId, RunStatus};
 
+    /// The curves' CSV has each term beside the objective, step for step;
+    /// a term a run did not have is an empty cell.
+    #[test]
+    fn the_curves_csv_has_every_term_of_every_step() {
+        let curve = RunCurve {
+            losses: vec![[1.0, 2.5], [2.0, 2.0]],
+            cross_entropy: vec![[1.0, 2.3], [2.0, 1.9]],
+            triplet: vec![[1.0, 0.4], [2.0, 0.3]],
+            alignment: vec![[1.0, 0.7]],
+            ..RunCurve::new(RunId(4), "fused, β 0.3".into(), Some(2))
+        };
+        let rows = curves_csv(&[curve]);
+        assert_eq!(
+            rows[0],
+            [
+                "run",
+                "label",
+                "seed",
+                "step",
+                "loss",
+                "cross_entropy",
+                "triplet",
+                "alignment"
+            ]
+        );
+        assert_eq!(
+            rows[1],
+            ["4", "fused, β 0.3", "2", "1", "2.5", "2.3", "0.4", "0.7"]
+        );
+        assert_eq!(rows[2][7], "", "no alignment at step 2");
+        assert_eq!(rows.len(), 3);
+    }
+
     struct Fixture {
         state: TrainState,
         runs: RunsState,
