@@ -53,7 +53,8 @@ pub fn show(
         ui.label("No tables were kept with this run.");
         return;
     };
-    egui::ScrollArea::vertical()
+    // Both ways: a library of many categories makes a wide matrix.
+    egui::ScrollArea::both()
         .id_salt("evaluation_scroll")
         .show(ui, |ui| {
             ui.strong(format!(
