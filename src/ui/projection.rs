@@ -105,40 +105,8 @@ fn scatter(
     let groups = state
         .facts
         .groups(projection, category_of, state.colour_by, &state.reader);
-    let category_colours = library.category_colours();
-    let focus = state.focus.and_then(|book| {
-        let at = projection.book_ids.iter().position(|id| *id == book)?;
-        Some([
-            f64::from(projection.points[2 * at]),
-            f64::from(projection.points[2 * at + 1]),
-        ])
-    });
-    let colour_by = state.colour_by;
-    let response = Plot::new("projection")
-        .legend(Legend::default())
-        .data_aspect(1.0)
-        .allow_drag(state.select_mode == SelectMode::Pan)
-        .show(ui, |plot| {
-            for (index, (group, points)) in groups.iter().enumerate() {
-                let colour = match colour_by {
-                    ColourBy::Category => {
-                        palette(category_colours.get(group).copied().unwrap_or(0))
-                    }
-                    _ => palette(index),
-                };
-                let points = Points::new(group.clone(), PlotPoints::from(points.clone()));
-                plot.points(points.radius(2.5).color(colour));
-            }
-            if let Some(at) = focus {
-                plot.points(
-                    Points::new("the book asked for", PlotPoints::from(vec![at]))
-                        .radius(8.0)
-                        .filled(false)
-                        .color(Color32::WHITE),
-                );
-            }
-            plot.pointer_coordinate()
-        });
+    let drag = state.select_mode == SelectMode::Pan;
+    let response = draw_points(ui, state, library, projection, &groups, drag);
     commands.push(Command::PlotDrawn("projection", response.response.rect));
     let transform = response.transform;
     // Where each book sits on screen this frame: for hovering, clicking and tests.
@@ -178,6 +146,53 @@ fn scatter(
         SelectMode::Pan => {}
     }
     selection_window(ui, state, library, &index_of, commands);
+}
+
+/// The points in their legend groups (each group's colour: its category's
+/// when colouring by category), the book a hub link asked for ringed;
+/// returns the plot with the pointer's place in plot coordinates.
+fn draw_points(
+    ui: &mut egui::Ui,
+    state: &ProjectionState,
+    library: &LibraryState,
+    projection: &StoredProjection,
+    groups: &std::collections::BTreeMap<String, Vec<[f64; 2]>>,
+    drag: bool,
+) -> egui_plot::PlotResponse<Option<egui_plot::PlotPoint>> {
+    let category_colours = library.category_colours();
+    let focus = state.focus.and_then(|book| {
+        let at = projection.book_ids.iter().position(|id| *id == book)?;
+        Some([
+            f64::from(projection.points[2 * at]),
+            f64::from(projection.points[2 * at + 1]),
+        ])
+    });
+    let colour_by = state.colour_by;
+    Plot::new("projection")
+        .legend(Legend::default())
+        .data_aspect(1.0)
+        .allow_drag(drag)
+        .show(ui, |plot| {
+            for (index, (group, points)) in groups.iter().enumerate() {
+                let colour = match colour_by {
+                    ColourBy::Category => {
+                        palette(category_colours.get(group).copied().unwrap_or(0))
+                    }
+                    _ => palette(index),
+                };
+                let points = Points::new(group.clone(), PlotPoints::from(points.clone()));
+                plot.points(points.radius(2.5).color(colour));
+            }
+            if let Some(at) = focus {
+                plot.points(
+                    Points::new("the book asked for", PlotPoints::from(vec![at]))
+                        .radius(8.0)
+                        .filled(false)
+                        .color(Color32::WHITE),
+                );
+            }
+            plot.pointer_coordinate()
+        })
 }
 
 /// The card of the book under the pointer: its cover, title and category.
