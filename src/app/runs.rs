@@ -155,15 +155,11 @@ impl RunsState {
     /// group, or grouped by setting (groups sorted by their first run).
     pub fn table(&self, order: &RunTableOrder) -> Vec<RunGroup<'_>> {
         let mut sorted: Vec<&RunListing> = self.runs.iter().collect();
-        sorted.sort_by(|a, b| {
-            let by = |listing: &RunListing| self.sort_key(listing, order.column);
-            let ordering = by(a).cmp(&by(b)).then(a.run_id.cmp(&b.run_id));
-            if order.descending {
-                ordering.reverse()
-            } else {
-                ordering
-            }
-        });
+        // Each key once (the trunk's is read from the run's summary).
+        sorted.sort_by_cached_key(|l| (self.sort_key(l, order.column), l.run_id));
+        if order.descending {
+            sorted.reverse();
+        }
         if !order.grouped {
             return vec![RunGroup {
                 setting: String::new(),

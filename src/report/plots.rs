@@ -30,6 +30,55 @@ fn plot_error(error: impl std::fmt::Display) -> ReportError {
     ReportError::Plot(error.to_string())
 }
 
+/// The coordinates every report plot draws in.
+type Coordinates =
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>;
+
+/// What frames a plot: its title, axis labels, ranges and legend corner.
+struct Frame<'a> {
+    title: &'a str,
+    labels: (&'a str, &'a str),
+    ranges: ((f64, f64), (f64, f64)),
+    legend: SeriesLabelPosition,
+}
+
+/// A white SVG chart with its caption, axes and mesh; `draw` adds the
+/// series, then the legend is drawn.
+fn svg_chart(
+    frame: Frame<'_>,
+    draw: impl FnOnce(&mut ChartContext<'_, SVGBackend<'_>, Coordinates>) -> Result<(), ReportError>,
+) -> Result<String, ReportError> {
+    let ((x0, x1), (y0, y1)) = frame.ranges;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(frame.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc(frame.labels.0)
+            .y_desc(frame.labels.1)
+            .draw()
+            .map_err(plot_error)?;
+        draw(&mut chart)?;
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(frame.legend)
+            .draw()
+            .map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
+    }
+    Ok(svg)
+}
+
 /// One line of a plot, with its band when it is a mean over seeds.
 pub struct Series {
     pub name: String,
@@ -90,23 +139,13 @@ pub fn lines(
     let (Some((x0, x1)), Some((y0, y1))) = (span(xs), span(ys)) else {
         return Ok(String::new());
     };
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .draw()
-            .map_err(plot_error)?;
+    let frame = Frame {
+        title,
+        labels: (x_label, y_label),
+        ranges: ((x0, x1), (y0, y1)),
+        legend: SeriesLabelPosition::UpperRight,
+    };
+    svg_chart(frame, |chart| {
         for (index, line) in series.iter().enumerate() {
             let colour = colour(index);
             if !line.band.is_empty() {
@@ -129,16 +168,8 @@ pub fn lines(
                 .label(line.name.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(plot_error)?;
-        root.present().map_err(plot_error)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// Held-out macro-F1 against beta: the fused runs' mean with error bars of
@@ -155,23 +186,13 @@ pub fn beta_figure(figure: &BetaFigure) -> Result<String, ReportError> {
     let Some((y0, y1)) = span(values) else {
         return Ok(String::new());
     };
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("Held-out macro-F1 against beta", ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .x_desc("beta (weight of cross-entropy)")
-            .y_desc("held-out macro-F1")
-            .draw()
-            .map_err(plot_error)?;
+    let frame = Frame {
+        title: "Held-out macro-F1 against beta",
+        labels: ("beta (weight of cross-entropy)", "held-out macro-F1"),
+        ranges: ((x0, x1), (y0, y1)),
+        legend: SeriesLabelPosition::LowerRight,
+    };
+    svg_chart(frame, |chart| {
         let fused = colour(0);
         chart
             .draw_series(LineSeries::new(
@@ -193,26 +214,13 @@ pub fn beta_figure(figure: &BetaFigure) -> Result<String, ReportError> {
                 )
             }))
             .map_err(plot_error)?;
-        reference_lines(&mut chart, figure, (x0, x1))?;
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(plot_error)?;
-        root.present().map_err(plot_error)?;
-    }
-    Ok(svg)
+        reference_lines(chart, figure, (x0, x1))
+    })
 }
 
 /// The single-modal runs' mean macro-F1 as dashed lines across the plot.
 fn reference_lines<DB: DrawingBackend>(
-    chart: &mut ChartContext<
-        '_,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
+    chart: &mut ChartContext<'_, DB, Coordinates>,
     figure: &BetaFigure,
     (x0, x1): (f64, f64),
 ) -> Result<(), ReportError> {

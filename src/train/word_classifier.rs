@@ -289,6 +289,17 @@ struct KeptFits {
     on_labelled: Fitted,
 }
 
+impl KeptFits {
+    fn shallow_clone(&self) -> Self {
+        Self {
+            setting: self.setting,
+            cv_macro_f1: self.cv_macro_f1,
+            on_training: self.on_training.shallow_clone(),
+            on_labelled: self.on_labelled.shallow_clone(),
+        }
+    }
+}
+
 static LAST_FITS: std::sync::Mutex<Option<(u64, KeptFits)>> = std::sync::Mutex::new(None);
 
 /// What the fits depend on: each labelled book's category and words, which
@@ -323,27 +334,14 @@ fn fits_key(
 fn take_kept(key: u64) -> Option<KeptFits> {
     let kept = LAST_FITS.lock().unwrap_or_else(|p| p.into_inner());
     match kept.as_ref() {
-        Some((kept_key, fits)) if *kept_key == key => Some(KeptFits {
-            setting: fits.setting,
-            cv_macro_f1: fits.cv_macro_f1,
-            on_training: fits.on_training.shallow_clone(),
-            on_labelled: fits.on_labelled.shallow_clone(),
-        }),
+        Some((kept_key, fits)) if *kept_key == key => Some(fits.shallow_clone()),
         _ => None,
     }
 }
 
 fn keep_fits(key: u64, fits: &KeptFits) {
     let mut kept = LAST_FITS.lock().unwrap_or_else(|p| p.into_inner());
-    *kept = Some((
-        key,
-        KeptFits {
-            setting: fits.setting,
-            cv_macro_f1: fits.cv_macro_f1,
-            on_training: fits.on_training.shallow_clone(),
-            on_labelled: fits.on_labelled.shallow_clone(),
-        },
-    ));
+    *kept = Some((key, fits.shallow_clone()));
 }
 
 /// The books' bags over the used buckets, and fits on any of them.
