@@ -78,6 +78,8 @@ fn a_sweep_over_seeds_is_studied_opened_and_taken_out() {
         categories_per_batch: 4,
         books_per_category: 4,
         learning_rate: 3e-3,
+        max_words: 200,
+        image_only_epochs: 0,
         image_size: 32,
         width: 0.125,
         train_block5: false,

@@ -44,6 +44,8 @@ fn tiny_form(epochs: usize) -> TrainForm {
         categories_per_batch: 4,
         books_per_category: 4,
         learning_rate: 3e-3,
+        max_words: 200,
+        image_only_epochs: 0,
         image_size: 32,
         width: 0.125,
         train_block5: false,

@@ -303,8 +303,9 @@ impl ShelfwiseApp {
         });
         let per_batch = (base.categories_per_batch * base.books_per_category).max(1);
         let train_books = books - held_out;
-        let total_steps = configs.len() * base.epochs * train_books.div_ceil(per_batch).max(1);
-        self.train.sweep_note = Some(sweep_note(&request, books, train_books));
+        let epochs: usize = configs.iter().map(|c| c.epochs).sum();
+        let total_steps = epochs * train_books.div_ceil(per_batch).max(1);
+        self.train.sweep_note = Some(super::train::sweep_note(&request, books, train_books));
         self.start_training(
             ctx,
             ("sweep".into(), labels),
@@ -555,40 +556,4 @@ impl ShelfwiseApp {
             Err(error) => self.status = Some(format!("Cannot open the file dialog: {error}")),
         }
     }
-}
-
-/// What a sweep started from the window will show: its runs, seeds, split
-/// and trunk, said above its curves (a speaker's audience reads it).
-fn sweep_note(request: &train::SweepRequest, books: usize, train_books: usize) -> String {
-    let base = &request.base;
-    let seeds = if request.seeds.is_empty() {
-        format!("seed {}", base.seed)
-    } else {
-        let list: Vec<String> = request.seeds.iter().map(u64::to_string).collect();
-        format!(
-            "seeds {} (each its own split; curves can be drawn as mean and band)",
-            list.join(", ")
-        )
-    };
-    let betas: Vec<String> = request.betas.iter().map(f64::to_string).collect();
-    let trunk = match &base.trunk.weights {
-        Some(path) => format!("VGG16 from {}", path.display()),
-        None => format!(
-            "a random VGG16 trunk (width {}, {} px covers, same for every seed)",
-            base.trunk.width, base.trunk.image_size
-        ),
-    };
-    format!(
-        "Showing {} run(s): fused at β {}{}; {seeds}; {train_books} of {books} labelled books train, \
-         the other {} are held out; {} epochs each; {trunk}.",
-        request.configs().len(),
-        betas.join(", "),
-        if request.single_modal {
-            ", plus image-only and text-only"
-        } else {
-            ""
-        },
-        books.saturating_sub(train_books),
-        base.epochs,
-    )
 }

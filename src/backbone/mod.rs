@@ -24,7 +24,8 @@ pub const VGG16_SHA256: &str = "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044dd
 pub const VGG16_BYTES: u64 = 553_433_881;
 
 /// The folder under the library root that holds the backbone.
-const FOLDER: &str = "backbone";
+/// The folder of the library that holds its backbone.
+pub(crate) const FOLDER: &str = "backbone";
 
 const WEIGHTS_FILE: &str = "vgg16.safetensors";
 

@@ -29,6 +29,14 @@ pub struct TrainArgs {
     /// Epochs per run (default 15; with --resume: the run's own).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Runs of a sweep training at once, each on its share of the cores
+    /// (default: 2 on a CPU with two cores or more, 1 on a GPU; 1: one after
+    /// the other, one core left free, as the window trains).
+    #[arg(long, default_value_t = 0)]
+    pub parallel_runs: usize,
+    /// Epochs of the image-only runs (default: --epochs).
+    #[arg(long)]
+    pub image_epochs: Option<usize>,
     /// Seed of the split, the batches and the random trunk (default 1).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -87,6 +95,9 @@ fn base_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         }
         None => TrainConfig::default(),
     };
+    if let Some(epochs) = args.image_epochs {
+        base.image_only_epochs = Some(epochs);
+    }
     if let Some(epochs) = args.epochs {
         base.epochs = epochs;
     }
@@ -161,6 +172,11 @@ pub fn cache(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
     use_library_backbone(&mut config, args, &context.library_dir);
     config.validate()?;
     let device = training_device();
+    // No window needs a core: the cache takes the cores a sweep's runs would
+    // (all of them by default; one left free with `--parallel-runs 1`).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parallelism = train::Parallelism::for_machine(args.parallel_runs, cores, device);
+    tch::set_num_threads((parallelism.runs * parallelism.threads_per_run) as i32);
     let library = context.open()?;
     library.ensure_writable("filling the feature cache")?;
     let (_store, trunk, provenance) = embed::build_trunk(&config.trunk, device)?;
@@ -194,21 +210,17 @@ pub fn cache(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
 
 pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let device = training_device();
-    let epochs_label = match (args.epochs, args.resume.or(args.fine_tune)) {
-        (Some(epochs), _) => epochs.to_string(),
-        (None, None) => base_config(args)?.epochs.to_string(),
-        (None, Some(_)) => "?".to_string(),
-    };
-    let mut print_epoch = |run: RunId, event: &TrainEvent| {
+    let print_epoch = |run: RunId, event: &TrainEvent| {
         if let TrainEvent::Epoch {
             epoch,
+            epochs,
             train_loss,
             val_accuracy,
             val_macro_f1,
         } = event
         {
             eprintln!(
-                "run {run} epoch {epoch}/{epochs_label}: loss {train_loss:.4}, val accuracy {val_accuracy:.3}, macro-F1 {val_macro_f1:.3}"
+                "run {run} epoch {epoch}/{epochs}: loss {train_loss:.4}, val accuracy {val_accuracy:.3}, macro-F1 {val_macro_f1:.3}"
             );
         }
     };
@@ -220,7 +232,7 @@ pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
             run,
             args.epochs,
             device,
-            &mut print_epoch,
+            &mut &print_epoch,
             context.cancel,
         )?;
         vec![resumed]
@@ -236,7 +248,7 @@ pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
             parent,
             request,
             device,
-            &mut print_epoch,
+            &mut &print_epoch,
             context.cancel,
         )?;
         vec![tuned]
@@ -249,8 +261,21 @@ pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
             base,
             seeds: args.seeds.clone(),
         };
-        eprintln!("training on {device:?}, {} run(s)", request.configs().len());
-        train::run_sweep(dir, &request, device, &mut print_epoch, context.cancel)?
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let parallelism = train::Parallelism::for_machine(args.parallel_runs, cores, device);
+        eprintln!(
+            "training on {device:?}, {} run(s), {} at a time on {} thread(s) each",
+            request.configs().len(),
+            parallelism.runs.min(request.configs().len()),
+            parallelism.threads_per_run
+        );
+        train::run_sweep_in_parallel(
+            dir,
+            &request,
+            (device, parallelism),
+            &print_epoch,
+            context.cancel,
+        )?
     };
     context
         .out

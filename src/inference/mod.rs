@@ -65,8 +65,8 @@ impl TrainedRun {
             };
             return Err(unusable(why));
         }
-        let config: TrainConfig =
-            serde_json::from_str(&record.config).map_err(|e| unusable(format!("settings: {e}")))?;
+        let config = TrainConfig::from_stored(&record.config, library.root())
+            .map_err(|e| unusable(format!("settings: {e}")))?;
         let summary: RunSummary = serde_json::from_str(record.summary.as_deref().unwrap_or("{}"))
             .map_err(|e| unusable(format!("summary: {e}")))?;
         let run_dir = RunDir::new(library.root(), run_id);

@@ -281,6 +281,38 @@ impl FusionHeads {
         text_present: &Tensor,
         train: bool,
     ) -> ModelOutput {
+        let texts = self.encode_text(text.ids, text.lengths, train);
+        self.forward_encoded(
+            scales,
+            &texts,
+            text.bags,
+            image_present,
+            text_present,
+            train,
+        )
+    }
+
+    /// U1, U2, U3 of the words (`[batch, T]` ids, `[batch]` lengths), with
+    /// dropout when `train` is set: the LSTM's part of a forward pass, most
+    /// of a training step's time on a CPU, which training runs once for the
+    /// step's passes over the same books (see `train::run`).
+    pub fn encode_text(&self, ids: &Tensor, lengths: &Tensor, train: bool) -> [Tensor; 3] {
+        self.text
+            .forward(ids, lengths)
+            .map(|u| u.dropout(self.dropout, train))
+    }
+
+    /// The rest of [`Self::forward_t`], from the rows' encoded words
+    /// ([`Self::encode_text`]).
+    pub fn forward_encoded(
+        &self,
+        scales: &[Tensor; 3],
+        texts: &[Tensor; 3],
+        bags: Option<&BagInput>,
+        image_present: &Tensor,
+        text_present: &Tensor,
+        train: bool,
+    ) -> ModelOutput {
         let scales = self.trunk_scales(scales);
         // Whole channels of the cached maps dropped while training: a random
         // trunk's maps are a fingerprint of each cover, easy to learn by heart.
@@ -301,10 +333,6 @@ impl FusionHeads {
             scales[1].shallow_clone(),
             attended.c3,
         ];
-        let texts = self
-            .text
-            .forward(text.ids, text.lengths)
-            .map(|u| u.dropout(self.dropout, train));
         let mut pooled = Vec::with_capacity(3);
         let mut output = ModelOutput {
             embeddings: Tensor::new(),
@@ -326,7 +354,7 @@ impl FusionHeads {
         let mut raw = self
             .embed
             .forward(&Tensor::cat(&pooled, 1).dropout(self.dropout, train));
-        if let (Some(path), Some(bags)) = (&self.word_bag, text.bags) {
+        if let (Some(path), Some(bags)) = (&self.word_bag, bags) {
             raw += path.forward(bags);
         }
         output.logits = self.classify.forward(&raw);

@@ -72,7 +72,7 @@ impl SweepData {
             let record = library
                 .run_record(run)?
                 .ok_or_else(|| unreadable("row", "it is gone".into()))?;
-            let config: TrainConfig = serde_json::from_str(&record.config)
+            let config = TrainConfig::from_stored(&record.config, library.root())
                 .map_err(|e| unreadable("settings", e.to_string()))?;
             let summary = RunSummary::of_listing(&listing)
                 .map_err(|e| unreadable("summary", e.to_string()))?;

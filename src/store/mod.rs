@@ -135,8 +135,16 @@ pub struct Library {
 }
 
 /// True when a file can be made in `root` (a probe file, removed at once).
+/// Each probe has a name of its own: two threads opening the library at once
+/// (a sweep's runs side by side) made the same file, and the one that lost
+/// the race opened the library read-only.
 fn folder_is_writable(root: &Path) -> bool {
-    let probe = root.join(format!(".write-probe.{}.tmp", std::process::id()));
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let probe_number = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = root.join(format!(
+        ".write-probe.{}.{probe_number}.tmp",
+        std::process::id()
+    ));
     let made = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -323,6 +331,26 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Threads opening one library at once all find it writable (a shared
+    /// probe file name made the losers of the race open it read-only).
+    #[test]
+    fn a_folder_probed_by_threads_at_once_is_writable_for_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = std::sync::Barrier::new(4);
+        let writable: Vec<bool> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        start.wait();
+                        (0..500).all(|_| folder_is_writable(dir.path()))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(writable, [true; 4]);
+    }
 
     fn book(external_id: &str, title: &str) -> NewBook {
         NewBook {

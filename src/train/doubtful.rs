@@ -104,6 +104,7 @@ fn cross_fitted(
             &Tensor::from_slice(&targets),
             (used.len() as i64, categories as i64),
             &settings,
+            cancel,
         )?;
         let held_bags = bags_of(dataset, &held, &rows, device);
         let held_labels: Vec<usize> = held.iter().map(|&i| labels[i]).collect();

@@ -14,9 +14,11 @@ pub mod config;
 pub(crate) mod data;
 pub mod doubtful;
 pub mod lease;
+pub mod parallel;
 pub(crate) mod predict;
 pub mod registry;
 pub mod run;
+mod run_data;
 pub(crate) mod schedule;
 pub mod split;
 pub mod start;
@@ -32,6 +34,7 @@ pub use crate::model::device::training_device;
 pub use crate::store::Modalities;
 pub use checkpoints::{Checkpoint, RunDir, RunSplit};
 pub use config::{InvalidSetting, SweepRequest, TrainConfig};
+pub use parallel::{Parallelism, run_sweep_in_parallel};
 pub use registry::{books_changed_since, delete_run, list_runs, run_owner};
 pub use run::{ResumePoint, RunStart, train_run};
 pub use split::{pk_batches, stratified_split};
@@ -97,6 +100,8 @@ pub enum TrainEvent {
     },
     Epoch {
         epoch: usize,
+        /// The run's epochs in all (a sweep's image-only runs may have others).
+        epochs: usize,
         train_loss: f64,
         val_accuracy: f64,
         val_macro_f1: f64,

@@ -8,13 +8,13 @@ use tch::nn::{self, OptimizerConfig as _};
 use tch::{Device, Tensor};
 
 use super::averaging::WeightAverage;
-use super::batches::{Dropouts, Layout, batch_tensors};
+use super::batches::{BatchTensors, Dropouts, batch_tensors};
 use super::checkpoints::{Checkpoint, RunDir};
 use super::config::TrainConfig;
-use super::data::{Dataset, cover_statistics, library_dataset, run_vocabulary};
+use super::data::cover_statistics;
 use super::predict::Predictor;
+use super::run_data::RunData;
 use super::split::{epoch_rng, pk_batches};
-use super::start::{Basis, Parent};
 pub use super::start::{ResumePoint, RunStart};
 use super::summary::RunSummary;
 use super::validation::validation_tables;
@@ -22,119 +22,18 @@ use super::warm_start::warm_start;
 use super::word_classifier;
 use super::{TrainError, TrainEvent, schedule};
 use crate::eval::ConfusionMatrix;
-use crate::jobs::{Cancel, Progress, is_cancelled};
+use crate::jobs::{Cancel, is_cancelled};
 use crate::model::block5::BLOCK5_GROUP;
-use crate::model::weights::TrunkProvenance;
 use crate::model::word_bag::WORD_BAG_GROUP;
 use crate::model::{FusionHeads, loss};
 use crate::store::{Library, Modalities};
-use crate::text::corpus::{self, LibraryVectors};
-use crate::text::{Vocab, Word2VecConfig};
+use crate::text::Vocab;
+use crate::text::corpus::LibraryVectors;
 
 /// Serialises the seeding and initialisation of heads: libtorch's generator is
 /// global, so models built at once on other threads (a window training while
 /// it embeds) must not draw from the same sequence.
 pub(crate) static HEADS_INITIALISATION: Mutex<()> = Mutex::new(());
-
-/// What a run trains on: its examples, their split, its words and trunk.
-struct RunData {
-    dataset: Dataset,
-    labels: Vec<usize>,
-    train: Vec<usize>,
-    validation: Vec<usize>,
-    vectors: LibraryVectors,
-    vocab: Vocab,
-    provenance: TrunkProvenance,
-    layout: Layout,
-    /// The trunk's block 5, which a trainable copy starts from; `None` when
-    /// block 5 stays frozen.
-    block5_start: Option<Vec<(Tensor, Option<Tensor>)>>,
-}
-
-impl RunData {
-    /// The library's word vectors (retrained when the corpus changed), the
-    /// run's vocabulary and split (saved in its folder; a resumed run's own,
-    /// a fine-tuned run's parent's grown by the new words and books), the
-    /// trunk's feature cache and the examples.
-    fn prepare(
-        library: &mut Library,
-        config: &TrainConfig,
-        (device, start): (Device, RunStart),
-        run_dir: Option<&RunDir>,
-        cancel: &Cancel,
-    ) -> Result<(Self, Option<Parent>), TrainError> {
-        let library_text = corpus::library_corpus(library)?;
-        let (vectors, _) = corpus::vectors_for_corpus(
-            library,
-            &library_text,
-            &Word2VecConfig::default(),
-            &|_: Progress| {},
-            &Cancel::new(false),
-        )?;
-        let (_trunk_store, trunk, provenance) = crate::embed::build_trunk(&config.trunk, device)?;
-        let subwords = config.model.subword_buckets > 0;
-        let library_vocab = run_vocabulary(&vectors.vectors.vocab, &library_text, subwords);
-        let basis = Basis::read(library, start, run_dir, library_vocab)?;
-        let dataset = library_dataset(
-            library,
-            &library_text,
-            (&basis.vocab, basis.order()),
-            &trunk,
-            config,
-            device,
-            cancel,
-        )?;
-        let labels = dataset.labels();
-        let (train, validation) = basis.split(&dataset, config);
-        let trainable = (0..dataset.categories.len())
-            .filter(|&c| labels.iter().filter(|&&l| l == c).count() >= 2)
-            .count();
-        if trainable < 2 {
-            return Err(TrainError::TooFewBooks(format!(
-                "{} books in {} categories",
-                labels.len(),
-                dataset.categories.len()
-            )));
-        }
-        if let Some(dir) = run_dir {
-            basis.save(dir, &dataset, (&train, &validation))?;
-        }
-        let Basis { vocab, parent, .. } = basis;
-        let block5_start = config.trunk.train_block5.then(|| {
-            trunk
-                .block5_parameters()
-                .into_iter()
-                .map(|(weights, bias)| (weights.copy(), bias.map(|b| b.copy())))
-                .collect()
-        });
-        let layout = Layout {
-            channels: trunk.scale_channels,
-            sides: config.trunk.cached_sides(),
-            device,
-        };
-        let data = Self {
-            dataset,
-            labels,
-            train,
-            validation,
-            vectors,
-            vocab,
-            provenance,
-            layout,
-            block5_start,
-        };
-        Ok((data, parent))
-    }
-
-    /// Validation books, or the training books when none are held out.
-    fn measured(&self) -> &[usize] {
-        if self.validation.is_empty() {
-            &self.train
-        } else {
-            &self.validation
-        }
-    }
-}
 
 /// The starting rows of a run's known words: each word's library vector where
 /// the library's Word2Vec has one of the right width, zero otherwise (the
@@ -250,7 +149,13 @@ impl<'a> Trainer<'a> {
             best_epoch,
             val_accuracy: matrix.accuracy(),
             val_macro_f1: matrix.macro_f1(),
-            train_accuracy: self.confusion(&self.data.train).accuracy(),
+            // With a checkpoint, measured once in `finish` on the best one
+            // (a pass over every training book, at each new best, was a
+            // tenth of a demo run).
+            train_accuracy: match self.run_dir {
+                Some(_) => f64::NAN,
+                None => self.confusion(&self.data.train).accuracy(),
+            },
             categories: self.data.dataset.categories.clone(),
             validation: None,
             averaged_from,
@@ -297,13 +202,8 @@ impl<'a> Trainer<'a> {
                 config.modalities,
                 Some((dropouts, &mut rng)),
             );
-            let output = self.heads.forward_t(
-                &tensors.scales,
-                tensors.text(),
-                &tensors.image_present,
-                &tensors.text_present,
-                true,
-            );
+            let texts = self.heads.encode_text(&tensors.ids, &tensors.lengths, true);
+            let output = self.pass(&tensors, &texts);
             let (mut objective, cross_entropy, triplet) = loss::objective_smoothed(
                 &output.logits,
                 &output.embeddings,
@@ -312,7 +212,7 @@ impl<'a> Trainer<'a> {
                 config.alpha(),
                 config.label_smoothing,
             );
-            let alignment = self.alignment_loss(batch).map(|term| {
+            let alignment = self.alignment_term(batch, &tensors, &texts).map(|term| {
                 let value = term.double_value(&[]);
                 objective += term * config.alignment;
                 value
@@ -333,43 +233,107 @@ impl<'a> Trainer<'a> {
         Ok(epoch_loss / batches.len() as f64)
     }
 
-    /// The alignment term over the batch's distinct books that have a cover
-    /// and a text: their text-only placements against their cover-only ones,
-    /// both moved by it (with the text side held fixed as a target, mR on
-    /// openlibrary_covers5's validation books was 2.3x chance at weight 2;
-    /// with both moving, 5.2x). `None` when the run is not fused, its
-    /// weight is 0, or fewer than two books have both.
-    fn alignment_loss(&self, batch: &[usize]) -> Option<Tensor> {
+    /// A training pass of the heads over `part`, its words already encoded.
+    fn pass(&self, part: &BatchTensors, texts: &[Tensor; 3]) -> crate::model::ModelOutput {
+        self.heads.forward_encoded(
+            &part.scales,
+            texts,
+            Some(&part.bags),
+            &part.image_present,
+            &part.text_present,
+            true,
+        )
+    }
+
+    /// The alignment term of a step (see [`Self::alignment_rows`]): the
+    /// text-only placements read the words as the step's pass read them
+    /// (`texts`: one LSTM pass serves both, and it is most of a step's
+    /// cost); the cover-only pass ignores the words.
+    fn alignment_term(
+        &self,
+        batch: &[usize],
+        tensors: &BatchTensors,
+        texts: &[Tensor; 3],
+    ) -> Option<Tensor> {
+        let (books, rows) = self.alignment_rows(batch, tensors)?;
+        let data = self.data;
+        let texts = texts.each_ref().map(|u| u.index_select(0, &rows));
+        let [text, image] = [Modalities::Text, Modalities::Image]
+            .map(|only| batch_tensors(&data.dataset, &books, data.layout, only, None));
+        Some(loss::alignment(
+            &self.pass(&text, &texts).embeddings,
+            &self.pass(&image, &texts).embeddings,
+        ))
+    }
+
+    /// The batch's distinct books that have a cover and a text, and this
+    /// step's text was shown for (`batch_rows.text_present`), with the first
+    /// row of each in the batch: the alignment term pulls their text-only
+    /// placements toward their cover-only ones, both moved by it (with the
+    /// text side held fixed as a target, mR on openlibrary_covers5's
+    /// validation books was 2.3x chance at weight 2; with both moving, 5.2x).
+    /// `None` when the run is not fused, its weight is 0, or fewer than two
+    /// books qualify.
+    fn alignment_rows(
+        &self,
+        batch: &[usize],
+        batch_rows: &BatchTensors,
+    ) -> Option<(Vec<usize>, Tensor)> {
         let config = self.config;
         if config.alignment <= 0.0 || config.modalities != Modalities::Fused {
             return None;
         }
         let dataset = &self.data.dataset;
-        let mut paired: Vec<usize> = batch
-            .iter()
-            .copied()
-            .filter(|&i| dataset.examples[i].has_cover_and_text())
-            .collect();
-        paired.sort_unstable();
-        paired.dedup();
-        if paired.len() < 2 {
-            return None;
+        let shown = Vec::<f32>::try_from(batch_rows.text_present.to_device(Device::Cpu)).ok()?;
+        let mut books = Vec::new();
+        let mut rows = Vec::new();
+        for (row, &book) in batch.iter().enumerate() {
+            if shown[row] > 0.0
+                && dataset.examples[book].has_cover_and_text()
+                && !books.contains(&book)
+            {
+                books.push(book);
+                rows.push(row as i64);
+            }
         }
-        let pass = |alone: Modalities, train: bool| {
-            let tensors = batch_tensors(dataset, &paired, self.data.layout, alone, None);
-            let output = self.heads.forward_t(
-                &tensors.scales,
-                tensors.text(),
-                &tensors.image_present,
-                &tensors.text_present,
-                train,
-            );
-            output.embeddings
-        };
-        Some(loss::alignment(
-            &pass(Modalities::Text, true),
-            &pass(Modalities::Image, true),
-        ))
+        (books.len() >= 2).then(|| {
+            let rows = Tensor::from_slice(&rows).to_device(batch_rows.ids.device());
+            (books, rows)
+        })
+    }
+
+    /// The epochs from `first_epoch`: each validated, its heads saved, and
+    /// `best` replaced when it validates better; then the averaged weights.
+    fn train_epochs(
+        &mut self,
+        optimizer: &mut nn::Optimizer,
+        (first_epoch, step): (usize, &mut usize),
+        best: &mut Option<RunSummary>,
+        on_event: &mut dyn FnMut(TrainEvent),
+        cancel: &Cancel,
+    ) -> Result<(), TrainError> {
+        let config = self.config;
+        let mut average = WeightAverage::new(config.weight_averaging, config.epochs);
+        for epoch in first_epoch..=config.epochs {
+            let train_loss = self.epoch(optimizer, epoch, step, on_event, cancel)?;
+            let matrix = self.confusion(self.data.measured());
+            on_event(TrainEvent::Epoch {
+                epoch,
+                epochs: config.epochs,
+                train_loss,
+                val_accuracy: matrix.accuracy(),
+                val_macro_f1: matrix.macro_f1(),
+            });
+            self.save(Checkpoint::Last)?;
+            if best
+                .as_ref()
+                .is_none_or(|b| matrix.macro_f1() > b.val_macro_f1)
+            {
+                *best = Some(self.keep_best(epoch, &matrix, None)?);
+            }
+            average.add(&self.store, epoch);
+        }
+        self.try_average(&average, best, first_epoch)
     }
 
     /// After the last epoch: the averaged weights when they validate better.
@@ -397,16 +361,22 @@ impl<'a> Trainer<'a> {
 
     /// The best epoch's summary with the paper's tables, from its checkpoint
     /// when one was kept.
-    fn finish(mut self, best: Option<RunSummary>) -> Result<RunSummary, TrainError> {
+    fn finish(
+        mut self,
+        best: Option<RunSummary>,
+        problem: Option<&word_classifier::Problem>,
+        cancel: &Cancel,
+    ) -> Result<RunSummary, TrainError> {
         let mut summary =
             best.ok_or_else(|| TrainError::TooFewBooks("no epoch was run (epochs = 0)".into()))?;
         if let Some(dir) = self.run_dir
             && dir.checkpoint(Checkpoint::Best).is_file()
         {
             dir.load(&mut self.store, Checkpoint::Best)?;
+            summary.train_accuracy = self.confusion(&self.data.train).accuracy();
         }
         let config = self.config;
-        let chosen = self.fit_word_classifier()?;
+        let chosen = self.fit_word_classifier(problem, cancel)?;
         let (tables, held_out) = validation_tables(
             &self.predictor(),
             &self.data.dataset,
@@ -432,33 +402,43 @@ impl<'a> Trainer<'a> {
         Ok(summary)
     }
 
-    /// Chooses and fits the word classifier (see [`word_classifier::choose`])
-    /// and sets the one fitted on the training books, for the validation
-    /// figures; `None` without the word path, a text to read, or books held
-    /// out. The caller keeps the refitted one.
-    fn fit_word_classifier(&mut self) -> Result<Option<word_classifier::Chosen>, TrainError> {
-        let config = self.config;
-        let data = self.data;
-        let buckets = config.model.word_bag_buckets;
+    /// The word classifier's books (see [`word_classifier::Problem`]);
+    /// `None` without the word path, a text to read, or books held out.
+    fn word_problem(&self) -> Option<word_classifier::Problem> {
+        let (config, data) = (self.config, self.data);
         if self.heads.word_bag.is_none()
             || config.modalities == Modalities::Image
             || data.validation.is_empty()
         {
-            return Ok(None);
+            return None;
         }
+        Some(word_classifier::Problem::new(
+            &data.dataset,
+            (&data.train, &data.validation),
+            (config.model.word_bag_buckets, config.seed),
+            data.layout.device,
+        ))
+    }
+
+    /// Chooses and fits the word classifier (see [`word_classifier::choose`])
+    /// and sets the one fitted on the training books, for the validation
+    /// figures; `None` without `problem`. The caller keeps the refitted one.
+    fn fit_word_classifier(
+        &mut self,
+        problem: Option<&word_classifier::Problem>,
+        cancel: &Cancel,
+    ) -> Result<Option<word_classifier::Chosen>, TrainError> {
+        let Some(problem) = problem else {
+            return Ok(None);
+        };
+        let (config, data) = (self.config, self.data);
         let network = self.predictor().network_probabilities(
             &data.dataset,
             &data.validation,
             config.modalities,
             config.mask_ensemble,
         );
-        let chosen = word_classifier::choose(
-            &data.dataset,
-            (&data.train, &data.validation),
-            &network,
-            (buckets, config.seed),
-            data.layout.device,
-        )?;
+        let chosen = word_classifier::choose(problem, &network, cancel)?;
         if let Some(path) = self.heads.word_bag.as_mut() {
             let fitted = &chosen.on_training;
             path.set_classifier(&fitted.weights, &fitted.bias, chosen.choice.mix);
@@ -525,25 +505,27 @@ pub fn train_run(
     });
     let mut step = resume.map_or(0, |point| point.next_step.saturating_sub(1));
     let first_epoch = resume.map_or(1, |point| point.next_epoch);
-    let mut average = WeightAverage::new(config.weight_averaging, config.epochs);
-    for epoch in first_epoch..=config.epochs {
-        let train_loss = trainer.epoch(&mut optimizer, epoch, &mut step, on_event, cancel)?;
-        let matrix = trainer.confusion(data.measured());
-        on_event(TrainEvent::Epoch {
-            epoch,
-            train_loss,
-            val_accuracy: matrix.accuracy(),
-            val_macro_f1: matrix.macro_f1(),
-        });
-        trainer.save(Checkpoint::Last)?;
-        if best
-            .as_ref()
-            .is_none_or(|b| matrix.macro_f1() > b.val_macro_f1)
-        {
-            best = Some(trainer.keep_best(epoch, &matrix, None)?);
+    let problem = trainer.word_problem();
+    // The word classifier's folds depend on the books alone: they are fitted
+    // on a thread of their own while the epochs run (on a 2-core machine,
+    // the core training leaves free), and stop with the run.
+    let abandon = Cancel::new(false);
+    std::thread::scope(|scope| {
+        if let Some(problem) = &problem {
+            let abandon = &abandon;
+            scope.spawn(move || problem.prepare_ahead(abandon));
         }
-        average.add(&trainer.store, epoch);
-    }
-    trainer.try_average(&average, &mut best, first_epoch)?;
-    trainer.finish(best)
+        let trained = trainer.train_epochs(
+            &mut optimizer,
+            (first_epoch, &mut step),
+            &mut best,
+            on_event,
+            cancel,
+        );
+        if trained.is_err() || is_cancelled(cancel) {
+            abandon.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        trained
+    })?;
+    trainer.finish(best, problem.as_ref(), cancel)
 }

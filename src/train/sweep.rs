@@ -53,25 +53,30 @@ pub fn run_sweep(
     let sweep_id = recorder.create_sweep()?;
     let mut runs = Vec::new();
     for config in request.configs() {
-        let config_json = serde_json::to_string(&config).expect("settings serialise");
+        let config_json = config.to_stored(library_root);
         let run_id =
             recorder.create_run(Some(sweep_id), config.beta, config.modalities, &config_json)?;
-        let _lease = RunLease::acquire(&RunDir::new(library_root, run_id), run_id)?;
         let context = RunContext {
             run_id,
             config: &config,
             device,
             cancel,
         };
-        runs.push(recorded_run(
-            &mut library,
-            &mut recorder,
-            &context,
-            RunStart::Fresh,
-            on_event,
-        )?);
+        runs.push(fresh_run(&mut library, &mut recorder, &context, on_event)?);
     }
     Ok(runs)
+}
+
+/// A new run of a sweep, its row made: trained from scratch under its lease
+/// and recorded.
+pub(super) fn fresh_run(
+    library: &mut Library,
+    recorder: &mut Library,
+    run: &RunContext,
+    on_event: &mut dyn FnMut(RunId, &TrainEvent),
+) -> Result<SweepRun, TrainError> {
+    let _lease = RunLease::acquire(&RunDir::new(library.root(), run.run_id), run.run_id)?;
+    recorded_run(library, recorder, run, RunStart::Fresh, on_event)
 }
 
 /// Goes on with a stopped (cancelled, failed or finished) run from its last
@@ -94,8 +99,8 @@ pub fn resume_run(
     let record = recorder
         .run_record(run_id)?
         .ok_or(TrainError::RunNotFound(run_id))?;
-    let mut config: TrainConfig =
-        serde_json::from_str(&record.config).map_err(|e| unusable(format!("settings: {e}")))?;
+    let mut config = TrainConfig::from_stored(&record.config, library_root)
+        .map_err(|e| unusable(format!("settings: {e}")))?;
     if let Some(epochs) = epochs {
         config.epochs = epochs;
     }
@@ -124,7 +129,7 @@ pub fn resume_run(
             })
         }
     };
-    let config_json = serde_json::to_string(&config).expect("settings serialise");
+    let config_json = config.to_stored(library_root);
     recorder.restart_run(run_id, &config_json)?;
     let context = RunContext {
         run_id,
@@ -191,8 +196,8 @@ pub fn fine_tune_run(
             record.status
         )));
     }
-    let parent_config: TrainConfig =
-        serde_json::from_str(&record.config).map_err(|e| unusable(format!("settings: {e}")))?;
+    let parent_config = TrainConfig::from_stored(&record.config, library_root)
+        .map_err(|e| unusable(format!("settings: {e}")))?;
     let mut config = fine_tune_config(&parent_config);
     if let Some(epochs) = request.epochs {
         config.epochs = epochs;
@@ -202,7 +207,7 @@ pub fn fine_tune_run(
     }
     config.trunk.train_block5 |= request.train_block5;
     config.validate()?;
-    let config_json = serde_json::to_string(&config).expect("settings serialise");
+    let config_json = config.to_stored(library_root);
     let run_id =
         recorder.create_fine_tune_run(parent, config.beta, config.modalities, &config_json)?;
     let _lease = RunLease::acquire(&RunDir::new(library_root, run_id), run_id)?;
@@ -222,11 +227,11 @@ pub fn fine_tune_run(
 }
 
 /// The run being recorded and how it trains.
-struct RunContext<'a> {
-    run_id: RunId,
-    config: &'a TrainConfig,
-    device: Device,
-    cancel: &'a Cancel,
+pub(super) struct RunContext<'a> {
+    pub run_id: RunId,
+    pub config: &'a TrainConfig,
+    pub device: Device,
+    pub cancel: &'a Cancel,
 }
 
 /// Each epoch's steps and metrics into the library as the epoch ends; the
@@ -261,6 +266,7 @@ impl EpochRecorder<'_> {
                 train_loss,
                 val_accuracy,
                 val_macro_f1,
+                ..
             } => {
                 let row = RunEpoch {
                     epoch: epoch as i64,
@@ -305,7 +311,7 @@ fn outcome(result: &Result<RunSummary, TrainError>) -> RunOutcome {
 
 /// Trains one run (from scratch, a resume point or a parent), recording each epoch's steps
 /// and metrics as it ends and the run's outcome when it stops.
-fn recorded_run(
+pub(super) fn recorded_run(
     library: &mut Library,
     recorder: &mut Library,
     run: &RunContext,

@@ -16,6 +16,7 @@ use super::TrainError;
 use super::data::Dataset;
 use super::split::stratified_folds;
 use crate::eval::ConfusionMatrix;
+use crate::jobs::{Cancel, is_cancelled};
 use crate::model::word_bag::{BagInput, bag_sum};
 
 /// scikit-learn's `C` (inverse L2 strength) tried, the baseline's own grid.
@@ -53,7 +54,18 @@ pub(super) fn bags_of(
     rows: &HashMap<i64, i64>,
     device: Device,
 ) -> BagInput {
-    let renumbered: Vec<Vec<(i64, f32)>> = indices
+    let renumbered = renumbered_bags(dataset, indices, rows);
+    BagInput::from_rows(renumbered.iter().map(Vec::as_slice), device)
+}
+
+/// The bags of `indices`, their buckets renumbered by `rows` (buckets it
+/// lacks are left out).
+fn renumbered_bags(
+    dataset: &Dataset,
+    indices: &[usize],
+    rows: &HashMap<i64, i64>,
+) -> Vec<Vec<(i64, f32)>> {
+    indices
         .iter()
         .map(|&index| {
             dataset.examples[index]
@@ -62,8 +74,7 @@ pub(super) fn bags_of(
                 .filter_map(|(bucket, weight)| rows.get(bucket).map(|&row| (row, *weight)))
                 .collect()
         })
-        .collect();
-    BagInput::from_rows(renumbered.iter().map(Vec::as_slice), device)
+        .collect()
 }
 
 /// A fitted classifier: weights `[buckets, categories]` and bias.
@@ -96,6 +107,7 @@ pub(super) fn fit_grid(
     labels: &Tensor,
     (buckets, categories): (i64, i64),
     settings: &[Setting],
+    stop: &Cancel,
 ) -> Result<Vec<Fitted>, TrainError> {
     let device = labels.device();
     let grid = settings.len() as i64;
@@ -122,13 +134,22 @@ pub(super) fn fit_grid(
             .collect::<Vec<_>>(),
         1,
     );
+    // Each column's L2 strength (its setting's), so that the penalty is one
+    // sum over the table's rows and a dot product: a reduction over the
+    // rows and the categories at once, inside each setting, took a sixth of
+    // the fits' time.
     let strengths: Vec<f32> = settings
         .iter()
-        .map(|&(c, _)| (1.0 / (2.0 * c * rows)) as f32)
+        .flat_map(|&(c, _)| {
+            std::iter::repeat_n((1.0 / (2.0 * c * rows)) as f32, categories as usize)
+        })
         .collect();
     let strengths = Tensor::from_slice(&strengths).to_device(device);
     let targets = labels.view([-1, 1, 1]).expand([-1, grid, 1], false);
     for step in 0..STEPS {
+        if step % 25 == 0 && is_cancelled(stop) {
+            return Err(TrainError::Cancelled);
+        }
         let progress = step as f64 / STEPS as f64;
         optimizer.set_lr(RATE * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
         let logits = (bag_sum(&weights, bags) + &bias).view([-1, grid, categories]);
@@ -137,9 +158,8 @@ pub(super) fn fit_grid(
             .gather(2, &targets, false)
             .squeeze_dim(2);
         let penalty = weights
-            .view([buckets, grid, categories])
             .square()
-            .sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Float);
+            .sum_dim_intlist([0i64].as_slice(), false, Kind::Float);
         let loss = (loss_per_row * &row_weights).sum(Kind::Float) / rows
             + (penalty * &strengths).sum(Kind::Float);
         optimizer.backward_step(&loss);
@@ -208,47 +228,27 @@ pub(crate) struct Chosen {
 /// books. A strength chosen on the validation books alone (a few hundred)
 /// swung by more than the gap to the baseline from one split to the next,
 /// and the baseline's classifier sees a quarter more books.
+///
+/// The folds and the two fits come from [`Problem::prepare`] when it ran
+/// already (on another thread while the network trained, or for an earlier
+/// run of the same seed); otherwise they are fitted here.
 pub(crate) fn choose(
-    dataset: &Dataset,
-    (train, validation): (&[usize], &[usize]),
+    problem: &Problem,
     network: &Tensor,
-    (buckets, seed): (i64, u64),
-    device: Device,
+    stop: &Cancel,
 ) -> Result<Chosen, TrainError> {
-    let categories = dataset.categories.len();
-    let labelled: Vec<usize> = train.iter().chain(validation).copied().collect();
-    let (used, rows) = used_buckets(dataset, &labelled);
-    let shape = (used.len() as i64, categories as i64);
-    let problem = Problem {
-        dataset,
-        rows: &rows,
-        shape,
-        device,
-    };
-    let key = fits_key(dataset, (train, validation), (buckets, seed), device);
-    let kept = match take_kept(key) {
-        Some(kept) => kept,
-        None => {
-            let (setting, cv_macro_f1) = problem.cross_validated_strength(&labelled, seed)?;
-            KeptFits {
-                setting,
-                cv_macro_f1,
-                on_training: problem.fit(train, setting)?,
-                on_labelled: problem.fit(&labelled, setting)?,
-            }
-        }
-    };
-    keep_fits(key, &kept);
     let KeptFits {
         setting: (c, balanced),
         cv_macro_f1,
         on_training,
         on_labelled,
-    } = kept;
-    let actual = problem.labels(validation);
+    } = problem.prepare(stop)?;
+    let (device, categories) = (problem.device, problem.shape.1 as usize);
+    let validation: Vec<usize> = (problem.train_len..problem.labels.len()).collect();
+    let actual = problem.labels_of(&validation);
     let network = network.to_device(device);
     let network_macro_f1 = macro_f1(&network, &actual, categories);
-    let words = problem.probabilities(&on_training, validation);
+    let words = problem.probabilities(&on_training, &validation);
     let (mut mix, mut val_macro_f1) = (0.0, network_macro_f1);
     for candidate in MIXES {
         let f1 = macro_f1(&(&network + &words * candidate), &actual, categories);
@@ -257,11 +257,12 @@ pub(crate) fn choose(
         }
     }
     let spread = |compact: Fitted| Fitted {
-        weights: Tensor::zeros([buckets, shape.1], (Kind::Float, device)).index_copy(
-            0,
-            &Tensor::from_slice(&used).to_device(device),
-            &compact.weights,
-        ),
+        weights: Tensor::zeros([problem.buckets, problem.shape.1], (Kind::Float, device))
+            .index_copy(
+                0,
+                &Tensor::from_slice(&problem.used).to_device(device),
+                &compact.weights,
+            ),
         bias: compact.bias,
     };
     Ok(Chosen {
@@ -344,37 +345,108 @@ fn keep_fits(key: u64, fits: &KeptFits) {
     *kept = Some((key, fits.shallow_clone()));
 }
 
-/// The books' bags over the used buckets, and fits on any of them.
-struct Problem<'a> {
-    dataset: &'a Dataset,
-    rows: &'a HashMap<i64, i64>,
+/// A run's labelled books as the word classifier reads them: their
+/// categories and their bags over the buckets they use, row by row (the
+/// training books first, then the validation books). It owns them, so that
+/// the folds can be fitted on another thread while the network trains
+/// ([`Problem::prepare`]: 28 s of the demo library's first run).
+pub(crate) struct Problem {
+    labels: Vec<usize>,
+    bags: Vec<Vec<(i64, f32)>>,
+    train_len: usize,
+    /// The table's buckets the rows use, sorted (row `r` of a fit's table
+    /// is bucket `used[r]`).
+    used: Vec<i64>,
+    buckets: i64,
     /// Used buckets, categories.
     shape: (i64, i64),
+    seed: u64,
     device: Device,
+    key: u64,
 }
 
-impl Problem<'_> {
-    fn labels(&self, indices: &[usize]) -> Vec<usize> {
-        indices
-            .iter()
-            .map(|&i| self.dataset.examples[i].label)
-            .collect()
+impl Problem {
+    /// `buckets`: the word path's table size; `seed`: the folds'.
+    pub(crate) fn new(
+        dataset: &Dataset,
+        (train, validation): (&[usize], &[usize]),
+        (buckets, seed): (i64, u64),
+        device: Device,
+    ) -> Self {
+        let labelled: Vec<usize> = train.iter().chain(validation).copied().collect();
+        let (used, rows) = used_buckets(dataset, &labelled);
+        let bags = renumbered_bags(dataset, &labelled, &rows);
+        Self {
+            labels: labelled
+                .iter()
+                .map(|&i| dataset.examples[i].label)
+                .collect(),
+            bags,
+            train_len: train.len(),
+            shape: (used.len() as i64, dataset.categories.len() as i64),
+            used,
+            buckets,
+            seed,
+            device,
+            key: fits_key(dataset, (train, validation), (buckets, seed), device),
+        }
     }
 
-    fn fit_grid(&self, indices: &[usize], settings: &[Setting]) -> Result<Vec<Fitted>, TrainError> {
-        let labels: Vec<i64> = self.labels(indices).iter().map(|&l| l as i64).collect();
-        let bags = bags_of(self.dataset, indices, self.rows, self.device);
+    /// Chooses `C` and the weighting on the folds and fits on the training
+    /// and on all labelled books, kept for [`choose`]; the kept ones when
+    /// they are there already. Stops early (`Cancelled`) once `stop` is set.
+    fn prepare(&self, stop: &Cancel) -> Result<KeptFits, TrainError> {
+        let _preparing = PREPARING.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(kept) = take_kept(self.key) {
+            return Ok(kept);
+        }
+        let all: Vec<usize> = (0..self.labels.len()).collect();
+        let (setting, cv_macro_f1) = self.cross_validated_strength(&all, stop)?;
+        let kept = KeptFits {
+            setting,
+            cv_macro_f1,
+            on_training: self.fit(&all[..self.train_len], setting, stop)?,
+            on_labelled: self.fit(&all, setting, stop)?,
+        };
+        keep_fits(self.key, &kept);
+        Ok(kept)
+    }
+
+    /// [`Self::prepare`] ahead of [`choose`], e.g. on a thread of its own
+    /// while the network trains; a stopped preparation leaves nothing kept.
+    pub(crate) fn prepare_ahead(&self, stop: &Cancel) {
+        let _ = self.prepare(stop);
+    }
+
+    fn labels_of(&self, rows: &[usize]) -> Vec<usize> {
+        rows.iter().map(|&row| self.labels[row]).collect()
+    }
+
+    fn bags_of(&self, rows: &[usize]) -> BagInput {
+        BagInput::from_rows(
+            rows.iter().map(|&row| self.bags[row].as_slice()),
+            self.device,
+        )
+    }
+
+    fn fit_grid(
+        &self,
+        rows: &[usize],
+        settings: &[Setting],
+        stop: &Cancel,
+    ) -> Result<Vec<Fitted>, TrainError> {
+        let labels: Vec<i64> = self.labels_of(rows).iter().map(|&l| l as i64).collect();
         let labels = Tensor::from_slice(&labels).to_device(self.device);
-        fit_grid(&bags, &labels, self.shape, settings)
+        fit_grid(&self.bags_of(rows), &labels, self.shape, settings, stop)
     }
 
-    fn fit(&self, indices: &[usize], setting: Setting) -> Result<Fitted, TrainError> {
-        let mut fitted = self.fit_grid(indices, &[setting])?;
+    fn fit(&self, rows: &[usize], setting: Setting, stop: &Cancel) -> Result<Fitted, TrainError> {
+        let mut fitted = self.fit_grid(rows, &[setting], stop)?;
         Ok(fitted.remove(0))
     }
 
-    fn probabilities(&self, fitted: &Fitted, indices: &[usize]) -> Tensor {
-        let bags = bags_of(self.dataset, indices, self.rows, self.device);
+    fn probabilities(&self, fitted: &Fitted, rows: &[usize]) -> Tensor {
+        let bags = self.bags_of(rows);
         tch::no_grad(|| (bag_sum(&fitted.weights, &bags) + &fitted.bias).softmax(1, Kind::Float))
     }
 
@@ -383,15 +455,15 @@ impl Problem<'_> {
     fn cross_validated_strength(
         &self,
         labelled: &[usize],
-        seed: u64,
+        stop: &Cancel,
     ) -> Result<(Setting, f64), TrainError> {
-        let labels = self.labels(labelled);
+        let labels = self.labels_of(labelled);
         let folds = if labelled.len() >= 2 * FOLDS {
             FOLDS
         } else {
             2
         };
-        let fold_of = stratified_folds(&labels, folds, seed);
+        let fold_of = stratified_folds(&labels, folds, self.seed);
         let part = |fold: usize, inside: bool| -> Vec<usize> {
             (0..labelled.len())
                 .filter(|&i| (fold_of[i] == fold) == inside)
@@ -405,8 +477,11 @@ impl Problem<'_> {
         let mut totals = vec![0.0; settings.len()];
         for fold in 0..folds {
             let (fitting, scored) = (part(fold, false), part(fold, true));
-            let actual = self.labels(&scored);
-            for (total, fitted) in totals.iter_mut().zip(self.fit_grid(&fitting, &settings)?) {
+            let actual = self.labels_of(&scored);
+            for (total, fitted) in totals
+                .iter_mut()
+                .zip(self.fit_grid(&fitting, &settings, stop)?)
+            {
                 let probabilities = self.probabilities(&fitted, &scored);
                 *total += macro_f1(&probabilities, &actual, self.shape.1 as usize);
             }
@@ -420,6 +495,10 @@ impl Problem<'_> {
         Ok(best)
     }
 }
+
+/// Held while fits are prepared, so that a run's [`choose`] waits for the
+/// fits its own thread started instead of fitting them a second time.
+static PREPARING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[cfg(test)]
 mod tests {
@@ -436,26 +515,37 @@ mod tests {
         }
     }
 
-    /// [`choose`] on 40 books of two categories, the first 30 for training
-    /// and the rest for validation, beside a network that knows nothing
-    /// (uniform probabilities), with 8 buckets.
-    fn choose_on_forty(examples: Vec<Example>) -> Chosen {
-        let dataset = Dataset {
+    /// 40 books, alternately of category 0 (bucket `1 + shift`) and 1
+    /// (bucket `2 + shift`), all with bucket 3.
+    fn alternating(shift: i64) -> Vec<Example> {
+        (0..40)
+            .map(|i| example(i % 2, vec![(1 + (i % 2) as i64 + shift, 0.8), (3, 0.6)]))
+            .collect()
+    }
+
+    fn two_categories(examples: Vec<Example>) -> Dataset {
+        Dataset {
             examples,
             categories: vec!["a".into(), "b".into()],
             padding_id: 3,
             word_bag: None,
-        };
-        let (train, validation): (Vec<usize>, Vec<usize>) = ((0..30).collect(), (30..40).collect());
+        }
+    }
+
+    /// The first 30 books train, the other 10 validate.
+    fn thirty_ten() -> (Vec<usize>, Vec<usize>) {
+        ((0..30).collect(), (30..40).collect())
+    }
+
+    /// [`choose`] on 40 books of two categories, the first 30 for training
+    /// and the rest for validation, beside a network that knows nothing
+    /// (uniform probabilities), with 8 buckets.
+    fn choose_on_forty(examples: Vec<Example>) -> Chosen {
+        let dataset = two_categories(examples);
+        let (train, validation) = thirty_ten();
         let network = Tensor::full([10, 2], 0.5, (Kind::Float, Device::Cpu));
-        choose(
-            &dataset,
-            (&train, &validation),
-            &network,
-            (8, 1),
-            Device::Cpu,
-        )
-        .unwrap()
+        let problem = Problem::new(&dataset, (&train, &validation), (8, 1), Device::Cpu);
+        choose(&problem, &network, &Cancel::new(false)).unwrap()
     }
 
     /// The runs of one seed share the folds' fits: a second choice on the
@@ -463,28 +553,50 @@ mod tests {
     /// are other fits.
     #[test]
     fn fits_are_shared_by_choices_on_the_same_books_only() {
-        let examples = |shift: i64| -> Vec<Example> {
-            (0..40)
-                .map(|i| example(i % 2, vec![(1 + (i % 2) as i64 + shift, 0.8), (3, 0.6)]))
-                .collect()
-        };
-        let first = choose_on_forty(examples(0));
-        let again = choose_on_forty(examples(0));
+        let first = choose_on_forty(alternating(0));
+        let again = choose_on_forty(alternating(0));
         assert!(first.on_labelled.weights.equal(&again.on_labelled.weights));
         assert_eq!(first.choice, again.choice);
-        let dataset = |examples| Dataset {
-            examples,
-            categories: vec!["a".into(), "b".into()],
-            padding_id: 3,
-            word_bag: None,
-        };
-        let (train, validation): (Vec<usize>, Vec<usize>) = ((0..30).collect(), (30..40).collect());
+        let (train, validation) = thirty_ten();
         let key =
             |data: &Dataset, seed| fits_key(data, (&train, &validation), (8, seed), Device::Cpu);
-        let (same, other) = (dataset(examples(0)), dataset(examples(4)));
-        assert_eq!(key(&same, 1), key(&dataset(examples(0)), 1));
+        let (same, other) = (
+            two_categories(alternating(0)),
+            two_categories(alternating(4)),
+        );
+        assert_eq!(key(&same, 1), key(&two_categories(alternating(0)), 1));
         assert_ne!(key(&same, 1), key(&other, 1), "other words");
         assert_ne!(key(&same, 1), key(&same, 2), "another seed's folds");
+    }
+
+    /// The folds fitted ahead on another thread (as while a run's epochs
+    /// run) are the ones `choose` uses, equal to fitting them in place; a
+    /// preparation stopped before its end keeps nothing.
+    #[test]
+    fn fits_prepared_on_another_thread_are_the_ones_chosen_and_a_stopped_one_keeps_nothing() {
+        let (train, validation) = thirty_ten();
+        let network = Tensor::full([10, 2], 0.5, (Kind::Float, Device::Cpu));
+        let in_place = choose_on_forty(alternating(2));
+        let data = two_categories(alternating(2));
+        let problem = Problem::new(&data, (&train, &validation), (8, 1), Device::Cpu);
+        let go_on = Cancel::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| problem.prepare_ahead(&go_on));
+        });
+        let ahead = choose(&problem, &network, &go_on).unwrap();
+        assert_eq!(ahead.choice, in_place.choice);
+        assert!(
+            ahead
+                .on_labelled
+                .weights
+                .equal(&in_place.on_labelled.weights)
+        );
+
+        let other = two_categories(alternating(5));
+        let stopped = Problem::new(&other, (&train, &validation), (8, 1), Device::Cpu);
+        let stop = Cancel::new(true);
+        assert!(matches!(stopped.prepare(&stop), Err(TrainError::Cancelled)));
+        assert!(take_kept(stopped.key).is_none());
     }
 
     /// Category 0's books have bucket 1, category 1's bucket 2 (and all share
