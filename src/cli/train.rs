@@ -167,6 +167,12 @@ struct CacheOutput {
     trunk: TrunkProvenance,
 }
 
+/// How `--parallel-runs` shares this machine's cores.
+fn parallelism(args: &TrainArgs, device: tch::Device) -> train::Parallelism {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    train::Parallelism::for_machine(args.parallel_runs, cores, device)
+}
+
 pub fn cache(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let mut config = base_config(args)?;
     use_library_backbone(&mut config, args, &context.library_dir);
@@ -174,8 +180,7 @@ pub fn cache(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let device = training_device();
     // No window needs a core: the cache takes the cores a sweep's runs would
     // (all of them by default; one left free with `--parallel-runs 1`).
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let parallelism = train::Parallelism::for_machine(args.parallel_runs, cores, device);
+    let parallelism = parallelism(args, device);
     tch::set_num_threads((parallelism.runs * parallelism.threads_per_run) as i32);
     let library = context.open()?;
     library.ensure_writable("filling the feature cache")?;
@@ -261,8 +266,7 @@ pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
             base,
             seeds: args.seeds.clone(),
         };
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let parallelism = train::Parallelism::for_machine(args.parallel_runs, cores, device);
+        let parallelism = parallelism(args, device);
         eprintln!(
             "training on {device:?}, {} run(s), {} at a time on {} thread(s) each",
             request.configs().len(),

@@ -177,6 +177,13 @@ impl TrainConfig {
         Ok(config)
     }
 
+    /// What a sweep's image-only run changes: no dropout (see
+    /// [`SweepRequest::configs`]) and its own epochs when they are set.
+    fn as_image_only_run(&mut self) {
+        self.model.dropout = 0.0;
+        self.epochs = self.image_only_epochs.unwrap_or(self.epochs);
+    }
+
     /// The triplet loss's weight: `alpha`, else `1 - beta`.
     pub fn alpha(&self) -> f64 {
         self.alpha.unwrap_or(1.0 - self.beta)
@@ -237,8 +244,7 @@ impl SweepRequest {
                     ..self.base.clone()
                 };
                 if config.modalities == Modalities::Image {
-                    config.model.dropout = 0.0;
-                    config.epochs = config.image_only_epochs.unwrap_or(config.epochs);
+                    config.as_image_only_run();
                 }
                 config
             })
@@ -252,8 +258,7 @@ impl SweepRequest {
                     ..self.base.clone()
                 };
                 if modalities == Modalities::Image {
-                    config.model.dropout = 0.0;
-                    config.epochs = config.image_only_epochs.unwrap_or(config.epochs);
+                    config.as_image_only_run();
                 }
                 configs.push(config);
             }

@@ -67,7 +67,6 @@ pub fn run_sweep_in_parallel(
     on_event: &(dyn Fn(RunId, &TrainEvent) + Sync),
     cancel: &Cancel,
 ) -> Result<Vec<SweepRun>, TrainError> {
-    request.validate()?;
     let configs = request.configs();
     let workers = parallelism.runs.min(configs.len());
     if workers <= 1 {
@@ -80,6 +79,7 @@ pub fn run_sweep_in_parallel(
             cancel,
         );
     }
+    request.validate()?;
     tch::set_num_threads((parallelism.threads_per_run * workers) as i32);
     prepare_shared(library_root, &request.base, device, cancel)?;
     tch::set_num_threads(parallelism.threads_per_run as i32);
