@@ -3,7 +3,8 @@
 //! scrolling, and the Projection scatter with 10,000 points under a moving
 //! pointer. Prints p50 / p95 per view against the 16 ms of a 60 Hz frame.
 //!
-//! `cargo bench --bench frame_time` (FRAMES to change the sample).
+//! `cargo bench --bench frame_time` (BOOKS for another library size, FRAMES
+//! to change the sample).
 
 use std::time::Instant;
 
@@ -41,17 +42,21 @@ fn timed_frame(harness: &mut Harness<'_, ShelfwiseApp>) -> f64 {
 }
 
 fn main() {
-    let frames: usize = std::env::var("FRAMES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+    let setting = |name: &str, default: usize| -> usize {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (frames, book_count) = (setting("FRAMES", 300), setting("BOOKS", 10_000));
     let library_dir = tempfile::tempdir().unwrap();
     let mut library = Library::open(library_dir.path()).unwrap();
     let categories = ["Drama", "Poetry", "Horror", "Fantasy", "Travel", "History"];
-    let books: Vec<NewBook> = (0..10_000)
+    let started = std::time::Instant::now();
+    let books: Vec<NewBook> = (0..book_count)
         .map(|index| NewBook {
-            external_id: format!("book-{index:05}"),
-            title: format!("Book {index:05}"),
+            external_id: format!("book-{index:07}"),
+            title: format!("Book {index:07}"),
             author: format!("Author {}", index % 97),
             synopsis: String::new(),
             category: categories[index % categories.len()].to_string(),
@@ -60,6 +65,7 @@ fn main() {
         })
         .collect();
     library.upsert_books(&books, "generated").unwrap();
+    drop(books);
     let ids: Vec<BookId> = library
         .book_summaries()
         .unwrap()
@@ -67,12 +73,21 @@ fn main() {
         .map(|b| b.book_id)
         .collect();
     drop(library);
+    eprintln!(
+        "frame_time: {book_count} books stored in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let dir = library_dir.path().to_path_buf();
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1280.0, 820.0))
         .build_eframe(move |cc| ShelfwiseApp::new(&cc.egui_ctx, dir, None, false));
+    let started = std::time::Instant::now();
     harness.run();
+    println!(
+        "Window opened on {book_count} books: first frames settled in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
 
     // The Library grid, scrolling down a little every frame.
     let mut times = Vec::with_capacity(frames);
@@ -87,9 +102,9 @@ fn main() {
         harness.hover_at(egui::pos2(400.0 + (frame % 50) as f32, 400.0));
         times.push(timed_frame(&mut harness));
     }
-    report("Library grid, 10,000 books", &mut times);
+    report(&format!("Library grid, {book_count} books"), &mut times);
 
-    // The scatter: 10,000 points in six categories on a spiral.
+    // The scatter: a point per book in six categories on a spiral.
     let points: Vec<f32> = (0..ids.len())
         .flat_map(|i| {
             let angle = i as f32 * 0.01;
@@ -117,5 +132,5 @@ fn main() {
         ));
         times.push(timed_frame(&mut harness));
     }
-    report("Projection, 10,000 points", &mut times);
+    report(&format!("Projection, {book_count} points"), &mut times);
 }

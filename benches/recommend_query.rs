@@ -1,11 +1,26 @@
-//! "More like this" over 100,000 books x 256 dimensions: the index's one
-//! matrix-vector product with a top-K heap against a naive per-book loop that
-//! scores every book and sorts them all, side by side on the same queries.
-//! Prints the 50th and 99th percentile per query and the ratio.
+//! "More like this" over a large library (100,000 books x 256 dimensions by
+//! default): the index's answer (the approximate graph, from 20,000 books on)
+//! against its exact search (one bfloat16 matrix-vector product with a top-K
+//! heap) and a naive per-book loop that scores every book and sorts them
+//! all, side by side on the same queries; first on an idle machine, then
+//! while a training run of the demo library trains in the same process on
+//! the cores the window gives it (as the window trains and queries at once).
+//! Prints p50 / p99 per query, the graph's recall@10 against the exact
+//! ranking, its build time and the process's peak memory.
 //!
-//! `cargo bench --bench recommend_query` (BOOKS / DIM / QUERIES to change the size).
+//! The placements are synthetic but shaped like a trained run's: books
+//! gather round one centre per category (30 of them), with noise. With
+//! LIBRARY=<folder> (and RUN=<id>, else the newest finished run) they are that
+//! run's placements of the library's books instead, and whole queries as
+//! the window asks them ("more like this", a typed description, a reader:
+//! `recommend::recommend`, explanations included) are timed too.
+//!
+//! `cargo bench --bench recommend_query` (BOOKS / DIM / QUERIES to change
+//! the size; TRAINING=0 to skip the second half).
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng as _, SeedableRng as _};
@@ -37,68 +52,271 @@ fn naive(embeddings: &[f32], dim: usize, query: &[f32], k: usize, skip: usize) -
     scored.into_iter().take(k).map(|(_, row)| row).collect()
 }
 
+/// `books` placements round 30 category centres, L2-normalised.
+fn clustered_embeddings(books: usize, dim: usize) -> Vec<f32> {
+    let mut rng = SmallRng::seed_from_u64(1);
+    let mut uniform = move || rng.next_u32() as f32 / u32::MAX as f32 - 0.5;
+    let centres: Vec<f32> = (0..30 * dim).map(|_| uniform()).collect();
+    let mut embeddings = Vec::with_capacity(books * dim);
+    for book in 0..books {
+        let centre = &centres[(book % 30) * dim..][..dim];
+        let row: Vec<f32> = centre.iter().map(|c| c + 0.6 * uniform()).collect();
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        embeddings.extend(row.iter().map(|v| v / norm));
+    }
+    embeddings
+}
+
+/// Per-query times (ms) of the index's answer and of its exact search, and
+/// the graph's hits among the exact top 10.
+struct Timings {
+    answer: Vec<f64>,
+    exact: Vec<f64>,
+    naive: Vec<f64>,
+    hits: usize,
+}
+
+fn measure(index: &EmbeddingIndex, rows: &[usize], with_naive: bool) -> Timings {
+    let mut timings = Timings {
+        answer: Vec::new(),
+        exact: Vec::new(),
+        naive: Vec::new(),
+        hits: 0,
+    };
+    for &row in rows {
+        let query = index.embedding(row).to_vec();
+        let not_itself = |r: usize| r != row;
+        let started = Instant::now();
+        let found = index.nearest(&query, 10, &not_itself);
+        timings.answer.push(started.elapsed().as_secs_f64() * 1e3);
+        let started = Instant::now();
+        let exact = index.exact_nearest(&query, 10, &not_itself);
+        timings.exact.push(started.elapsed().as_secs_f64() * 1e3);
+        if with_naive {
+            let started = Instant::now();
+            let expected = naive(&index.embeddings, index.dim, &query, 10, row);
+            timings.naive.push(started.elapsed().as_secs_f64() * 1e3);
+            let exact_rows: Vec<usize> = exact.iter().map(|r| r.0).collect();
+            assert_eq!(exact_rows, expected, "exact search ranks as the naive loop");
+        }
+        timings.hits += found
+            .iter()
+            .filter(|(r, _)| exact.iter().any(|(e, _)| e == r))
+            .count();
+    }
+    timings
+}
+
+fn report(label: &str, timings: &mut Timings, queries: usize) {
+    println!("{label}");
+    let line = |name: &str, times: &mut Vec<f64>| {
+        if !times.is_empty() {
+            println!(
+                "  {name:<34} p50 {:7.2} ms  p99 {:7.2} ms",
+                percentile(times, 0.5),
+                percentile(times, 0.99)
+            );
+        }
+    };
+    line("index's answer (graph):", &mut timings.answer);
+    line("exact (bf16 product + heap):", &mut timings.exact);
+    line("naive per-book loop + sort:", &mut timings.naive);
+    println!(
+        "  recall@10 of the answer against exact: {:.4}",
+        timings.hits as f64 / (10 * queries) as f64
+    );
+}
+
+/// Trains the demo library's fused run over and over on a thread, with the
+/// libtorch threads the window gives training (all cores but one), until
+/// `stop`; `started` is raised once its first step is done.
+fn train_in_background(stop: Arc<AtomicBool>, started: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        use shelfwise::app::train::TrainForm;
+        use shelfwise::store::Library;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tch::set_num_threads(cores.saturating_sub(1).max(1) as i32);
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let mut library = Library::open(folder.path()).expect("a library");
+        let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/books.csv");
+        shelfwise::import::import_path(
+            &mut library,
+            &demo,
+            shelfwise::import::ImportOptions::default(),
+            &|_| {},
+            &AtomicBool::new(false),
+        )
+        .expect("the demo library imports");
+        let mut request = TrainForm::demo().request(None).expect("the demo settings");
+        request.single_modal = false;
+        let config = request.configs().remove(0);
+        while !stop.load(Ordering::Relaxed) {
+            let _ = shelfwise::train::train_run(
+                &mut library,
+                &config,
+                (tch::Device::Cpu, shelfwise::train::RunStart::Fresh),
+                None,
+                &mut |event| {
+                    if matches!(event, shelfwise::train::TrainEvent::Step { .. }) {
+                        started.store(true, Ordering::Relaxed);
+                    }
+                },
+                &stop,
+            );
+        }
+    })
+}
+
+fn peak_memory_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// A library's run, its index and the queries a librarian would ask of it.
+struct RealLibrary {
+    library: shelfwise::store::Library,
+    run: shelfwise::inference::TrainedRun,
+    queries: Vec<shelfwise::recommend::Query>,
+}
+
+/// The run's index of `folder`'s books and whole queries to ask: "more like
+/// this" of seeded random books, their titles as typed descriptions, readers.
+fn real_library(folder: &str, queries: usize) -> (EmbeddingIndex, RealLibrary) {
+    use shelfwise::recommend::Query;
+    let mut library = shelfwise::store::Library::open(std::path::Path::new(folder))
+        .expect("the library opens");
+    let run_id = match std::env::var("RUN").ok().and_then(|r| r.parse().ok()) {
+        Some(run) => shelfwise::store::RunId(run),
+        None => shelfwise::train::list_runs(&mut library)
+            .expect("the runs")
+            .into_iter()
+            .filter(|r| r.status == shelfwise::store::RunStatus::Finished)
+            .map(|r| r.run_id)
+            .max()
+            .expect("a finished run"),
+    };
+    let run = shelfwise::inference::TrainedRun::load(&library, run_id, tch::Device::Cpu)
+        .expect("the run loads");
+    let started = Instant::now();
+    let index = shelfwise::recommend::library_index(&mut library, &run, &|_| {}, &AtomicBool::new(false))
+        .expect("the run's placements");
+    println!(
+        "run {} placements of {} books read (embedding any not stored) in {:.1} s",
+        run_id.0,
+        index.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let summaries = library.book_summaries().expect("the books");
+    let readers = library.reader_ids().expect("the readers");
+    let mut rng = SmallRng::seed_from_u64(3);
+    let mut pick = |len: usize| rng.next_u32() as usize % len.max(1);
+    let mut asked = Vec::new();
+    for q in 0..queries {
+        let book = &summaries[pick(summaries.len())];
+        asked.push(match q % 3 {
+            0 => Query::Like(book.external_id.clone()),
+            1 => Query::Text(book.title.clone()),
+            _ if !readers.is_empty() => Query::Reader(readers[pick(readers.len())].clone()),
+            _ => Query::Like(book.external_id.clone()),
+        });
+    }
+    (index, RealLibrary { library, run, queries: asked })
+}
+
+/// Each whole query's time (ms) by kind, as `recommend::recommend` answers it.
+fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
+    use shelfwise::recommend::{Query, RecommendOptions, recommend};
+    let mut times: [(&str, Vec<f64>); 3] =
+        [("more like this", Vec::new()), ("typed description", Vec::new()), ("reader", Vec::new())];
+    for query in &real.queries {
+        let started = Instant::now();
+        let answered = recommend(&real.library, &real.run, index, query, &RecommendOptions::default());
+        let elapsed = started.elapsed().as_secs_f64() * 1e3;
+        let kind = match query {
+            Query::Like(_) => 0,
+            Query::Text(_) => 1,
+            _ => 2,
+        };
+        if answered.is_ok() {
+            times[kind].1.push(elapsed);
+        }
+    }
+    for (name, times) in &mut times {
+        if !times.is_empty() {
+            println!(
+                "  whole query, {name:<18} ({:>3}) p50 {:7.2} ms  p99 {:7.2} ms",
+                times.len(),
+                percentile(times, 0.5),
+                percentile(times, 0.99)
+            );
+        }
+    }
+}
+
 fn main() {
     let (books, dim, queries) = (
         setting("BOOKS", 100_000),
         setting("DIM", 256),
         setting("QUERIES", 300),
     );
-    let mut rng = SmallRng::seed_from_u64(1);
-    let mut embeddings = Vec::with_capacity(books * dim);
-    for _ in 0..books {
-        let row: Vec<f32> = (0..dim)
-            .map(|_| rng.next_u32() as f32 / u32::MAX as f32 - 0.5)
-            .collect();
-        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
-        embeddings.extend(row.iter().map(|v| v / norm));
-    }
-    let index = EmbeddingIndex::new(
-        (0..books as i64).map(BookId).collect(),
-        embeddings.clone(),
-        dim,
-        vec![0.5; books],
-        vec![0.5; books],
-    );
-    let rows: Vec<usize> = (0..queries)
-        .map(|_| rng.next_u32() as usize % books)
-        .collect();
-    // Warm up both paths (page in the matrix, start libtorch's threads).
-    for &row in rows.iter().take(5) {
-        let query = index.embedding(row).to_vec();
-        let _ = index.nearest(&query, 10, &|r| r != row);
-        let _ = naive(&embeddings, dim, &query, 10, row);
-    }
-    let (mut fast, mut slow, mut product) = (Vec::new(), Vec::new(), Vec::new());
-    for &row in &rows {
-        let query = index.embedding(row).to_vec();
-        let started = Instant::now();
-        std::hint::black_box(index.approximate_scores(&query));
-        product.push(started.elapsed().as_secs_f64() * 1e3);
-        let started = Instant::now();
-        let found = index.nearest(&query, 10, &|r| r != row);
-        fast.push(started.elapsed().as_secs_f64() * 1e3);
-        let started = Instant::now();
-        let expected = naive(&embeddings, dim, &query, 10, row);
-        slow.push(started.elapsed().as_secs_f64() * 1e3);
-        let found: Vec<usize> = found.iter().map(|r| r.0).collect();
-        assert_eq!(found, expected, "both paths rank the same books");
-    }
-    let (fast_p50, fast_p99) = (percentile(&mut fast, 0.5), percentile(&mut fast, 0.99));
-    let (slow_p50, slow_p99) = (percentile(&mut slow, 0.5), percentile(&mut slow, 0.99));
+    let started = Instant::now();
+    let (mut index, real) = match std::env::var("LIBRARY") {
+        Ok(folder) => {
+            let (index, real) = real_library(&folder, queries);
+            (index, Some(real))
+        }
+        Err(_) => (
+            EmbeddingIndex::new(
+                (0..books as i64).map(BookId).collect(),
+                clustered_embeddings(books, dim),
+                dim,
+                vec![0.5; books],
+                vec![0.5; books],
+            ),
+            None,
+        ),
+    };
+    let (books, dim) = (index.len(), index.dim);
+    let has_graph = index.wait_for_graph();
     println!(
-        "{books} books x {dim} dimensions, {queries} queries, top 10, libtorch threads {}",
-        tch::get_num_threads()
+        "{books} books x {dim} dimensions, {queries} queries, top 10; index{} built in {:.1} s; peak memory {:.0} MB",
+        if has_graph { " and graph" } else { " (no graph: exact search)" },
+        started.elapsed().as_secs_f64(),
+        peak_memory_mb()
     );
-    println!("index (matrix-vector product + heap): p50 {fast_p50:.2} ms, p99 {fast_p99:.2} ms");
+    let mut rng = SmallRng::seed_from_u64(2);
+    let rows: Vec<usize> = (0..queries).map(|_| rng.next_u32() as usize % books).collect();
+    // Warm up (page in the matrix, start libtorch's threads).
+    measure(&index, &rows[..5.min(rows.len())], false);
+    let mut idle = measure(&index, &rows, true);
+    report("idle machine:", &mut idle, queries);
+    if let Some(real) = &real {
+        measure_whole_queries(&index, real);
+    }
     println!(
-        "  of which the bf16 product:         p50 {:.2} ms, p99 {:.2} ms",
-        percentile(&mut product, 0.5),
-        percentile(&mut product, 0.99)
+        "  ratio naive / answer: p50 {:.1}x, p99 {:.1}x",
+        percentile(&mut idle.naive, 0.5) / percentile(&mut idle.answer, 0.5),
+        percentile(&mut idle.naive, 0.99) / percentile(&mut idle.answer, 0.99)
     );
-    println!("naive per-book loop + sort:           p50 {slow_p50:.2} ms, p99 {slow_p99:.2} ms");
-    println!(
-        "ratio (naive / index): p50 {:.1}x, p99 {:.1}x",
-        slow_p50 / fast_p50,
-        slow_p99 / fast_p99
-    );
+    if setting("TRAINING", 1) == 0 {
+        return;
+    }
+    let (stop, training) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let trainer = train_in_background(Arc::clone(&stop), Arc::clone(&training));
+    while !training.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut busy = measure(&index, &rows, true);
+    report("while the demo library trains in this process:", &mut busy, queries);
+    if let Some(real) = &real {
+        measure_whole_queries(&index, real);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = trainer.join();
 }

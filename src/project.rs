@@ -73,6 +73,9 @@ impl Default for TsneSettings {
     }
 }
 
+/// Rows of a PCA block (a float64 block of 65,536 x 256 is 128 MB).
+const PCA_BLOCK: usize = 65_536;
+
 /// The two leading principal components of `points` (`[n, dim]` row-major),
 /// `[n, 2]` row-major. Each axis's sign is fixed (its largest loading is
 /// positive), so a layout never flips between runs.
@@ -84,11 +87,21 @@ pub fn pca(points: &[f32], dim: usize) -> Result<Vec<f32>, ProjectError> {
             found: n,
         });
     }
-    let x = Tensor::from_slice(points)
-        .reshape([n as i64, dim as i64])
-        .to_kind(Kind::Double);
-    let centred = &x - x.mean_dim([0i64].as_slice(), true, Kind::Double);
-    let covariance = centred.transpose(0, 1).matmul(&centred) / (n as f64 - 1.0);
+    // In blocks of rows, so that memory grows with the library by its
+    // float32 copy alone (a float64 copy of 1,000,000 x 256 would be 2 GB).
+    let x = Tensor::from_slice(points).reshape([n as i64, dim as i64]);
+    let mean = x.mean_dim([0i64].as_slice(), true, Kind::Double);
+    let blocks = || {
+        (0..n).step_by(PCA_BLOCK).map(|start| {
+            let rows = PCA_BLOCK.min(n - start) as i64;
+            x.narrow(0, start as i64, rows).to_kind(Kind::Double) - &mean
+        })
+    };
+    let mut covariance = Tensor::zeros([dim as i64, dim as i64], (Kind::Double, Device::Cpu));
+    for centred in blocks() {
+        covariance += centred.transpose(0, 1).matmul(&centred);
+    }
+    let covariance = covariance / (n as f64 - 1.0);
     let (_, vectors) = covariance.linalg_eigh("L");
     // eigh sorts ascending: the last two columns are the leading axes.
     let mut axes = vectors.narrow(1, dim as i64 - 2, 2).flip([1i64]);
@@ -99,18 +112,107 @@ pub fn pca(points: &[f32], dim: usize) -> Result<Vec<f32>, ProjectError> {
         .clamp_min(-1.0);
     let signs = signs.where_self(&signs.ne(0.0), &Tensor::ones_like(&signs));
     axes *= signs;
-    let projected = centred.matmul(&axes).to_kind(Kind::Float).contiguous();
-    Ok(Vec::<f32>::try_from(projected.flatten(0, -1)).unwrap_or_default())
+    let mut projected = Vec::with_capacity(n * 2);
+    for centred in blocks() {
+        let block = centred.matmul(&axes).to_kind(Kind::Float).contiguous();
+        projected.extend(Vec::<f32>::try_from(block.flatten(0, -1)).unwrap_or_default());
+    }
+    Ok(projected)
 }
 
 /// Marks a cancelled t-SNE inside bhtsne's epoch callback.
 struct TsneCancelled;
 
+/// Above this many points t-SNE fits an even sample of this size (10,000
+/// points take about 14 s on one core; the fit grows faster than the count)
+/// and places every other point among its nearest sampled neighbours.
+pub const TSNE_FIT_POINTS: usize = 10_000;
+
+/// Sampled neighbours a point not in the fit is placed among.
+const PLACEMENT_NEIGHBOURS: i64 = 10;
+
+/// Barnes-Hut t-SNE of `points` to 2D (see [`fit_tsne`]); a library larger
+/// than [`TSNE_FIT_POINTS`] is fitted on an even sample of that size, and
+/// each other book is placed at the distance-weighted mean of its 10 nearest
+/// sampled books' places, so 100,000 books take seconds more than 10,000.
+pub fn tsne(
+    points: &[f32],
+    dim: usize,
+    settings: &TsneSettings,
+    progress: OnProgress,
+    cancel: &Cancel,
+) -> Result<Vec<f32>, ProjectError> {
+    let n = points.len() / dim.max(1);
+    if n <= TSNE_FIT_POINTS {
+        return fit_tsne(points, dim, settings, progress, cancel);
+    }
+    let sample: Vec<usize> = (0..TSNE_FIT_POINTS)
+        .map(|i| i * n / TSNE_FIT_POINTS)
+        .collect();
+    let sampled: Vec<f32> = sample
+        .iter()
+        .flat_map(|&row| points[row * dim..(row + 1) * dim].iter().copied())
+        .collect();
+    let sample_layout = fit_tsne(&sampled, dim, settings, progress, cancel)?;
+    let mut layout = place_among_neighbours(points, dim, &sampled, &sample_layout, cancel)?;
+    for (position, &row) in sample.iter().enumerate() {
+        layout[row * 2..row * 2 + 2].copy_from_slice(&sample_layout[position * 2..position * 2 + 2]);
+    }
+    Ok(layout)
+}
+
+/// Each of `points` at the inverse-distance-weighted mean of the places
+/// (`layout`, `[s, 2]`) of its nearest `sampled` points, by blocks of rows
+/// (memory grows with the library, not its square).
+fn place_among_neighbours(
+    points: &[f32],
+    dim: usize,
+    sampled: &[f32],
+    layout: &[f32],
+    cancel: &Cancel,
+) -> Result<Vec<f32>, ProjectError> {
+    let n = points.len() / dim;
+    let s = sampled.len() / dim;
+    let sampled = Tensor::from_slice(sampled).reshape([s as i64, dim as i64]);
+    let sampled_norms = sampled
+        .pow_tensor_scalar(2)
+        .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+    let places = Tensor::from_slice(layout).reshape([s as i64, 2]);
+    let mut placed = Vec::with_capacity(n * 2);
+    for block in points.chunks(4_096 * dim) {
+        if crate::jobs::is_cancelled(cancel) {
+            return Err(ProjectError::Cancelled);
+        }
+        let rows = (block.len() / dim) as i64;
+        let block = Tensor::from_slice(block).reshape([rows, dim as i64]);
+        let norms = block
+            .pow_tensor_scalar(2)
+            .sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
+        let squared = (norms + sampled_norms.unsqueeze(0) - block.matmul(&sampled.transpose(0, 1)) * 2.0)
+            .clamp_min(0.0);
+        let (nearest, columns) = squared.topk(PLACEMENT_NEIGHBOURS.min(s as i64), 1, false, true);
+        let weights = (nearest.sqrt() + 1e-6).reciprocal();
+        let weights = &weights / weights.sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
+        let neighbour_places = places.index_select(0, &columns.flatten(0, -1)).reshape([
+            rows,
+            columns.size()[1],
+            2,
+        ]);
+        let block_places = (neighbour_places * weights.unsqueeze(2)).sum_dim_intlist(
+            [1i64].as_slice(),
+            false,
+            Kind::Float,
+        );
+        placed.extend(Vec::<f32>::try_from(block_places.flatten(0, -1)).unwrap_or_default());
+    }
+    Ok(placed)
+}
+
 /// Barnes-Hut t-SNE of `points` to 2D, started from PCA scaled to a standard
 /// deviation of 1e-4 (scikit-learn's `init="pca"`), so a seed-free start
 /// gives the same layout every time (on one thread, see below).
 /// `progress(epoch, epochs)`; stops within one epoch of `cancel`.
-pub fn tsne(
+pub fn fit_tsne(
     points: &[f32],
     dim: usize,
     settings: &TsneSettings,
@@ -214,7 +316,10 @@ pub fn trustworthiness(
     };
     let (high_norms, low_norms) = (squared_norms(&high), squared_norms(&low));
     let mut penalty = 0f64;
-    for chunk in queries.chunks(256) {
+    // A block of queries holds `[block, k, n]` comparisons: about 16 million
+    // cells, whatever the library's size.
+    let block = (16_000_000 / (n * k)).clamp(1, 256);
+    for chunk in queries.chunks(block) {
         let rows = Tensor::from_slice(chunk);
         let distances = |x: &Tensor, norms: &Tensor| {
             let q = x.index_select(0, &rows);
@@ -232,18 +337,18 @@ pub fn trustworthiness(
             f64::NEG_INFINITY,
             (Kind::Float, Device::Cpu),
         );
-        // Ranks in the original space: the book itself 0, its nearest 1, ...
+        // Each map neighbour's rank in the original space (the book itself
+        // 0, its nearest 1, ...): how many books are nearer there than it.
+        // Counted against the k neighbours alone, no sort of every row.
         let high_distances = distances(&high, &high_norms).scatter(1, &self_columns, &near);
-        let order = high_distances.argsort(1, false);
-        let positions = Tensor::arange(n as i64, (Kind::Int64, Device::Cpu))
-            .unsqueeze(0)
-            .expand([chunk.len() as i64, n as i64], false)
-            .contiguous();
-        let ranks = Tensor::zeros([chunk.len() as i64, n as i64], (Kind::Int64, Device::Cpu))
-            .scatter(1, &order, &positions);
         let low_distances = distances(&low, &low_norms).scatter(1, &self_columns, &far);
         let (_, neighbours) = low_distances.topk(k as i64, 1, false, true);
-        let excess = (ranks.gather(1, &neighbours, false) - k as i64).clamp_min(0);
+        let neighbour_distances = high_distances.gather(1, &neighbours, false);
+        let ranks = high_distances
+            .unsqueeze(1)
+            .lt_tensor(&neighbour_distances.unsqueeze(2))
+            .sum_dim_intlist([2i64].as_slice(), false, Kind::Int64);
+        let excess = (ranks - k as i64).clamp_min(0);
         penalty += excess.sum(Kind::Double).double_value(&[]);
     }
     let (n, k, q) = (n as f64, k as f64, queries.len() as f64);

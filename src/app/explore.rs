@@ -8,7 +8,7 @@ use super::projection_facts::{ColourBy, ProjectionFacts};
 use crate::inference::AttentionMaps;
 use crate::jobs::Job;
 use crate::project::Method;
-use crate::recommend::{Query, Suggestion};
+use crate::recommend::{IndexCache, Query, Suggestion};
 use crate::store::{BookDetail, BookId, StoredProjection};
 
 pub struct AttentionState {
@@ -147,6 +147,9 @@ pub struct RecommendState {
     pub count: usize,
     pub diverse: bool,
     pub job: Option<Job<Vec<Suggestion>>>,
+    /// The run and index of the last query, for the next (a large library's
+    /// placements take seconds to read, a query milliseconds).
+    pub index_cache: IndexCache,
     pub suggestions: Vec<Suggestion>,
     /// The shelf "Add to shelf" puts a suggestion on.
     pub shelf: String,
@@ -163,6 +166,7 @@ impl Default for RecommendState {
             count: 10,
             diverse: false,
             job: None,
+            index_cache: IndexCache::default(),
             suggestions: Vec::new(),
         }
     }

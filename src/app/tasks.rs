@@ -510,15 +510,15 @@ impl ShelfwiseApp {
             ..RecommendOptions::default()
         };
         self.message = None;
+        let cache = self.recommend.index_cache.clone();
         self.recommend.job = Some(self.job_setup(ctx).spawn("suggestions", move |job, setup| {
             let mut library = setup.open()?;
-            let run = setup.load_run(&library, run_id)?;
-            let modalities = recommend::query_modalities(&run, &query);
             let progress = |p: Progress| job.progress(p, "embedding books");
-            let index = recommend::modality_index(
+            let (run, index) = cache.get_or_build(
                 &mut library,
-                &run,
-                modalities,
+                run_id,
+                &query,
+                |library| Ok(TrainedRun::load(library, run_id, setup.compute.device())?),
                 &progress,
                 job.cancel_flag(),
             )?;

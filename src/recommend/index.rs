@@ -5,22 +5,26 @@
 //! marginal relevance for diversity.
 
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
 
 use tch::{Kind, Tensor};
 
+use super::graph::{GRAPH_MIN_BOOKS, NeighbourGraph, PendingGraph};
 use crate::store::BookId;
 
 /// A run's book embeddings, one row per book, ready to rank.
 pub struct EmbeddingIndex {
     pub book_ids: Vec<BookId>,
     pub dim: usize,
-    /// Row-major `[books, dim]`, L2-normalised rows.
-    pub embeddings: Vec<f32>,
+    /// Row-major `[books, dim]`, L2-normalised rows (shared with the graph's builder).
+    pub embeddings: Arc<[f32]>,
     pub image_weights: Vec<f32>,
     pub text_weights: Vec<f32>,
     /// The embeddings in bfloat16, `[books, dim]`, for the first pass.
     matrix: Tensor,
     row_of: HashMap<BookId, usize>,
+    /// From [`GRAPH_MIN_BOOKS`] books: the approximate graph, built in the background.
+    graph: Option<PendingGraph>,
 }
 
 impl EmbeddingIndex {
@@ -39,6 +43,9 @@ impl EmbeddingIndex {
             .enumerate()
             .map(|(row, id)| (*id, row))
             .collect();
+        let embeddings: Arc<[f32]> = embeddings.into();
+        let graph = (book_ids.len() >= GRAPH_MIN_BOOKS)
+            .then(|| PendingGraph::start(Arc::clone(&embeddings), dim));
         Self {
             book_ids,
             dim,
@@ -47,7 +54,19 @@ impl EmbeddingIndex {
             text_weights,
             matrix,
             row_of,
+            graph,
         }
+    }
+
+    /// The approximate graph when the index has one and it is built.
+    pub fn graph(&self) -> Option<&NeighbourGraph> {
+        self.graph.as_ref().and_then(PendingGraph::get)
+    }
+
+    /// Waits for the graph's build (benchmarks, tests); false when the index
+    /// is too small to have one.
+    pub fn wait_for_graph(&mut self) -> bool {
+        self.graph.as_mut().and_then(PendingGraph::wait).is_some()
     }
 
     pub fn len(&self) -> usize {
@@ -80,11 +99,35 @@ impl EmbeddingIndex {
         dot(self.embedding(row), query)
     }
 
+    /// The `k` most similar rows that `keep` accepts, best first. A large
+    /// library's graph answers when it is built and finds `k` such rows (its
+    /// recall@10 against the exact ranking is measured by
+    /// `benches/recommend_query.rs`); otherwise [`Self::exact_nearest`].
+    pub fn nearest(
+        &self,
+        query: &[f32],
+        k: usize,
+        keep: &dyn Fn(usize) -> bool,
+    ) -> Vec<(usize, f32)> {
+        if let Some(graph) = self.graph() {
+            let rows = graph.search(query, k, keep);
+            if rows.len() >= k.min(self.len()) {
+                let mut found: Vec<(usize, f32)> = rows
+                    .into_iter()
+                    .map(|row| (row, self.exact_score(row, query)))
+                    .collect();
+                found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                return found;
+            }
+        }
+        self.exact_nearest(query, k, keep)
+    }
+
     /// The `k` most similar rows that `keep` accepts, best first, exactly as a
     /// full f32 ranking orders them: the bfloat16 product finds the k-th best
     /// approximate score `A`; every row of the exact top k scores at least
     /// `A - 2 x bound` there, so those rows alone are re-scored in f32.
-    pub fn nearest(
+    pub fn exact_nearest(
         &self,
         query: &[f32],
         k: usize,
@@ -305,6 +348,54 @@ mod tests {
         );
         // Fewer allowed rows than k: all of them, no padding.
         assert_eq!(index.nearest(&query, 10, &|row| row < 3).len(), 3);
+    }
+
+    /// Books in `clusters` groups (a trained run's placements gather by
+    /// category): each a random centre plus noise, normalised.
+    fn clustered_index(books: usize, dim: usize, clusters: usize, seed: u64) -> EmbeddingIndex {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut uniform = move || rng.next_u32() as f32 / u32::MAX as f32 - 0.5;
+        let centres: Vec<f32> = (0..clusters * dim).map(|_| uniform()).collect();
+        let mut embeddings = Vec::with_capacity(books * dim);
+        for book in 0..books {
+            let centre = &centres[(book % clusters) * dim..][..dim];
+            let mut row: Vec<f32> = centre.iter().map(|c| c + 0.6 * uniform()).collect();
+            normalise(&mut row);
+            embeddings.extend(row);
+        }
+        EmbeddingIndex::new(
+            (0..books as i64).map(BookId).collect(),
+            embeddings,
+            dim,
+            vec![0.5; books],
+            vec![0.5; books],
+        )
+    }
+
+    #[test]
+    fn a_large_librarys_graph_finds_nearly_every_exact_neighbour() {
+        let mut index = clustered_index(GRAPH_MIN_BOOKS, 32, 20, 11);
+        assert!(index.wait_for_graph(), "a library this large gets a graph");
+        let (mut hits, queries) = (0, 100);
+        for query_row in (0..queries).map(|q| q * 197) {
+            let query = index.embedding(query_row).to_vec();
+            let not_itself = |row: usize| row != query_row;
+            let found = index.nearest(&query, 10, &not_itself);
+            assert_eq!(found.len(), 10);
+            assert!(found.windows(2).all(|w| w[0].1 >= w[1].1), "best first");
+            let exact: BTreeSet<usize> = brute_force(&index, &query, 10, &not_itself)
+                .into_iter()
+                .collect();
+            hits += found.iter().filter(|(row, _)| exact.contains(row)).count();
+        }
+        let recall = hits as f64 / (10 * queries) as f64;
+        assert!(recall >= 0.95, "recall@10 {recall:.3}");
+        // A filter that leaves too few books for the graph: the exact answer.
+        let query = index.embedding(5).to_vec();
+        let rare = |row: usize| row.is_multiple_of(1_000);
+        let found: Vec<usize> = index.nearest(&query, 10, &rare).iter().map(|r| r.0).collect();
+        assert_eq!(found, brute_force(&index, &query, 10, &rare));
+        assert!(random_index(100, 8, 1).graph().is_none());
     }
 
     #[test]

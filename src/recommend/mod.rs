@@ -3,12 +3,15 @@
 //! ([`query`]), and how good suggestions are on the run's own library
 //! ([`quality`]).
 
+pub mod cache;
+pub mod graph;
 pub mod index;
 pub mod quality;
 pub mod query;
 
 use std::path::PathBuf;
 
+pub use cache::IndexCache;
 pub use index::{
     APPROXIMATION_BOUND, EmbeddingIndex, maximal_marginal_relevance, reader_profile, top_k,
 };

@@ -82,7 +82,6 @@ fn reader_query(
     run: &TrainedRun,
     index: &EmbeddingIndex,
     reader: &str,
-    texts: &Texts,
 ) -> Result<Asked, RecommendError> {
     let readings = library.readings_of(reader)?;
     if readings.is_empty() && !library.reader_ids()?.iter().any(|r| r == reader) {
@@ -96,9 +95,10 @@ fn reader_query(
     }
     let vector = reader_profile(index, &read)
         .ok_or_else(|| RecommendError::EmptyProfile(reader.to_string()))?;
-    let stems = read
+    let read_ids: Vec<BookId> = read.iter().map(|(id, _)| *id).collect();
+    let stems = library
+        .book_texts_of(&read_ids)?
         .iter()
-        .filter_map(|(id, _)| texts.get(id))
         .flat_map(|t| run.stems(t))
         .collect();
     Ok(Asked {
@@ -113,7 +113,6 @@ fn asked(
     run: &TrainedRun,
     index: &EmbeddingIndex,
     query: &Query,
-    texts: &Texts,
 ) -> Result<Asked, RecommendError> {
     Ok(match query {
         Query::Like(book) => {
@@ -121,8 +120,9 @@ fn asked(
             let row = index
                 .row(book_id)
                 .ok_or_else(|| RecommendError::UnknownBook(book.clone()))?;
-            let stems = texts
-                .get(&book_id)
+            let stems = library
+                .book_texts_of(&[book_id])?
+                .first()
                 .map(|t| run.stems(t))
                 .unwrap_or_default();
             Asked {
@@ -147,7 +147,7 @@ fn asked(
             excluded: BTreeSet::new(),
             stems: BTreeSet::new(),
         },
-        Query::Reader(reader) => reader_query(library, run, index, reader, texts)?,
+        Query::Reader(reader) => reader_query(library, run, index, reader)?,
     })
 }
 
@@ -158,10 +158,15 @@ fn explain(
     index: &EmbeddingIndex,
     ranked: Vec<(usize, f32)>,
     asked: &Asked,
-    texts: &Texts,
 ) -> Result<Vec<Suggestion>, RecommendError> {
-    // Read once for every suggestion's "where the model looked".
-    let cover_hashes: HashMap<BookId, String> = library.book_cover_hashes()?.into_iter().collect();
+    // The suggested books' texts and covers alone: a library of 100,000
+    // books is not read for ten suggestions.
+    let ranked_ids: Vec<BookId> = ranked.iter().map(|&(row, _)| index.book_ids[row]).collect();
+    let texts: Texts = library
+        .book_texts_of(&ranked_ids)?
+        .into_iter()
+        .map(|t| (t.book_id, t))
+        .collect();
     let cache = run.feature_cache(library)?;
     let mut suggestions = Vec::with_capacity(ranked.len());
     for (row, score) in ranked {
@@ -169,7 +174,7 @@ fn explain(
         let detail = library
             .book_detail(book_id)?
             .ok_or_else(|| RecommendError::UnknownBook(book_id.to_string()))?;
-        let cover_hash = cover_hashes.get(&book_id).map(String::as_str);
+        let cover_hash = texts.get(&book_id).and_then(|t| t.cover_hash.as_deref());
         let cover = run.book_cover(library, &cache, book_id, cover_hash)?;
         let (image_weight, text_weight) = (index.image_weights[row], index.text_weights[row]);
         let image_share = image_weight / (image_weight + text_weight).max(f32::EPSILON);
@@ -207,17 +212,16 @@ pub fn recommend(
     query: &Query,
     options: &RecommendOptions,
 ) -> Result<Vec<Suggestion>, RecommendError> {
-    let texts: Texts = library
-        .book_texts()?
-        .into_iter()
-        .map(|t| (t.book_id, t))
-        .collect();
-    let asked = asked(library, run, index, query, &texts)?;
-    let categories: HashMap<BookId, String> = library
-        .book_summaries()?
-        .into_iter()
-        .map(|b| (b.book_id, b.category))
-        .collect();
+    let asked = asked(library, run, index, query)?;
+    // Every book's category only when a category is asked for.
+    let categories: HashMap<BookId, String> = match options.category {
+        Some(_) => library
+            .book_summaries()?
+            .into_iter()
+            .map(|b| (b.book_id, b.category))
+            .collect(),
+        None => HashMap::new(),
+    };
     let keep = |row: usize| {
         let book_id = index.book_ids[row];
         !asked.excluded.contains(&book_id)
@@ -232,5 +236,5 @@ pub fn recommend(
     } else {
         index.nearest(&asked.vector, options.k, &keep)
     };
-    explain(library, run, index, ranked, &asked, &texts)
+    explain(library, run, index, ranked, &asked)
 }

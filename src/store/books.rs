@@ -432,23 +432,43 @@ impl Library {
 
     /// Every book's text, in book id order.
     pub fn book_texts(&self) -> Result<Vec<BookText>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT book_id, language, title, author, synopsis, detected_language, category, cover_hash
-             FROM books WHERE deleted_at IS NULL ORDER BY book_id",
-        )?;
-        let rows = stmt.query_map([], |row| {
-            Ok(BookText {
-                book_id: BookId(row.get(0)?),
-                language: row.get(1)?,
-                title: row.get(2)?,
-                author: row.get(3)?,
-                synopsis: row.get(4)?,
-                detected_language: row.get(5)?,
-                category: row.get(6)?,
-                cover_hash: row.get(7)?,
-            })
-        })?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {BOOK_TEXT_COLUMNS} FROM books WHERE deleted_at IS NULL ORDER BY book_id"
+        ))?;
+        let rows = stmt.query_map([], book_text_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Changes whenever a book is added, edited, deleted or restored: the
+    /// books in the library, the newest edit and the newest deletion. Lets a
+    /// window keep a run's index of 100,000 books between queries and know
+    /// when it is out of date, without reading the books.
+    pub fn books_fingerprint(&self) -> Result<String, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) || '/' || SUM(deleted_at IS NULL) || '/' || IFNULL(MAX(updated_at), '')
+                    || '/' || IFNULL(MAX(deleted_at), '') || '/' || IFNULL(MAX(book_id), 0)
+             FROM books",
+            [],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// The texts of `book_ids` alone (those not in the trash), for a query
+    /// that needs a few books of a large library, not all of them.
+    pub fn book_texts_of(&self, book_ids: &[BookId]) -> Result<Vec<BookText>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {BOOK_TEXT_COLUMNS} FROM books WHERE book_id = ?1 AND deleted_at IS NULL"
+        ))?;
+        let mut texts = Vec::with_capacity(book_ids.len());
+        for book_id in book_ids {
+            if let Some(text) = stmt
+                .query_row([book_id.0], book_text_row)
+                .optional()?
+            {
+                texts.push(text);
+            }
+        }
+        Ok(texts)
     }
 
     /// Stores the languages books were found to be in (`None`: no reliable
@@ -507,4 +527,20 @@ pub fn sorted_categories<'a>(names: impl IntoIterator<Item = &'a String>) -> Vec
     sorted.sort();
     sorted.dedup();
     sorted
+}
+
+const BOOK_TEXT_COLUMNS: &str =
+    "book_id, language, title, author, synopsis, detected_language, category, cover_hash";
+
+fn book_text_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<BookText> {
+    Ok(BookText {
+        book_id: BookId(row.get(0)?),
+        language: row.get(1)?,
+        title: row.get(2)?,
+        author: row.get(3)?,
+        synopsis: row.get(4)?,
+        detected_language: row.get(5)?,
+        category: row.get(6)?,
+        cover_hash: row.get(7)?,
+    })
 }

@@ -1,0 +1,104 @@
+//! The run and index the last query was ranked against, kept for the next
+//! one: loading a run and reading its placements of 100,000 books takes
+//! seconds, a query on them milliseconds. Reused while the run, the
+//! modalities and the library's books are the same.
+
+use std::sync::{Arc, Mutex};
+
+use super::{EmbeddingIndex, Query, RecommendError, modality_index, query_modalities};
+use crate::inference::TrainedRun;
+use crate::jobs::{Cancel, OnProgress};
+use crate::store::{Library, RunId};
+
+/// What a kept index was built from.
+#[derive(Clone, PartialEq)]
+struct Key {
+    run_id: RunId,
+    /// An image query ranks against the covers' placements alone.
+    covers_only: bool,
+    books: String,
+}
+
+struct Kept {
+    key: Key,
+    run: Arc<TrainedRun>,
+    index: Arc<EmbeddingIndex>,
+}
+
+/// Shared between the window and its query jobs (clones share one index).
+#[derive(Clone, Default)]
+pub struct IndexCache {
+    kept: Arc<Mutex<Option<Kept>>>,
+}
+
+impl IndexCache {
+    /// The run `run_id` and the index `query` is ranked against
+    /// ([`query_modalities`]): the kept ones when they were built from the
+    /// same run, kind of index and books, else loaded (`load_run`), built and
+    /// kept for the next query.
+    pub fn get_or_build(
+        &self,
+        library: &mut Library,
+        run_id: RunId,
+        query: &Query,
+        load_run: impl FnOnce(&Library) -> Result<TrainedRun, RecommendError>,
+        progress: OnProgress,
+        cancel: &Cancel,
+    ) -> Result<(Arc<TrainedRun>, Arc<EmbeddingIndex>), RecommendError> {
+        let key = Key {
+            run_id,
+            covers_only: matches!(query, Query::Image(_)),
+            books: library.books_fingerprint()?,
+        };
+        if let Some(kept) = self.lock().as_ref().filter(|kept| kept.key == key) {
+            return Ok((Arc::clone(&kept.run), Arc::clone(&kept.index)));
+        }
+        let run = Arc::new(load_run(library)?);
+        let modalities = query_modalities(&run, query);
+        let index = Arc::new(modality_index(library, &run, modalities, progress, cancel)?);
+        // Building the index may have stored new placements, never new books.
+        *self.lock() = Some(Kept {
+            key,
+            run: Arc::clone(&run),
+            index: Arc::clone(&index),
+        });
+        Ok((run, index))
+    }
+
+    /// True when an index is kept (for tests).
+    pub fn is_kept(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Kept>> {
+        self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_library_change_shows_in_the_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut library = Library::open(dir.path()).unwrap();
+        let empty = library.books_fingerprint().unwrap();
+        let book = crate::store::NewBook {
+            external_id: "b1".into(),
+            title: "One".into(),
+            author: "A".into(),
+            synopsis: String::new(),
+            category: "Drama".into(),
+            language: None,
+            cover: None,
+        };
+        library.upsert_books(&[book], "test").unwrap();
+        let one = library.books_fingerprint().unwrap();
+        assert_ne!(empty, one);
+        assert_eq!(one, library.books_fingerprint().unwrap(), "stable while unchanged");
+        let id = library.book_id_by_external("b1").unwrap().unwrap();
+        library.trash_books(&[id]).unwrap();
+        assert_ne!(one, library.books_fingerprint().unwrap(), "a deletion changes it");
+    }
+}
