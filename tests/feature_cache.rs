@@ -239,3 +239,52 @@ fn a_trainable_block5_caches_its_input_beside_the_frozen_maps() {
     assert_eq!(maps[2].size(), [64, 2, 2]);
     assert!(maps[2].abs().sum(tch::Kind::Float).double_value(&[]) > 0.0);
 }
+
+/// The cached maps under the library's `features/`, counted.
+fn cached_maps(library: &std::path::Path) -> usize {
+    fn count(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir).map_or(0, |entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    let path = e.path();
+                    if path.is_dir() { count(&path) } else { 1 }
+                })
+                .sum()
+        })
+    }
+    count(&library.join("features"))
+}
+
+/// A text-only run reads no cover: training it and placing the library's
+/// books with it leave the cache empty. Caught a 100,000-book library's
+/// text-only run spending most of an hour on the trunk first.
+#[test]
+fn a_text_only_run_neither_fills_nor_reads_the_cover_cache() {
+    let source = tempfile::tempdir().unwrap();
+    let csv = common::write_category_books(source.path(), 20, 8, |i| format!("Book {i}"));
+    let config = source.path().join("text.json");
+    std::fs::write(
+        &config,
+        r#"{"beta": 0.5, "alpha": null, "epochs": 2, "categories_per_batch": 2,
+            "books_per_category": 4, "learning_rate": 0.003, "seed": 1,
+            "validation_share": 0.2, "modality_dropout": 0.1, "modalities": "text",
+            "max_words": 20,
+            "model": {"image_size": 32, "width": 0.125, "word_dim": 100, "lstm_hidden": 16,
+                      "fused_channels": 16, "embedding_dim": 16, "categories": 2},
+            "trunk": {"image_size": 32, "width": 0.125, "grid": 2, "weights": null, "seed": 1}}"#,
+    )
+    .unwrap();
+    let library = tempfile::tempdir().unwrap();
+    common::shelfwise_json(library.path(), &["import", csv.to_str().unwrap()]);
+    let report = common::shelfwise_json(
+        library.path(),
+        &["train", "--config", config.to_str().unwrap()],
+    );
+    assert_eq!(report["runs"][0]["modalities"], "text");
+    assert_eq!(cached_maps(library.path()), 0, "training filled the cache");
+    let run = report["runs"][0]["run"].as_i64().unwrap().to_string();
+    let answer = common::shelfwise_json(library.path(), &["recommend", "--run", &run, "--like", "b0"]);
+    assert_eq!(answer["suggestions"].as_array().unwrap().len(), 10);
+    assert_eq!(cached_maps(library.path()), 0, "placing the books filled the cache");
+}

@@ -514,7 +514,7 @@ impl ShelfwiseApp {
         self.recommend.job = Some(self.job_setup(ctx).spawn("suggestions", move |job, setup| {
             let mut library = setup.open()?;
             let progress = |p: Progress| job.progress(p, "embedding books");
-            let (run, index) = cache.get_or_build(
+            let prepared = cache.prepare(
                 &mut library,
                 run_id,
                 &query,
@@ -523,7 +523,11 @@ impl ShelfwiseApp {
                 job.cancel_flag(),
             )?;
             Ok(recommend::recommend(
-                &library, &run, &index, &query, &options,
+                &library,
+                prepared.run(),
+                prepared.index(),
+                &query,
+                &options,
             )?)
         }));
     }

@@ -245,25 +245,28 @@ impl TrainedRun {
     }
 
     /// The library's books that `keep` (given each text and whether it has a
-    /// cover) keeps, with their examples as the run reads them, filling the
-    /// feature cache first where covers are missing from it.
+    /// cover) keeps, with their examples as the run reads them from
+    /// `modalities`: filling the feature cache first where covers are missing
+    /// from it, unless the text alone is read (then no cover is loaded).
     fn library_examples(
         &self,
         library: &mut Library,
-        progress: OnProgress,
-        cancel: &Cancel,
+        (modalities, progress, cancel): (Modalities, OnProgress, &Cancel),
         keep: impl Fn(&BookText, bool) -> bool,
     ) -> Result<(Vec<BookText>, Vec<Example>), TrainError> {
+        let reads_covers = modalities != Modalities::Text;
         let cache = self.feature_cache(library)?;
-        embed::fill_cache(
-            library,
-            &self.trunk,
-            &cache,
-            &self.config.trunk,
-            self.device,
-            progress,
-            cancel,
-        )?;
+        if reads_covers {
+            embed::fill_cache(
+                library,
+                &self.trunk,
+                &cache,
+                &self.config.trunk,
+                self.device,
+                progress,
+                cancel,
+            )?;
+        }
         let cover_of: BTreeMap<BookId, String> = library.book_cover_hashes()?.into_iter().collect();
         let mut books = Vec::new();
         let mut examples = Vec::new();
@@ -272,7 +275,7 @@ impl TrainedRun {
             if !keep(&text, hash.is_some()) {
                 continue;
             }
-            let cover = match hash {
+            let cover = match hash.filter(|_| reads_covers) {
                 Some(hash) => cache.load(hash)?,
                 None => None,
             };
@@ -302,7 +305,7 @@ impl TrainedRun {
     ) -> Result<Vec<(BookId, Placement)>, TrainError> {
         let wanted: Option<BTreeSet<BookId>> = only.map(|ids| ids.iter().copied().collect());
         let (_, examples) =
-            self.library_examples(library, progress, cancel, |text, has_cover| {
+            self.library_examples(library, (modalities, progress, cancel), |text, has_cover| {
                 wanted.as_ref().is_none_or(|w| w.contains(&text.book_id))
                     && (modalities != Modalities::Image || has_cover)
             })?;
@@ -335,9 +338,11 @@ impl TrainedRun {
         progress: OnProgress,
         cancel: &Cancel,
     ) -> Result<Vec<CategorySuggestion>, TrainError> {
-        let (books, examples) = self.library_examples(library, progress, cancel, |text, _| {
-            text.category.trim().is_empty()
-        })?;
+        let modalities = self.config.modalities;
+        let (books, examples) =
+            self.library_examples(library, (modalities, progress, cancel), |text, _| {
+                text.category.trim().is_empty()
+            })?;
         if books.is_empty() {
             return Ok(Vec::new());
         }

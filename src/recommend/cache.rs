@@ -21,11 +21,12 @@ struct Key {
 
 struct Kept {
     key: Key,
-    run: Arc<TrainedRun>,
-    index: Arc<EmbeddingIndex>,
+    run: TrainedRun,
+    index: EmbeddingIndex,
 }
 
-/// Shared between the window and its query jobs (clones share one index).
+/// Shared between the window and its query jobs (clones share one index;
+/// libtorch's tensors are not `Sync`, so one query at a time holds it).
 #[derive(Clone, Default)]
 pub struct IndexCache {
     kept: Arc<Mutex<Option<Kept>>>,
@@ -35,8 +36,8 @@ impl IndexCache {
     /// The run `run_id` and the index `query` is ranked against
     /// ([`query_modalities`]): the kept ones when they were built from the
     /// same run, kind of index and books, else loaded (`load_run`), built and
-    /// kept for the next query.
-    pub fn get_or_build(
+    /// kept for the next query. Held until the returned guard is dropped.
+    pub fn prepare(
         &self,
         library: &mut Library,
         run_id: RunId,
@@ -44,25 +45,22 @@ impl IndexCache {
         load_run: impl FnOnce(&Library) -> Result<TrainedRun, RecommendError>,
         progress: OnProgress,
         cancel: &Cancel,
-    ) -> Result<(Arc<TrainedRun>, Arc<EmbeddingIndex>), RecommendError> {
+    ) -> Result<PreparedIndex<'_>, RecommendError> {
         let key = Key {
             run_id,
             covers_only: matches!(query, Query::Image(_)),
             books: library.books_fingerprint()?,
         };
-        if let Some(kept) = self.lock().as_ref().filter(|kept| kept.key == key) {
-            return Ok((Arc::clone(&kept.run), Arc::clone(&kept.index)));
+        let mut kept = self.lock();
+        if kept.as_ref().is_none_or(|kept| kept.key != key) {
+            *kept = None;
+            let run = load_run(library)?;
+            let modalities = query_modalities(&run, query);
+            let index = modality_index(library, &run, modalities, progress, cancel)?;
+            // Building the index may have stored placements, never books.
+            *kept = Some(Kept { key, run, index });
         }
-        let run = Arc::new(load_run(library)?);
-        let modalities = query_modalities(&run, query);
-        let index = Arc::new(modality_index(library, &run, modalities, progress, cancel)?);
-        // Building the index may have stored new placements, never new books.
-        *self.lock() = Some(Kept {
-            key,
-            run: Arc::clone(&run),
-            index: Arc::clone(&index),
-        });
-        Ok((run, index))
+        Ok(PreparedIndex { kept })
     }
 
     /// True when an index is kept (for tests).
@@ -72,6 +70,21 @@ impl IndexCache {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Kept>> {
         self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A kept run and index, held for one query.
+pub struct PreparedIndex<'a> {
+    kept: std::sync::MutexGuard<'a, Option<Kept>>,
+}
+
+impl PreparedIndex<'_> {
+    pub fn run(&self) -> &TrainedRun {
+        &self.kept.as_ref().expect("prepared").run
+    }
+
+    pub fn index(&self) -> &EmbeddingIndex {
+        &self.kept.as_ref().expect("prepared").index
     }
 }
 

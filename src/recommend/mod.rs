@@ -11,7 +11,7 @@ pub mod query;
 
 use std::path::PathBuf;
 
-pub use cache::IndexCache;
+pub use cache::{IndexCache, PreparedIndex};
 pub use index::{
     APPROXIMATION_BOUND, EmbeddingIndex, maximal_marginal_relevance, reader_profile, top_k,
 };

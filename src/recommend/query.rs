@@ -174,11 +174,16 @@ fn explain(
         let detail = library
             .book_detail(book_id)?
             .ok_or_else(|| RecommendError::UnknownBook(book_id.to_string()))?;
-        let cover_hash = texts.get(&book_id).and_then(|t| t.cover_hash.as_deref());
-        let cover = run.book_cover(library, &cache, book_id, cover_hash)?;
         let (image_weight, text_weight) = (index.image_weights[row], index.text_weights[row]);
         let image_share = image_weight / (image_weight + text_weight).max(f32::EPSILON);
-        // A cover that did not count has no place the model looked.
+        // A cover that did not count has no place the model looked (and its
+        // maps are not even read).
+        let cover = match texts.get(&book_id).and_then(|t| t.cover_hash.as_deref()) {
+            Some(hash) if cover_counted(image_share) => {
+                run.book_cover(library, &cache, book_id, Some(hash))?
+            }
+            _ => None,
+        };
         let focus = match (cover, texts.get(&book_id)) {
             (Some(cover), Some(text)) if cover_counted(image_share) => run
                 .attention_for(text, Some(cover))

@@ -445,7 +445,7 @@ impl Library {
     /// when it is out of date, without reading the books.
     pub fn books_fingerprint(&self) -> Result<String, StoreError> {
         Ok(self.conn.query_row(
-            "SELECT COUNT(*) || '/' || SUM(deleted_at IS NULL) || '/' || IFNULL(MAX(updated_at), '')
+            "SELECT COUNT(*) || '/' || TOTAL(deleted_at IS NULL) || '/' || IFNULL(MAX(updated_at), '')
                     || '/' || IFNULL(MAX(deleted_at), '') || '/' || IFNULL(MAX(book_id), 0)
              FROM books",
             [],

@@ -8,7 +8,7 @@ use super::config::TrainConfig;
 use crate::embed::{self, FeatureCache};
 use crate::jobs::{Cancel, Progress};
 use crate::model::trunk::Vgg16Trunk;
-use crate::store::{BookId, Library};
+use crate::store::{BookId, Library, Modalities};
 use crate::text::corpus;
 use crate::text::{Vocab, WordBagWeights};
 
@@ -96,7 +96,7 @@ pub(crate) fn build_dataset(
     library: &mut Library,
     library_text: &corpus::Corpus,
     (vocab, order): (&Vocab, CategoryOrder),
-    cache: &FeatureCache,
+    cache: Option<&FeatureCache>,
     max_words: usize,
     word_bag: Option<WordBagWeights>,
 ) -> Result<Dataset, TrainError> {
@@ -119,12 +119,9 @@ pub(crate) fn build_dataset(
         let Some(label) = categories.iter().position(|name| name == category) else {
             continue;
         };
-        let cover = match cover_hash
-            .as_ref()
-            .filter(|hash| covers.contains_key(*hash))
-        {
-            Some(hash) => cache.load(hash)?,
-            None => None,
+        let cover = match (cover_hash.as_ref(), cache) {
+            (Some(hash), Some(cache)) if covers.contains_key(hash) => cache.load(hash)?,
+            _ => None,
         };
         let stems: Vec<&str> = document.iter().map(|t| t.stem.as_str()).collect();
         examples.push(Example {
@@ -147,7 +144,9 @@ pub(crate) fn build_dataset(
 }
 
 /// The library's books as examples of `config`'s trunk, filling its feature
-/// cache first where covers are missing from it.
+/// cache first where covers are missing from it; a text-only run's examples
+/// have no cover, and its cache is left as it is (at 100,000 books the trunk
+/// takes most of an hour, and the maps 8 GB).
 pub(crate) fn library_dataset(
     library: &mut Library,
     library_text: &corpus::Corpus,
@@ -158,20 +157,23 @@ pub(crate) fn library_dataset(
     cancel: &Cancel,
 ) -> Result<Dataset, TrainError> {
     let cache = FeatureCache::for_settings(library.root(), &config.trunk, trunk.scale_channels)?;
-    embed::fill_cache(
-        library,
-        trunk,
-        &cache,
-        &config.trunk,
-        device,
-        &|_: Progress| {},
-        cancel,
-    )?;
+    let reads_covers = config.modalities != Modalities::Text;
+    if reads_covers {
+        embed::fill_cache(
+            library,
+            trunk,
+            &cache,
+            &config.trunk,
+            device,
+            &|_: Progress| {},
+            cancel,
+        )?;
+    }
     build_dataset(
         library,
         library_text,
         words,
-        &cache,
+        reads_covers.then_some(&cache),
         config.max_words,
         library_word_bag(library_text, config),
     )
@@ -331,7 +333,7 @@ mod tests {
         let settings = crate::embed::TrunkSettings::default();
         let cache = FeatureCache::for_settings(dir.path(), &settings, [4, 8, 16]).unwrap();
         let build = |library: &mut Library, order| {
-            build_dataset(library, &library_text, (&vocab, order), &cache, 10, None).unwrap()
+            build_dataset(library, &library_text, (&vocab, order), Some(&cache), 10, None).unwrap()
         };
         let dataset = build(&mut library, CategoryOrder::Library);
         assert_eq!(dataset.categories, ["Adventure", "Drama"]);

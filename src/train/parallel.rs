@@ -15,7 +15,7 @@ use super::sweep::{RunContext, SweepRun, fresh_run, run_sweep};
 use super::{TrainError, TrainEvent};
 use crate::embed::{FeatureCache, build_trunk, fill_cache};
 use crate::jobs::{Cancel, Progress, is_cancelled};
-use crate::store::{Library, RunId};
+use crate::store::{Library, Modalities, RunId};
 use crate::text::Word2VecConfig;
 use crate::text::corpus;
 
@@ -81,7 +81,8 @@ pub fn run_sweep_in_parallel(
     }
     request.validate()?;
     tch::set_num_threads((parallelism.threads_per_run * workers) as i32);
-    prepare_shared(library_root, &request.base, device, cancel)?;
+    let reads_covers = configs.iter().any(|c| c.modalities != Modalities::Text);
+    prepare_shared(library_root, &request.base, (reads_covers, device), cancel)?;
     tch::set_num_threads(parallelism.threads_per_run as i32);
     let mut recorder = Library::open(library_root)?;
     recorder.ensure_writable("training")?;
@@ -156,12 +157,12 @@ fn on_threads(
     })
 }
 
-/// The word vectors and the cover cache of `base`'s trunk, as a run's
-/// preparation would make them.
+/// The word vectors and (when a run reads covers) the cover cache of
+/// `base`'s trunk, as a run's preparation would make them.
 fn prepare_shared(
     library_root: &Path,
     base: &TrainConfig,
-    device: Device,
+    (reads_covers, device): (bool, Device),
     cancel: &Cancel,
 ) -> Result<(), TrainError> {
     let mut library = Library::open(library_root)?;
@@ -173,6 +174,9 @@ fn prepare_shared(
         &|_: Progress| {},
         cancel,
     )?;
+    if !reads_covers {
+        return Ok(());
+    }
     let (_store, trunk, _) = build_trunk(&base.trunk, device)?;
     let cache = FeatureCache::for_settings(library.root(), &base.trunk, trunk.scale_channels)?;
     fill_cache(
