@@ -71,6 +71,10 @@ fn clustered_embeddings(books: usize, dim: usize) -> Vec<f32> {
 /// the graph's hits among the exact top 10.
 struct Timings {
     answer: Vec<f64>,
+    /// The graph's own search, without the exact scores of what it found.
+    graph: Vec<f64>,
+    /// Queries the graph found fewer than 10 books for (answered exactly).
+    short: usize,
     exact: Vec<f64>,
     naive: Vec<f64>,
     hits: usize,
@@ -79,6 +83,8 @@ struct Timings {
 fn measure(index: &EmbeddingIndex, rows: &[usize], with_naive: bool) -> Timings {
     let mut timings = Timings {
         answer: Vec::new(),
+        graph: Vec::new(),
+        short: 0,
         exact: Vec::new(),
         naive: Vec::new(),
         hits: 0,
@@ -86,6 +92,12 @@ fn measure(index: &EmbeddingIndex, rows: &[usize], with_naive: bool) -> Timings 
     for &row in rows {
         let query = index.embedding(row).to_vec();
         let not_itself = |r: usize| r != row;
+        if let Some(graph) = index.graph() {
+            let started = Instant::now();
+            let rows = graph.search(&query, 10, &not_itself);
+            timings.graph.push(started.elapsed().as_secs_f64() * 1e3);
+            timings.short += usize::from(rows.len() < 10);
+        }
         let started = Instant::now();
         let found = index.nearest(&query, 10, &not_itself);
         timings.answer.push(started.elapsed().as_secs_f64() * 1e3);
@@ -118,19 +130,24 @@ fn report(label: &str, timings: &mut Timings, queries: usize) {
             );
         }
     };
-    line("index's answer (graph):", &mut timings.answer);
+    line("index's answer:", &mut timings.answer);
+    line("  of which the graph's search:", &mut timings.graph);
     line("exact (bf16 product + heap):", &mut timings.exact);
     line("naive per-book loop + sort:", &mut timings.naive);
     println!(
-        "  recall@10 of the answer against exact: {:.4}",
-        timings.hits as f64 / (10 * queries) as f64
+        "  recall@10 of the answer against exact: {:.4}; graph short of 10 books (answered exactly): {}",
+        timings.hits as f64 / (10 * queries) as f64,
+        timings.short
     );
 }
 
 /// Trains the demo library's fused run over and over on a thread, with the
 /// libtorch threads the window gives training (all cores but one), until
 /// `stop`; `started` is raised once its first step is done.
-fn train_in_background(stop: Arc<AtomicBool>, started: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+fn train_in_background(
+    stop: Arc<AtomicBool>,
+    started: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         use shelfwise::app::train::TrainForm;
         use shelfwise::store::Library;
@@ -189,8 +206,8 @@ struct RealLibrary {
 /// this" of seeded random books, their titles as typed descriptions, readers.
 fn real_library(folder: &str, queries: usize) -> (EmbeddingIndex, RealLibrary) {
     use shelfwise::recommend::Query;
-    let mut library = shelfwise::store::Library::open(std::path::Path::new(folder))
-        .expect("the library opens");
+    let mut library =
+        shelfwise::store::Library::open(std::path::Path::new(folder)).expect("the library opens");
     let run_id = match std::env::var("RUN").ok().and_then(|r| r.parse().ok()) {
         Some(run) => shelfwise::store::RunId(run),
         None => shelfwise::train::list_runs(&mut library)
@@ -204,8 +221,9 @@ fn real_library(folder: &str, queries: usize) -> (EmbeddingIndex, RealLibrary) {
     let run = shelfwise::inference::TrainedRun::load(&library, run_id, tch::Device::Cpu)
         .expect("the run loads");
     let started = Instant::now();
-    let index = shelfwise::recommend::library_index(&mut library, &run, &|_| {}, &AtomicBool::new(false))
-        .expect("the run's placements");
+    let index =
+        shelfwise::recommend::library_index(&mut library, &run, &|_| {}, &AtomicBool::new(false))
+            .expect("the run's placements");
     println!(
         "run {} placements of {} books read (embedding any not stored) in {:.1} s",
         run_id.0,
@@ -226,17 +244,33 @@ fn real_library(folder: &str, queries: usize) -> (EmbeddingIndex, RealLibrary) {
             _ => Query::Like(book.external_id.clone()),
         });
     }
-    (index, RealLibrary { library, run, queries: asked })
+    (
+        index,
+        RealLibrary {
+            library,
+            run,
+            queries: asked,
+        },
+    )
 }
 
 /// Each whole query's time (ms) by kind, as `recommend::recommend` answers it.
 fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
     use shelfwise::recommend::{Query, RecommendOptions, recommend};
-    let mut times: [(&str, Vec<f64>); 3] =
-        [("more like this", Vec::new()), ("typed description", Vec::new()), ("reader", Vec::new())];
+    let mut times: [(&str, Vec<f64>); 3] = [
+        ("more like this", Vec::new()),
+        ("typed description", Vec::new()),
+        ("reader", Vec::new()),
+    ];
     for query in &real.queries {
         let started = Instant::now();
-        let answered = recommend(&real.library, &real.run, index, query, &RecommendOptions::default());
+        let answered = recommend(
+            &real.library,
+            &real.run,
+            index,
+            query,
+            &RecommendOptions::default(),
+        );
         let elapsed = started.elapsed().as_secs_f64() * 1e3;
         let kind = match query {
             Query::Like(_) => 0,
@@ -286,12 +320,18 @@ fn main() {
     let has_graph = index.wait_for_graph();
     println!(
         "{books} books x {dim} dimensions, {queries} queries, top 10; index{} built in {:.1} s; peak memory {:.0} MB",
-        if has_graph { " and graph" } else { " (no graph: exact search)" },
+        if has_graph {
+            " and graph"
+        } else {
+            " (no graph: exact search)"
+        },
         started.elapsed().as_secs_f64(),
         peak_memory_mb()
     );
     let mut rng = SmallRng::seed_from_u64(2);
-    let rows: Vec<usize> = (0..queries).map(|_| rng.next_u32() as usize % books).collect();
+    let rows: Vec<usize> = (0..queries)
+        .map(|_| rng.next_u32() as usize % books)
+        .collect();
     // Warm up (page in the matrix, start libtorch's threads).
     measure(&index, &rows[..5.min(rows.len())], false);
     let mut idle = measure(&index, &rows, true);
@@ -307,13 +347,20 @@ fn main() {
     if setting("TRAINING", 1) == 0 {
         return;
     }
-    let (stop, training) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (stop, training) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let trainer = train_in_background(Arc::clone(&stop), Arc::clone(&training));
     while !training.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(200));
     }
     let mut busy = measure(&index, &rows, true);
-    report("while the demo library trains in this process:", &mut busy, queries);
+    report(
+        "while the demo library trains in this process:",
+        &mut busy,
+        queries,
+    );
     if let Some(real) = &real {
         measure_whole_queries(&index, real);
     }

@@ -52,7 +52,10 @@ fn settings() -> Settings {
     };
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     while let Some(arg) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| usage(&format!("{arg} needs a value")));
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{arg} needs a value")))
+        };
         match arg.as_str() {
             "--books" => settings.books = value().parse().unwrap_or_else(|_| usage("--books N")),
             "--readers" => {
@@ -87,8 +90,12 @@ fn source_books(data: &Path) -> anyhow::Result<Vec<SourceBook>> {
     for set in sets {
         let csv_path = set.join("books.csv");
         let mut reader = csv::Reader::from_path(&csv_path)?;
-        for (line, record) in reader.deserialize::<std::collections::HashMap<String, String>>().enumerate() {
-            let row = record.map_err(|e| anyhow::anyhow!("{} row {}: {e}", csv_path.display(), line + 2))?;
+        for (line, record) in reader
+            .deserialize::<std::collections::HashMap<String, String>>()
+            .enumerate()
+        {
+            let row = record
+                .map_err(|e| anyhow::anyhow!("{} row {}: {e}", csv_path.display(), line + 2))?;
             let field = |name: &str| row.get(name).cloned().unwrap_or_default();
             let cover = Some(field("cover"))
                 .filter(|c| !c.is_empty())
@@ -110,8 +117,21 @@ fn source_books(data: &Path) -> anyhow::Result<Vec<SourceBook>> {
 
 /// Words that vary the copies' titles.
 const TITLE_WORDS: &[&str] = &[
-    "Revisited", "Collected", "Illustrated", "Abridged", "Annotated", "Companion", "Reader",
-    "Anniversary", "Second", "Complete", "Pocket", "Omnibus", "Library", "Classic", "New",
+    "Revisited",
+    "Collected",
+    "Illustrated",
+    "Abridged",
+    "Annotated",
+    "Companion",
+    "Reader",
+    "Anniversary",
+    "Second",
+    "Complete",
+    "Pocket",
+    "Omnibus",
+    "Library",
+    "Classic",
+    "New",
 ];
 
 /// A seeded generator per (book, purpose), independent of thread order.
@@ -134,7 +154,8 @@ fn varied_cover(source: &DynamicImage, book: usize) -> RgbImage {
     let crop_h = ((height as f32) * (0.8 + 0.2 * unit(&mut rng))).max(8.0) as u32;
     let x = ((width - crop_w.min(width)) as f32 * unit(&mut rng)) as u32;
     let y = ((height - crop_h.min(height)) as f32 * unit(&mut rng)) as u32;
-    let mut cover = imageops::crop_imm(&image, x, y, crop_w.min(width), crop_h.min(height)).to_image();
+    let mut cover =
+        imageops::crop_imm(&image, x, y, crop_w.min(width), crop_h.min(height)).to_image();
     if rng.next_u32() % 2 == 1 {
         imageops::flip_horizontal_in_place(&mut cover);
     }
@@ -187,7 +208,11 @@ fn main() -> anyhow::Result<()> {
             let word = TITLE_WORDS[(index * 7 + copy) % TITLE_WORDS.len()];
             format!("{} ({word} {copy})", source.title)
         };
-        let cover = if settings.covers { format!("covers/g{index:07}.jpg") } else { String::new() };
+        let cover = if settings.covers {
+            format!("covers/g{index:07}.jpg")
+        } else {
+            String::new()
+        };
         books_csv.write_record([
             &format!("{}-g{index}", source.id),
             &title,
@@ -199,33 +224,38 @@ fn main() -> anyhow::Result<()> {
         book_categories.push(categories.binary_search(&source.category).unwrap_or(0));
     }
     books_csv.flush()?;
-    eprintln!("scale_library: books.csv written ({:.1} s)", started.elapsed().as_secs_f64());
+    eprintln!(
+        "scale_library: books.csv written ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
 
     if settings.covers {
         let done = AtomicUsize::new(0);
         let step = (settings.books / 20).max(1);
-        (0..settings.books).into_par_iter().try_for_each(|index| -> anyhow::Result<()> {
-            let path = settings.out.join(format!("covers/g{index:07}.jpg"));
-            if !path.is_file() {
-                let source = &pool[index % pool.len()];
-                let cover_path = source.cover.clone().unwrap_or_else(|| {
-                    let borrowed = (index.wrapping_mul(7919)) % with_covers.len();
-                    with_covers[borrowed].cover.clone().expect("a cover")
-                });
-                let image = image::open(&cover_path)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", cover_path.display()))?;
-                write_cover(&path, &varied_cover(&image, index))?;
-            }
-            let count = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if count % step == 0 {
-                eprintln!(
-                    "scale_library: {count} of {} covers ({:.0} s)",
-                    settings.books,
-                    started.elapsed().as_secs_f64()
-                );
-            }
-            Ok(())
-        })?;
+        (0..settings.books)
+            .into_par_iter()
+            .try_for_each(|index| -> anyhow::Result<()> {
+                let path = settings.out.join(format!("covers/g{index:07}.jpg"));
+                if !path.is_file() {
+                    let source = &pool[index % pool.len()];
+                    let cover_path = source.cover.clone().unwrap_or_else(|| {
+                        let borrowed = (index.wrapping_mul(7919)) % with_covers.len();
+                        with_covers[borrowed].cover.clone().expect("a cover")
+                    });
+                    let image = image::open(&cover_path)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", cover_path.display()))?;
+                    write_cover(&path, &varied_cover(&image, index))?;
+                }
+                let count = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if count % step == 0 {
+                    eprintln!(
+                        "scale_library: {count} of {} covers ({:.0} s)",
+                        settings.books,
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                Ok(())
+            })?;
     }
 
     // Readers: each likes one or two categories and reads 10-60 books, four

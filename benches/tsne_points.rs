@@ -55,8 +55,14 @@ fn synthetic(books: usize, dim: usize) {
         let layout = if method == "pca" {
             pca(&points, dim).expect("PCA")
         } else {
-            tsne(&points, dim, &TsneSettings::default(), &|_| {}, &AtomicBool::new(false))
-                .expect("t-SNE")
+            tsne(
+                &points,
+                dim,
+                &TsneSettings::default(),
+                &|_| {},
+                &AtomicBool::new(false),
+            )
+            .expect("t-SNE")
         };
         let seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();

@@ -156,7 +156,8 @@ pub fn tsne(
     let sample_layout = fit_tsne(&sampled, dim, settings, progress, cancel)?;
     let mut layout = place_among_neighbours(points, dim, &sampled, &sample_layout, cancel)?;
     for (position, &row) in sample.iter().enumerate() {
-        layout[row * 2..row * 2 + 2].copy_from_slice(&sample_layout[position * 2..position * 2 + 2]);
+        layout[row * 2..row * 2 + 2]
+            .copy_from_slice(&sample_layout[position * 2..position * 2 + 2]);
     }
     Ok(layout)
 }
@@ -174,9 +175,10 @@ fn place_among_neighbours(
     let n = points.len() / dim;
     let s = sampled.len() / dim;
     let sampled = Tensor::from_slice(sampled).reshape([s as i64, dim as i64]);
-    let sampled_norms = sampled
-        .pow_tensor_scalar(2)
-        .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+    let sampled_norms =
+        sampled
+            .pow_tensor_scalar(2)
+            .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
     let places = Tensor::from_slice(layout).reshape([s as i64, 2]);
     let mut placed = Vec::with_capacity(n * 2);
     for block in points.chunks(4_096 * dim) {
@@ -185,19 +187,20 @@ fn place_among_neighbours(
         }
         let rows = (block.len() / dim) as i64;
         let block = Tensor::from_slice(block).reshape([rows, dim as i64]);
-        let norms = block
-            .pow_tensor_scalar(2)
-            .sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
-        let squared = (norms + sampled_norms.unsqueeze(0) - block.matmul(&sampled.transpose(0, 1)) * 2.0)
+        let norms =
+            block
+                .pow_tensor_scalar(2)
+                .sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
+        let squared = (norms + sampled_norms.unsqueeze(0)
+            - block.matmul(&sampled.transpose(0, 1)) * 2.0)
             .clamp_min(0.0);
         let (nearest, columns) = squared.topk(PLACEMENT_NEIGHBOURS.min(s as i64), 1, false, true);
         let weights = (nearest.sqrt() + 1e-6).reciprocal();
         let weights = &weights / weights.sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
-        let neighbour_places = places.index_select(0, &columns.flatten(0, -1)).reshape([
-            rows,
-            columns.size()[1],
-            2,
-        ]);
+        let neighbour_places =
+            places
+                .index_select(0, &columns.flatten(0, -1))
+                .reshape([rows, columns.size()[1], 2]);
         let block_places = (neighbour_places * weights.unsqueeze(2)).sum_dim_intlist(
             [1i64].as_slice(),
             false,

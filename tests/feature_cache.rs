@@ -284,7 +284,14 @@ fn a_text_only_run_neither_fills_nor_reads_the_cover_cache() {
     assert_eq!(report["runs"][0]["modalities"], "text");
     assert_eq!(cached_maps(library.path()), 0, "training filled the cache");
     let run = report["runs"][0]["run"].as_i64().unwrap().to_string();
-    let answer = common::shelfwise_json(library.path(), &["recommend", "--run", &run, "--like", "b0"]);
+    let answer = common::shelfwise_json(
+        library.path(),
+        &["recommend", "--run", &run, "--like", "b0"],
+    );
     assert_eq!(answer["suggestions"].as_array().unwrap().len(), 10);
-    assert_eq!(cached_maps(library.path()), 0, "placing the books filled the cache");
+    assert_eq!(
+        cached_maps(library.path()),
+        0,
+        "placing the books filled the cache"
+    );
 }

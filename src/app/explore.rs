@@ -74,6 +74,25 @@ pub struct ProjectionState {
     pub facts: ProjectionFacts,
     /// The shelf the selection is put on.
     pub shelf: String,
+    /// The points in their legend groups, as last drawn, and what they were
+    /// made from: remade only when that changes, not every frame (at 100,000
+    /// points the grouping alone took longer than a frame).
+    pub groups: Option<(GroupsKey, std::sync::Arc<PointGroups>)>,
+}
+
+/// Legend groups of points: each group's name and its points.
+pub type PointGroups = std::collections::BTreeMap<String, Vec<[f64; 2]>>;
+
+/// What a projection's point groups are made from. The projection is known
+/// by its points' buffer (a new layout is a new buffer), the books by
+/// [`super::library::LibraryState::books_version`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupsKey {
+    pub points: (usize, usize),
+    pub books_version: u64,
+    pub facts_run: Option<crate::store::RunId>,
+    pub colour_by: ColourBy,
+    pub reader: String,
 }
 
 impl Default for ProjectionState {
@@ -85,6 +104,7 @@ impl Default for ProjectionState {
             selection: Vec::new(),
             screen: Vec::new(),
             select_mode: SelectMode::default(),
+            groups: None,
             box_origin: None,
             lasso: Vec::new(),
             focus: None,

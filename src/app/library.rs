@@ -57,6 +57,12 @@ pub struct LibraryState {
     pub duplicates: Option<Vec<crate::duplicates::DuplicatePair>>,
     pub duplicates_job: Option<crate::jobs::Job<Vec<crate::duplicates::DuplicatePair>>>,
     thumbnails_drawn: HashMap<String, u64>,
+    /// Each book's index in `books`, made when the books are set (a view
+    /// that looks books up every frame does not rebuild it for 100,000).
+    by_id: HashMap<BookId, usize>,
+    /// Counts the times the books were set: what a view keys its own
+    /// per-book work on, to redo it only when the books changed.
+    pub books_version: u64,
 }
 
 /// The detail panel's edit form: every field as text, a cover path typed,
@@ -102,7 +108,13 @@ impl LibraryState {
             *counts.entry(book.category.clone()).or_default() += 1;
         }
         self.categories = counts.into_iter().collect();
+        self.by_id = books
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.book_id, i))
+            .collect();
         self.books = books;
+        self.books_version += 1;
         self.keep_chosen_in_library();
         if let Some(category) = &self.category
             && !self.categories.iter().any(|(c, _)| c == category)
@@ -195,12 +207,8 @@ impl LibraryState {
     }
 
     /// Books by id, for views that look many up.
-    pub fn index_by_id(&self) -> HashMap<BookId, usize> {
-        self.books
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (b.book_id, i))
-            .collect()
+    pub fn index_by_id(&self) -> &HashMap<BookId, usize> {
+        &self.by_id
     }
 
     /// Each category with a stable colour index.

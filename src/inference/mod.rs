@@ -304,11 +304,14 @@ impl TrainedRun {
         cancel: &Cancel,
     ) -> Result<Vec<(BookId, Placement)>, TrainError> {
         let wanted: Option<BTreeSet<BookId>> = only.map(|ids| ids.iter().copied().collect());
-        let (_, examples) =
-            self.library_examples(library, (modalities, progress, cancel), |text, has_cover| {
+        let (_, examples) = self.library_examples(
+            library,
+            (modalities, progress, cancel),
+            |text, has_cover| {
                 wanted.as_ref().is_none_or(|w| w.contains(&text.book_id))
                     && (modalities != Modalities::Image || has_cover)
-            })?;
+            },
+        )?;
         let dataset = self.dataset(examples);
         let ids: Vec<BookId> = dataset.examples.iter().filter_map(|e| e.book_id).collect();
         Ok(ids

@@ -69,7 +69,9 @@ impl IndexCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Kept>> {
-        self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.kept
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -109,9 +111,17 @@ mod tests {
         library.upsert_books(&[book], "test").unwrap();
         let one = library.books_fingerprint().unwrap();
         assert_ne!(empty, one);
-        assert_eq!(one, library.books_fingerprint().unwrap(), "stable while unchanged");
+        assert_eq!(
+            one,
+            library.books_fingerprint().unwrap(),
+            "stable while unchanged"
+        );
         let id = library.book_id_by_external("b1").unwrap().unwrap();
         library.trash_books(&[id]).unwrap();
-        assert_ne!(one, library.books_fingerprint().unwrap(), "a deletion changes it");
+        assert_ne!(
+            one,
+            library.books_fingerprint().unwrap(),
+            "a deletion changes it"
+        );
     }
 }

@@ -19,7 +19,7 @@ const LINKS: usize = 16;
 /// Candidates kept while inserting a book (HNSW's ef_construction).
 const BUILD_CANDIDATES: usize = 100;
 /// Candidates kept while searching (HNSW's ef), at least; more for a larger k.
-const SEARCH_CANDIDATES: usize = 96;
+const SEARCH_CANDIDATES: usize = 128;
 /// Books inserted between two looks at the stop flag.
 const INSERT_CHUNK: usize = 10_000;
 
@@ -30,8 +30,28 @@ struct CosineDistance;
 
 impl Distance<f32> for CosineDistance {
     fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
-        1.0 - super::index::dot(a, b).clamp(-1.0, 1.0)
+        1.0 - lane_dot(a, b).clamp(-1.0, 1.0)
     }
+}
+
+/// A dot product in eight running sums, which the compiler turns into SIMD
+/// (one running sum must add in order and cannot be vectorised): most of a
+/// graph query's time is these, a few thousand per query.
+fn lane_dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for lane in 0..8 {
+            lanes[lane] += x[lane] * y[lane];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// The graph of one index's rows (a row's data id is its row number).
@@ -117,5 +137,22 @@ impl PendingGraph {
 impl Drop for PendingGraph {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lane_dot_product_is_the_dot_product() {
+        let a: Vec<f32> = (0..259).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..259).map(|i| (i as f32 * 0.11).cos()).collect();
+        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((lane_dot(&a, &b) - plain).abs() < 1e-4);
+        assert_eq!(
+            lane_dot(&a[..3], &b[..3]),
+            a[..3].iter().zip(&b).map(|(x, y)| x * y).sum()
+        );
     }
 }

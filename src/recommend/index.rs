@@ -393,7 +393,11 @@ mod tests {
         // A filter that leaves too few books for the graph: the exact answer.
         let query = index.embedding(5).to_vec();
         let rare = |row: usize| row.is_multiple_of(1_000);
-        let found: Vec<usize> = index.nearest(&query, 10, &rare).iter().map(|r| r.0).collect();
+        let found: Vec<usize> = index
+            .nearest(&query, 10, &rare)
+            .iter()
+            .map(|r| r.0)
+            .collect();
         assert_eq!(found, brute_force(&index, &query, 10, &rare));
         assert!(random_index(100, 8, 1).graph().is_none());
     }

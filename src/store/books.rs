@@ -461,10 +461,7 @@ impl Library {
         ))?;
         let mut texts = Vec::with_capacity(book_ids.len());
         for book_id in book_ids {
-            if let Some(text) = stmt
-                .query_row([book_id.0], book_text_row)
-                .optional()?
-            {
+            if let Some(text) = stmt.query_row([book_id.0], book_text_row).optional()? {
                 texts.push(text);
             }
         }

@@ -333,7 +333,15 @@ mod tests {
         let settings = crate::embed::TrunkSettings::default();
         let cache = FeatureCache::for_settings(dir.path(), &settings, [4, 8, 16]).unwrap();
         let build = |library: &mut Library, order| {
-            build_dataset(library, &library_text, (&vocab, order), Some(&cache), 10, None).unwrap()
+            build_dataset(
+                library,
+                &library_text,
+                (&vocab, order),
+                Some(&cache),
+                10,
+                None,
+            )
+            .unwrap()
         };
         let dataset = build(&mut library, CategoryOrder::Library);
         assert_eq!(dataset.categories, ["Adventure", "Drama"]);

@@ -11,7 +11,7 @@ use egui_plot::{Legend, Plot, PlotPoints, PlotTransform, Points};
 
 use super::widgets::{book_hub, explore_view, job_line, palette};
 use crate::app::commands::HubAction;
-use crate::app::explore::SelectMode;
+use crate::app::explore::{GroupsKey, PointGroups, SelectMode};
 use crate::app::projection_facts::{ColourBy, inside};
 use crate::app::{Command, LibraryState, ProjectionState, RunsState, file_uri};
 use crate::project::Method;
@@ -54,11 +54,14 @@ pub fn show(
         if let Some(job) = &state.job {
             job_line(ui, job);
         }
-        let Some(projection) = state.projection.clone() else {
+        // Taken out and put back rather than cloned: at 100,000 books a
+        // clone per frame took longer than the frame.
+        let Some(projection) = state.projection.take() else {
             ui.label("No projection yet: press Compute.");
             return;
         };
         scatter(ui, state, library, &projection, commands);
+        state.projection.get_or_insert(projection);
     };
     explore_view(ui, runs, state, controls, body)
 }
@@ -97,14 +100,7 @@ fn scatter(
     commands: &mut Vec<Command>,
 ) {
     let index_of = library.index_by_id();
-    let category_of = |book: BookId| {
-        index_of
-            .get(&book)
-            .map_or(String::new(), |&i| library.books[i].category.clone())
-    };
-    let groups = state
-        .facts
-        .groups(projection, category_of, state.colour_by, &state.reader);
+    let groups = point_groups(state, library, projection);
     let drag = state.select_mode == SelectMode::Pan;
     let response = draw_points(ui, state, library, projection, &groups, drag);
     commands.push(Command::PlotDrawn("projection", response.response.rect));
@@ -145,7 +141,42 @@ fn scatter(
         }
         SelectMode::Pan => {}
     }
-    selection_window(ui, state, library, &index_of, commands);
+    selection_window(ui, state, library, index_of, commands);
+}
+
+/// The points in their legend groups, made again only when the projection,
+/// the books, the run's facts or the colouring changed.
+fn point_groups(
+    state: &mut ProjectionState,
+    library: &LibraryState,
+    projection: &StoredProjection,
+) -> std::sync::Arc<PointGroups> {
+    let key = GroupsKey {
+        points: (projection.points.as_ptr() as usize, projection.points.len()),
+        books_version: library.books_version,
+        facts_run: state.facts.run,
+        colour_by: state.colour_by,
+        reader: state.reader.clone(),
+    };
+    if let Some((kept, groups)) = &state.groups
+        && *kept == key
+    {
+        return std::sync::Arc::clone(groups);
+    }
+    let index_of = library.index_by_id();
+    let category_of = |book: BookId| {
+        index_of
+            .get(&book)
+            .map_or(String::new(), |&i| library.books[i].category.clone())
+    };
+    let groups = std::sync::Arc::new(state.facts.groups(
+        projection,
+        category_of,
+        state.colour_by,
+        &state.reader,
+    ));
+    state.groups = Some((key, std::sync::Arc::clone(&groups)));
+    groups
 }
 
 /// The points in their legend groups (each group's colour: its category's
@@ -156,7 +187,7 @@ fn draw_points(
     state: &ProjectionState,
     library: &LibraryState,
     projection: &StoredProjection,
-    groups: &std::collections::BTreeMap<String, Vec<[f64; 2]>>,
+    groups: &PointGroups,
     drag: bool,
 ) -> egui_plot::PlotResponse<Option<egui_plot::PlotPoint>> {
     let category_colours = library.category_colours();
