@@ -78,6 +78,11 @@ pub struct ProjectionState {
     /// made from: remade only when that changes, not every frame (at 100,000
     /// points the grouping alone took longer than a frame).
     pub groups: Option<(GroupsKey, std::sync::Arc<PointGroups>)>,
+    /// The plot's bounds in the last frame: which points are in view.
+    pub last_bounds: Option<egui_plot::PlotBounds>,
+    /// The plot's frame on screen and the layout `screen` was placed for.
+    pub screen_frame: Option<egui::Rect>,
+    pub screen_points: usize,
 }
 
 /// Legend groups of points: each group's name and its points.
@@ -105,6 +110,9 @@ impl Default for ProjectionState {
             screen: Vec::new(),
             select_mode: SelectMode::default(),
             groups: None,
+            last_bounds: None,
+            screen_frame: None,
+            screen_points: 0,
             box_origin: None,
             lasso: Vec::new(),
             focus: None,
