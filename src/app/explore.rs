@@ -83,7 +83,20 @@ pub struct ProjectionState {
     /// The plot's frame on screen and the layout `screen` was placed for.
     pub screen_frame: Option<egui::Rect>,
     pub screen_points: usize,
+    /// The points drawn, for the bounds and groups they were sampled for.
+    pub drawn: Option<DrawnKey>,
+    /// The layout's extent, for the points buffer it was measured on.
+    pub extent: Option<(usize, [(f64, f64); 2])>,
 }
+
+/// Each group's name and the points of it drawn.
+pub type DrawnPoints = Vec<(String, Vec<[f64; 2]>)>;
+
+/// Drawn points with the plot bounds and groups buffer they were sampled for.
+pub type DrawnKey = (
+    (Option<egui_plot::PlotBounds>, usize),
+    std::sync::Arc<DrawnPoints>,
+);
 
 /// Legend groups of points: each group's name and its points.
 pub type PointGroups = std::collections::BTreeMap<String, Vec<[f64; 2]>>;
@@ -113,6 +126,8 @@ impl Default for ProjectionState {
             last_bounds: None,
             screen_frame: None,
             screen_points: 0,
+            drawn: None,
+            extent: None,
             box_origin: None,
             lasso: Vec::new(),
             focus: None,

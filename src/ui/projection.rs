@@ -5,13 +5,14 @@
 //! select many, and make the selection a library filter, a shelf or a CSV.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use egui::{Color32, Rect, RichText, Stroke, StrokeKind, Vec2};
 use egui_plot::{Legend, Plot, PlotPoints, PlotTransform, Points};
 
 use super::widgets::{book_hub, explore_view, job_line, palette};
 use crate::app::commands::HubAction;
-use crate::app::explore::{GroupsKey, PointGroups, SelectMode};
+use crate::app::explore::{DrawnPoints, GroupsKey, PointGroups, SelectMode};
 use crate::app::projection_facts::{ColourBy, inside};
 use crate::app::{Command, LibraryState, ProjectionState, RunsState, file_uri};
 use crate::project::Method;
@@ -101,8 +102,14 @@ fn scatter(
 ) {
     let index_of = library.index_by_id();
     let groups = point_groups(state, library, projection);
+    let drawn = drawn_sample(state, &groups);
+    let extent = match state.extent {
+        Some((points, extent)) if points == projection.points.as_ptr() as usize => extent,
+        _ => extent(&projection.points),
+    };
+    state.extent = Some((projection.points.as_ptr() as usize, extent));
     let drag = state.select_mode == SelectMode::Pan;
-    let response = draw_points(ui, state, library, projection, &groups, drag);
+    let response = draw_points(ui, state, library, projection, (&drawn, extent), drag);
     commands.push(Command::PlotDrawn("projection", response.response.rect));
     let transform = response.transform;
     // Where each book sits on screen: for hovering, clicking and tests;
@@ -201,7 +208,7 @@ fn draw_points(
     state: &ProjectionState,
     library: &LibraryState,
     projection: &StoredProjection,
-    groups: &PointGroups,
+    (drawn, extent): (&DrawnPoints, [(f64, f64); 2]),
     drag: bool,
 ) -> egui_plot::PlotResponse<Option<egui_plot::PlotPoint>> {
     let category_colours = library.category_colours();
@@ -213,8 +220,7 @@ fn draw_points(
         ])
     });
     let colour_by = state.colour_by;
-    let drawn = drawn_points(groups, state.last_bounds.as_ref());
-    let [(min_x, max_x), (min_y, max_y)] = extent(&projection.points);
+    let [(min_x, max_x), (min_y, max_y)] = extent;
     Plot::new("projection")
         .legend(Legend::default())
         .data_aspect(1.0)
@@ -225,14 +231,14 @@ fn draw_points(
         .include_y(min_y)
         .include_y(max_y)
         .show(ui, |plot| {
-            for (index, (group, points)) in drawn.into_iter().enumerate() {
+            for (index, (group, points)) in drawn.iter().enumerate() {
                 let colour = match colour_by {
                     ColourBy::Category => {
                         palette(category_colours.get(group).copied().unwrap_or(0))
                     }
                     _ => palette(index),
                 };
-                let points = Points::new(group.clone(), PlotPoints::from(points));
+                let points = Points::new(group.clone(), PlotPoints::from(points.clone()));
                 plot.points(points.radius(2.5).color(colour));
             }
             if let Some(at) = focus {
@@ -252,13 +258,24 @@ fn draw_points(
 /// reach every book. 100,000 points drawn one by one took 30 ms a frame.
 pub const MAX_DRAWN_POINTS: usize = 15_000;
 
+/// The points drawn, kept while the plot's bounds and the groups stay (a
+/// frame that only moves the pointer does not look at 1,000,000 points).
+fn drawn_sample(state: &mut ProjectionState, groups: &Arc<PointGroups>) -> Arc<DrawnPoints> {
+    let key = (state.last_bounds, Arc::as_ptr(groups) as usize);
+    if let Some((kept, drawn)) = &state.drawn
+        && *kept == key
+    {
+        return Arc::clone(drawn);
+    }
+    let drawn = Arc::new(drawn_points(groups, state.last_bounds.as_ref()));
+    state.drawn = Some((key, Arc::clone(&drawn)));
+    drawn
+}
+
 /// Each group's points to draw this frame: those in `bounds` (all, before
 /// the first frame), every n-th of them when there are more than
 /// [`MAX_DRAWN_POINTS`], so each group keeps its share.
-fn drawn_points<'a>(
-    groups: &'a PointGroups,
-    bounds: Option<&egui_plot::PlotBounds>,
-) -> Vec<(&'a String, Vec<[f64; 2]>)> {
+fn drawn_points(groups: &PointGroups, bounds: Option<&egui_plot::PlotBounds>) -> DrawnPoints {
     let in_view = |[x, y]: [f64; 2]| {
         bounds.is_none_or(|b| {
             (b.min()[0]..=b.max()[0]).contains(&x) && (b.min()[1]..=b.max()[1]).contains(&y)
@@ -282,7 +299,7 @@ fn drawn_points<'a>(
                     (seen - 1).is_multiple_of(stride)
                 })
                 .collect();
-            (group, kept)
+            (group.clone(), kept)
         })
         .collect()
 }
