@@ -71,7 +71,7 @@ fn clustered_embeddings(books: usize, dim: usize) -> Vec<f32> {
 /// the graph's hits among the exact top 10.
 struct Timings {
     answer: Vec<f64>,
-    /// The graph's own search, without the exact scores of what it found.
+    /// The graph's own search again, warm (its books in the caches).
     graph: Vec<f64>,
     /// Queries the graph found fewer than 10 books for (answered exactly).
     short: usize,
@@ -92,15 +92,17 @@ fn measure(index: &EmbeddingIndex, rows: &[usize], with_naive: bool) -> Timings 
     for &row in rows {
         let query = index.embedding(row).to_vec();
         let not_itself = |r: usize| r != row;
+        // The answer first, as a query meets it (its books not yet in the
+        // processor's caches), then the graph's own search, warm.
+        let started = Instant::now();
+        let found = index.nearest(&query, 10, &not_itself);
+        timings.answer.push(started.elapsed().as_secs_f64() * 1e3);
         if let Some(graph) = index.graph() {
             let started = Instant::now();
             let rows = graph.search(&query, 10, &not_itself);
             timings.graph.push(started.elapsed().as_secs_f64() * 1e3);
             timings.short += usize::from(rows.len() < 10);
         }
-        let started = Instant::now();
-        let found = index.nearest(&query, 10, &not_itself);
-        timings.answer.push(started.elapsed().as_secs_f64() * 1e3);
         let started = Instant::now();
         let exact = index.exact_nearest(&query, 10, &not_itself);
         timings.exact.push(started.elapsed().as_secs_f64() * 1e3);
@@ -131,7 +133,7 @@ fn report(label: &str, timings: &mut Timings, queries: usize) {
         }
     };
     line("index's answer:", &mut timings.answer);
-    line("  of which the graph's search:", &mut timings.graph);
+    line("  the graph's search again, warm:", &mut timings.graph);
     line("exact (bf16 product + heap):", &mut timings.exact);
     line("naive per-book loop + sort:", &mut timings.naive);
     println!(

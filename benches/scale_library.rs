@@ -247,7 +247,7 @@ fn main() -> anyhow::Result<()> {
                     write_cover(&path, &varied_cover(&image, index))?;
                 }
                 let count = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if count % step == 0 {
+                if count.is_multiple_of(step) {
                     eprintln!(
                         "scale_library: {count} of {} covers ({:.0} s)",
                         settings.books,
@@ -276,7 +276,7 @@ fn main() -> anyhow::Result<()> {
         let count = 10 + rng.next_u32() as usize % 51;
         let mut read = std::collections::BTreeSet::new();
         while read.len() < count.min(settings.books) {
-            let book = if !liked.is_empty() && rng.next_u32() % 5 != 0 {
+            let book = if !liked.is_empty() && !rng.next_u32().is_multiple_of(5) {
                 let shelf = &by_category[liked[rng.next_u32() as usize % liked.len()]];
                 shelf[rng.next_u32() as usize % shelf.len()]
             } else {

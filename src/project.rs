@@ -347,10 +347,11 @@ pub fn trustworthiness(
         let low_distances = distances(&low, &low_norms).scatter(1, &self_columns, &far);
         let (_, neighbours) = low_distances.topk(k as i64, 1, false, true);
         let neighbour_distances = high_distances.gather(1, &neighbours, false);
+        // Counted on the comparisons' booleans, not widened to sum them.
         let ranks = high_distances
             .unsqueeze(1)
             .lt_tensor(&neighbour_distances.unsqueeze(2))
-            .sum_dim_intlist([2i64].as_slice(), false, Kind::Int64);
+            .count_nonzero(2);
         let excess = (ranks - k as i64).clamp_min(0);
         penalty += excess.sum(Kind::Double).double_value(&[]);
     }

@@ -152,7 +152,7 @@ mod tests {
         assert!((lane_dot(&a, &b) - plain).abs() < 1e-4);
         assert_eq!(
             lane_dot(&a[..3], &b[..3]),
-            a[..3].iter().zip(&b).map(|(x, y)| x * y).sum()
+            a[..3].iter().zip(&b).map(|(x, y)| x * y).sum::<f32>()
         );
     }
 }
