@@ -15,7 +15,7 @@ TORCH_ENV :=
 endif
 CARGO := $(TORCH_ENV) cargo
 
-.PHONY: all setup build run test lint bench bench-words bench-pipeline bench-query bench-tsne bench-quality bench-fine-tune bench-block5 bench-doubtful print-binary
+.PHONY: all setup build run test lint bench bench-words bench-pipeline bench-query bench-tsne bench-quality bench-fine-tune bench-block5 bench-doubtful bench-scale print-binary
 
 all: build
 
@@ -68,6 +68,10 @@ bench-block5: build
 ## Doubtful labels on openlibrary_covers5 with 5% of the categories swapped: how many swapped books top the list.
 bench-doubtful: build
 	$(VENV)/bin/python benches/doubtful.py --binary $(BIN) $(DOUBTFUL_ARGS)
+
+## A generated 100,000-book library through every stage, then the window and queries at 100,000 and 1,000,000 books: time and peak memory.
+bench-scale: build
+	benches/scale.sh $(SCALE_BOOKS)
 
 print-binary:
 	@echo $(BIN)

@@ -50,7 +50,7 @@ shelf() { timed "$1" "$bin" --library "$library" "${@:2}"; }
 bench() { env "${torch_env[@]}" cargo bench -q --bench "$@"; }
 
 if wants generate; then
-    bench scale_library --no-run >&2 2>/dev/null || true
+    bench scale_library --no-run >&2
     timed generate env "${torch_env[@]}" cargo bench -q --bench scale_library -- \
         --books "$books" --readers 5000 --out "$generated" --data "$data_dir"
 fi
