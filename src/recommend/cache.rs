@@ -14,6 +14,9 @@ use crate::store::{Library, RunId};
 #[derive(Clone, PartialEq)]
 struct Key {
     run_id: RunId,
+    /// The run's stored summary: run ids are reused when the newest run is
+    /// deleted, and a new run under the old id has another summary.
+    run_summary: Option<String>,
     /// An image query ranks against the covers' placements alone.
     covers_only: bool,
     books: String,
@@ -48,6 +51,7 @@ impl IndexCache {
     ) -> Result<PreparedIndex<'_>, RecommendError> {
         let key = Key {
             run_id,
+            run_summary: library.run_record(run_id)?.and_then(|r| r.summary),
             covers_only: matches!(query, Query::Image(_)),
             books: library.books_fingerprint()?,
         };
