@@ -67,11 +67,6 @@ impl IndexCache {
         Ok(PreparedIndex { kept })
     }
 
-    /// True when an index is kept (for tests).
-    pub fn is_kept(&self) -> bool {
-        self.lock().is_some()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Kept>> {
         self.kept
             .lock()
