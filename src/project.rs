@@ -134,7 +134,8 @@ const PLACEMENT_NEIGHBOURS: i64 = 10;
 /// Barnes-Hut t-SNE of `points` to 2D (see [`fit_tsne`]); a library larger
 /// than [`TSNE_FIT_POINTS`] is fitted on an even sample of that size, and
 /// each other book is placed at the distance-weighted mean of its 10 nearest
-/// sampled books' places, so 100,000 books take seconds more than 10,000.
+/// sampled books' places (100,000 synthetic placements: 80 s on this
+/// project's 2-core machine, see the README's scale section).
 pub fn tsne(
     points: &[f32],
     dim: usize,
@@ -162,6 +163,12 @@ pub fn tsne(
     Ok(layout)
 }
 
+/// Each row's squared length, `[rows]`.
+fn squared_norms(x: &Tensor) -> Tensor {
+    x.pow_tensor_scalar(2)
+        .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+}
+
 /// Each of `points` at the inverse-distance-weighted mean of the places
 /// (`layout`, `[s, 2]`) of its nearest `sampled` points, by blocks of rows
 /// (memory grows with the library, not its square).
@@ -175,10 +182,7 @@ fn place_among_neighbours(
     let n = points.len() / dim;
     let s = sampled.len() / dim;
     let sampled = Tensor::from_slice(sampled).reshape([s as i64, dim as i64]);
-    let sampled_norms =
-        sampled
-            .pow_tensor_scalar(2)
-            .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+    let sampled_norms = squared_norms(&sampled);
     let places = Tensor::from_slice(layout).reshape([s as i64, 2]);
     let mut placed = Vec::with_capacity(n * 2);
     for block in points.chunks(4_096 * dim) {
@@ -187,10 +191,7 @@ fn place_among_neighbours(
         }
         let rows = (block.len() / dim) as i64;
         let block = Tensor::from_slice(block).reshape([rows, dim as i64]);
-        let norms =
-            block
-                .pow_tensor_scalar(2)
-                .sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
+        let norms = squared_norms(&block).unsqueeze(1);
         let squared = (norms + sampled_norms.unsqueeze(0)
             - block.matmul(&sampled.transpose(0, 1)) * 2.0)
             .clamp_min(0.0);
@@ -215,7 +216,7 @@ fn place_among_neighbours(
 /// deviation of 1e-4 (scikit-learn's `init="pca"`), so a seed-free start
 /// gives the same layout every time (on one thread, see below).
 /// `progress(epoch, epochs)`; stops within one epoch of `cancel`.
-pub fn fit_tsne(
+fn fit_tsne(
     points: &[f32],
     dim: usize,
     settings: &TsneSettings,
@@ -313,10 +314,6 @@ pub fn trustworthiness(
     let low = Tensor::from_slice(projected).reshape([n as i64, 2]);
     let stride = n.div_ceil(max_queries.max(1));
     let queries: Vec<i64> = (0..n).step_by(stride).map(|i| i as i64).collect();
-    let squared_norms = |x: &Tensor| {
-        x.pow_tensor_scalar(2)
-            .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
-    };
     let (high_norms, low_norms) = (squared_norms(&high), squared_norms(&low));
     let mut penalty = 0f64;
     // A block of queries holds `[block, k, n]` comparisons: about 16 million
