@@ -21,6 +21,7 @@ use crate::store::{Library, write_file_atomically};
 const BATCH: usize = 16;
 
 /// The cache folder of one trunk configuration.
+#[derive(Debug, Clone)]
 pub struct FeatureCache {
     dir: PathBuf,
     channels: [i64; 3],
@@ -61,7 +62,8 @@ impl FeatureCache {
         })
     }
 
-    fn path(&self, cover_hash: &str) -> PathBuf {
+    /// The file of a cover's maps (named in errors about it).
+    pub(crate) fn entry_path(&self, cover_hash: &str) -> PathBuf {
         self.dir
             .join(&cover_hash[..2])
             .join(format!("{cover_hash}.f16"))
@@ -76,12 +78,12 @@ impl FeatureCache {
     }
 
     pub fn contains(&self, cover_hash: &str) -> bool {
-        self.path(cover_hash).is_file()
+        self.entry_path(cover_hash).is_file()
     }
 
     /// The cached maps of a cover, `[C_s, side_s, side_s]` each, as f32.
     pub fn load(&self, cover_hash: &str) -> Result<Option<[Tensor; 3]>, EmbedError> {
-        let path = self.path(cover_hash);
+        let path = self.entry_path(cover_hash);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -114,7 +116,7 @@ impl FeatureCache {
         Ok(Some(maps.try_into().expect("three maps")))
     }
 
-    fn store(&self, cover_hash: &str, maps: &[Tensor]) -> Result<(), EmbedError> {
+    pub(crate) fn store(&self, cover_hash: &str, maps: &[Tensor]) -> Result<(), EmbedError> {
         let mut bytes = Vec::with_capacity(self.expected_bytes());
         for map in maps {
             let half = map.to_kind(Kind::Half).to_device(Device::Cpu).contiguous();
@@ -123,7 +125,7 @@ impl FeatureCache {
             half.copy_data_u8(&mut buffer, numel);
             bytes.extend_from_slice(&buffer);
         }
-        Ok(write_file_atomically(&self.path(cover_hash), &bytes)?)
+        Ok(write_file_atomically(&self.entry_path(cover_hash), &bytes)?)
     }
 }
 

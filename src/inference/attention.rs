@@ -8,6 +8,7 @@ use crate::embed::FeatureCache;
 use crate::store::{BookId, BookText, Library};
 use crate::train::TrainError;
 use crate::train::batches::batch_tensors;
+use crate::train::covers::CoverMaps;
 use crate::train::data::Example;
 
 /// Below this share of the fusion (`S_c / (S_c + S_u)`), a cover is said not
@@ -139,7 +140,7 @@ impl TrainedRun {
             label: 0,
             word_ids,
             bag,
-            cover,
+            cover: cover.map(CoverMaps::Loaded),
         };
         self.attention_of(example)
     }

@@ -13,6 +13,7 @@ use crate::eval::{ClassMetrics, ConfusionMatrix, CrossModalRecall, RankingQualit
 use crate::jobs::{Cancel, Progress};
 use crate::store::{BookId, BookText, ImportIssue, Library, Modalities, RunId};
 use crate::train::TrainError;
+use crate::train::covers::CoverMaps;
 use crate::train::data::Example;
 
 /// One category's row of the evaluation table.
@@ -104,7 +105,7 @@ fn csv_examples(
         };
         let cover = match &item.cover {
             Ok(Some(path)) => match run.cover_maps(path) {
-                Ok(maps) => Some(maps),
+                Ok(maps) => Some(CoverMaps::Loaded(maps)),
                 Err(error) => {
                     report(item.line, format!("{error}; evaluated without a cover"));
                     None
@@ -181,12 +182,8 @@ fn cover_attention(run: &TrainedRun, examples: &[Example]) -> Option<CoverAttent
         .iter()
         .filter(|example| example.cover.is_some())
         .map(|example| {
-            let cover = example
-                .cover
-                .as_ref()
-                .map(|maps| maps.each_ref().map(|t| t.shallow_clone()));
             run.attention_of(Example {
-                cover,
+                cover: example.cover.clone(),
                 word_ids: example.word_ids.clone(),
                 bag: example.bag.clone(),
                 ..*example

@@ -25,6 +25,7 @@ use crate::model::trunk::Vgg16Trunk;
 use crate::store::{BookId, BookText, Library, Modalities, RunId, RunStatus};
 use crate::text::{Vocab, WordBagWeights, corpus, preprocess};
 use crate::train::batches::Layout;
+use crate::train::covers::{CachedCovers, CoverMaps};
 use crate::train::data::{Dataset, Example, word_ids};
 use crate::train::predict::{Predictions, Predictor};
 use crate::train::{Checkpoint, RunDir, RunSummary, TrainConfig, TrainError};
@@ -227,7 +228,7 @@ impl TrainedRun {
             label: 0,
             word_ids: Vec::new(),
             bag: Vec::new(),
-            cover: Some(self.cover_maps(path)?),
+            cover: Some(CoverMaps::Loaded(self.cover_maps(path)?)),
         };
         Ok(self.place_one(example, Modalities::Image))
     }
@@ -256,6 +257,7 @@ impl TrainedRun {
     ) -> Result<(Vec<BookText>, Vec<Example>), TrainError> {
         let reads_covers = modalities != Modalities::Text;
         let cache = self.feature_cache(library)?;
+        let covers = CachedCovers::new(cache.clone());
         if reads_covers {
             embed::fill_cache(
                 library,
@@ -275,10 +277,9 @@ impl TrainedRun {
             if !keep(&text, hash.is_some()) {
                 continue;
             }
-            let cover = match hash.filter(|_| reads_covers) {
-                Some(hash) => cache.load(hash)?,
-                None => None,
-            };
+            let cover = hash
+                .filter(|_| reads_covers)
+                .and_then(|hash| covers.entry(hash));
             let (word_ids, bag) = self.words(&self.stems(&text));
             examples.push(Example {
                 book_id: Some(text.book_id),
@@ -314,10 +315,9 @@ impl TrainedRun {
         )?;
         let dataset = self.dataset(examples);
         let ids: Vec<BookId> = dataset.examples.iter().filter_map(|e| e.book_id).collect();
-        Ok(ids
-            .into_iter()
-            .zip(self.placements(self.predict(&dataset, modalities)))
-            .collect())
+        let placements = self.placements(self.predict(&dataset, modalities));
+        dataset.check_covers()?;
+        Ok(ids.into_iter().zip(placements).collect())
     }
 }
 
@@ -354,7 +354,9 @@ impl TrainedRun {
             .into_iter()
             .map(|b| (b.book_id, b.external_id))
             .collect();
-        let predictions = self.predict(&self.dataset(examples), self.config.modalities);
+        let dataset = self.dataset(examples);
+        let predictions = self.predict(&dataset, self.config.modalities);
+        dataset.check_covers()?;
         let mut suggestions: Vec<CategorySuggestion> = books
             .into_iter()
             .enumerate()

@@ -6,6 +6,7 @@ use rand::Rng as _;
 use rand::rngs::SmallRng;
 use tch::{Device, Kind, Tensor};
 
+use super::covers::CoverMaps;
 use super::data::{Dataset, Example};
 use crate::model::TextInput;
 use crate::model::word_bag::BagInput;
@@ -123,10 +124,18 @@ pub(crate) fn batch_tensors(
     for &index in batch {
         let example = &dataset.examples[index];
         let (has_image, has_text) = shown(example, modalities, &mut dropout);
+        // A cached cover that cannot be read leaves the row without it (the
+        // run reports the failure at its next check).
+        let cover = example
+            .cover
+            .as_ref()
+            .filter(|_| has_image)
+            .and_then(CoverMaps::maps);
+        let has_image = cover.is_some();
         for (scale, scale_maps) in maps.iter_mut().enumerate() {
-            scale_maps.push(match (&example.cover, has_image) {
-                (Some(cover), true) => cover[scale].shallow_clone(),
-                _ => Tensor::zeros(
+            scale_maps.push(match &cover {
+                Some(cover) => cover[scale].shallow_clone(),
+                None => Tensor::zeros(
                     [
                         layout.channels[scale],
                         layout.sides[scale],
@@ -176,8 +185,11 @@ mod tests {
             label: 1,
             word_ids: words.to_vec(),
             bag: vec![(7, 0.5)],
-            cover: cover
-                .then(|| [4, 8, 16].map(|c| Tensor::ones([c, 2, 2], (Kind::Float, Device::Cpu)))),
+            cover: cover.then(|| {
+                CoverMaps::Loaded(
+                    [4, 8, 16].map(|c| Tensor::ones([c, 2, 2], (Kind::Float, Device::Cpu))),
+                )
+            }),
         }
     }
 

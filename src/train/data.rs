@@ -5,7 +5,8 @@ use tch::{Device, Tensor};
 
 use super::TrainError;
 use super::config::TrainConfig;
-use crate::embed::{self, FeatureCache};
+use super::covers::{CachedCovers, CoverMaps, take_cover_failure};
+use crate::embed::{self, EmbedError, FeatureCache};
 use crate::jobs::{Cancel, Progress};
 use crate::model::trunk::Vgg16Trunk;
 use crate::store::{BookId, Library, Modalities};
@@ -21,7 +22,7 @@ pub(crate) struct Example {
     pub word_ids: Vec<i64>,
     /// The linear word path's features and weights (empty without the path).
     pub bag: Vec<(i64, f32)>,
-    pub cover: Option<[Tensor; 3]>,
+    pub cover: Option<CoverMaps>,
 }
 
 impl Example {
@@ -47,6 +48,16 @@ pub(crate) struct Dataset {
 impl Dataset {
     pub fn labels(&self) -> Vec<usize> {
         self.examples.iter().map(|e| e.label).collect()
+    }
+
+    /// The first cached cover that could not be read since the last check
+    /// (its batch went on without it), as an error: checked after each pass
+    /// over the books, so that a run never ends on covers it did not read.
+    pub fn check_covers(&self) -> Result<(), EmbedError> {
+        match take_cover_failure(self.examples.iter().map(|e| &e.cover)) {
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        }
     }
 }
 
@@ -103,6 +114,7 @@ pub(crate) fn build_dataset(
     // Labels and covers come from the corpus's snapshot, read with the texts:
     // imports and edits made while the run prepares change the next run only.
     let covers = library.stored_covers()?;
+    let cache = cache.cloned().map(CachedCovers::new);
     let categories = order.categories(library_text);
     let mut examples = Vec::new();
     let snapshot = library_text
@@ -119,8 +131,8 @@ pub(crate) fn build_dataset(
         let Some(label) = categories.iter().position(|name| name == category) else {
             continue;
         };
-        let cover = match (cover_hash.as_ref(), cache) {
-            (Some(hash), Some(cache)) if covers.contains_key(hash) => cache.load(hash)?,
+        let cover = match (cover_hash.as_ref(), &cache) {
+            (Some(hash), Some(cache)) if covers.contains_key(hash) => cache.entry(hash),
             _ => None,
         };
         let stems: Vec<&str> = document.iter().map(|t| t.stem.as_str()).collect();
@@ -193,27 +205,38 @@ fn library_word_bag(library_text: &corpus::Corpus, config: &TrainConfig) -> Opti
     })
 }
 
+/// Covers [`cover_statistics`] reads at most.
+const STATISTICS_COVERS: usize = 5_000;
+
 /// Per scale, each channel's mean and spread over the covers of `indices`
 /// (over covers and grid cells): what the heads standardise the trunk's maps
 /// with. `as_read` turns a batch of cached maps into the maps the heads read
 /// (C3 through a trainable block 5; the identity otherwise). `None` when none
-/// of them has a cover.
+/// of them has a cover. Beyond [`STATISTICS_COVERS`] covers, over an even
+/// sample of that many (a mean and spread over 5,000 covers barely move with
+/// more, and each cover is read from the cache).
 pub(crate) fn cover_statistics(
     dataset: &Dataset,
     indices: &[usize],
     as_read: &dyn Fn(&[Tensor; 3]) -> [Tensor; 3],
 ) -> Option<[(Tensor, Tensor); 3]> {
-    let covers: Vec<&[Tensor; 3]> = indices
+    let covers: Vec<&CoverMaps> = indices
         .iter()
         .filter_map(|&i| dataset.examples[i].cover.as_ref())
         .collect();
     covers.first()?;
+    let stride = covers.len().div_ceil(STATISTICS_COVERS);
+    let covers: Vec<&CoverMaps> = covers.into_iter().step_by(stride).collect();
     let mut sums: Option<[(Tensor, Tensor); 3]> = None;
     let mut cells = [0.0f64; 3];
     for chunk in covers.chunks(128) {
+        let read: Vec<[Tensor; 3]> = chunk.iter().filter_map(|c| c.maps()).collect();
+        if read.is_empty() {
+            continue;
+        }
         let stacked: [Tensor; 3] = std::array::from_fn(|s| {
             Tensor::stack(
-                &chunk
+                &read
                     .iter()
                     .map(|c| c[s].shallow_clone())
                     .collect::<Vec<_>>(),
@@ -360,7 +383,9 @@ mod tests {
     #[test]
     fn cover_statistics_are_each_channels_mean_and_spread_over_covers_and_cells() {
         let cover = |level: f64| {
-            [1, 2, 3].map(|c| Tensor::full([c, 2, 2], level, (tch::Kind::Float, Device::Cpu)))
+            CoverMaps::Loaded(
+                [1, 2, 3].map(|c| Tensor::full([c, 2, 2], level, (tch::Kind::Float, Device::Cpu))),
+            )
         };
         let example = |cover| Example {
             book_id: None,

@@ -11,6 +11,7 @@ pub mod averaging;
 pub(crate) mod batches;
 pub mod checkpoints;
 pub mod config;
+pub(crate) mod covers;
 pub(crate) mod data;
 pub mod doubtful;
 pub mod lease;

@@ -317,6 +317,7 @@ impl<'a> Trainer<'a> {
         for epoch in first_epoch..=config.epochs {
             let train_loss = self.epoch(optimizer, epoch, step, on_event, cancel)?;
             let matrix = self.confusion(self.data.measured());
+            self.data.dataset.check_covers()?;
             on_event(TrainEvent::Epoch {
                 epoch,
                 epochs: config.epochs,
@@ -385,6 +386,7 @@ impl<'a> Trainer<'a> {
             config.mask_ensemble,
             self.embedding_dim,
         );
+        self.data.dataset.check_covers()?;
         if let Some(chosen) = chosen {
             summary.val_accuracy = tables.confusion.accuracy();
             summary.val_macro_f1 = tables.confusion.macro_f1();
