@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tch::{Kind, Tensor};
 
-use super::graph::{GRAPH_MIN_BOOKS, NeighbourGraph, PendingGraph};
+use super::graph::{GRAPH_MIN_BOOKS, NeighbourGraph, PendingGraph, RESCORED_PER_NEIGHBOUR};
 use crate::store::BookId;
 
 /// A run's book embeddings, one row per book, ready to rank.
@@ -110,13 +110,14 @@ impl EmbeddingIndex {
         keep: &dyn Fn(usize) -> bool,
     ) -> Vec<(usize, f32)> {
         if let Some(graph) = self.graph() {
-            let rows = graph.search(query, k, keep);
+            let rows = graph.search(query, RESCORED_PER_NEIGHBOUR * k, keep);
             if rows.len() >= k.min(self.len()) {
                 let mut found: Vec<(usize, f32)> = rows
                     .into_iter()
                     .map(|row| (row, self.exact_score(row, query)))
                     .collect();
                 found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                found.truncate(k);
                 return found;
             }
         }
