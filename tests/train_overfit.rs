@@ -75,6 +75,7 @@ fn twenty_books_are_learnt_by_heart() {
     let (_library_dir, mut library, _source) = twenty_book_library();
     let mut steps = Vec::new();
     let mut epochs = Vec::new();
+    let mut finishing = 0;
     let summary = train::train_run(
         &mut library,
         &tiny_config(Modalities::Fused),
@@ -83,6 +84,7 @@ fn twenty_books_are_learnt_by_heart() {
         &mut |event| match event {
             TrainEvent::Step { loss, .. } => steps.push(loss),
             TrainEvent::Epoch { val_accuracy, .. } => epochs.push(val_accuracy),
+            TrainEvent::Finishing => finishing += 1,
         },
         &AtomicBool::new(false),
     )
@@ -90,6 +92,7 @@ fn twenty_books_are_learnt_by_heart() {
 
     assert_eq!(steps.len(), 40, "one 4 x 5 batch per epoch over 20 books");
     assert_eq!(epochs.len(), 40);
+    assert_eq!(finishing, 1, "the end of the epochs is announced once");
     let first = steps[..3].iter().sum::<f64>() / 3.0;
     let last = steps[steps.len() - 3..].iter().sum::<f64>() / 3.0;
     assert!(last < first * 0.5, "loss {first:.3} -> {last:.3}");

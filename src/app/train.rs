@@ -260,6 +260,7 @@ impl LiveSweep {
                 curve.accuracy.push([x, *val_accuracy]);
                 curve.macro_f1.push([x, *val_macro_f1]);
             }
+            TrainEvent::Finishing => {}
         }
     }
 }

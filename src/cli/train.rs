@@ -215,19 +215,20 @@ pub fn cache(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
 
 pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let device = training_device();
-    let print_epoch = |run: RunId, event: &TrainEvent| {
-        if let TrainEvent::Epoch {
+    let print_epoch = |run: RunId, event: &TrainEvent| match event {
+        TrainEvent::Epoch {
             epoch,
             epochs,
             train_loss,
             val_accuracy,
             val_macro_f1,
-        } = event
-        {
-            eprintln!(
-                "run {run} epoch {epoch}/{epochs}: loss {train_loss:.4}, val accuracy {val_accuracy:.3}, macro-F1 {val_macro_f1:.3}"
-            );
-        }
+        } => eprintln!(
+            "run {run} epoch {epoch}/{epochs}: loss {train_loss:.4}, val accuracy {val_accuracy:.3}, macro-F1 {val_macro_f1:.3}"
+        ),
+        TrainEvent::Finishing => eprintln!(
+            "run {run}: epochs done; fitting the word classifier and measuring the held-out books"
+        ),
+        TrainEvent::Step { .. } => {}
     };
     let dir = &context.library_dir;
     let runs = if let Some(run) = args.resume {

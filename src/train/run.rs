@@ -529,5 +529,6 @@ pub fn train_run(
         }
         trained
     })?;
+    on_event(TrainEvent::Finishing);
     trainer.finish(best, problem.as_ref(), cancel)
 }

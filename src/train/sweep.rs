@@ -279,6 +279,7 @@ impl EpochRecorder<'_> {
                 }
                 self.steps.clear();
             }
+            TrainEvent::Finishing => {}
         }
     }
 }
