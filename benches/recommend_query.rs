@@ -155,6 +155,8 @@ fn train_in_background(
         use shelfwise::store::Library;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         tch::set_num_threads(cores.saturating_sub(1).max(1) as i32);
+        // As the window's training job does.
+        shelfwise::jobs::lower_thread_priority();
         let folder = tempfile::tempdir().expect("a temporary folder");
         let mut library = Library::open(folder.path()).expect("a library");
         let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/books.csv");

@@ -8,6 +8,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::time::Instant;
 
+/// Lowers the calling thread's scheduling priority to the lowest (nice 19
+/// on Linux, which keeps it per thread): a training run in the window and the
+/// word classifier's folds beside a run then give way at once to the
+/// window's own threads and its queries on the same cores. At equal
+/// priority, "more like this" over 100,000 books measured p99 7.9 ms beside
+/// the demo library's training against 4.1 ms idle (`cargo bench --bench
+/// recommend_query`). A thread whose priority cannot be changed goes on at
+/// its own: it is only slower to give way.
+pub fn lower_thread_priority() {
+    let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
+}
+
 /// How far a piece of long work is: `done` of `total` units (books, covers,
 /// words, steps, iterations: the job says which).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -227,6 +239,30 @@ pub fn error_message(error: &anyhow::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The calling thread's nice value, from /proc (field 19 of its stat).
+    #[cfg(target_os = "linux")]
+    fn nice_of_this_thread() -> i64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    /// Background work runs at the lowest priority, and only the thread
+    /// that asked for it does.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_lowered_thread_runs_at_the_lowest_priority_and_only_it() {
+        let before = nice_of_this_thread();
+        let lowered = std::thread::spawn(|| {
+            lower_thread_priority();
+            nice_of_this_thread()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(lowered, 19);
+        assert_eq!(nice_of_this_thread(), before);
+    }
 
     fn wait<T: Send + 'static>(job: &mut Job<T>) -> JobOutcome<T> {
         let deadline = Instant::now() + std::time::Duration::from_secs(10);

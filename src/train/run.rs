@@ -515,7 +515,10 @@ pub fn train_run(
     std::thread::scope(|scope| {
         if let Some(problem) = &problem {
             let abandon = &abandon;
-            scope.spawn(move || problem.prepare_ahead(abandon));
+            scope.spawn(move || {
+                crate::jobs::lower_thread_priority();
+                problem.prepare_ahead(abandon);
+            });
         }
         let trained = trainer.train_epochs(
             &mut optimizer,
