@@ -529,9 +529,11 @@ pub fn train_run(
         );
         if trained.is_err() || is_cancelled(cancel) {
             abandon.store(true, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            // Said before the scope waits for the folds' thread.
+            on_event(TrainEvent::Finishing);
         }
         trained
     })?;
-    on_event(TrainEvent::Finishing);
     trainer.finish(best, problem.as_ref(), cancel)
 }
