@@ -1,9 +1,10 @@
 //! An approximate nearest-neighbour graph (HNSW, the `hnsw_rs` crate) over a
 //! large library's embeddings: a query visits a few thousand books instead of
-//! scoring every one, so "more like this" stays within a few milliseconds at
-//! 100,000 books and beyond, and needs one core, not libtorch's threads,
-//! which a training run in the same window is using. Built once per index on
-//! a thread of its own; exact search answers until it is ready.
+//! scoring every one (p50 1.7 ms on a trained run's 100,000 placements,
+//! 8.8 ms on 1,000,000 synthetic ones, against 6.8 and 60 ms exact; `cargo
+//! bench --bench recommend_query`), and needs one core, not libtorch's
+//! threads, which a training run in the same window is using. Built once per
+//! index on a thread of its own; exact search answers until it is ready.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
