@@ -65,16 +65,24 @@ fn renumbered_bags(
     indices: &[usize],
     rows: &HashMap<i64, i64>,
 ) -> Vec<Vec<(i64, f32)>> {
-    indices
-        .iter()
-        .map(|&index| {
-            dataset.examples[index]
-                .bag
-                .iter()
-                .filter_map(|(bucket, weight)| rows.get(bucket).map(|&row| (row, *weight)))
-                .collect()
-        })
-        .collect()
+    renumbered(
+        indices.iter().map(|&i| dataset.examples[i].bag.as_slice()),
+        rows,
+    )
+}
+
+/// `bags` with their buckets renumbered by `rows` (buckets it lacks are
+/// left out).
+fn renumbered<'a>(
+    bags: impl Iterator<Item = &'a [(i64, f32)]>,
+    rows: &HashMap<i64, i64>,
+) -> Vec<Vec<(i64, f32)>> {
+    bags.map(|bag| {
+        bag.iter()
+            .filter_map(|(bucket, weight)| rows.get(bucket).map(|&row| (row, *weight)))
+            .collect()
+    })
+    .collect()
 }
 
 /// A fitted classifier: weights `[buckets, categories]` and bias.
@@ -193,9 +201,13 @@ pub(super) fn macro_f1(probabilities: &Tensor, actual: &[usize], categories: usi
 /// fits run on those rows alone, a few thousand of the table's buckets, and
 /// are spread back over the table at the end.
 pub(super) fn used_buckets(dataset: &Dataset, train: &[usize]) -> (Vec<i64>, HashMap<i64, i64>) {
-    let mut used: Vec<i64> = train
-        .iter()
-        .flat_map(|&i| dataset.examples[i].bag.iter().map(|&(bucket, _)| bucket))
+    bucket_rows(train.iter().map(|&i| dataset.examples[i].bag.as_slice()))
+}
+
+/// The buckets `bags` use, sorted, and each one's row among them.
+fn bucket_rows<'a>(bags: impl Iterator<Item = &'a [(i64, f32)]>) -> (Vec<i64>, HashMap<i64, i64>) {
+    let mut used: Vec<i64> = bags
+        .flat_map(|bag| bag.iter().map(|&(bucket, _)| bucket))
         .collect();
     used.sort_unstable();
     used.dedup();
@@ -462,26 +474,11 @@ impl Problem {
     ) -> Result<Vec<Fitted>, TrainError> {
         let labels: Vec<i64> = self.labels_of(rows).iter().map(|&l| l as i64).collect();
         let labels = Tensor::from_slice(&labels).to_device(self.device);
-        let mut local: Vec<i64> = rows
-            .iter()
-            .flat_map(|&row| self.bags[row].iter().map(|&(used_row, _)| used_row))
-            .collect();
-        local.sort_unstable();
-        local.dedup();
-        let local_row: HashMap<i64, i64> = local
-            .iter()
-            .enumerate()
-            .map(|(position, &used_row)| (used_row, position as i64))
-            .collect();
-        let bags: Vec<Vec<(i64, f32)>> = rows
-            .iter()
-            .map(|&row| {
-                self.bags[row]
-                    .iter()
-                    .map(|&(used_row, weight)| (local_row[&used_row], weight))
-                    .collect()
-            })
-            .collect();
+        // The bags' entries are rows of `used`; renumbered again among the
+        // ones these books use.
+        let rows_bags = || rows.iter().map(|&row| self.bags[row].as_slice());
+        let (local, local_row) = bucket_rows(rows_bags());
+        let bags = renumbered(rows_bags(), &local_row);
         let bags = BagInput::from_rows(bags.iter().map(Vec::as_slice), self.device);
         let shape = (local.len() as i64, self.shape.1);
         let spread_rows = Tensor::from_slice(&local).to_device(self.device);
