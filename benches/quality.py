@@ -156,7 +156,7 @@ def run_set(args, name, config, baselines, on_seed, earlier):
         configs[kind] = work / f"{kind}.json"
         configs[kind].write_text(json.dumps(settings))
     results = []
-    features = None
+    features = Path(args.features) if args.features else None
     for seed in args.seeds:
         kept = [r for r in earlier if r["seed"] == seed and args.version and r.get("version") == args.version]
         if kept:
@@ -258,6 +258,11 @@ def main():
     parser.add_argument("--config", default=str(ROOT / "models" / "cpu-default.json"))
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--results")
+    parser.add_argument(
+        "--features",
+        help="a feature cache folder (<library>/features) the first seed's library starts from; "
+        "its entries are keyed by cover content and trunk settings, so figures do not change",
+    )
     parser.add_argument(
         "--table-only",
         action="store_true",

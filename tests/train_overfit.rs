@@ -437,12 +437,13 @@ fn weight_averaging_keeps_the_better_of_the_mean_and_the_best_epoch() {
         validation_share: 0.2,
         ..tiny_config(Modalities::Fused)
     };
-    // The network's epochs alone: the word classifier fitted after them
+    // The network's epochs alone: the classifiers fitted after them
     // (refitted on every labelled book) would raise the final figure past
     // every epoch's and hide what averaging chose.
     let config = TrainConfig {
         model: ModelConfig {
             word_bag_buckets: 0,
+            cover_classifier: false,
             ..config.model.clone()
         },
         ..config

@@ -226,7 +226,7 @@ pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
             "run {run} epoch {epoch}/{epochs}: loss {train_loss:.4}, val accuracy {val_accuracy:.3}, macro-F1 {val_macro_f1:.3}"
         ),
         TrainEvent::Finishing => eprintln!(
-            "run {run}: epochs done; fitting the word classifier and measuring the held-out books"
+            "run {run}: epochs done; fitting the classifiers beside the network and measuring the held-out books"
         ),
         TrainEvent::Step { .. } => {}
     };
@@ -417,8 +417,14 @@ fn print_runs(runs: &[SweepRun]) {
         );
         if let Some(words) = &run.word_classifier {
             println!(
-                "  word classifier: C {}, balanced {} (cross-validated macro-F1 {:.3}), weight {} (validation macro-F1 {:.3} without it)",
+                "  word classifier: C {}, balanced {} (cross-validated macro-F1 {:.3}), weight {} (validation macro-F1 {:.3} for the network alone)",
                 words.c, words.balanced, words.cv_macro_f1, words.mix, words.network_macro_f1
+            );
+        }
+        if let Some(covers) = &run.cover_classifier {
+            println!(
+                "  cover classifier: C {}, balanced {} (cross-validated macro-F1 {:.3} on {} covers), power {}",
+                covers.c, covers.balanced, covers.cv_macro_f1, covers.covers, covers.mix
             );
         }
         let Some(tables) = &run.validation else {

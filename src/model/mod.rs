@@ -6,6 +6,7 @@
 pub mod attention;
 pub mod block5;
 pub mod cbam;
+pub mod cover_classifier;
 pub mod device;
 pub mod fusion;
 pub mod loss;
@@ -21,6 +22,7 @@ use tch::{Kind, Tensor};
 use attention::AttentionResidual;
 use block5::Block5;
 use cbam::Cbam;
+use cover_classifier::CoverClassifier;
 use fusion::ModalityFusion;
 use text_encoder::{SubwordBags, TextEncoder};
 use trunk::Vgg16Trunk;
@@ -76,6 +78,11 @@ pub struct ModelConfig {
     /// run's trunk settings, where the feature cache learns of it too.
     #[serde(default)]
     pub train_block5: bool,
+    /// A cover classifier is fitted after training and kept beside the
+    /// network (see [`cover_classifier`]), its weight chosen on the
+    /// validation books. Off in runs saved before it.
+    #[serde(default)]
+    pub cover_classifier: bool,
 }
 
 impl Default for ModelConfig {
@@ -94,6 +101,7 @@ impl Default for ModelConfig {
             word_bag_buckets: crate::text::word_bag::DEFAULT_BUCKETS,
             standardize_covers: true,
             train_block5: false,
+            cover_classifier: true,
         }
     }
 }
@@ -120,6 +128,8 @@ pub struct FusionHeads {
     block5: Option<Block5>,
     /// The linear word path, when the model has one.
     pub word_bag: Option<WordBagPath>,
+    /// The cover classifier beside the network, when the model has one.
+    pub cover_classifier: Option<CoverClassifier>,
     /// Per scale, the channels' mean and spread over the training covers,
     /// when the model standardises the trunk's maps.
     cover_statistics: Option<Vec<(Tensor, Tensor)>>,
@@ -199,6 +209,13 @@ impl FusionHeads {
                     &(path / "word_bag"),
                     config.word_bag_buckets,
                     config.embedding_dim,
+                    config.categories,
+                )
+            }),
+            cover_classifier: config.cover_classifier.then(|| {
+                CoverClassifier::new(
+                    &(path / "cover_classifier"),
+                    scale_channels,
                     config.categories,
                 )
             }),

@@ -51,6 +51,7 @@ fn tiny_config() -> ModelConfig {
         word_bag_buckets: 32,
         standardize_covers: true,
         train_block5: false,
+        cover_classifier: true,
     }
 }
 

@@ -18,7 +18,7 @@ use tch::{Device, Kind, Tensor};
 use super::TrainError;
 use super::data::{Dataset, Example};
 use super::split::stratified_folds;
-use super::word_classifier::{STRENGTHS, bags_of, fit_grid, macro_f1, used_buckets};
+use super::word_classifier::{Inputs, STRENGTHS, bags_of, fit_grid, macro_f1, used_buckets};
 use crate::jobs::{Cancel, OnProgress, Progress, is_cancelled};
 use crate::model::word_bag::bag_sum;
 use crate::store::{BookId, Library};
@@ -100,7 +100,7 @@ fn cross_fitted(
         let bags = bags_of(dataset, &train, &rows, device);
         let targets: Vec<i64> = train.iter().map(|&i| labels[i] as i64).collect();
         let fitted = fit_grid(
-            &bags,
+            Inputs::Bags(&bags),
             &Tensor::from_slice(&targets),
             (used.len() as i64, categories as i64),
             &settings,

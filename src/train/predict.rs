@@ -5,7 +5,10 @@ use tch::{Device, Kind, Tensor};
 
 use super::batches::{BatchTensors, Layout, batch_tensors};
 use super::data::Dataset;
+use super::TrainError;
 use crate::eval::ConfusionMatrix;
+use crate::jobs::{Cancel, is_cancelled};
+use crate::model::cover_classifier::pooled_features;
 use crate::model::{FusionHeads, ModelOutput};
 use crate::store::Modalities;
 
@@ -55,13 +58,15 @@ impl Predictor<'_> {
     /// Category probabilities of one batch (unnormalised when summed). With
     /// `mask_ensemble` (fused runs only) the sum of the softmaxes of three
     /// passes of the same heads: both modalities, the text alone and the
-    /// cover alone. With `with_words`, plus the fitted word classifier's
-    /// softmax times its mix, on the rows whose text is shown.
+    /// cover alone. With `with_classifiers`, plus the fitted word
+    /// classifier's softmax times its mix on the rows whose text is shown,
+    /// that sum times the cover classifier's softmax to the power of its
+    /// mix on the rows whose cover is.
     fn batch_probabilities(
         &self,
         dataset: &Dataset,
         chunk: &[usize],
-        (modalities, mask_ensemble, with_words): (Modalities, bool, bool),
+        (modalities, mask_ensemble, with_classifiers): (Modalities, bool, bool),
     ) -> (Tensor, ModelOutput) {
         let batch = batch_tensors(dataset, chunk, self.layout, modalities, None);
         let output = self.forward(&batch);
@@ -72,7 +77,7 @@ impl Predictor<'_> {
                 probabilities += self.forward(&single).logits.softmax(1, Kind::Float);
             }
         }
-        if let Some(path) = self.heads.word_bag.as_ref().filter(|_| with_words) {
+        if let Some(path) = self.heads.word_bag.as_ref().filter(|_| with_classifiers) {
             let mix = path.mix_value();
             if mix > 0.0 {
                 let words = tch::no_grad(|| path.classifier_logits(&batch.bags));
@@ -80,11 +85,47 @@ impl Predictor<'_> {
                     words.softmax(1, Kind::Float) * batch.text_present.unsqueeze(1) * mix;
             }
         }
+        if let Some(classifier) = self.heads.cover_classifier.as_ref().filter(|_| with_classifiers)
+        {
+            let mix = classifier.mix_value();
+            if mix > 0.0 {
+                let covers = tch::no_grad(|| {
+                    classifier.logits(&pooled_features(&self.heads.trunk_scales(&batch.scales)))
+                });
+                // A product of experts (see `train::mixes`); 1 without a cover.
+                let shown = batch.image_present.unsqueeze(1);
+                let factor = covers.softmax(1, Kind::Float).pow_tensor_scalar(mix) * &shown
+                    + (1.0 - &shown);
+                probabilities *= factor;
+            }
+        }
         (probabilities, output)
     }
 
-    /// The network's category probabilities on `indices`, without the word
-    /// classifier: what a fitted classifier is mixed with. `[rows, categories]`.
+    /// The pooled trunk maps of `indices` (books with a cover) as the cover
+    /// classifier reads them, `[rows, features]`; stops early (`Cancelled`)
+    /// once `stop` is set.
+    pub fn pooled_covers(
+        &self,
+        dataset: &Dataset,
+        indices: &[usize],
+        stop: &Cancel,
+    ) -> Result<Tensor, TrainError> {
+        let mut parts = Vec::with_capacity(indices.len().div_ceil(BATCH));
+        for chunk in indices.chunks(BATCH) {
+            if is_cancelled(stop) {
+                return Err(TrainError::Cancelled);
+            }
+            let batch = batch_tensors(dataset, chunk, self.layout, Modalities::Image, None);
+            parts.push(tch::no_grad(|| {
+                pooled_features(&self.heads.trunk_scales(&batch.scales))
+            }));
+        }
+        Ok(Tensor::cat(&parts, 0))
+    }
+
+    /// The network's category probabilities on `indices`, without the
+    /// fitted classifiers: what they are mixed with. `[rows, categories]`.
     pub fn network_probabilities(
         &self,
         dataset: &Dataset,

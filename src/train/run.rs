@@ -11,7 +11,9 @@ use super::averaging::WeightAverage;
 use super::batches::{BatchTensors, Dropouts, batch_tensors};
 use super::checkpoints::{Checkpoint, RunDir};
 use super::config::TrainConfig;
+use super::cover_classifier::{CoverFits, CoverProblem};
 use super::data::cover_statistics;
+use super::mixes::choose_mixes;
 use super::predict::Predictor;
 use super::run_data::RunData;
 use super::split::{epoch_rng, pk_batches};
@@ -160,6 +162,7 @@ impl<'a> Trainer<'a> {
             validation: None,
             averaged_from,
             word_classifier: None,
+            cover_classifier: None,
         })
     }
 
@@ -377,7 +380,7 @@ impl<'a> Trainer<'a> {
             summary.train_accuracy = self.confusion(&self.data.train).accuracy();
         }
         let config = self.config;
-        let chosen = self.fit_word_classifier(problem, cancel)?;
+        let chosen = self.fit_classifiers(problem, cancel)?;
         let (tables, held_out) = validation_tables(
             &self.predictor(),
             &self.data.dataset,
@@ -387,14 +390,12 @@ impl<'a> Trainer<'a> {
             self.embedding_dim,
         );
         self.data.dataset.check_covers()?;
-        if let Some(chosen) = chosen {
+        if chosen.words.is_some() || chosen.covers.is_some() {
             summary.val_accuracy = tables.confusion.accuracy();
             summary.val_macro_f1 = tables.confusion.macro_f1();
-            if let Some(path) = self.heads.word_bag.as_mut() {
-                let kept = &chosen.on_labelled;
-                path.set_classifier(&kept.weights, &kept.bias, chosen.choice.mix);
-            }
-            summary.word_classifier = Some(chosen.choice);
+            self.set_classifiers(&chosen, Fit::OnLabelled);
+            summary.word_classifier = chosen.words.map(|words| words.choice);
+            summary.cover_classifier = chosen.covers.map(|fits| fits.choice);
             self.save(Checkpoint::Best)?;
         }
         summary.validation = Some(tables);
@@ -422,31 +423,110 @@ impl<'a> Trainer<'a> {
         ))
     }
 
-    /// Chooses and fits the word classifier (see [`word_classifier::choose`])
-    /// and sets the one fitted on the training books, for the validation
-    /// figures; `None` without `problem`. The caller keeps the refitted one.
-    fn fit_word_classifier(
+    /// Fits the classifiers kept beside the network, the word classifier
+    /// (see [`word_classifier::choose`]; `None` without `problem`) and the
+    /// cover classifier (see [`CoverProblem`]; `None` for a text-only run,
+    /// a model without one, or too few covers), chooses their weights
+    /// together on the validation books and sets the ones fitted on the
+    /// training books, for the validation figures. The caller keeps the
+    /// refitted ones.
+    fn fit_classifiers(
         &mut self,
         problem: Option<&word_classifier::Problem>,
         cancel: &Cancel,
-    ) -> Result<Option<word_classifier::Chosen>, TrainError> {
-        let Some(problem) = problem else {
-            return Ok(None);
-        };
+    ) -> Result<Classifiers, TrainError> {
         let (config, data) = (self.config, self.data);
-        let network = self.predictor().network_probabilities(
+        let mut chosen = Classifiers::default();
+        if problem.is_none() && self.heads.cover_classifier.is_none() {
+            return Ok(chosen);
+        }
+        if data.validation.is_empty() {
+            return Ok(chosen);
+        }
+        let predictor = self.predictor();
+        let covers = match &predictor.heads.cover_classifier {
+            Some(_) if config.modalities != Modalities::Text => CoverProblem::new(
+                &predictor,
+                &data.dataset,
+                (&data.train, &data.validation),
+                config.seed,
+                cancel,
+            )?
+            .map(|covers| covers.choose(cancel))
+            .transpose()?,
+            _ => None,
+        };
+        let network = predictor.network_probabilities(
             &data.dataset,
             &data.validation,
             config.modalities,
             config.mask_ensemble,
         );
-        let chosen = word_classifier::choose(problem, &network, cancel)?;
-        if let Some(path) = self.heads.word_bag.as_mut() {
-            let fitted = &chosen.on_training;
-            path.set_classifier(&fitted.weights, &fitted.bias, chosen.choice.mix);
-        }
-        Ok(Some(chosen))
+        let cover_validation = covers.as_ref().map(|fits| &fits.validation);
+        let cover_mix = match problem {
+            Some(problem) => {
+                let words = word_classifier::choose(problem, &network, cover_validation, cancel)?;
+                let cover_mix = words.cover_mix;
+                chosen.words = Some(words);
+                cover_mix
+            }
+            None => match cover_validation {
+                Some(validation) => {
+                    let actual: Vec<usize> = data
+                        .validation
+                        .iter()
+                        .map(|&i| data.dataset.examples[i].label)
+                        .collect();
+                    let categories = data.dataset.categories.len();
+                    choose_mixes(&network, (None, Some(validation)), &actual, categories).covers
+                }
+                None => 0.0,
+            },
+        };
+        chosen.covers = covers.map(|mut fits| {
+            fits.choice.mix = cover_mix;
+            fits
+        });
+        self.set_classifiers(&chosen, Fit::OnTraining);
+        Ok(chosen)
     }
+
+    /// Puts the fitted classifiers of `chosen` into the heads, with their
+    /// weights beside the network.
+    fn set_classifiers(&mut self, chosen: &Classifiers, fit: Fit) {
+        if let (Some(words), Some(path)) = (&chosen.words, self.heads.word_bag.as_mut()) {
+            let fitted = match fit {
+                Fit::OnTraining => &words.on_training,
+                Fit::OnLabelled => &words.on_labelled,
+            };
+            path.set_classifier(&fitted.weights, &fitted.bias, words.choice.mix);
+        }
+        if let (Some(fits), Some(classifier)) =
+            (&chosen.covers, self.heads.cover_classifier.as_mut())
+        {
+            let fitted = match fit {
+                Fit::OnTraining => &fits.on_training,
+                Fit::OnLabelled => &fits.on_labelled,
+            };
+            classifier.set(&fits.for_heads(fitted), fits.choice.mix);
+        }
+    }
+}
+
+/// The classifiers fitted beside the network after the epochs.
+#[derive(Default)]
+struct Classifiers {
+    words: Option<word_classifier::Chosen>,
+    covers: Option<CoverFits>,
+}
+
+/// Which of a classifier's two fits the heads keep.
+#[derive(Clone, Copy)]
+enum Fit {
+    /// On the training books: what the validation figures report.
+    OnTraining,
+    /// On all labelled books: what the run keeps.
+    OnLabelled,
 }
 
 /// Trains one run and returns its summary; `on_event` hears every step and
@@ -504,6 +584,7 @@ pub fn train_run(
         validation: None,
         averaged_from: None,
         word_classifier: None,
+        cover_classifier: None,
     });
     let mut step = resume.map_or(0, |point| point.next_step.saturating_sub(1));
     let first_epoch = resume.map_or(1, |point| point.next_epoch);

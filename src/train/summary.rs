@@ -34,6 +34,10 @@ pub struct RunSummary {
     /// the word path and books were held out to choose it on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub word_classifier: Option<super::word_classifier::WordClassifierChoice>,
+    /// The cover classifier fitted beside the network, when the model has
+    /// one, the run reads covers and books were held out to choose it on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cover_classifier: Option<super::cover_classifier::CoverClassifierChoice>,
 }
 
 /// The paper's Table 3 (per category) and Table 2 (retrieval) on the held-out
@@ -120,6 +124,13 @@ mod tests {
                 val_macro_f1: 0.4,
                 cv_macro_f1: 0.35,
             }),
+            cover_classifier: Some(super::super::cover_classifier::CoverClassifierChoice {
+                c: 0.01,
+                balanced: false,
+                mix: 0.5,
+                cv_macro_f1: 0.41,
+                covers: 12,
+            }),
         };
         let json = serde_json::to_string(&summary).unwrap();
         let back: RunSummary = serde_json::from_str(&json).unwrap();
@@ -127,6 +138,7 @@ mod tests {
         assert_eq!(back.validation, summary.validation);
         assert_eq!(back.categories, summary.categories);
         assert_eq!(back.word_classifier, summary.word_classifier);
+        assert_eq!(back.cover_classifier, summary.cover_classifier);
         assert!(back.block5_trained);
         assert_eq!(back.trunk_label(), "random + block 5 trained");
         // A field the reader does not know is an error, not a silent NaN.

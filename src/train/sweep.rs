@@ -33,6 +33,9 @@ pub struct SweepRun {
     /// The word classifier fitted beside the network, when one was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub word_classifier: Option<super::word_classifier::WordClassifierChoice>,
+    /// The cover classifier fitted beside the network, when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cover_classifier: Option<super::cover_classifier::CoverClassifierChoice>,
 }
 
 /// Runs a sweep on the library in `library_root`, recording every run, step
@@ -357,5 +360,6 @@ pub(super) fn recorded_run(
         val_macro_f1: summary.val_macro_f1,
         validation: summary.validation,
         word_classifier: summary.word_classifier,
+        cover_classifier: summary.cover_classifier,
     })
 }

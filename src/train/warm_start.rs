@@ -25,6 +25,9 @@ const NOT_COPIED: [&str; 4] = [
     "word_bag.mix",
 ];
 
+/// The cover classifier's variables, fitted after training.
+const COVER_CLASSIFIER: &str = "cover_classifier.";
+
 /// How the parent's variables went into the child's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct WarmStart {
@@ -50,7 +53,7 @@ pub(crate) fn warm_start(
     let variables = store.variables();
     tch::no_grad(|| -> Result<(), TrainError> {
         for (name, variable) in &variables {
-            if NOT_COPIED.contains(&name.as_str()) {
+            if NOT_COPIED.contains(&name.as_str()) || name.starts_with(COVER_CLASSIFIER) {
                 continue;
             }
             let Some(saved) = parent.get(name) else {

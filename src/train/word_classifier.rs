@@ -14,6 +14,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::TrainError;
 use super::data::Dataset;
+use super::mixes::choose_mixes;
 use super::split::stratified_folds;
 use crate::eval::ConfusionMatrix;
 use crate::jobs::{Cancel, is_cancelled};
@@ -21,9 +22,6 @@ use crate::model::word_bag::{BagInput, bag_sum};
 
 /// scikit-learn's `C` (inverse L2 strength) tried, the baseline's own grid.
 pub(super) const STRENGTHS: [f64; 5] = [0.3, 1.0, 3.0, 10.0, 30.0];
-/// Weights of the classifier's softmax beside the network's tried; the last
-/// one lets the classifier decide alone.
-const MIXES: [f64; 6] = [0.0, 0.5, 1.0, 2.0, 4.0, 1000.0];
 /// Full-batch Adam steps of one fit (the objective is convex).
 const STEPS: usize = 300;
 const RATE: f64 = 0.1;
@@ -105,13 +103,31 @@ impl Fitted {
 /// weighted inversely to their category's size.
 pub(super) type Setting = (f64, bool);
 
-/// Logistic regression on `bags` against `labels` (`[rows]` int64), with
+/// What a linear classifier reads, row by row: word bags (sparse) or dense
+/// features `[rows, width]` (the cover classifier's).
+#[derive(Clone, Copy)]
+pub(super) enum Inputs<'a> {
+    Bags(&'a BagInput),
+    Dense(&'a Tensor),
+}
+
+impl Inputs<'_> {
+    /// The rows times `weights` (`[width, columns]`): `[rows, columns]`.
+    fn times(self, weights: &Tensor) -> Tensor {
+        match self {
+            Inputs::Bags(bags) => bag_sum(weights, bags),
+            Inputs::Dense(features) => features.matmul(weights),
+        }
+    }
+}
+
+/// Logistic regression on `inputs` against `labels` (`[rows]` int64), with
 /// scikit-learn's objective divided by the number of rows, for every setting
 /// at once: the settings' classifiers sit side by side in one table, so one
 /// pass over the bags serves them all. Adam works weight by weight, so each
 /// fit is the one it would be alone.
 pub(super) fn fit_grid(
-    bags: &BagInput,
+    inputs: Inputs<'_>,
     labels: &Tensor,
     (buckets, categories): (i64, i64),
     settings: &[Setting],
@@ -160,7 +176,7 @@ pub(super) fn fit_grid(
         }
         let progress = step as f64 / STEPS as f64;
         optimizer.set_lr(RATE * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
-        let logits = (bag_sum(&weights, bags) + &bias).view([-1, grid, categories]);
+        let logits = (inputs.times(&weights) + &bias).view([-1, grid, categories]);
         let loss_per_row = -logits
             .log_softmax(2, Kind::Float)
             .gather(2, &targets, false)
@@ -232,6 +248,8 @@ const CV_BOOKS: usize = 6_000;
 /// keeps).
 pub(crate) struct Chosen {
     pub choice: WordClassifierChoice,
+    /// The cover classifier's weight, chosen with the words' (0 without one).
+    pub cover_mix: f64,
     pub on_training: Fitted,
     pub on_labelled: Fitted,
 }
@@ -239,9 +257,9 @@ pub(crate) struct Chosen {
 /// Chooses as the linear baseline does, then mixes: `C` and the weighting by
 /// mean macro-F1 over stratified folds of all labelled books (`train` and
 /// `validation`), the mix by macro-F1 on `validation` with the classifier
-/// fitted on `train` beside the network's `network` probabilities (ties go
-/// to the smaller mix: the network alone first); then refits on all labelled
-/// books. A strength chosen on the validation books alone (a few hundred)
+/// fitted on `train` beside the network's `network` probabilities and the
+/// cover classifier's `covers` when there is one (see
+/// [`choose_mixes`]); then refits on all labelled books. A strength chosen on the validation books alone (a few hundred)
 /// swung by more than the gap to the baseline from one split to the next,
 /// and the baseline's classifier sees a quarter more books.
 ///
@@ -251,6 +269,7 @@ pub(crate) struct Chosen {
 pub(crate) fn choose(
     problem: &Problem,
     network: &Tensor,
+    covers: Option<&Tensor>,
     stop: &Cancel,
 ) -> Result<Chosen, TrainError> {
     let KeptFits {
@@ -263,15 +282,9 @@ pub(crate) fn choose(
     let validation: Vec<usize> = (problem.train_len..problem.labels.len()).collect();
     let actual = problem.labels_of(&validation);
     let network = network.to_device(device);
-    let network_macro_f1 = macro_f1(&network, &actual, categories);
     let words = problem.probabilities(&on_training, &validation);
-    let (mut mix, mut val_macro_f1) = (0.0, network_macro_f1);
-    for candidate in MIXES {
-        let f1 = macro_f1(&(&network + &words * candidate), &actual, categories);
-        if f1 > val_macro_f1 {
-            (mix, val_macro_f1) = (candidate, f1);
-        }
-    }
+    let covers = covers.map(|covers| covers.to_device(device));
+    let mixes = choose_mixes(&network, (Some(&words), covers.as_ref()), &actual, categories);
     let spread = |compact: Fitted| Fitted {
         weights: Tensor::zeros([problem.buckets, problem.shape.1], (Kind::Float, device))
             .index_copy(
@@ -285,11 +298,12 @@ pub(crate) fn choose(
         choice: WordClassifierChoice {
             c,
             balanced,
-            mix,
-            network_macro_f1,
-            val_macro_f1,
+            mix: mixes.words,
+            network_macro_f1: mixes.network_macro_f1,
+            val_macro_f1: mixes.macro_f1,
             cv_macro_f1,
         },
+        cover_mix: mixes.covers,
         on_training: spread(on_training),
         on_labelled: spread(on_labelled),
     })
@@ -441,14 +455,7 @@ impl Problem {
     /// books one step of the ten settings measured 6.4 s, and the folds take
     /// 1,500).
     fn cross_validation_sample(&self) -> Vec<usize> {
-        let parts = self.labels.len().div_ceil(CV_BOOKS);
-        if parts <= 1 {
-            return (0..self.labels.len()).collect();
-        }
-        let part_of = stratified_folds(&self.labels, parts, self.seed ^ 0x5A3D);
-        (0..self.labels.len())
-            .filter(|&row| part_of[row] == 0)
-            .collect()
+        cross_validation_sample(&self.labels, self.seed, CV_BOOKS)
     }
 
     fn labels_of(&self, rows: &[usize]) -> Vec<usize> {
@@ -482,7 +489,7 @@ impl Problem {
         let bags = BagInput::from_rows(bags.iter().map(Vec::as_slice), self.device);
         let shape = (local.len() as i64, self.shape.1);
         let spread_rows = Tensor::from_slice(&local).to_device(self.device);
-        Ok(fit_grid(&bags, &labels, shape, settings, stop)?
+        Ok(fit_grid(Inputs::Bags(&bags), &labels, shape, settings, stop)?
             .into_iter()
             .map(|fitted| Fitted {
                 weights: Tensor::zeros([self.shape.0, self.shape.1], (Kind::Float, self.device))
@@ -509,43 +516,70 @@ impl Problem {
         labelled: &[usize],
         stop: &Cancel,
     ) -> Result<(Setting, f64), TrainError> {
-        let labels = self.labels_of(labelled);
-        let folds = if labelled.len() >= 2 * FOLDS {
-            FOLDS
-        } else {
-            2
-        };
-        let fold_of = stratified_folds(&labels, folds, self.seed);
-        let part = |fold: usize, inside: bool| -> Vec<usize> {
-            (0..labelled.len())
-                .filter(|&i| (fold_of[i] == fold) == inside)
-                .map(|i| labelled[i])
-                .collect()
-        };
         let settings: Vec<Setting> = [false, true]
             .into_iter()
             .flat_map(|balanced| STRENGTHS.map(|c| (c, balanced)))
             .collect();
-        let mut totals = vec![0.0; settings.len()];
-        for fold in 0..folds {
-            let (fitting, scored) = (part(fold, false), part(fold, true));
-            let actual = self.labels_of(&scored);
-            for (total, fitted) in totals
-                .iter_mut()
-                .zip(self.fit_grid(&fitting, &settings, stop)?)
-            {
-                let probabilities = self.probabilities(&fitted, &scored);
-                *total += macro_f1(&probabilities, &actual, self.shape.1 as usize);
-            }
-        }
-        let mut best = (settings[0], f64::NEG_INFINITY);
-        for (&setting, total) in settings.iter().zip(totals) {
-            if total / folds as f64 > best.1 {
-                best = (setting, total / folds as f64);
-            }
-        }
-        Ok(best)
+        cross_validate(
+            &self.labels,
+            labelled,
+            (&settings, self.seed, self.shape.1 as usize),
+            |fitting| self.fit_grid(fitting, &settings, stop),
+            |fitted, scored| self.probabilities(fitted, scored),
+        )
     }
+}
+
+/// The setting with the best mean macro-F1 over [`FOLDS`] stratified folds
+/// of `labelled` (rows of `labels`, of `categories` categories; the first
+/// setting on ties), with that mean: `fit` fits every setting on a fold's
+/// other rows, `probabilities` scores one fit on the fold's rows.
+pub(super) fn cross_validate(
+    labels: &[usize],
+    labelled: &[usize],
+    (settings, seed, categories): (&[Setting], u64, usize),
+    mut fit: impl FnMut(&[usize]) -> Result<Vec<Fitted>, TrainError>,
+    probabilities: impl Fn(&Fitted, &[usize]) -> Tensor,
+) -> Result<(Setting, f64), TrainError> {
+    let labels_of = |rows: &[usize]| -> Vec<usize> { rows.iter().map(|&r| labels[r]).collect() };
+    let folds = if labelled.len() >= 2 * FOLDS {
+        FOLDS
+    } else {
+        2
+    };
+    let fold_of = stratified_folds(&labels_of(labelled), folds, seed);
+    let part = |fold: usize, inside: bool| -> Vec<usize> {
+        (0..labelled.len())
+            .filter(|&i| (fold_of[i] == fold) == inside)
+            .map(|i| labelled[i])
+            .collect()
+    };
+    let mut totals = vec![0.0; settings.len()];
+    for fold in 0..folds {
+        let (fitting, scored) = (part(fold, false), part(fold, true));
+        let actual = labels_of(&scored);
+        for (total, fitted) in totals.iter_mut().zip(fit(&fitting)?) {
+            *total += macro_f1(&probabilities(&fitted, &scored), &actual, categories);
+        }
+    }
+    let mut best = (settings[0], f64::NEG_INFINITY);
+    for (&setting, total) in settings.iter().zip(totals) {
+        if total / folds as f64 > best.1 {
+            best = (setting, total / folds as f64);
+        }
+    }
+    Ok(best)
+}
+
+/// The rows of `labels` the folds choose `C` on: all of them up to `most`,
+/// else an even stratified sample of about that many.
+pub(super) fn cross_validation_sample(labels: &[usize], seed: u64, most: usize) -> Vec<usize> {
+    let parts = labels.len().div_ceil(most);
+    if parts <= 1 {
+        return (0..labels.len()).collect();
+    }
+    let part_of = stratified_folds(labels, parts, seed ^ 0x5A3D);
+    (0..labels.len()).filter(|&row| part_of[row] == 0).collect()
 }
 
 /// Held while fits are prepared, so that a run's [`choose`] waits for the
@@ -597,7 +631,7 @@ mod tests {
         let (train, validation) = thirty_ten();
         let network = Tensor::full([10, 2], 0.5, (Kind::Float, Device::Cpu));
         let problem = Problem::new(&dataset, (&train, &validation), (8, 1), Device::Cpu);
-        choose(&problem, &network, &Cancel::new(false)).unwrap()
+        choose(&problem, &network, None, &Cancel::new(false)).unwrap()
     }
 
     /// The runs of one seed share the folds' fits: a second choice on the
@@ -635,7 +669,7 @@ mod tests {
         std::thread::scope(|scope| {
             scope.spawn(|| problem.prepare_ahead(&go_on));
         });
-        let ahead = choose(&problem, &network, &go_on).unwrap();
+        let ahead = choose(&problem, &network, None, &go_on).unwrap();
         assert_eq!(ahead.choice, in_place.choice);
         assert!(
             ahead

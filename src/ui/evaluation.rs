@@ -9,6 +9,7 @@ use super::widgets::book_hub;
 use crate::app::train::EvaluationState;
 use crate::app::{Command, LibraryState, RunsState, file_uri};
 use crate::store::{RunId, RunStatus};
+use crate::train::cover_classifier::CoverClassifierChoice;
 use crate::train::word_classifier::WordClassifierChoice;
 use crate::train::{RunSummary, ValidationTables};
 
@@ -48,6 +49,9 @@ pub fn show(
     };
     if let Some(words) = &summary.word_classifier {
         ui.label(word_classifier_line(words));
+    }
+    if let Some(covers) = &summary.cover_classifier {
+        ui.label(cover_classifier_line(covers));
     }
     let Some(tables) = &summary.validation else {
         ui.label("No tables were kept with this run.");
@@ -297,6 +301,30 @@ fn retrieval_table(ui: &mut egui::Ui, tables: &ValidationTables) {
         });
 }
 
+/// What the cover classifier beside the network was, and how strongly it
+/// counted.
+fn cover_classifier_line(covers: &CoverClassifierChoice) -> String {
+    let alone = format!(
+        "alone it scored macro-F1 {:.3} over the folds of {} covers",
+        covers.cv_macro_f1, covers.covers
+    );
+    if covers.mix == 0.0 {
+        return format!(
+            "Cover classifier: not used (it did not help on the validation books; {alone})"
+        );
+    }
+    format!(
+        "Cover classifier beside the network: C {}, {}, power {} ({alone})",
+        covers.c,
+        if covers.balanced {
+            "categories balanced"
+        } else {
+            "books weighted alike"
+        },
+        covers.mix,
+    )
+}
+
 /// What the word classifier beside the network was, and what it changed on
 /// the validation books.
 fn word_classifier_line(words: &WordClassifierChoice) -> String {
@@ -307,7 +335,7 @@ fn word_classifier_line(words: &WordClassifierChoice) -> String {
         );
     }
     format!(
-        "Word classifier beside the network: C {}, {}, weight {}; validation macro-F1 {:.3} for the network, {:.3} with it",
+        "Word classifier beside the network: C {}, {}, weight {}; validation macro-F1 {:.3} for the network, {:.3} with the fitted classifiers",
         words.c,
         if words.balanced {
             "categories balanced"
@@ -360,6 +388,7 @@ mod tests {
             }),
             averaged_from: None,
             word_classifier: None,
+            cover_classifier: None,
         };
         let listing = RunListing {
             run_id: RunId(3),
@@ -470,7 +499,7 @@ mod tests {
             "{line}"
         );
         assert!(
-            line.contains("0.615 for the network, 0.727 with it"),
+            line.contains("0.615 for the network, 0.727 with the fitted classifiers"),
             "{line}"
         );
         // The test harness's font has no arrows: a "→" here made the GUI test panic
@@ -478,5 +507,25 @@ mod tests {
         assert!(line.is_ascii(), "{line}");
         words.mix = 0.0;
         assert!(word_classifier_line(&words).starts_with("Word classifier: not used"));
+    }
+
+    #[test]
+    fn the_cover_classifier_line_says_how_strongly_the_covers_counted() {
+        let mut covers = CoverClassifierChoice {
+            c: 0.003,
+            balanced: false,
+            mix: 0.3,
+            cv_macro_f1: 0.443,
+            covers: 5953,
+        };
+        let line = cover_classifier_line(&covers);
+        assert!(
+            line.contains("C 0.003, books weighted alike, power 0.3"),
+            "{line}"
+        );
+        assert!(line.contains("macro-F1 0.443 over the folds of 5953 covers"), "{line}");
+        assert!(line.is_ascii(), "{line}");
+        covers.mix = 0.0;
+        assert!(cover_classifier_line(&covers).starts_with("Cover classifier: not used"));
     }
 }

@@ -480,6 +480,7 @@ mod tests {
                 validation: None,
                 averaged_from: None,
                 word_classifier: None,
+                cover_classifier: None,
             };
             RunListing {
                 run_id: RunId(run),
