@@ -180,6 +180,17 @@ fn a_sweep_records_every_run_step_and_checkpoint() {
     );
     let library = Library::open(library_dir.path()).unwrap();
     for run in runs {
+        // Runs that read covers fit a cover classifier after their epochs.
+        let reads_covers = run["modalities"] != "text";
+        let covers = &run["cover_classifier"];
+        assert_eq!(covers.is_object(), reads_covers, "{run}");
+        if reads_covers {
+            assert_eq!(
+                covers["covers"], 20,
+                "every labelled book has a cover: {run}"
+            );
+            assert!(covers["mix"].as_f64().unwrap() >= 0.0);
+        }
         let run_id = RunId(run["run"].as_i64().unwrap());
         assert!(run["val_macro_f1"].as_f64().is_some() && run["best_epoch"].as_u64().unwrap() >= 1);
         let (status, best_epoch) = library.run_status(run_id).unwrap().unwrap();

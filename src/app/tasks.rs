@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use super::ShelfwiseApp;
 use super::curves::RunCurve;
 use super::runs::run_label;
-use super::train::{LiveSweep, curve_end, lineage_curves};
+use super::train::{LiveSweep, curve_end, finishing_message, lineage_curves};
 use crate::backbone;
 use crate::import::{self, ImportOptions};
 use crate::inference::TrainedRun;
@@ -441,14 +441,24 @@ impl ShelfwiseApp {
                 if let Ok(mut live) = live.lock() {
                     live.record(run_id, event);
                 }
-                if matches!(event, TrainEvent::Step { .. }) {
-                    steps += 1;
-                    let shown = if total_steps > 0 {
-                        steps.min(total_steps)
-                    } else {
-                        steps
-                    };
-                    job.progress(Progress::new(shown, total_steps), format!("run {run_id}"));
+                let shown = |steps: usize| {
+                    Progress::new(
+                        if total_steps > 0 {
+                            steps.min(total_steps)
+                        } else {
+                            steps
+                        },
+                        total_steps,
+                    )
+                };
+                match event {
+                    TrainEvent::Step { .. } => {
+                        steps += 1;
+                        job.progress(shown(steps), format!("run {run_id}"));
+                    }
+                    // Minutes on a large library with no step to show.
+                    TrainEvent::Finishing => job.progress(shown(steps), finishing_message(run_id)),
+                    TrainEvent::Epoch { .. } => {}
                 }
             };
             train(setup, &mut on_event, job)

@@ -444,6 +444,15 @@ pub fn lineage_curves(
     Ok(curves)
 }
 
+/// What the job says once a run's epochs are over: on a large library the
+/// classifiers beside the network and the held-out books take minutes, with
+/// no step to count.
+pub fn finishing_message(run_id: RunId) -> String {
+    format!(
+        "run {run_id}: fitting the classifiers beside the network, measuring the held-out books"
+    )
+}
+
 /// Where a curve ends, `[step, epoch]`: where a fine-tune's curve goes on.
 pub fn curve_end(curve: &RunCurve) -> [f64; 2] {
     [

@@ -95,9 +95,8 @@ mod tests {
 
     #[test]
     fn pooled_features_are_each_channels_mean_then_maximum_per_scale() {
-        let map = |values: &[f32], channels: i64| {
-            Tensor::from_slice(values).view([1, channels, 2, 2])
-        };
+        let map =
+            |values: &[f32], channels: i64| Tensor::from_slice(values).view([1, channels, 2, 2]);
         let scales = [
             map(&[1.0, 2.0, 3.0, 6.0], 1),
             map(&[0.0, 0.0, 0.0, 4.0, -1.0, -1.0, -1.0, -1.0], 2),

@@ -204,7 +204,11 @@ impl CoverProblem {
         let index = Tensor::from_slice(&rows.iter().map(|&r| r as i64).collect::<Vec<_>>())
             .to_device(self.features.device());
         tch::no_grad(|| {
-            (self.features.index_select(0, &index).matmul(&fitted.weights) + &fitted.bias)
+            (self
+                .features
+                .index_select(0, &index)
+                .matmul(&fitted.weights)
+                + &fitted.bias)
                 .softmax(1, Kind::Float)
         })
     }
@@ -269,18 +273,22 @@ mod tests {
         assert!(fits.choice.cv_macro_f1 > 0.9, "{:?}", fits.choice);
         assert_eq!(fits.choice.covers, 60);
         assert_eq!(fits.validation.size(), [20, 3]);
-        let sums =
-            Vec::<f32>::try_from(fits.validation.sum_dim_intlist([1i64].as_slice(), false, Kind::Float))
-                .unwrap();
+        let sums = Vec::<f32>::try_from(fits.validation.sum_dim_intlist(
+            [1i64].as_slice(),
+            false,
+            Kind::Float,
+        ))
+        .unwrap();
         for sum in &sums {
             assert!((sum - 1.0).abs() < 1e-4, "{sums:?}");
         }
         let values = Vec::<f32>::try_from(fits.validation.flatten(0, -1)).unwrap();
         for (book, row) in values.chunks(3).enumerate() {
-            let (top, _) = row
-                .iter()
-                .enumerate()
-                .fold((0, f32::MIN), |best, (i, &p)| if p > best.1 { (i, p) } else { best });
+            let (top, _) =
+                row.iter().enumerate().fold(
+                    (0, f32::MIN),
+                    |best, (i, &p)| if p > best.1 { (i, p) } else { best },
+                );
             if (40 + book) % 5 == 0 {
                 assert_eq!(row, [1.0 / 3.0; 3], "book {book} has no cover");
             } else {

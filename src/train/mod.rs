@@ -109,7 +109,7 @@ pub enum TrainEvent {
         val_accuracy: f64,
         val_macro_f1: f64,
     },
-    /// The epochs are over: the run fits its word classifier and measures
+    /// The epochs are over: the run fits the classifiers beside the network and measures
     /// its held-out books (minutes at 100,000 books, with no step to show).
     Finishing,
 }

@@ -3,9 +3,9 @@
 
 use tch::{Device, Kind, Tensor};
 
+use super::TrainError;
 use super::batches::{BatchTensors, Layout, batch_tensors};
 use super::data::Dataset;
-use super::TrainError;
 use crate::eval::ConfusionMatrix;
 use crate::jobs::{Cancel, is_cancelled};
 use crate::model::cover_classifier::pooled_features;
@@ -85,7 +85,11 @@ impl Predictor<'_> {
                     words.softmax(1, Kind::Float) * batch.text_present.unsqueeze(1) * mix;
             }
         }
-        if let Some(classifier) = self.heads.cover_classifier.as_ref().filter(|_| with_classifiers)
+        if let Some(classifier) = self
+            .heads
+            .cover_classifier
+            .as_ref()
+            .filter(|_| with_classifiers)
         {
             let mix = classifier.mix_value();
             if mix > 0.0 {
@@ -94,8 +98,8 @@ impl Predictor<'_> {
                 });
                 // A product of experts (see `train::mixes`); 1 without a cover.
                 let shown = batch.image_present.unsqueeze(1);
-                let factor = covers.softmax(1, Kind::Float).pow_tensor_scalar(mix) * &shown
-                    + (1.0 - &shown);
+                let factor =
+                    covers.softmax(1, Kind::Float).pow_tensor_scalar(mix) * &shown + (1.0 - &shown);
                 probabilities *= factor;
             }
         }

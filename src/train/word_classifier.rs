@@ -284,7 +284,12 @@ pub(crate) fn choose(
     let network = network.to_device(device);
     let words = problem.probabilities(&on_training, &validation);
     let covers = covers.map(|covers| covers.to_device(device));
-    let mixes = choose_mixes(&network, (Some(&words), covers.as_ref()), &actual, categories);
+    let mixes = choose_mixes(
+        &network,
+        (Some(&words), covers.as_ref()),
+        &actual,
+        categories,
+    );
     let spread = |compact: Fitted| Fitted {
         weights: Tensor::zeros([problem.buckets, problem.shape.1], (Kind::Float, device))
             .index_copy(
@@ -489,14 +494,19 @@ impl Problem {
         let bags = BagInput::from_rows(bags.iter().map(Vec::as_slice), self.device);
         let shape = (local.len() as i64, self.shape.1);
         let spread_rows = Tensor::from_slice(&local).to_device(self.device);
-        Ok(fit_grid(Inputs::Bags(&bags), &labels, shape, settings, stop)?
-            .into_iter()
-            .map(|fitted| Fitted {
-                weights: Tensor::zeros([self.shape.0, self.shape.1], (Kind::Float, self.device))
+        Ok(
+            fit_grid(Inputs::Bags(&bags), &labels, shape, settings, stop)?
+                .into_iter()
+                .map(|fitted| Fitted {
+                    weights: Tensor::zeros(
+                        [self.shape.0, self.shape.1],
+                        (Kind::Float, self.device),
+                    )
                     .index_copy(0, &spread_rows, &fitted.weights),
-                bias: fitted.bias,
-            })
-            .collect())
+                    bias: fitted.bias,
+                })
+                .collect(),
+        )
     }
 
     fn fit(&self, rows: &[usize], setting: Setting, stop: &Cancel) -> Result<Fitted, TrainError> {

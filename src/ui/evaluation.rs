@@ -523,7 +523,10 @@ mod tests {
             line.contains("C 0.003, books weighted alike, power 0.3"),
             "{line}"
         );
-        assert!(line.contains("macro-F1 0.443 over the folds of 5953 covers"), "{line}");
+        assert!(
+            line.contains("macro-F1 0.443 over the folds of 5953 covers"),
+            "{line}"
+        );
         assert!(line.is_ascii(), "{line}");
         covers.mix = 0.0;
         assert!(cover_classifier_line(&covers).starts_with("Cover classifier: not used"));
