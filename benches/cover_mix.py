@@ -2,7 +2,9 @@
 model on the words: the words alone, their probabilities plus the covers'
 times a weight, and times the covers' raised to a power (what
 `src/train/mixes.rs` does), by 5-fold macro-F1 on the training books of the
-quality benchmark's split (the held-out 20% is never read).
+quality benchmark's split (the held-out 20% is never read). Then the same
+with character n-grams (scikit-learn's `char_wb`, 2 to 5) beside the words
+and word pairs, which shelfwise's word bags do not have.
 
 usage: cover_mix.py LIBRARY [--seed 1] [--set openlibrary_covers5]
 LIBRARY: a library holding the set's books (imported from its books.csv)
@@ -37,6 +39,7 @@ def main():
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_union
     from sklearn.preprocessing import StandardScaler
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,11 +60,21 @@ def main():
     classes = np.array(sorted(set(labels)))
     words = np.zeros((len(train), len(classes)))
     pictures = np.zeros_like(words)
+    characters = np.zeros_like(words)
+
+    def word_model(with_characters):
+        pairs = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        if not with_characters:
+            return pairs
+        grams = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)
+        return make_union(pairs, grams)
+
     for fitting, scored in StratifiedKFold(5, shuffle=True, random_state=7).split(texts, labels):
-        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-        seen = vectorizer.fit_transform([texts[i] for i in fitting])
-        model = LogisticRegression(C=30, max_iter=3000).fit(seen, labels[fitting])
-        words[scored] = model.predict_proba(vectorizer.transform([texts[i] for i in scored]))
+        for probabilities, with_characters, c in ((words, False, 30), (characters, True, 10)):
+            vectorizer = word_model(with_characters)
+            seen = vectorizer.fit_transform([texts[i] for i in fitting])
+            model = LogisticRegression(C=c, max_iter=3000).fit(seen, labels[fitting])
+            probabilities[scored] = model.predict_proba(vectorizer.transform([texts[i] for i in scored]))
         scaler = StandardScaler().fit(covers[fitting])
         model = LogisticRegression(C=0.01, max_iter=3000).fit(scaler.transform(covers[fitting]), labels[fitting])
         pictures[scored] = model.predict_proba(scaler.transform(covers[scored]))
@@ -70,9 +83,13 @@ def main():
         return f1_score(labels, classes[probabilities.argmax(1)], average="macro")
 
     print(f"{len(train)} training books with a cover, seed {args.seed}; 5-fold macro-F1")
-    print(f"words alone {score(words):.4f}; covers alone {score(pictures):.4f}")
-    print("words + covers x w: " + ", ".join(f"{w} {score(words + w * pictures):.4f}" for w in (0.25, 0.5, 0.75, 1.0)))
-    print("words x covers ^ p: " + ", ".join(f"{p} {score(words * pictures**p):.4f}" for p in (0.1, 0.2, 0.3, 0.5, 0.75, 1.0)))
+    print(f"covers alone {score(pictures):.4f}")
+    for name, text in (("words", words), ("words + characters", characters)):
+        print(f"{name} alone {score(text):.4f}")
+        sums = ", ".join(f"{w} {score(text + w * pictures):.4f}" for w in (0.25, 0.5, 0.75, 1.0))
+        print(f"  + covers x w: {sums}")
+        products = ", ".join(f"{p} {score(text * pictures**p):.4f}" for p in (0.1, 0.2, 0.3, 0.5, 0.75, 1.0))
+        print(f"  x covers ^ p: {products}")
 
 
 if __name__ == "__main__":

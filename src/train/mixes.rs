@@ -57,13 +57,15 @@ pub(crate) fn choose_mixes(
     };
     for &word_mix in tried(words, &WORD_MIXES) {
         for &cover_mix in tried(covers, &COVER_MIXES) {
-            let mut mixed = network.shallow_clone();
-            if let Some(words) = words.filter(|_| word_mix > 0.0) {
-                mixed = mixed + words * word_mix;
-            }
-            if let Some(covers) = covers.filter(|_| cover_mix > 0.0) {
-                mixed = mixed * covers.pow_tensor_scalar(cover_mix);
-            }
+            // New tensors, never in place: `network` is the caller's.
+            let summed = match words.filter(|_| word_mix > 0.0) {
+                Some(words) => network + words * word_mix,
+                None => network.shallow_clone(),
+            };
+            let mixed = match covers.filter(|_| cover_mix > 0.0) {
+                Some(covers) => summed * covers.pow_tensor_scalar(cover_mix),
+                None => summed,
+            };
             let f1 = macro_f1(&mixed, actual, categories);
             if f1 > best.macro_f1 {
                 (best.words, best.covers, best.macro_f1) = (word_mix, cover_mix, f1);
