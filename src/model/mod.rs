@@ -162,23 +162,7 @@ impl FusionHeads {
         scale_channels: [i64; 3],
         words: &[String],
     ) -> Self {
-        let vocabulary = words.len() as i64 + 2;
-        let subwords = (config.subword_buckets > 0).then(|| {
-            SubwordBags::new(
-                words,
-                vocabulary,
-                config.subword_buckets,
-                crate::text::corpus::AUTHOR_MARK,
-            )
-        });
-        let text = TextEncoder::new(
-            &(path / "text"),
-            vocabulary,
-            config.word_dim,
-            config.lstm_hidden,
-            config.bidirectional_text,
-            subwords,
-        );
+        let text = text_encoder(&(path / "text"), config, words);
         let text_features = text.feature_width();
         let k = config.fused_channels;
         let fusions = scale_channels
@@ -383,6 +367,28 @@ impl FusionHeads {
         output.embeddings = raw / norm;
         output
     }
+}
+
+/// The LSTM text encoder over `words` (the run's known words in id order;
+/// the embedding table has two more rows, unknown and padding).
+fn text_encoder(path: &nn::Path, config: &ModelConfig, words: &[String]) -> TextEncoder {
+    let vocabulary = words.len() as i64 + 2;
+    let subwords = (config.subword_buckets > 0).then(|| {
+        SubwordBags::new(
+            words,
+            vocabulary,
+            config.subword_buckets,
+            crate::text::corpus::AUTHOR_MARK,
+        )
+    });
+    TextEncoder::new(
+        path,
+        vocabulary,
+        config.word_dim,
+        config.lstm_hidden,
+        config.bidirectional_text,
+        subwords,
+    )
 }
 
 /// Each scale's channel mean (0 until a run sets it) and spread (1), kept

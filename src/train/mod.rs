@@ -15,6 +15,7 @@ pub mod cover_classifier;
 pub(crate) mod covers;
 pub(crate) mod data;
 pub mod doubtful;
+mod fitted_classifiers;
 pub mod lease;
 pub(crate) mod mixes;
 pub mod parallel;

@@ -11,9 +11,8 @@ use super::averaging::WeightAverage;
 use super::batches::{BatchTensors, Dropouts, batch_tensors};
 use super::checkpoints::{Checkpoint, RunDir};
 use super::config::TrainConfig;
-use super::cover_classifier::{CoverFits, CoverProblem};
 use super::data::cover_statistics;
-use super::mixes::choose_mixes;
+use super::fitted_classifiers::{Fit, fit_classifiers, set_classifiers};
 use super::predict::Predictor;
 use super::run_data::RunData;
 use super::split::{epoch_rng, pk_batches};
@@ -380,7 +379,8 @@ impl<'a> Trainer<'a> {
             summary.train_accuracy = self.confusion(&self.data.train).accuracy();
         }
         let config = self.config;
-        let chosen = self.fit_classifiers(problem, cancel)?;
+        let chosen = fit_classifiers(&self.predictor(), (config, self.data), problem, cancel)?;
+        set_classifiers(&mut self.heads, &chosen, Fit::OnTraining);
         let (tables, held_out) = validation_tables(
             &self.predictor(),
             &self.data.dataset,
@@ -393,7 +393,7 @@ impl<'a> Trainer<'a> {
         if chosen.words.is_some() || chosen.covers.is_some() {
             summary.val_accuracy = tables.confusion.accuracy();
             summary.val_macro_f1 = tables.confusion.macro_f1();
-            self.set_classifiers(&chosen, Fit::OnLabelled);
+            set_classifiers(&mut self.heads, &chosen, Fit::OnLabelled);
             summary.word_classifier = chosen.words.map(|words| words.choice);
             summary.cover_classifier = chosen.covers.map(|fits| fits.choice);
             self.save(Checkpoint::Best)?;
@@ -422,111 +422,6 @@ impl<'a> Trainer<'a> {
             data.layout.device,
         ))
     }
-
-    /// Fits the classifiers kept beside the network, the word classifier
-    /// (see [`word_classifier::choose`]; `None` without `problem`) and the
-    /// cover classifier (see [`CoverProblem`]; `None` for a text-only run,
-    /// a model without one, or too few covers), chooses their weights
-    /// together on the validation books and sets the ones fitted on the
-    /// training books, for the validation figures. The caller keeps the
-    /// refitted ones.
-    fn fit_classifiers(
-        &mut self,
-        problem: Option<&word_classifier::Problem>,
-        cancel: &Cancel,
-    ) -> Result<Classifiers, TrainError> {
-        let (config, data) = (self.config, self.data);
-        let mut chosen = Classifiers::default();
-        if problem.is_none() && self.heads.cover_classifier.is_none() {
-            return Ok(chosen);
-        }
-        if data.validation.is_empty() {
-            return Ok(chosen);
-        }
-        let predictor = self.predictor();
-        let covers = match &predictor.heads.cover_classifier {
-            Some(_) if config.modalities != Modalities::Text => CoverProblem::new(
-                &predictor,
-                &data.dataset,
-                (&data.train, &data.validation),
-                config.seed,
-                cancel,
-            )?
-            .map(|covers| covers.choose(cancel))
-            .transpose()?,
-            _ => None,
-        };
-        let network = predictor.network_probabilities(
-            &data.dataset,
-            &data.validation,
-            config.modalities,
-            config.mask_ensemble,
-        );
-        let cover_validation = covers.as_ref().map(|fits| &fits.validation);
-        let cover_mix = match problem {
-            Some(problem) => {
-                let words = word_classifier::choose(problem, &network, cover_validation, cancel)?;
-                let cover_mix = words.cover_mix;
-                chosen.words = Some(words);
-                cover_mix
-            }
-            None => match cover_validation {
-                Some(validation) => {
-                    let actual: Vec<usize> = data
-                        .validation
-                        .iter()
-                        .map(|&i| data.dataset.examples[i].label)
-                        .collect();
-                    let categories = data.dataset.categories.len();
-                    choose_mixes(&network, (None, Some(validation)), &actual, categories).covers
-                }
-                None => 0.0,
-            },
-        };
-        chosen.covers = covers.map(|mut fits| {
-            fits.choice.mix = cover_mix;
-            fits
-        });
-        self.set_classifiers(&chosen, Fit::OnTraining);
-        Ok(chosen)
-    }
-
-    /// Puts the fitted classifiers of `chosen` into the heads, with their
-    /// weights beside the network.
-    fn set_classifiers(&mut self, chosen: &Classifiers, fit: Fit) {
-        if let (Some(words), Some(path)) = (&chosen.words, self.heads.word_bag.as_mut()) {
-            let fitted = match fit {
-                Fit::OnTraining => &words.on_training,
-                Fit::OnLabelled => &words.on_labelled,
-            };
-            path.set_classifier(&fitted.weights, &fitted.bias, words.choice.mix);
-        }
-        if let (Some(fits), Some(classifier)) =
-            (&chosen.covers, self.heads.cover_classifier.as_mut())
-        {
-            let fitted = match fit {
-                Fit::OnTraining => &fits.on_training,
-                Fit::OnLabelled => &fits.on_labelled,
-            };
-            classifier.set(&fits.for_heads(fitted), fits.choice.mix);
-        }
-    }
-}
-
-/// The classifiers fitted beside the network after the epochs.
-#[derive(Default)]
-struct Classifiers {
-    words: Option<word_classifier::Chosen>,
-    covers: Option<CoverFits>,
-}
-
-/// Which of a classifier's two fits the heads keep.
-#[derive(Clone, Copy)]
-enum Fit {
-    /// On the training books: what the validation figures report.
-    OnTraining,
-    /// On all labelled books: what the run keeps.
-    OnLabelled,
 }
 
 /// Trains one run and returns its summary; `on_event` hears every step and

@@ -35,7 +35,8 @@ pub struct WordClassifierChoice {
     pub balanced: bool,
     /// Weight of the classifier's softmax beside the network's (0: unused).
     pub mix: f64,
-    /// Validation macro-F1 of the network alone and with the classifier.
+    /// Validation macro-F1 of the network alone and with the fitted
+    /// classifiers (this one and the cover classifier, when there is one).
     pub network_macro_f1: f64,
     pub val_macro_f1: f64,
     /// Mean macro-F1 of the classifier alone over the folds that chose `C`
