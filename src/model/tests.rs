@@ -161,10 +161,13 @@ fn gradients_reach_every_head_and_not_the_frozen_trunk() {
     let mut per_piece: std::collections::BTreeMap<String, f64> = Default::default();
     for (name, variable) in heads_store.variables() {
         if !variable.requires_grad() {
-            // The word path's document frequencies and fitted classifier, and
-            // the covers' statistics, are data kept with the run, not weights.
+            // The word path's document frequencies and fitted classifier, the
+            // covers' statistics and the fitted cover classifier are data kept
+            // with the run, not weights.
             assert!(
-                name.starts_with("word_bag.") || name.starts_with("cover_statistics."),
+                ["word_bag.", "cover_statistics.", "cover_classifier."]
+                    .iter()
+                    .any(|kept| name.starts_with(kept)),
                 "{name}"
             );
             continue;
