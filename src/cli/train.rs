@@ -215,7 +215,7 @@ pub fn cache(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
 
 pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let device = training_device();
-    let print_epoch = |run: RunId, event: &TrainEvent| match event {
+    let print_progress = |run: RunId, event: &TrainEvent| match event {
         TrainEvent::Epoch {
             epoch,
             epochs,
@@ -238,7 +238,7 @@ pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
             run,
             args.epochs,
             device,
-            &mut &print_epoch,
+            &mut &print_progress,
             context.cancel,
         )?;
         vec![resumed]
@@ -254,7 +254,7 @@ pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
             parent,
             request,
             device,
-            &mut &print_epoch,
+            &mut &print_progress,
             context.cancel,
         )?;
         vec![tuned]
@@ -278,7 +278,7 @@ pub fn train(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
             dir,
             &request,
             (device, parallelism),
-            &print_epoch,
+            &print_progress,
             context.cancel,
         )?
     };
