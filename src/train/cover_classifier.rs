@@ -20,14 +20,14 @@ use super::word_classifier::{
 use crate::jobs::Cancel;
 use crate::model::cover_classifier::FittedCovers;
 
-/// scikit-learn's `C` tried. Far stronger regularisation than the words':
-/// 1,280 pooled maps of a random trunk, each a weak signal (on
-/// openlibrary_covers5's training books, 5-fold macro-F1 0.43 at 0.01 and
-/// 0.37 at 0.3).
+/// scikit-learn's `C` tried. Far stronger regularisation than the words'
+/// (0.3 to 30): 1,280 pooled maps of a random trunk, each a weak signal.
+/// The benchmark's openlibrary_covers5 runs chose 0.003 and 0.01.
 const STRENGTHS: [f64; 5] = [0.001, 0.003, 0.01, 0.03, 0.1];
 /// Labelled covers the folds choose `C` on at most (an even stratified
-/// sample beyond): ten settings' five folds over 5,953 covers' 1,280
-/// features took about 50 s on one core.
+/// sample beyond): the folds' fits cost time in proportion to their covers,
+/// and with 2,000 the folds and the two fits took 37 s after a one-epoch
+/// openlibrary_covers5 run (one core, the other busy).
 const CV_COVERS: usize = 2_000;
 /// Fewer training books with a cover than this: no cover classifier.
 const MIN_COVERS: usize = 10;
