@@ -487,7 +487,8 @@ fn weight_averaging_keeps_the_better_of_the_mean_and_the_best_epoch() {
 }
 
 #[test]
-fn a_run_with_subwords_learns_the_books_and_places_a_typed_description() {
+fn a_run_with_subwords_learns_the_books_places_a_typed_description_and_looks_at_covers_in_one_pass()
+{
     let (library_dir, library, _source) = twenty_book_library();
     drop(library);
     let mut config = tiny_config(Modalities::Fused);
@@ -513,5 +514,42 @@ fn a_run_with_subwords_learns_the_books_and_places_a_typed_description() {
     for (category, words) in common::CATEGORY_WORDS {
         let placement = run.embed_description(&words.join(" "));
         assert_eq!(placement.category, category, "{words:?}");
+    }
+
+    // Where the model looked on several covers, in one pass of the heads (as
+    // a list of suggestions asks), is where it looks on each alone.
+    let ids: Vec<_> = library
+        .book_summaries()
+        .unwrap()
+        .iter()
+        .map(|b| b.book_id)
+        .collect();
+    let texts = library.book_texts_of(&ids).unwrap();
+    let cache = run.feature_cache(&library).unwrap();
+    let covers: Vec<[tch::Tensor; 3]> = texts
+        .iter()
+        .map(|t| {
+            run.book_cover(&library, &cache, t.book_id, t.cover_hash.as_deref())
+                .unwrap()
+                .expect("every book has a cover")
+        })
+        .collect();
+    let together = run.attention_for_many(
+        texts
+            .iter()
+            .zip(&covers)
+            .map(|(t, c)| (t, c.each_ref().map(|m| m.shallow_clone())))
+            .collect(),
+    );
+    assert_eq!(together.len(), texts.len());
+    for ((text, cover), maps) in texts.iter().zip(&covers).zip(&together) {
+        let alone = run.attention_for(text, Some(cover.each_ref().map(|m| m.shallow_clone())));
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4);
+        for (a, b) in alone.heatmaps.iter().zip(&maps.heatmaps) {
+            assert!(a.len() == b.len() && close(a, b), "book {}", text.book_id);
+        }
+        assert!(close(&alone.image_weights, &maps.image_weights));
+        assert!(close(&alone.text_weights, &maps.text_weights));
+        assert_eq!(alone.counted_focus(), maps.counted_focus());
     }
 }

@@ -134,33 +134,63 @@ impl TrainedRun {
 
     /// CBAM's maps and the fusion weights for a book's text and trunk maps.
     pub fn attention_for(&self, text: &BookText, cover: Option<[Tensor; 3]>) -> AttentionMaps {
+        self.attention_of(self.example_of(text, cover))
+    }
+
+    /// [`TrainedRun::attention_for`] of several books in one pass of the
+    /// heads, in their order: a list of suggestions asks for ten, and one
+    /// pass each was most of a "more like this" answer's time.
+    pub fn attention_for_many(&self, books: Vec<(&BookText, [Tensor; 3])>) -> Vec<AttentionMaps> {
+        let examples = books
+            .into_iter()
+            .map(|(text, cover)| self.example_of(text, Some(cover)))
+            .collect();
+        self.attention_of_many(examples)
+    }
+
+    fn example_of(&self, text: &BookText, cover: Option<[Tensor; 3]>) -> Example {
         let (word_ids, bag) = self.words(&self.stems(text));
-        let example = Example {
+        Example {
             book_id: Some(text.book_id),
             label: 0,
             word_ids,
             bag,
             cover: cover.map(CoverMaps::Loaded),
-        };
-        self.attention_of(example)
+        }
     }
 
     /// [`TrainedRun::attention_for`] of an example already made.
     pub(crate) fn attention_of(&self, example: Example) -> AttentionMaps {
-        let dataset = self.dataset(vec![example]);
-        let batch = batch_tensors(&dataset, &[0], self.layout(), self.config.modalities, None);
+        self.attention_of_many(vec![example])
+            .pop()
+            .expect("one example, one answer")
+    }
+
+    /// [`TrainedRun::attention_of`] of several examples, in one pass.
+    fn attention_of_many(&self, examples: Vec<Example>) -> Vec<AttentionMaps> {
+        if examples.is_empty() {
+            return Vec::new();
+        }
+        let rows: Vec<usize> = (0..examples.len()).collect();
+        let dataset = self.dataset(examples);
+        let batch = batch_tensors(&dataset, &rows, self.layout(), self.config.modalities, None);
         let output = self.predictor().forward(&batch);
         let flat = |t: &Tensor| {
             Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1).to_device(Device::Cpu))
                 .unwrap_or_default()
         };
-        let scalar = |t: &Tensor| flat(t).first().copied().unwrap_or(0.0);
-        AttentionMaps {
-            grid: self.config.trunk.grid as usize,
-            heatmaps: output.heatmaps.iter().map(flat).collect(),
-            channel_weights: output.channel_weights.iter().map(flat).collect(),
-            image_weights: output.image_weights.iter().map(scalar).collect(),
-            text_weights: output.text_weights.iter().map(scalar).collect(),
-        }
+        rows.iter()
+            .map(|&row| {
+                let of_row = |t: &Tensor| flat(&t.get(row as i64));
+                let scalar = |t: &Tensor| of_row(t).first().copied().unwrap_or(0.0);
+                AttentionMaps {
+                    grid: self.config.trunk.grid as usize,
+                    heatmaps: output.heatmaps.iter().map(of_row).collect(),
+                    channel_weights: output.channel_weights.iter().map(of_row).collect(),
+                    image_weights: output.image_weights.iter().map(scalar).collect(),
+                    text_weights: output.text_weights.iter().map(scalar).collect(),
+                }
+            })
+            .collect()
     }
 }

@@ -168,6 +168,29 @@ fn explain(
         .map(|t| (t.book_id, t))
         .collect();
     let cache = run.feature_cache(library)?;
+    let share = |row: usize| {
+        let (image_weight, text_weight) = (index.image_weights[row], index.text_weights[row]);
+        image_weight / (image_weight + text_weight).max(f32::EPSILON)
+    };
+    // Where the model looked on each suggested cover that counted, all in
+    // one pass of the heads. A cover that did not count has no place the
+    // model looked (and its maps are not even read).
+    let mut looked_at = Vec::new();
+    for &(row, _) in &ranked {
+        let book_id = index.book_ids[row];
+        if let Some(text) = texts.get(&book_id).filter(|_| cover_counted(share(row)))
+            && let Some(cover) =
+                run.book_cover(library, &cache, book_id, text.cover_hash.as_deref())?
+        {
+            looked_at.push((text, cover));
+        }
+    }
+    let looked_ids: Vec<BookId> = looked_at.iter().map(|(text, _)| text.book_id).collect();
+    let focus_of: HashMap<BookId, [f32; 2]> = looked_ids
+        .into_iter()
+        .zip(run.attention_for_many(looked_at))
+        .filter_map(|(book_id, maps)| maps.counted_focus().map(|(x, y)| (book_id, [x, y])))
+        .collect();
     let mut suggestions = Vec::with_capacity(ranked.len());
     for (row, score) in ranked {
         let book_id = index.book_ids[row];
@@ -175,22 +198,8 @@ fn explain(
             .book_detail(book_id)?
             .ok_or_else(|| RecommendError::UnknownBook(book_id.to_string()))?;
         let (image_weight, text_weight) = (index.image_weights[row], index.text_weights[row]);
-        let image_share = image_weight / (image_weight + text_weight).max(f32::EPSILON);
-        // A cover that did not count has no place the model looked (and its
-        // maps are not even read).
-        let cover = match texts.get(&book_id).and_then(|t| t.cover_hash.as_deref()) {
-            Some(hash) if cover_counted(image_share) => {
-                run.book_cover(library, &cache, book_id, Some(hash))?
-            }
-            _ => None,
-        };
-        let focus = match (cover, texts.get(&book_id)) {
-            (Some(cover), Some(text)) if cover_counted(image_share) => run
-                .attention_for(text, Some(cover))
-                .counted_focus()
-                .map(|(x, y)| [x, y]),
-            _ => None,
-        };
+        let image_share = share(row);
+        let focus = focus_of.get(&book_id).copied();
         suggestions.push(Suggestion {
             book_id,
             external_id: detail.external_id,
