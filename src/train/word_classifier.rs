@@ -527,10 +527,7 @@ impl Problem {
         labelled: &[usize],
         stop: &Cancel,
     ) -> Result<(Setting, f64), TrainError> {
-        let settings: Vec<Setting> = [false, true]
-            .into_iter()
-            .flat_map(|balanced| STRENGTHS.map(|c| (c, balanced)))
-            .collect();
+        let settings = settings_grid(&STRENGTHS);
         cross_validate(
             &self.labels,
             labelled,
@@ -539,6 +536,15 @@ impl Problem {
             |fitted, scored| self.probabilities(fitted, scored),
         )
     }
+}
+
+/// Every strength of `strengths` with books weighted alike, then every one
+/// with categories balanced: the grid the folds choose from.
+pub(super) fn settings_grid(strengths: &[f64]) -> Vec<Setting> {
+    [false, true]
+        .into_iter()
+        .flat_map(|balanced| strengths.iter().map(move |&c| (c, balanced)))
+        .collect()
 }
 
 /// The setting with the best mean macro-F1 over [`FOLDS`] stratified folds

@@ -301,6 +301,15 @@ fn retrieval_table(ui: &mut egui::Ui, tables: &ValidationTables) {
         });
 }
 
+/// How a fitted classifier weighted its books, in words.
+fn weighting(balanced: bool) -> &'static str {
+    if balanced {
+        "categories balanced"
+    } else {
+        "books weighted alike"
+    }
+}
+
 /// What the cover classifier beside the network was, and how strongly it
 /// counted.
 fn cover_classifier_line(covers: &CoverClassifierChoice) -> String {
@@ -316,11 +325,7 @@ fn cover_classifier_line(covers: &CoverClassifierChoice) -> String {
     format!(
         "Cover classifier beside the network: C {}, {}, power {} ({alone})",
         covers.c,
-        if covers.balanced {
-            "categories balanced"
-        } else {
-            "books weighted alike"
-        },
+        weighting(covers.balanced),
         covers.mix,
     )
 }
@@ -337,11 +342,7 @@ fn word_classifier_line(words: &WordClassifierChoice) -> String {
     format!(
         "Word classifier beside the network: C {}, {}, weight {}; validation macro-F1 {:.3} for the network, {:.3} with the fitted classifiers",
         words.c,
-        if words.balanced {
-            "categories balanced"
-        } else {
-            "books weighted alike"
-        },
+        weighting(words.balanced),
         words.mix,
         words.network_macro_f1,
         words.val_macro_f1
