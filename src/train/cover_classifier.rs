@@ -13,10 +13,9 @@ use tch::{Kind, Tensor};
 
 use super::TrainError;
 use super::data::Dataset;
+use super::folds::{cross_validate, cross_validation_sample, settings_grid};
 use super::predict::Predictor;
-use super::word_classifier::{
-    Fitted, Inputs, Setting, cross_validate, cross_validation_sample, fit_grid,
-};
+use super::word_classifier::{Fitted, Inputs, Setting, fit_grid};
 use crate::jobs::Cancel;
 use crate::model::cover_classifier::FittedCovers;
 
@@ -143,10 +142,7 @@ impl CoverProblem {
     /// labelled covers (an even sample of at most [`CV_COVERS`]), then the fits on
     /// the training covers and on all of them.
     pub(crate) fn choose(&self, stop: &Cancel) -> Result<CoverFits, TrainError> {
-        let settings: Vec<Setting> = [false, true]
-            .into_iter()
-            .flat_map(|balanced| STRENGTHS.map(|c| (c, balanced)))
-            .collect();
+        let settings = settings_grid(&STRENGTHS);
         let sample = cross_validation_sample(&self.labels, self.seed, CV_COVERS);
         let ((c, balanced), cv_macro_f1) = cross_validate(
             &self.labels,
@@ -182,12 +178,9 @@ impl CoverProblem {
         stop: &Cancel,
     ) -> Result<Vec<Fitted>, TrainError> {
         let device = self.features.device();
-        let index = Tensor::from_slice(&rows.iter().map(|&r| r as i64).collect::<Vec<_>>())
-            .to_device(device);
         let labels: Vec<i64> = rows.iter().map(|&r| self.labels[r] as i64).collect();
-        let features = self.features.index_select(0, &index);
         fit_grid(
-            Inputs::Dense(&features),
+            Inputs::Dense(&self.features_of(rows)),
             &Tensor::from_slice(&labels).to_device(device),
             (self.features.size()[1], self.categories),
             settings,
@@ -201,16 +194,16 @@ impl CoverProblem {
 
     /// The softmax of `fitted` on `rows`, `[rows, categories]`.
     fn probabilities(&self, fitted: &Fitted, rows: &[usize]) -> Tensor {
+        tch::no_grad(|| {
+            (self.features_of(rows).matmul(&fitted.weights) + &fitted.bias).softmax(1, Kind::Float)
+        })
+    }
+
+    /// The standardised features of `rows`, `[rows, features]`.
+    fn features_of(&self, rows: &[usize]) -> Tensor {
         let index = Tensor::from_slice(&rows.iter().map(|&r| r as i64).collect::<Vec<_>>())
             .to_device(self.features.device());
-        tch::no_grad(|| {
-            (self
-                .features
-                .index_select(0, &index)
-                .matmul(&fitted.weights)
-                + &fitted.bias)
-                .softmax(1, Kind::Float)
-        })
+        self.features.index_select(0, &index)
     }
 
     /// The softmax of `fitted` on every validation book, uniform where it

@@ -16,6 +16,7 @@ pub(crate) mod covers;
 pub(crate) mod data;
 pub mod doubtful;
 mod fitted_classifiers;
+mod folds;
 pub mod lease;
 pub(crate) mod mixes;
 pub mod parallel;

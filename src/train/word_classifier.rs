@@ -14,8 +14,8 @@ use tch::{Device, Kind, Tensor};
 
 use super::TrainError;
 use super::data::Dataset;
+use super::folds::{cross_validate, cross_validation_sample, settings_grid};
 use super::mixes::choose_mixes;
-use super::split::stratified_folds;
 use crate::eval::ConfusionMatrix;
 use crate::jobs::{Cancel, is_cancelled};
 use crate::model::word_bag::{BagInput, bag_sum};
@@ -236,8 +236,6 @@ fn bucket_rows<'a>(bags: impl Iterator<Item = &'a [(i64, f32)]>) -> (Vec<i64>, H
     (used, rows)
 }
 
-/// Folds of the cross-validation that chooses `C` and the class weighting.
-const FOLDS: usize = 5;
 /// Labelled books the folds are drawn from at most (see
 /// [`Problem::cross_validation_sample`]); the benchmark's sets (6,000
 /// books at most) use all of theirs.
@@ -520,7 +518,7 @@ impl Problem {
         tch::no_grad(|| (bag_sum(&fitted.weights, &bags) + &fitted.bias).softmax(1, Kind::Float))
     }
 
-    /// The grid point with the best mean macro-F1 over [`FOLDS`] stratified
+    /// The grid point with the best mean macro-F1 over five stratified
     /// folds of `labelled` (the first one on ties), with that mean.
     fn cross_validated_strength(
         &self,
@@ -536,67 +534,6 @@ impl Problem {
             |fitted, scored| self.probabilities(fitted, scored),
         )
     }
-}
-
-/// Every strength of `strengths` with books weighted alike, then every one
-/// with categories balanced: the grid the folds choose from.
-pub(super) fn settings_grid(strengths: &[f64]) -> Vec<Setting> {
-    [false, true]
-        .into_iter()
-        .flat_map(|balanced| strengths.iter().map(move |&c| (c, balanced)))
-        .collect()
-}
-
-/// The setting with the best mean macro-F1 over [`FOLDS`] stratified folds
-/// of `labelled` (rows of `labels`, of `categories` categories; the first
-/// setting on ties), with that mean: `fit` fits every setting on a fold's
-/// other rows, `probabilities` scores one fit on the fold's rows.
-pub(super) fn cross_validate(
-    labels: &[usize],
-    labelled: &[usize],
-    (settings, seed, categories): (&[Setting], u64, usize),
-    mut fit: impl FnMut(&[usize]) -> Result<Vec<Fitted>, TrainError>,
-    probabilities: impl Fn(&Fitted, &[usize]) -> Tensor,
-) -> Result<(Setting, f64), TrainError> {
-    let labels_of = |rows: &[usize]| -> Vec<usize> { rows.iter().map(|&r| labels[r]).collect() };
-    let folds = if labelled.len() >= 2 * FOLDS {
-        FOLDS
-    } else {
-        2
-    };
-    let fold_of = stratified_folds(&labels_of(labelled), folds, seed);
-    let part = |fold: usize, inside: bool| -> Vec<usize> {
-        (0..labelled.len())
-            .filter(|&i| (fold_of[i] == fold) == inside)
-            .map(|i| labelled[i])
-            .collect()
-    };
-    let mut totals = vec![0.0; settings.len()];
-    for fold in 0..folds {
-        let (fitting, scored) = (part(fold, false), part(fold, true));
-        let actual = labels_of(&scored);
-        for (total, fitted) in totals.iter_mut().zip(fit(&fitting)?) {
-            *total += macro_f1(&probabilities(&fitted, &scored), &actual, categories);
-        }
-    }
-    let mut best = (settings[0], f64::NEG_INFINITY);
-    for (&setting, total) in settings.iter().zip(totals) {
-        if total / folds as f64 > best.1 {
-            best = (setting, total / folds as f64);
-        }
-    }
-    Ok(best)
-}
-
-/// The rows of `labels` the folds choose `C` on: all of them up to `most`,
-/// else an even stratified sample of about that many.
-pub(super) fn cross_validation_sample(labels: &[usize], seed: u64, most: usize) -> Vec<usize> {
-    let parts = labels.len().div_ceil(most);
-    if parts <= 1 {
-        return (0..labels.len()).collect();
-    }
-    let part_of = stratified_folds(labels, parts, seed ^ 0x5A3D);
-    (0..labels.len()).filter(|&row| part_of[row] == 0).collect()
 }
 
 /// Held while fits are prepared, so that a run's [`choose`] waits for the
