@@ -149,7 +149,7 @@ impl TrainedRun {
     }
 
     fn example_of(&self, text: &BookText, cover: Option<[Tensor; 3]>) -> Example {
-        let (word_ids, bag) = self.words(&self.stems(text));
+        let (word_ids, bag) = self.words(&self.tokens(text));
         Example {
             book_id: Some(text.book_id),
             label: 0,

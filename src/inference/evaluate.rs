@@ -113,7 +113,7 @@ fn csv_examples(
             },
             _ => None,
         };
-        let (word_ids, bag) = run.words(&run.stems(&text));
+        let (word_ids, bag) = run.words(&run.tokens(&text));
         examples.push(Example {
             book_id: library.book_id_by_external(&item.book.external_id)?,
             label,

@@ -23,6 +23,7 @@ use crate::jobs::{Cancel, OnProgress};
 use crate::model::FusionHeads;
 use crate::model::trunk::Vgg16Trunk;
 use crate::store::{BookId, BookText, Library, Modalities, RunId, RunStatus};
+use crate::text::preprocess::Token;
 use crate::text::{Vocab, WordBagWeights, corpus, preprocess};
 use crate::train::batches::Layout;
 use crate::train::covers::{CachedCovers, CoverMaps};
@@ -99,7 +100,7 @@ impl TrainedRun {
         let word_bag = heads
             .word_bag
             .as_ref()
-            .map(|path| WordBagWeights::from_idf(path.idf_values()));
+            .map(|path| WordBagWeights::from_idf(path.idf_values(), model_config.word_bag_buckets));
         Ok(Self {
             run_id,
             word_bag,
@@ -115,26 +116,41 @@ impl TrainedRun {
         })
     }
 
+    /// A book's tokens, as the run reads its text.
+    pub fn tokens(&self, text: &BookText) -> Vec<Token> {
+        let language = corpus::book_language(text);
+        corpus::book_tokens(text, &language)
+    }
+
     /// A book's stems, as the run reads its text.
     pub fn stems(&self, text: &BookText) -> Vec<String> {
-        let language = corpus::book_language(text);
-        corpus::book_stems(text, &language)
+        self.tokens(text).into_iter().map(|t| t.stem).collect()
     }
 
-    /// The stems of a typed description (language detected, English otherwise).
-    pub fn query_stems(&self, description: &str) -> Vec<String> {
+    /// The tokens of a typed description (language detected, English
+    /// otherwise).
+    pub fn query_tokens(&self, description: &str) -> Vec<Token> {
         let language = preprocess::detect_language(description).unwrap_or_else(|| "en".into());
-        preprocess::tokens(description, &language)
+        preprocess::tokens_with_words(description, &language)
     }
 
-    /// The word ids and word bag of a text's stems, as the run reads them.
-    fn words(&self, stems: &[String]) -> (Vec<i64>, Vec<(i64, f32)>) {
+    /// The stems of a typed description.
+    pub fn query_stems(&self, description: &str) -> Vec<String> {
+        self.query_tokens(description)
+            .into_iter()
+            .map(|t| t.stem)
+            .collect()
+    }
+
+    /// The word ids and word bag of a text's tokens, as the run reads them.
+    fn words(&self, tokens: &[Token]) -> (Vec<i64>, Vec<(i64, f32)>) {
         let bag = self
             .word_bag
             .as_ref()
-            .map(|weights| weights.bag(stems))
+            .map(|weights| weights.bag(tokens))
             .unwrap_or_default();
-        (word_ids(&self.vocab, stems, self.config.max_words), bag)
+        let stems: Vec<&str> = tokens.iter().map(|t| t.stem.as_str()).collect();
+        (word_ids(&self.vocab, &stems, self.config.max_words), bag)
     }
 
     fn layout(&self) -> Layout {
@@ -210,7 +226,7 @@ impl TrainedRun {
 
     /// A typed description, embedded with the text modality alone.
     pub fn embed_description(&self, description: &str) -> Placement {
-        let (word_ids, bag) = self.words(&self.query_stems(description));
+        let (word_ids, bag) = self.words(&self.query_tokens(description));
         let example = Example {
             book_id: None,
             label: 0,
@@ -280,7 +296,7 @@ impl TrainedRun {
             let cover = hash
                 .filter(|_| reads_covers)
                 .and_then(|hash| covers.entry(hash));
-            let (word_ids, bag) = self.words(&self.stems(&text));
+            let (word_ids, bag) = self.words(&self.tokens(&text));
             examples.push(Example {
                 book_id: Some(text.book_id),
                 label: 0,

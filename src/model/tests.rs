@@ -49,6 +49,7 @@ fn tiny_config() -> ModelConfig {
         bidirectional_text: true,
         subword_buckets: 16,
         word_bag_buckets: 32,
+        character_buckets: 16,
         standardize_covers: true,
         train_block5: false,
         cover_classifier: true,

@@ -1,20 +1,54 @@
-//! A book's words and word pairs as a bag of hashed features with TF-IDF
-//! weights: what the model's linear word path reads beside the LSTM (see
-//! `model::word_bag`). A linear model over exactly these features (TF-IDF
-//! over words and word pairs, logistic regression) beat the LSTM alone on
-//! held-out books of every benchmark set; the path lets the network learn
-//! what that model learns, and the LSTM add what it can.
+//! A book's words and word pairs, and the character n-grams of its words, as
+//! a bag of hashed features with TF-IDF weights: what the model's linear
+//! word path and its word classifier read beside the LSTM (see
+//! `model::word_bag`). A linear model over words and word pairs (TF-IDF,
+//! logistic regression) beat the LSTM alone on held-out books of every
+//! benchmark set; the path lets the network learn what that model learns,
+//! and the LSTM add what it can.
 //!
-//! Features are hashed (FNV-1a of the stem, or of `stem stem` for a pair)
-//! into a fixed number of buckets, so a run needs no feature vocabulary of
-//! its own, and a typed description's words find their buckets. The inverse
-//! document frequencies come from the library's books when the run starts
-//! and are kept in its checkpoint; a bucket no library book has gets weight
-//! 0, so words the run never saw add nothing (as scikit-learn ignores them).
+//! Features are hashed (FNV-1a of the stem, of `stem stem` for a pair, of a
+//! piece of ` word ` for a character n-gram) into a fixed number of buckets,
+//! so a run needs no feature vocabulary of its own, and a typed
+//! description's words find their buckets. Words and pairs take the first
+//! `words` buckets, the character n-grams (scikit-learn's `char_wb`, 2 to 5
+//! characters) the `characters` buckets after them; each block is scaled to
+//! unit length on its own, as scikit-learn's union of two vectorisers is.
+//! The inverse document frequencies come from the library's books when the
+//! run starts and are kept in its checkpoint; a bucket no library book has
+//! gets weight 0, so words the run never saw add nothing (as scikit-learn
+//! ignores them), and so does a character n-gram only one book has
+//! (`min_df=2`).
 
-/// Buckets of the hashed features in `train`'s defaults: room for the words
-/// and word pairs of a few thousand synopses with few collisions.
+use crate::text::preprocess::Token;
+
+/// Buckets of the hashed words and word pairs in `train`'s defaults: room
+/// for the words and word pairs of a few thousand synopses with few
+/// collisions.
 pub const DEFAULT_BUCKETS: i64 = 1 << 17;
+
+/// Buckets of the hashed character n-grams in `train`'s defaults.
+pub const DEFAULT_CHARACTER_BUCKETS: i64 = 1 << 18;
+
+/// The shortest and longest character n-grams.
+const CHARACTER_GRAMS: std::ops::RangeInclusive<usize> = 2..=5;
+
+/// Books a character n-gram must be in to count (scikit-learn's `min_df`).
+const CHARACTER_MIN_BOOKS: u32 = 2;
+
+/// The two blocks of a bag's buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BagShape {
+    /// Buckets of words and word pairs, first.
+    pub words: i64,
+    /// Buckets of character n-grams, after the words' (0: none).
+    pub characters: i64,
+}
+
+impl BagShape {
+    pub fn total(self) -> i64 {
+        self.words + self.characters
+    }
+}
 
 fn fnv1a(parts: &[&str]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -45,24 +79,67 @@ pub fn feature_buckets(stems: &[impl AsRef<str>], buckets: i64) -> Vec<i64> {
         .collect()
 }
 
+/// The bucket of every character n-gram of every word, as scikit-learn's
+/// `char_wb` cuts them: each word padded with a space on both sides, every
+/// n-gram of 2 to 5 characters, a padded word shorter than `n` once.
+/// Buckets are offset by `shape.words`.
+pub fn character_buckets(words: &[impl AsRef<str>], shape: BagShape) -> Vec<i64> {
+    if shape.characters <= 0 {
+        return Vec::new();
+    }
+    let modulo = shape.characters as u64;
+    let mut buckets = Vec::new();
+    for word in words {
+        let padded: Vec<char> = std::iter::once(' ')
+            .chain(word.as_ref().chars())
+            .chain(std::iter::once(' '))
+            .collect();
+        for n in CHARACTER_GRAMS {
+            if padded.len() < n {
+                let whole: String = padded.iter().collect();
+                buckets.push(shape.words + (fnv1a(&[&whole]) % modulo) as i64);
+                break;
+            }
+            for gram in padded.windows(n) {
+                let gram: String = gram.iter().collect();
+                buckets.push(shape.words + (fnv1a(&[&gram]) % modulo) as i64);
+            }
+        }
+    }
+    buckets
+}
+
+/// A text's word and pair buckets, then its character n-gram buckets.
+fn text_buckets(tokens: &[Token], shape: BagShape) -> (Vec<i64>, Vec<i64>) {
+    let stems: Vec<&str> = tokens.iter().map(|t| t.stem.as_str()).collect();
+    let words: Vec<&str> = tokens.iter().map(|t| t.word.as_str()).collect();
+    (
+        feature_buckets(&stems, shape.words),
+        character_buckets(&words, shape),
+    )
+}
+
 /// The inverse document frequency of every bucket, learnt from a corpus.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WordBagWeights {
     idf: Vec<f32>,
+    word_buckets: i64,
 }
 
 impl WordBagWeights {
     /// scikit-learn's smoothed IDF, `ln((1 + n) / (1 + df)) + 1`, over the
-    /// documents' buckets; 0 for buckets no document has.
-    pub fn from_documents<'a, S: AsRef<str> + 'a>(
-        documents: impl IntoIterator<Item = &'a [S]>,
-        buckets: i64,
+    /// documents' buckets; 0 for buckets no document has, and for character
+    /// n-grams fewer than two documents have.
+    pub fn from_documents<'a>(
+        documents: impl IntoIterator<Item = &'a [Token]>,
+        shape: BagShape,
     ) -> Self {
-        let mut document_frequency = vec![0u32; buckets.max(1) as usize];
+        let mut document_frequency = vec![0u32; shape.total().max(1) as usize];
         let mut count = 0usize;
-        for stems in documents {
+        for tokens in documents {
             count += 1;
-            let mut seen = feature_buckets(stems, buckets);
+            let (mut seen, characters) = text_buckets(tokens, shape);
+            seen.extend(characters);
             seen.sort_unstable();
             seen.dedup();
             for bucket in seen {
@@ -71,35 +148,55 @@ impl WordBagWeights {
         }
         let idf = document_frequency
             .into_iter()
-            .map(|df| {
-                if df == 0 {
+            .enumerate()
+            .map(|(bucket, df)| {
+                let least = if (bucket as i64) < shape.words {
+                    1
+                } else {
+                    CHARACTER_MIN_BOOKS
+                };
+                if df < least {
                     0.0
                 } else {
                     (((1 + count) as f64 / (1 + df) as f64).ln() + 1.0) as f32
                 }
             })
             .collect();
-        Self { idf }
+        Self {
+            idf,
+            word_buckets: shape.words,
+        }
     }
 
-    /// Weights read back from a run's checkpoint.
-    pub fn from_idf(idf: Vec<f32>) -> Self {
-        Self { idf }
+    /// Weights read back from a run's checkpoint: the first `word_buckets`
+    /// are the words', the rest the character n-grams'.
+    pub fn from_idf(idf: Vec<f32>, word_buckets: i64) -> Self {
+        Self { idf, word_buckets }
     }
 
     pub fn idf(&self) -> &[f32] {
         &self.idf
     }
 
-    pub fn buckets(&self) -> i64 {
-        self.idf.len() as i64
+    pub fn shape(&self) -> BagShape {
+        BagShape {
+            words: self.word_buckets,
+            characters: (self.idf.len() as i64 - self.word_buckets).max(0),
+        }
     }
 
     /// The text's features and their weights: sublinear term frequency
-    /// (`1 + ln tf`) times IDF, scaled to unit length; buckets of weight 0
-    /// are left out.
-    pub fn bag(&self, stems: &[impl AsRef<str>]) -> Vec<(i64, f32)> {
-        let mut features = feature_buckets(stems, self.buckets());
+    /// (`1 + ln tf`) times IDF, each block (words and pairs, character
+    /// n-grams) scaled to unit length; buckets of weight 0 are left out.
+    pub fn bag(&self, tokens: &[Token]) -> Vec<(i64, f32)> {
+        let (words, characters) = text_buckets(tokens, self.shape());
+        let mut bag = self.block(words);
+        bag.extend(self.block(characters));
+        bag
+    }
+
+    /// One block's weighted features, of unit length.
+    fn block(&self, mut features: Vec<i64>) -> Vec<(i64, f32)> {
         features.sort_unstable();
         let mut bag: Vec<(i64, f32)> = Vec::new();
         for chunk in features.chunk_by(|a, b| a == b) {
@@ -123,6 +220,22 @@ impl WordBagWeights {
 mod tests {
     use super::*;
 
+    /// Tokens whose words are their stems.
+    fn tokens(words: &[&str]) -> Vec<Token> {
+        words
+            .iter()
+            .map(|w| Token {
+                stem: w.to_string(),
+                word: w.to_string(),
+            })
+            .collect()
+    }
+
+    const WORDS_ONLY: BagShape = BagShape {
+        words: 1 << 20,
+        characters: 0,
+    };
+
     #[test]
     fn words_and_neighbouring_pairs_are_features() {
         let buckets = feature_buckets(&["sea", "ship", "sea"], 1 << 20);
@@ -134,10 +247,30 @@ mod tests {
     }
 
     #[test]
+    fn character_grams_are_cut_as_scikit_learns_char_wb() {
+        let shape = BagShape {
+            words: 10,
+            characters: 1 << 30,
+        };
+        // " ab " gives 3 bigrams, 2 trigrams, 1 four-gram, and is shorter
+        // than 5: counted once more whole. " a " gives 2 bigrams, 1
+        // trigram, then once whole (it is shorter than 4).
+        let grams = character_buckets(&["ab"], shape);
+        assert_eq!(grams.len(), 3 + 2 + 1 + 1);
+        assert_eq!(grams[5], grams[6], "the whole padded word, twice");
+        assert_eq!(character_buckets(&["a"], shape).len(), 2 + 1 + 1);
+        assert!(grams.iter().all(|&b| b >= 10), "after the words' buckets");
+        let hash = |s: &str| 10 + (fnv1a(&[s]) % (1 << 30)) as i64;
+        assert_eq!(grams[0], hash(" a"));
+        assert_eq!(grams[3], hash(" ab"));
+        assert!(character_buckets(&["ab"], WORDS_ONLY).is_empty());
+    }
+
+    #[test]
     fn weights_are_tf_idf_of_unit_length_and_unseen_words_count_nothing() {
-        let documents: Vec<Vec<&str>> = vec![vec!["sea", "ship"], vec!["sea", "war"]];
-        let weights = WordBagWeights::from_documents(documents.iter().map(Vec::as_slice), 1 << 20);
-        let bag = weights.bag(&["sea", "sea", "ship", "moon"]);
+        let documents = [tokens(&["sea", "ship"]), tokens(&["sea", "war"])];
+        let weights = WordBagWeights::from_documents(documents.iter().map(Vec::as_slice), WORDS_ONLY);
+        let bag = weights.bag(&tokens(&["sea", "sea", "ship", "moon"]));
         // sea (tf 2, in both books), ship (tf 1, in one), `sea sea` and
         // `sea ship` (`sea sea` is in no book); moon and `ship moon` unseen.
         assert_eq!(bag.len(), 3, "{bag:?}");
@@ -151,6 +284,38 @@ mod tests {
         let idf_ship = (3.0f32 / 2.0).ln() + 1.0;
         let ratio = weight_of(&["sea"]) / weight_of(&["ship"]);
         assert!((ratio - (1.0 + 2f32.ln()) * idf_sea / idf_ship).abs() < 1e-5);
-        assert!(weights.bag(&["moon"]).is_empty());
+        assert!(weights.bag(&tokens(&["moon"])).is_empty());
+    }
+
+    #[test]
+    fn character_grams_of_two_books_or_more_count_in_a_block_of_their_own() {
+        let shape = BagShape {
+            words: 1 << 20,
+            characters: 1 << 20,
+        };
+        // Stems differ from words: the grams are cut from the words.
+        let sailing = |stem: &str| Token {
+            stem: stem.into(),
+            word: "sailing".into(),
+        };
+        let documents = [vec![sailing("sail")], vec![sailing("sailer")], tokens(&["zq"])];
+        let weights = WordBagWeights::from_documents(documents.iter().map(Vec::as_slice), shape);
+        let bag = weights.bag(&[sailing("sail"), Token {
+            stem: "zq".into(),
+            word: "zq".into(),
+        }]);
+        let (words, characters): (Vec<_>, Vec<_>) =
+            bag.iter().partition(|(bucket, _)| *bucket < shape.words);
+        // sail and zq; `sail zq` is in no book.
+        assert_eq!(words.len(), 2, "{words:?}");
+        // sailing's grams are in two books; zq's in one, so they count nothing.
+        let sailing_grams = character_buckets(&["sailing"], shape);
+        assert!(characters.iter().all(|(b, _)| sailing_grams.contains(b)));
+        assert!(!characters.is_empty());
+        for block in [&words, &characters] {
+            let norm: f32 = block.iter().map(|(_, w)| w * w).sum();
+            assert!((norm - 1.0).abs() < 1e-5, "each block of unit length");
+        }
+        assert_eq!(weights.shape(), shape);
     }
 }

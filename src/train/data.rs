@@ -142,7 +142,7 @@ pub(crate) fn build_dataset(
             word_ids: word_ids(vocab, &stems, max_words),
             bag: word_bag
                 .as_ref()
-                .map(|weights| weights.bag(&stems))
+                .map(|weights| weights.bag(document))
                 .unwrap_or_default(),
             cover,
         });
@@ -194,14 +194,9 @@ pub(crate) fn library_dataset(
 /// The linear word path's weights learnt from the library's books (labelled
 /// or not), when the run's model has the path.
 fn library_word_bag(library_text: &corpus::Corpus, config: &TrainConfig) -> Option<WordBagWeights> {
-    let buckets = config.model.word_bag_buckets;
-    (buckets > 0).then(|| {
-        let stems: Vec<Vec<&str>> = library_text
-            .documents
-            .iter()
-            .map(|document| document.iter().map(|t| t.stem.as_str()).collect())
-            .collect();
-        WordBagWeights::from_documents(stems.iter().map(Vec::as_slice), buckets)
+    let shape = config.model.bag_shape();
+    (shape.words > 0).then(|| {
+        WordBagWeights::from_documents(library_text.documents.iter().map(Vec::as_slice), shape)
     })
 }
 

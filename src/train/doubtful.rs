@@ -22,7 +22,8 @@ use super::word_classifier::{Inputs, STRENGTHS, bags_of, fit_grid, macro_f1, use
 use crate::jobs::{Cancel, OnProgress, Progress, is_cancelled};
 use crate::model::word_bag::bag_sum;
 use crate::store::{BookId, Library};
-use crate::text::{WordBagWeights, corpus, word_bag::DEFAULT_BUCKETS};
+use crate::text::word_bag::{BagShape, DEFAULT_BUCKETS};
+use crate::text::{WordBagWeights, corpus};
 
 /// A book whose category the model disputes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,12 +46,13 @@ pub struct DoubtfulLabel {
 fn labelled_bags(library: &mut Library) -> Result<(Dataset, Vec<BookId>), TrainError> {
     let text = corpus::library_corpus(library)?;
     let categories = crate::store::sorted_categories(text.categories.iter());
-    let stems: Vec<Vec<&str>> = text
-        .documents
-        .iter()
-        .map(|document| document.iter().map(|t| t.stem.as_str()).collect())
-        .collect();
-    let weights = WordBagWeights::from_documents(stems.iter().map(Vec::as_slice), DEFAULT_BUCKETS);
+    // Words and pairs only: the folds fit once per book, and character
+    // n-grams would make each fit several times slower.
+    let shape = BagShape {
+        words: DEFAULT_BUCKETS,
+        characters: 0,
+    };
+    let weights = WordBagWeights::from_documents(text.documents.iter().map(Vec::as_slice), shape);
     let mut dataset = Dataset {
         examples: Vec::new(),
         categories: categories.clone(),
@@ -64,7 +66,7 @@ fn labelled_bags(library: &mut Library) -> Result<(Dataset, Vec<BookId>), TrainE
                 book_id: Some(text.book_ids[row]),
                 label,
                 word_ids: Vec::new(),
-                bag: weights.bag(&stems[row]),
+                bag: weights.bag(&text.documents[row]),
                 cover: None,
             });
             books.push(text.book_ids[row]);

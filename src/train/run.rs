@@ -418,7 +418,7 @@ impl<'a> Trainer<'a> {
         Some(word_classifier::Problem::new(
             &data.dataset,
             (&data.train, &data.validation),
-            (config.model.word_bag_buckets, config.seed),
+            (config.model.bag_shape().total(), config.seed),
             data.layout.device,
         ))
     }
