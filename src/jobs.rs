@@ -264,6 +264,21 @@ mod tests {
         assert_eq!(nice_of_this_thread(), before);
     }
 
+    /// A thread a lowered thread starts runs as low (what keeps a training
+    /// run's word-classifier folds, and a sweep's runs, below the window's
+    /// threads without lowering the folds of a headless run).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn threads_started_by_a_lowered_thread_are_lowered_too() {
+        let inherited = std::thread::spawn(|| {
+            lower_thread_priority();
+            std::thread::scope(|scope| scope.spawn(nice_of_this_thread).join().unwrap())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(inherited, 19);
+    }
+
     fn wait<T: Send + 'static>(job: &mut Job<T>) -> JobOutcome<T> {
         let deadline = Instant::now() + std::time::Duration::from_secs(10);
         loop {

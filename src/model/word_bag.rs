@@ -173,16 +173,27 @@ mod tests {
         };
         let mut path = WordBagPath::new(&store.root(), shape, 3, 2);
         tch::no_grad(|| {
-            path.vectors.copy_(&Tensor::randn([4, BAG_WIDTH], (Kind::Float, Device::Cpu)));
+            path.vectors
+                .copy_(&Tensor::randn([4, BAG_WIDTH], (Kind::Float, Device::Cpu)));
         });
         let classifier = Tensor::arange(16, (Kind::Float, Device::Cpu)).view([8, 2]);
-        path.set_classifier(&classifier, &Tensor::zeros([2], (Kind::Float, Device::Cpu)), 1.0);
+        path.set_classifier(
+            &classifier,
+            &Tensor::zeros([2], (Kind::Float, Device::Cpu)),
+            1.0,
+        );
         let bags = |rows: &[&[(i64, f32)]]| BagInput::from_rows(rows.iter().copied(), Device::Cpu);
         let words_only = bags(&[&[(1, 0.6), (3, 0.8)]]);
         let with_grams = bags(&[&[(1, 0.6), (3, 0.8), (6, 1.0)]]);
         assert_eq!(path.vectors.size(), [4, BAG_WIDTH], "no rows for the grams");
-        assert!(path.forward(&words_only).allclose(&path.forward(&with_grams), 1e-6, 1e-6, false));
+        assert!(
+            path.forward(&words_only)
+                .allclose(&path.forward(&with_grams), 1e-6, 1e-6, false)
+        );
         let gained = path.classifier_logits(&with_grams) - path.classifier_logits(&words_only);
-        assert_eq!(Vec::<f32>::try_from(gained.view([-1])).unwrap(), [12.0, 13.0]);
+        assert_eq!(
+            Vec::<f32>::try_from(gained.view([-1])).unwrap(),
+            [12.0, 13.0]
+        );
     }
 }

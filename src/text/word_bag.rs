@@ -269,7 +269,8 @@ mod tests {
     #[test]
     fn weights_are_tf_idf_of_unit_length_and_unseen_words_count_nothing() {
         let documents = [tokens(&["sea", "ship"]), tokens(&["sea", "war"])];
-        let weights = WordBagWeights::from_documents(documents.iter().map(Vec::as_slice), WORDS_ONLY);
+        let weights =
+            WordBagWeights::from_documents(documents.iter().map(Vec::as_slice), WORDS_ONLY);
         let bag = weights.bag(&tokens(&["sea", "sea", "ship", "moon"]));
         // sea (tf 2, in both books), ship (tf 1, in one), `sea sea` and
         // `sea ship` (`sea sea` is in no book); moon and `ship moon` unseen.
@@ -298,12 +299,19 @@ mod tests {
             stem: stem.into(),
             word: "sailing".into(),
         };
-        let documents = [vec![sailing("sail")], vec![sailing("sailer")], tokens(&["zq"])];
+        let documents = [
+            vec![sailing("sail")],
+            vec![sailing("sailer")],
+            tokens(&["zq"]),
+        ];
         let weights = WordBagWeights::from_documents(documents.iter().map(Vec::as_slice), shape);
-        let bag = weights.bag(&[sailing("sail"), Token {
-            stem: "zq".into(),
-            word: "zq".into(),
-        }]);
+        let bag = weights.bag(&[
+            sailing("sail"),
+            Token {
+                stem: "zq".into(),
+                word: "zq".into(),
+            },
+        ]);
         let (words, characters): (Vec<_>, Vec<_>) =
             bag.iter().partition(|(bucket, _)| *bucket < shape.words);
         // sail and zq; `sail zq` is in no book.

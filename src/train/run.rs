@@ -486,15 +486,17 @@ pub fn train_run(
     let problem = trainer.word_problem();
     // The word classifier's folds depend on the books alone: they are fitted
     // on a thread of their own while the epochs run (on a 2-core machine,
-    // the core training leaves free), and stop with the run.
+    // the core training leaves free), and stop with the run. The thread
+    // keeps the training thread's priority (threads inherit it): the
+    // window's training gives way to its frames and queries, folds
+    // included, while a headless run's folds do not give way to its own
+    // epochs. Lowered below them, the folds of `train --parallel-runs 2`
+    // waited for both runs' epochs, and then the runs waited for them.
     let abandon = Cancel::new(false);
     std::thread::scope(|scope| {
         if let Some(problem) = &problem {
             let abandon = &abandon;
-            scope.spawn(move || {
-                crate::jobs::lower_thread_priority();
-                problem.prepare_ahead(abandon);
-            });
+            scope.spawn(move || problem.prepare_ahead(abandon));
         }
         let trained = trainer.train_epochs(
             &mut optimizer,
