@@ -1,8 +1,9 @@
 //! The linear word path: a book's bag of hashed words and word pairs (TF-IDF
-//! weighted, see `text::word_bag`; not its character n-grams) summed into a small vector per book, then
-//! mapped to the embedding's width and added to it. The classifier above is
-//! linear, so this path alone is a (low-rank) logistic regression on the
-//! features a linear baseline reads; the LSTM and the cover add to it.
+//! weighted, see `text::word_bag`; not the bag's character n-grams) summed
+//! into a small vector per book, then mapped to the embedding's width and
+//! added to it. The classifier above is linear, so this path alone is a
+//! (low-rank) logistic regression on the features a linear baseline reads;
+//! the LSTM and the cover add to it.
 //!
 //! The bucket vectors start at zero, so a run starts from the paper's model
 //! and the path grows as it helps. The inverse document frequencies are kept
@@ -10,13 +11,14 @@
 //!
 //! Beside it the path holds a word classifier fitted after training as a
 //! linear model on its own (`train::word_classifier`): multinomial logistic
-//! regression on the same bags and their words' character n-grams, its L2 strength chosen on the run's
-//! validation books. Trained jointly, the path learnt the training books by
-//! heart long before it generalised (goodreads: 0.62 held-out macro-F1
-//! against the linear baseline's 0.73); fitted alone and regularised, it is
-//! that baseline, and the network's categories come from the sum of both
-//! softmaxes, the classifier's weighted by `mix` (0 leaves the network
-//! alone). These variables do not train with the network.
+//! regression on the whole bags (words, pairs and character n-grams), its L2
+//! strength chosen on folds of the run's labelled books. Trained jointly,
+//! the path learnt the training books by heart long before it generalised
+//! (goodreads: 0.62 held-out macro-F1 against the linear baseline's 0.73);
+//! fitted alone and regularised, it is that baseline, and the network's
+//! categories come from the sum of both softmaxes, the classifier's weighted
+//! by `mix` (0 leaves the network alone). These variables do not train with
+//! the network.
 
 use tch::nn::{self, Module as _};
 use tch::{Kind, Tensor};
