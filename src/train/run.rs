@@ -487,11 +487,8 @@ pub fn train_run(
     // The word classifier's folds depend on the books alone: they are fitted
     // on a thread of their own while the epochs run (on a 2-core machine,
     // the core training leaves free), and stop with the run. The thread
-    // keeps the training thread's priority (threads inherit it): the
-    // window's training gives way to its frames and queries, folds
-    // included, while a headless run's folds do not give way to its own
-    // epochs. Lowered below them, the folds of `train --parallel-runs 2`
-    // waited for both runs' epochs, and then the runs waited for them.
+    // inherits the training thread's priority: lowered in the window, not
+    // below a headless run's own epochs, which then waited for them.
     let abandon = Cancel::new(false);
     std::thread::scope(|scope| {
         if let Some(problem) = &problem {
