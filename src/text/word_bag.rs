@@ -93,20 +93,24 @@ pub fn character_buckets(words: &[impl AsRef<str>], shape: BagShape) -> Vec<i64>
     }
     let modulo = shape.characters as u64;
     let mut buckets = Vec::new();
+    let mut bucket_of = |gram: &str| shape.words + (fnv1a(&[gram]) % modulo) as i64;
     for word in words {
-        let padded: Vec<char> = std::iter::once(' ')
-            .chain(word.as_ref().chars())
-            .chain(std::iter::once(' '))
+        let padded = format!(" {} ", word.as_ref());
+        // Byte offsets of the padded word's characters, and its end: each
+        // n-gram is a slice of it, hashed without a copy.
+        let bounds: Vec<usize> = padded
+            .char_indices()
+            .map(|(offset, _)| offset)
+            .chain(std::iter::once(padded.len()))
             .collect();
+        let length = bounds.len() - 1;
         for n in CHARACTER_GRAMS {
-            if padded.len() < n {
-                let whole: String = padded.iter().collect();
-                buckets.push(shape.words + (fnv1a(&[&whole]) % modulo) as i64);
+            if length < n {
+                buckets.push(bucket_of(&padded));
                 break;
             }
-            for gram in padded.windows(n) {
-                let gram: String = gram.iter().collect();
-                buckets.push(shape.words + (fnv1a(&[&gram]) % modulo) as i64);
+            for start in 0..=length - n {
+                buckets.push(bucket_of(&padded[bounds[start]..bounds[start + n]]));
             }
         }
     }
