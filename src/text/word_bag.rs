@@ -93,7 +93,7 @@ pub fn character_buckets(words: &[impl AsRef<str>], shape: BagShape) -> Vec<i64>
     }
     let modulo = shape.characters as u64;
     let mut buckets = Vec::new();
-    let mut bucket_of = |gram: &str| shape.words + (fnv1a(&[gram]) % modulo) as i64;
+    let bucket_of = |gram: &str| shape.words + (fnv1a(&[gram]) % modulo) as i64;
     for word in words {
         let padded = format!(" {} ", word.as_ref());
         // Byte offsets of the padded word's characters, and its end: each
