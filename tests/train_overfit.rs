@@ -552,4 +552,44 @@ fn a_run_with_subwords_learns_the_books_places_a_typed_description_and_looks_at_
         assert!(close(&alone.text_weights, &maps.text_weights));
         assert_eq!(alone.counted_focus(), maps.counted_focus());
     }
+
+    // The placements stored with the run keep where the model looked on
+    // each cover: the Attention view's reading, without its pass at query
+    // time.
+    let mut library = library;
+    let index = shelfwise::recommend::library_index(
+        &mut library,
+        &run,
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    for (text, maps) in texts.iter().zip(&together) {
+        let row = index.row(text.book_id).expect("every book placed");
+        let expected = match maps.counted_focus() {
+            Some((x, y)) => shelfwise::store::StoredFocus::At([x, y]),
+            None => shelfwise::store::StoredFocus::Nowhere,
+        };
+        assert_eq!(index.focus[row], expected, "book {}", text.book_id);
+    }
+    // A placement stored before the focus was kept (unknown) is looked at
+    // when it is suggested: the same suggestions, ring for ring.
+    use shelfwise::recommend::{EmbeddingIndex, Query, RecommendOptions, recommend};
+    let asked = Query::Like(library.book_summaries().unwrap()[0].external_id.clone());
+    let options = RecommendOptions {
+        k: 8,
+        ..RecommendOptions::default()
+    };
+    let from_stored = recommend(&library, &run, &index, &asked, &options).unwrap();
+    let unknown = EmbeddingIndex::new(
+        index.book_ids.clone(),
+        index.embeddings.to_vec(),
+        index.dim,
+        index.image_weights.clone(),
+        index.text_weights.clone(),
+    );
+    assert_eq!(
+        recommend(&library, &run, &unknown, &asked, &options).unwrap(),
+        from_stored
+    );
 }

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::jobs::{Cancel, OnProgress};
-use crate::store::{BookId, Library, Modalities, RunId, StoreError, StoredEmbedding};
+use crate::store::{
+    BookId, Library, Modalities, RunId, StoreError, StoredEmbedding, StoredFocus,
+};
 
 /// One embedded item and how much each modality counted in it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -20,6 +22,10 @@ pub struct Placement {
     pub text_weight: f32,
     /// The category the classifier head gives it.
     pub category: String,
+    /// Where the model looked on its cover (see
+    /// `inference::attention::counted_focus`): none without a cover, when
+    /// the cover did not count or its maps are flat.
+    pub focus: Option<[f32; 2]>,
 }
 
 /// What places library books in a run's embedding space.
@@ -77,6 +83,7 @@ pub fn current_embeddings<R: PlaceBooks>(
                 embedding: placement.embedding,
                 image_weight: placement.image_weight,
                 text_weight: placement.text_weight,
+                focus: StoredFocus::found(placement.focus),
             })
             .collect();
         // A read-only library answers from embeddings computed now, unstored.
@@ -127,6 +134,7 @@ mod tests {
                         image_weight: 0.5,
                         text_weight: 0.5,
                         category: String::new(),
+                        focus: (id.0 % 2 == 0).then_some([0.5, 0.25]),
                     };
                     (id, placement)
                 })

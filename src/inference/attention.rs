@@ -4,6 +4,7 @@
 use tch::{Device, Kind, Tensor};
 
 use super::TrainedRun;
+use crate::model::focus;
 use crate::embed::FeatureCache;
 use crate::store::{BookId, BookText, Library};
 use crate::train::TrainError;
@@ -21,6 +22,22 @@ pub fn cover_counted(image_share: f32) -> bool {
     image_share >= MIN_COVER_SHARE
 }
 
+/// `S_c / (S_c + S_u)`: how much the cover counted in a book's fusion.
+pub fn image_share(image_weight: f32, text_weight: f32) -> f32 {
+    image_weight / (image_weight + text_weight).max(1e-6)
+}
+
+/// Where the model looked on a cover whose CBAM maps (`grid x grid`) peak
+/// at `peak_cell` (see `model::focus::peak_cell`; none when flat), with
+/// fusion share `image_share`: the cell's centre, as fractions of width and
+/// height, when the cover counted. The Attention view's reading and the one
+/// stored with each placement.
+pub fn counted_focus(peak_cell: Option<usize>, grid: usize, image_share: f32) -> Option<[f32; 2]> {
+    peak_cell
+        .filter(|_| cover_counted(image_share))
+        .map(|cell| focus::cell_centre(cell, grid))
+}
+
 /// CBAM's spatial map `Ms` (row-major `grid x grid`, values in 0..1) and
 /// channel weights `Mc` per scale, and the fusion's `S_c` / `S_u` per scale.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -33,39 +50,28 @@ pub struct AttentionMaps {
 }
 
 impl AttentionMaps {
+    fn maps(&self) -> Vec<&[f32]> {
+        self.heatmaps.iter().map(Vec::as_slice).collect()
+    }
+
     /// The centre of the hottest cell of the mean heatmap, as fractions of the
     /// cover's width and height: "the model looked here".
     pub fn focus(&self) -> (f32, f32) {
-        let cells = self.grid * self.grid;
-        let mut mean = vec![0f32; cells];
-        for map in &self.heatmaps {
-            for (total, value) in mean.iter_mut().zip(map) {
-                *total += value / self.heatmaps.len() as f32;
-            }
-        }
-        let hottest = mean
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map_or(0, |(cell, _)| cell);
-        let side = self.grid as f32;
-        (
-            ((hottest % self.grid) as f32 + 0.5) / side,
-            ((hottest / self.grid) as f32 + 0.5) / side,
-        )
+        let cell = focus::hottest_mean_cell(&self.maps(), self.grid * self.grid);
+        let [x, y] = focus::cell_centre(cell, self.grid);
+        (x, y)
     }
 
     /// Where the model looked, only when the cover counted (see
     /// [`MIN_COVER_SHARE`]) and its map has a place that stands out (a flat
     /// map's hottest cell is only the first one, a corner).
     pub fn counted_focus(&self) -> Option<(f32, f32)> {
-        let (low, high) = self
-            .heatmaps
-            .iter()
-            .flatten()
-            .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        let stands_out = high - low > 1e-4;
-        (cover_counted(self.image_share()) && stands_out).then(|| self.focus())
+        counted_focus(
+            focus::peak_cell(&self.maps()),
+            self.grid,
+            self.image_share(),
+        )
+        .map(|[x, y]| (x, y))
     }
 
     /// True when the hottest cell of the mean map is on the map's edge.
@@ -80,8 +86,7 @@ impl AttentionMaps {
     /// `S_c / (S_c + S_u)` over the scales: how much the cover counted.
     pub fn image_share(&self) -> f32 {
         let mean = |values: &[f32]| values.iter().sum::<f32>() / values.len().max(1) as f32;
-        let (image, text) = (mean(&self.image_weights), mean(&self.text_weights));
-        image / (image + text).max(1e-6)
+        image_share(mean(&self.image_weights), mean(&self.text_weights))
     }
 }
 

@@ -205,15 +205,24 @@ impl TrainedRun {
     fn placements(&self, predictions: Predictions) -> Vec<Placement> {
         let dim = self.embedding_dim;
         (0..predictions.predicted.len())
-            .map(|row| Placement {
-                embedding: predictions.embeddings[row * dim..(row + 1) * dim].to_vec(),
-                image_weight: predictions.image_weights[row],
-                text_weight: predictions.text_weights[row],
-                category: self
-                    .categories
-                    .get(predictions.predicted[row])
-                    .cloned()
-                    .unwrap_or_default(),
+            .map(|row| {
+                let (image_weight, text_weight) =
+                    (predictions.image_weights[row], predictions.text_weights[row]);
+                Placement {
+                    embedding: predictions.embeddings[row * dim..(row + 1) * dim].to_vec(),
+                    image_weight,
+                    text_weight,
+                    category: self
+                        .categories
+                        .get(predictions.predicted[row])
+                        .cloned()
+                        .unwrap_or_default(),
+                    focus: attention::counted_focus(
+                        predictions.peak_cells[row],
+                        predictions.grid,
+                        attention::image_share(image_weight, text_weight),
+                    ),
+                }
             })
             .collect()
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tch::{Kind, Tensor};
 
 use super::graph::{GRAPH_MIN_BOOKS, NeighbourGraph, PendingGraph, RESCORED_PER_NEIGHBOUR};
-use crate::store::BookId;
+use crate::store::{BookId, StoredFocus};
 
 /// A run's book embeddings, one row per book, ready to rank.
 pub struct EmbeddingIndex {
@@ -20,6 +20,9 @@ pub struct EmbeddingIndex {
     pub embeddings: Arc<[f32]>,
     pub image_weights: Vec<f32>,
     pub text_weights: Vec<f32>,
+    /// Where the model looked on each book's cover, as its placement stored
+    /// it (all [`StoredFocus::Unknown`] unless given with [`Self::with_focus`]).
+    pub focus: Vec<StoredFocus>,
     /// The embeddings in bfloat16, `[books, dim]`, for the first pass.
     matrix: Tensor,
     row_of: HashMap<BookId, usize>,
@@ -47,6 +50,7 @@ impl EmbeddingIndex {
         let graph = (book_ids.len() >= GRAPH_MIN_BOOKS)
             .then(|| PendingGraph::start(Arc::clone(&embeddings), dim));
         Self {
+            focus: vec![StoredFocus::Unknown; book_ids.len()],
             book_ids,
             dim,
             embeddings,
@@ -56,6 +60,15 @@ impl EmbeddingIndex {
             row_of,
             graph,
         }
+    }
+
+    /// The same index with each book's stored focus, row for row (a list
+    /// of another length is ignored: every focus stays unknown).
+    pub fn with_focus(mut self, focus: Vec<StoredFocus>) -> Self {
+        if focus.len() == self.book_ids.len() {
+            self.focus = focus;
+        }
+        self
     }
 
     /// The approximate graph when the index has one and it is built.

@@ -68,11 +68,13 @@ pub fn modality_index(
     let mut book_ids = Vec::with_capacity(rows.len());
     let mut embeddings = Vec::with_capacity(rows.len() * run.embedding_dim);
     let (mut image_weights, mut text_weights) = (Vec::new(), Vec::new());
+    let mut focus = Vec::with_capacity(rows.len());
     for row in rows {
         book_ids.push(row.book_id);
         embeddings.extend_from_slice(&row.embedding);
         image_weights.push(row.image_weight);
         text_weights.push(row.text_weight);
+        focus.push(row.focus);
     }
     Ok(EmbeddingIndex::new(
         book_ids,
@@ -80,7 +82,8 @@ pub fn modality_index(
         run.embedding_dim,
         image_weights,
         text_weights,
-    ))
+    )
+    .with_focus(focus))
 }
 
 /// What a librarian asks for.

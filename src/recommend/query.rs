@@ -10,8 +10,8 @@ use serde::Serialize;
 use super::index::{maximal_marginal_relevance, reader_profile};
 use super::{EmbeddingIndex, Query, RecommendError, RecommendOptions, find_book};
 use crate::inference::TrainedRun;
-use crate::inference::attention::cover_counted;
-use crate::store::{BookId, BookText, Library};
+use crate::inference::attention::{self, cover_counted};
+use crate::store::{BookId, BookText, Library, StoredFocus};
 
 /// One suggestion and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -151,7 +151,54 @@ fn asked(
     })
 }
 
-/// Each ranked row as a suggestion with why it is there.
+/// Where the model looked on each suggested cover that counted and whose
+/// placement did not keep it (stored before placements kept their focus):
+/// all in one pass of the heads. A cover that did not count has no place the
+/// model looked (and its maps are not even read).
+fn looked_at(
+    library: &Library,
+    run: &TrainedRun,
+    index: &EmbeddingIndex,
+    ranked: &[(usize, f32)],
+    texts: &Texts,
+) -> Result<HashMap<BookId, [f32; 2]>, RecommendError> {
+    let unknown: Vec<usize> = ranked
+        .iter()
+        .map(|&(row, _)| row)
+        .filter(|&row| {
+            index.focus[row] == StoredFocus::Unknown
+                && cover_counted(attention::image_share(
+                    index.image_weights[row],
+                    index.text_weights[row],
+                ))
+        })
+        .collect();
+    if unknown.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let cache = run.feature_cache(library)?;
+    let mut looked_at = Vec::new();
+    for row in unknown {
+        let book_id = index.book_ids[row];
+        if let Some(text) = texts.get(&book_id)
+            && let Some(cover) =
+                run.book_cover(library, &cache, book_id, text.cover_hash.as_deref())?
+        {
+            looked_at.push((text, cover));
+        }
+    }
+    let looked_ids: Vec<BookId> = looked_at.iter().map(|(text, _)| text.book_id).collect();
+    Ok(looked_ids
+        .into_iter()
+        .zip(run.attention_for_many(looked_at))
+        .filter_map(|(book_id, maps)| maps.counted_focus().map(|(x, y)| (book_id, [x, y])))
+        .collect())
+}
+
+/// Each ranked row as a suggestion with why it is there: its focus from its
+/// stored placement, so that a list of suggestions makes no pass of the
+/// heads (that pass, and reading the suggested covers' maps, was most of a
+/// "more like this" answer's time).
 fn explain(
     library: &Library,
     run: &TrainedRun,
@@ -167,30 +214,9 @@ fn explain(
         .into_iter()
         .map(|t| (t.book_id, t))
         .collect();
-    let cache = run.feature_cache(library)?;
-    let share = |row: usize| {
-        let (image_weight, text_weight) = (index.image_weights[row], index.text_weights[row]);
-        image_weight / (image_weight + text_weight).max(f32::EPSILON)
-    };
-    // Where the model looked on each suggested cover that counted, all in
-    // one pass of the heads. A cover that did not count has no place the
-    // model looked (and its maps are not even read).
-    let mut looked_at = Vec::new();
-    for &(row, _) in &ranked {
-        let book_id = index.book_ids[row];
-        if let Some(text) = texts.get(&book_id).filter(|_| cover_counted(share(row)))
-            && let Some(cover) =
-                run.book_cover(library, &cache, book_id, text.cover_hash.as_deref())?
-        {
-            looked_at.push((text, cover));
-        }
-    }
-    let looked_ids: Vec<BookId> = looked_at.iter().map(|(text, _)| text.book_id).collect();
-    let focus_of: HashMap<BookId, [f32; 2]> = looked_ids
-        .into_iter()
-        .zip(run.attention_for_many(looked_at))
-        .filter_map(|(book_id, maps)| maps.counted_focus().map(|(x, y)| (book_id, [x, y])))
-        .collect();
+    let share =
+        |row: usize| attention::image_share(index.image_weights[row], index.text_weights[row]);
+    let focus_of = looked_at(library, run, index, &ranked, &texts)?;
     let mut suggestions = Vec::with_capacity(ranked.len());
     for (row, score) in ranked {
         let book_id = index.book_ids[row];
@@ -199,7 +225,11 @@ fn explain(
             .ok_or_else(|| RecommendError::UnknownBook(book_id.to_string()))?;
         let (image_weight, text_weight) = (index.image_weights[row], index.text_weights[row]);
         let image_share = share(row);
-        let focus = focus_of.get(&book_id).copied();
+        let focus = match index.focus[row] {
+            StoredFocus::At(point) if cover_counted(image_share) => Some(point),
+            StoredFocus::Unknown => focus_of.get(&book_id).copied(),
+            StoredFocus::At(_) | StoredFocus::Nowhere => None,
+        };
         suggestions.push(Suggestion {
             book_id,
             external_id: detail.external_id,

@@ -12,6 +12,44 @@ pub struct StoredEmbedding {
     pub embedding: Vec<f32>,
     pub image_weight: f32,
     pub text_weight: f32,
+    /// Where the model looked on the book's cover in this placement: kept so
+    /// that a suggestion's ring needs no pass of the heads at query time.
+    pub focus: StoredFocus,
+}
+
+/// Where the model looked on a book's cover, as stored with its placement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StoredFocus {
+    /// Stored before placements kept it (found again when a query asks).
+    Unknown,
+    /// Nowhere: no cover, a cover that did not count, or flat maps.
+    Nowhere,
+    /// The centre of the hottest cell, as fractions of width and height.
+    At([f32; 2]),
+}
+
+impl StoredFocus {
+    /// What a placement found (`None`: nowhere).
+    pub fn found(focus: Option<[f32; 2]>) -> Self {
+        focus.map_or(Self::Nowhere, Self::At)
+    }
+
+    /// The column's value: NULL unknown, no bytes nowhere, else `x, y`.
+    fn to_column(self) -> Option<Vec<u8>> {
+        match self {
+            Self::Unknown => None,
+            Self::Nowhere => Some(Vec::new()),
+            Self::At(point) => Some(f32s_to_bytes(&point)),
+        }
+    }
+
+    fn from_column(bytes: Option<Vec<u8>>) -> Self {
+        match bytes.as_deref().map(f32s_from_bytes).as_deref() {
+            None => Self::Unknown,
+            Some(&[x, y]) => Self::At([x, y]),
+            Some(_) => Self::Nowhere,
+        }
+    }
 }
 
 /// A run's books laid out in 2D by one method.
@@ -38,7 +76,7 @@ impl Library {
         modalities: Modalities,
     ) -> Result<Vec<StoredEmbedding>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT book_id, book_updated, embedding, image_weight, text_weight
+            "SELECT book_id, book_updated, embedding, image_weight, text_weight, focus
              FROM run_embeddings WHERE run_id = ?1 AND modalities = ?2 ORDER BY book_id",
         )?;
         let rows = stmt.query_map(params![run_id, modalities], |row| {
@@ -49,6 +87,7 @@ impl Library {
                 embedding: f32s_from_bytes(&bytes),
                 image_weight: row.get::<_, f64>(3)? as f32,
                 text_weight: row.get::<_, f64>(4)? as f32,
+                focus: StoredFocus::from_column(row.get(5)?),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -65,8 +104,9 @@ impl Library {
         {
             let mut stmt = tx.prepare(
                 "INSERT OR REPLACE INTO run_embeddings
-                 (run_id, modalities, book_id, book_updated, embedding, image_weight, text_weight)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 (run_id, modalities, book_id, book_updated, embedding, image_weight, text_weight,
+                  focus)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for row in embeddings {
                 stmt.execute(params![
@@ -77,6 +117,7 @@ impl Library {
                     f32s_to_bytes(&row.embedding),
                     f64::from(row.image_weight),
                     f64::from(row.text_weight),
+                    row.focus.to_column(),
                 ])?;
             }
         }
@@ -143,5 +184,79 @@ impl Library {
                 },
             )
             .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewBook;
+
+    /// Each kind of focus reads back as it was stored; a row stored before
+    /// the column (NULL) reads as unknown.
+    #[test]
+    fn a_stored_focus_reads_back_and_an_old_row_is_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut library = Library::open(dir.path()).unwrap();
+        let books: Vec<NewBook> = ["a", "b", "c"]
+            .iter()
+            .map(|id| NewBook {
+                external_id: (*id).into(),
+                title: id.to_uppercase(),
+                author: String::new(),
+                synopsis: String::new(),
+                category: "Drama".into(),
+                language: None,
+                cover: None,
+            })
+            .collect();
+        library.upsert_books(&books, "t").unwrap();
+        let run = library
+            .create_run(None, 0.3, Modalities::Fused, "{}")
+            .unwrap();
+        let ids: Vec<BookId> = library
+            .book_summaries()
+            .unwrap()
+            .iter()
+            .map(|b| b.book_id)
+            .collect();
+        let focus = [
+            StoredFocus::At([0.25, 0.75]),
+            StoredFocus::Nowhere,
+            StoredFocus::Unknown,
+        ];
+        let rows: Vec<StoredEmbedding> = ids
+            .iter()
+            .zip(focus)
+            .map(|(&book_id, focus)| StoredEmbedding {
+                book_id,
+                book_updated: "t".into(),
+                embedding: vec![1.0, 0.0],
+                image_weight: 0.5,
+                text_weight: 0.5,
+                focus,
+            })
+            .collect();
+        library
+            .save_run_embeddings(run, Modalities::Fused, &rows)
+            .unwrap();
+        let read: Vec<StoredFocus> = library
+            .run_embeddings(run, Modalities::Fused)
+            .unwrap()
+            .iter()
+            .map(|row| row.focus)
+            .collect();
+        assert_eq!(read, focus);
+        library
+            .conn
+            .execute("UPDATE run_embeddings SET focus = NULL", [])
+            .unwrap();
+        assert!(
+            library
+                .run_embeddings(run, Modalities::Fused)
+                .unwrap()
+                .iter()
+                .all(|row| row.focus == StoredFocus::Unknown)
+        );
     }
 }

@@ -195,4 +195,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE run_steps ADD COLUMN alignment REAL;
     "#,
+    // 11: where the model looked on each placed book's cover (NULL: placed
+    // before it was kept; an empty blob: nowhere; else x, y as two f32).
+    r#"
+    ALTER TABLE run_embeddings ADD COLUMN focus BLOB;
+    "#,
 ];

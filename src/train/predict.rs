@@ -9,6 +9,7 @@ use super::data::Dataset;
 use crate::eval::ConfusionMatrix;
 use crate::jobs::{Cancel, is_cancelled};
 use crate::model::cover_classifier::pooled_features;
+use crate::model::focus;
 use crate::model::{FusionHeads, ModelOutput};
 use crate::store::Modalities;
 
@@ -26,6 +27,11 @@ pub(crate) struct Predictions {
     /// `S_c` and `S_u`, each the mean over the three scales.
     pub image_weights: Vec<f32>,
     pub text_weights: Vec<f32>,
+    /// The hottest cell of each row's CBAM maps (`model::focus::peak_cell`;
+    /// none when they are flat), on a `grid x grid` map: where the model
+    /// looked, if the cover counted.
+    pub peak_cells: Vec<Option<usize>>,
+    pub grid: usize,
 }
 
 /// Heads ready to run over a run's examples.
@@ -40,6 +46,22 @@ fn to_vec(tensor: &Tensor) -> Vec<f32> {
 
 fn mean_weight(weights: &[Tensor]) -> Vec<f32> {
     to_vec(&Tensor::stack(weights, 0).mean_dim([0i64].as_slice(), false, Kind::Float))
+}
+
+/// [`focus::peak_cell`] of each of `rows` rows of `heatmaps` (CBAM's `Ms`
+/// per scale, `[rows, 1, H, W]`).
+fn peak_cells(heatmaps: &[Tensor], rows: usize) -> Vec<Option<usize>> {
+    let scales: Vec<Vec<f32>> = heatmaps.iter().map(|map| to_vec(&map.flatten(0, -1))).collect();
+    let cells = scales.first().map_or(0, |values| values.len() / rows.max(1));
+    (0..rows)
+        .map(|row| {
+            let maps: Vec<&[f32]> = scales
+                .iter()
+                .map(|values| &values[row * cells..(row + 1) * cells])
+                .collect();
+            focus::peak_cell(&maps)
+        })
+        .collect()
 }
 
 impl Predictor<'_> {
@@ -179,6 +201,10 @@ impl Predictor<'_> {
             predictions
                 .text_weights
                 .extend(mean_weight(&output.text_weights));
+            predictions.grid = output.heatmaps.first().map_or(0, |map| map.size()[3] as usize);
+            predictions
+                .peak_cells
+                .extend(peak_cells(&output.heatmaps, chunk.len()));
         }
         predictions
     }
