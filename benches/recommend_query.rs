@@ -303,6 +303,11 @@ fn main() {
         setting("DIM", 256),
         setting("QUERIES", 300),
     );
+    // The window's query jobs run libtorch on the threads it gives compute
+    // (all cores but one, see `model::device`): so do these queries. With
+    // libtorch's default (every core) and a training run on one of them, a
+    // query's threads spun waiting for each other at every operation.
+    let _ = shelfwise::model::device::Compute::default().device();
     let started = Instant::now();
     let (mut index, real) = match std::env::var("LIBRARY") {
         Ok(folder) => {
