@@ -557,13 +557,9 @@ fn a_run_with_subwords_learns_the_books_places_a_typed_description_and_looks_at_
     // each cover: the Attention view's reading, without its pass at query
     // time.
     let mut library = library;
-    let index = shelfwise::recommend::library_index(
-        &mut library,
-        &run,
-        &|_| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let index =
+        shelfwise::recommend::library_index(&mut library, &run, &|_| {}, &AtomicBool::new(false))
+            .unwrap();
     for (text, maps) in texts.iter().zip(&together) {
         let row = index.row(text.book_id).expect("every book placed");
         let expected = match maps.counted_focus() {

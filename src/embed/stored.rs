@@ -8,9 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::jobs::{Cancel, OnProgress};
-use crate::store::{
-    BookId, Library, Modalities, RunId, StoreError, StoredEmbedding, StoredFocus,
-};
+use crate::store::{BookId, Library, Modalities, RunId, StoreError, StoredEmbedding, StoredFocus};
 
 /// One embedded item and how much each modality counted in it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

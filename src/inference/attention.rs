@@ -4,8 +4,8 @@
 use tch::{Device, Kind, Tensor};
 
 use super::TrainedRun;
-use crate::model::focus;
 use crate::embed::FeatureCache;
+use crate::model::focus;
 use crate::store::{BookId, BookText, Library};
 use crate::train::TrainError;
 use crate::train::batches::batch_tensors;

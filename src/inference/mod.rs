@@ -206,8 +206,10 @@ impl TrainedRun {
         let dim = self.embedding_dim;
         (0..predictions.predicted.len())
             .map(|row| {
-                let (image_weight, text_weight) =
-                    (predictions.image_weights[row], predictions.text_weights[row]);
+                let (image_weight, text_weight) = (
+                    predictions.image_weights[row],
+                    predictions.text_weights[row],
+                );
                 Placement {
                     embedding: predictions.embeddings[row * dim..(row + 1) * dim].to_vec(),
                     image_weight,

@@ -331,17 +331,19 @@ impl Library {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// One book, whole. The statement is kept prepared: a list of
+    /// suggestions asks for ten books in a row.
     pub fn book_detail(&self, book_id: BookId) -> Result<Option<BookDetail>, StoreError> {
         Ok(self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT b.book_id, b.external_id, b.title, b.author, b.synopsis, b.category,
                         COALESCE(b.language, b.detected_language), c.file_name, c.thumb_name, b.source, b.added_at,
                         b.deleted_at
                  FROM books b LEFT JOIN covers c ON c.cover_hash = b.cover_hash
                  WHERE b.book_id = ?1",
-                [book_id.0],
-                |row| {
+            )?
+            .query_row([book_id.0], |row| {
                     let file_name: Option<String> = row.get(7)?;
                     let thumb_name: Option<String> = row.get(8)?;
                     Ok(BookDetail {
@@ -358,8 +360,7 @@ impl Library {
                         added_at: row.get(10)?,
                         deleted_at: row.get(11)?,
                     })
-                },
-            )
+            })
             .optional()?)
     }
 

@@ -51,8 +51,13 @@ fn mean_weight(weights: &[Tensor]) -> Vec<f32> {
 /// [`focus::peak_cell`] of each of `rows` rows of `heatmaps` (CBAM's `Ms`
 /// per scale, `[rows, 1, H, W]`).
 fn peak_cells(heatmaps: &[Tensor], rows: usize) -> Vec<Option<usize>> {
-    let scales: Vec<Vec<f32>> = heatmaps.iter().map(|map| to_vec(&map.flatten(0, -1))).collect();
-    let cells = scales.first().map_or(0, |values| values.len() / rows.max(1));
+    let scales: Vec<Vec<f32>> = heatmaps
+        .iter()
+        .map(|map| to_vec(&map.flatten(0, -1)))
+        .collect();
+    let cells = scales
+        .first()
+        .map_or(0, |values| values.len() / rows.max(1));
     (0..rows)
         .map(|row| {
             let maps: Vec<&[f32]> = scales
@@ -201,7 +206,10 @@ impl Predictor<'_> {
             predictions
                 .text_weights
                 .extend(mean_weight(&output.text_weights));
-            predictions.grid = output.heatmaps.first().map_or(0, |map| map.size()[3] as usize);
+            predictions.grid = output
+                .heatmaps
+                .first()
+                .map_or(0, |map| map.size()[3] as usize);
             predictions
                 .peak_cells
                 .extend(peak_cells(&output.heatmaps, chunk.len()));
