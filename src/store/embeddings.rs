@@ -190,7 +190,7 @@ impl Library {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::NewBook;
+    use crate::store::tests::book;
 
     /// Each kind of focus reads back as it was stored; a row stored before
     /// the column (NULL) reads as unknown.
@@ -198,17 +198,9 @@ mod tests {
     fn a_stored_focus_reads_back_and_an_old_row_is_unknown() {
         let dir = tempfile::tempdir().unwrap();
         let mut library = Library::open(dir.path()).unwrap();
-        let books: Vec<NewBook> = ["a", "b", "c"]
+        let books: Vec<_> = ["a", "b", "c"]
             .iter()
-            .map(|id| NewBook {
-                external_id: (*id).into(),
-                title: id.to_uppercase(),
-                author: String::new(),
-                synopsis: String::new(),
-                category: "Drama".into(),
-                language: None,
-                cover: None,
-            })
+            .map(|id| book(id, &id.to_uppercase()))
             .collect();
         library.upsert_books(&books, "t").unwrap();
         let run = library

@@ -352,7 +352,8 @@ mod tests {
         assert_eq!(writable, [true; 4]);
     }
 
-    fn book(external_id: &str, title: &str) -> NewBook {
+    /// A book of category "Drama" by "Someone", without synopsis or cover.
+    pub(super) fn book(external_id: &str, title: &str) -> NewBook {
         NewBook {
             external_id: external_id.into(),
             title: title.into(),
