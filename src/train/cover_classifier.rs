@@ -14,8 +14,8 @@ use tch::{Kind, Tensor};
 use super::TrainError;
 use super::data::Dataset;
 use super::folds::{cross_validate, cross_validation_sample, settings_grid};
+use super::logistic::{Fitted, Inputs, Setting, fit_grid};
 use super::predict::Predictor;
-use super::word_classifier::{Fitted, Inputs, Setting, fit_grid};
 use crate::jobs::Cancel;
 use crate::model::cover_classifier::FittedCovers;
 

@@ -17,8 +17,9 @@ use tch::{Device, Kind, Tensor};
 
 use super::TrainError;
 use super::data::{Dataset, Example};
+use super::logistic::{Inputs, fit_grid};
 use super::split::stratified_folds;
-use super::word_classifier::{Inputs, STRENGTHS, bags_of, fit_grid, macro_f1, used_buckets};
+use super::word_classifier::{STRENGTHS, bags_of, macro_f1, sparse_bags_of, used_buckets};
 use crate::jobs::{Cancel, OnProgress, Progress, is_cancelled};
 use crate::model::word_bag::bag_sum;
 use crate::store::{BookId, Library};
@@ -99,7 +100,7 @@ fn cross_fitted(
         let (train, held): (Vec<usize>, Vec<usize>) =
             (0..labels.len()).partition(|&i| fold_of[i] != fold);
         let (used, rows) = used_buckets(dataset, &train);
-        let bags = bags_of(dataset, &train, &rows, device);
+        let bags = sparse_bags_of(dataset, &train, &rows, device);
         let targets: Vec<i64> = train.iter().map(|&i| labels[i] as i64).collect();
         let fitted = fit_grid(
             Inputs::Bags(&bags),

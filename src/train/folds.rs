@@ -6,8 +6,9 @@
 use tch::Tensor;
 
 use super::TrainError;
+use super::logistic::{Fitted, Setting};
 use super::split::stratified_folds;
-use super::word_classifier::{Fitted, Setting, macro_f1};
+use super::word_classifier::macro_f1;
 
 /// Folds of the cross-validation that chooses `C` and the class weighting.
 const FOLDS: usize = 5;

@@ -18,6 +18,7 @@ pub mod doubtful;
 mod fitted_classifiers;
 mod folds;
 pub mod lease;
+mod logistic;
 pub(crate) mod mixes;
 pub mod parallel;
 pub(crate) mod predict;

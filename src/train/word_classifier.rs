@@ -9,22 +9,19 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, OptimizerConfig as _};
 use tch::{Device, Kind, Tensor};
 
 use super::TrainError;
 use super::data::Dataset;
 use super::folds::{cross_validate, cross_validation_sample, settings_grid};
+use super::logistic::{Fitted, Inputs, Setting, SparseRows, fit_grid};
 use super::mixes::choose_mixes;
 use crate::eval::ConfusionMatrix;
-use crate::jobs::{Cancel, is_cancelled};
+use crate::jobs::Cancel;
 use crate::model::word_bag::{BagInput, bag_sum};
 
 /// scikit-learn's `C` (inverse L2 strength) tried, the baseline's own grid.
 pub(super) const STRENGTHS: [f64; 5] = [0.3, 1.0, 3.0, 10.0, 30.0];
-/// Full-batch Adam steps of one fit (the objective is convex).
-const STEPS: usize = 300;
-const RATE: f64 = 0.1;
 
 /// What was chosen for a run, kept in its summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +54,22 @@ pub(super) fn bags_of(
     BagInput::from_rows(renumbered.iter().map(Vec::as_slice), device)
 }
 
+/// The bags of `indices` as sparse rows over the `rows.len()` buckets a
+/// fit reads, renumbered by `rows` (buckets it lacks are left out).
+pub(super) fn sparse_bags_of(
+    dataset: &Dataset,
+    indices: &[usize],
+    rows: &HashMap<i64, i64>,
+    device: Device,
+) -> SparseRows {
+    let renumbered = renumbered_bags(dataset, indices, rows);
+    SparseRows::new(
+        renumbered.iter().map(Vec::as_slice),
+        rows.len() as i64,
+        device,
+    )
+}
+
 /// The bags of `indices`, their buckets renumbered by `rows` (buckets it
 /// lacks are left out).
 fn renumbered_bags(
@@ -82,123 +95,6 @@ fn renumbered<'a>(
             .collect()
     })
     .collect()
-}
-
-/// A fitted classifier: weights `[buckets, categories]` and bias.
-pub(crate) struct Fitted {
-    pub weights: Tensor,
-    pub bias: Tensor,
-}
-
-impl Fitted {
-    /// The same weights, shared (they are never written in place).
-    fn shallow_clone(&self) -> Self {
-        Self {
-            weights: self.weights.shallow_clone(),
-            bias: self.bias.shallow_clone(),
-        }
-    }
-}
-
-/// One point of the grid: scikit-learn's `C`, and whether books are
-/// weighted inversely to their category's size.
-pub(super) type Setting = (f64, bool);
-
-/// What a linear classifier reads, row by row: word bags (sparse) or dense
-/// features `[rows, width]` (the cover classifier's).
-#[derive(Clone, Copy)]
-pub(super) enum Inputs<'a> {
-    Bags(&'a BagInput),
-    Dense(&'a Tensor),
-}
-
-impl Inputs<'_> {
-    /// The rows times `weights` (`[width, columns]`): `[rows, columns]`.
-    fn times(self, weights: &Tensor) -> Tensor {
-        match self {
-            Inputs::Bags(bags) => bag_sum(weights, bags),
-            Inputs::Dense(features) => features.matmul(weights),
-        }
-    }
-}
-
-/// Logistic regression on `inputs` against `labels` (`[rows]` int64), with
-/// scikit-learn's objective divided by the number of rows, for every setting
-/// at once: the settings' classifiers sit side by side in one table, so one
-/// pass over the bags serves them all. Adam works weight by weight, so each
-/// fit is the one it would be alone.
-pub(super) fn fit_grid(
-    inputs: Inputs<'_>,
-    labels: &Tensor,
-    (buckets, categories): (i64, i64),
-    settings: &[Setting],
-    stop: &Cancel,
-) -> Result<Vec<Fitted>, TrainError> {
-    let device = labels.device();
-    let grid = settings.len() as i64;
-    let store = nn::VarStore::new(device);
-    let weights = store.root().zeros("weights", &[buckets, grid * categories]);
-    let bias = store.root().zeros("bias", &[grid * categories]);
-    let mut optimizer = nn::Adam::default()
-        .build(&store, RATE)
-        .map_err(|e| TrainError::Optimizer(e.to_string()))?;
-    let rows = labels.size()[0] as f64;
-    let counts = labels
-        .bincount(None::<Tensor>, categories)
-        .to_kind(Kind::Float);
-    let balanced_weights =
-        (Tensor::from(rows) / (counts.clamp_min(1.0) * categories as f64)).to_kind(Kind::Float);
-    let alike = Tensor::ones([categories], (Kind::Float, device));
-    // [rows, grid]: each book's weight under each setting.
-    let row_weights = Tensor::stack(
-        &settings
-            .iter()
-            .map(|&(_, balanced)| {
-                if balanced { &balanced_weights } else { &alike }.index_select(0, labels)
-            })
-            .collect::<Vec<_>>(),
-        1,
-    );
-    // Each column's L2 strength (its setting's), so that the penalty is one
-    // sum over the table's rows and a dot product: a reduction over the
-    // rows and the categories at once, inside each setting, took a sixth of
-    // the fits' time.
-    let strengths: Vec<f32> = settings
-        .iter()
-        .flat_map(|&(c, _)| {
-            std::iter::repeat_n((1.0 / (2.0 * c * rows)) as f32, categories as usize)
-        })
-        .collect();
-    let strengths = Tensor::from_slice(&strengths).to_device(device);
-    let targets = labels.view([-1, 1, 1]).expand([-1, grid, 1], false);
-    for step in 0..STEPS {
-        if step % 25 == 0 && is_cancelled(stop) {
-            return Err(TrainError::Cancelled);
-        }
-        let progress = step as f64 / STEPS as f64;
-        optimizer.set_lr(RATE * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
-        let logits = (inputs.times(&weights) + &bias).view([-1, grid, categories]);
-        let loss_per_row = -logits
-            .log_softmax(2, Kind::Float)
-            .gather(2, &targets, false)
-            .squeeze_dim(2);
-        let penalty = weights
-            .square()
-            .sum_dim_intlist([0i64].as_slice(), false, Kind::Float);
-        let loss = (loss_per_row * &row_weights).sum(Kind::Float) / rows
-            + (penalty * &strengths).sum(Kind::Float);
-        optimizer.backward_step(&loss);
-    }
-    let (weights, bias) = (
-        weights.detach().view([buckets, grid, categories]),
-        bias.detach().view([grid, categories]),
-    );
-    Ok((0..grid)
-        .map(|g| Fitted {
-            weights: weights.select(1, g).contiguous(),
-            bias: bias.get(g).contiguous(),
-        })
-        .collect())
 }
 
 pub(super) fn macro_f1(probabilities: &Tensor, actual: &[usize], categories: usize) -> f64 {
@@ -490,7 +386,11 @@ impl Problem {
         let rows_bags = || rows.iter().map(|&row| self.bags[row].as_slice());
         let (local, local_row) = bucket_rows(rows_bags());
         let bags = renumbered(rows_bags(), &local_row);
-        let bags = BagInput::from_rows(bags.iter().map(Vec::as_slice), self.device);
+        let bags = SparseRows::new(
+            bags.iter().map(Vec::as_slice),
+            local.len() as i64,
+            self.device,
+        );
         let shape = (local.len() as i64, self.shape.1);
         let spread_rows = Tensor::from_slice(&local).to_device(self.device);
         Ok(

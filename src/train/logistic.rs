@@ -1,0 +1,368 @@
+//! Multinomial logistic regression fitted full-batch, for a grid of L2
+//! strengths and class weightings at once: the fit both classifiers beside
+//! the network use (`word_classifier`, `cover_classifier`) and the
+//! doubtful-label check (`doubtful`).
+//!
+//! The gradient is written out rather than taken by autograd: for the word
+//! bags, autograd's backward of `embedding_bag` sorted every bucket index
+//! and added each one's row on its own at every step, most of a fit's time
+//! (perf on an openlibrary_covers5 run). Here it is two products with the
+//! bags as a sparse matrix and its transpose (`SparseRows`), and the Adam
+//! update is libtorch's own, step for step.
+
+use tch::{Device, Kind, Tensor};
+
+use super::TrainError;
+use crate::jobs::{Cancel, is_cancelled};
+use crate::model::word_bag::{BagInput, bag_sum};
+
+/// Full-batch Adam steps of one fit (the objective is convex).
+const STEPS: usize = 300;
+/// Adam's first learning rate, lowered along a cosine to 0.
+const RATE: f64 = 0.1;
+/// libtorch's Adam defaults, as `tch::nn::Adam::default()` has them.
+const BETA1: f64 = 0.9;
+const BETA2: f64 = 0.999;
+const EPSILON: f64 = 1e-8;
+
+/// A fitted classifier: weights `[features, categories]` and bias.
+pub(crate) struct Fitted {
+    pub weights: Tensor,
+    pub bias: Tensor,
+}
+
+impl Fitted {
+    /// The same weights, shared (they are never written in place).
+    pub(super) fn shallow_clone(&self) -> Self {
+        Self {
+            weights: self.weights.shallow_clone(),
+            bias: self.bias.shallow_clone(),
+        }
+    }
+}
+
+/// One point of the grid: scikit-learn's `C`, and whether books are
+/// weighted inversely to their category's size.
+pub(super) type Setting = (f64, bool);
+
+/// Rows of `(column, value)` pairs (word bags) as a sparse matrix, with its
+/// transpose kept beside it for the gradient: both products are then sums
+/// of bags (`embedding_bag`'s forward), one of the weights' rows for each
+/// row, one of the rows' gradients for each column. That measured three
+/// times as fast as libtorch's sparse CSR product on bags of this size.
+pub(super) struct SparseRows {
+    rows: BagInput,
+    columns: BagInput,
+}
+
+impl SparseRows {
+    /// `rows` over `columns` columns (every column index below it).
+    pub(super) fn new<'a>(
+        rows: impl IntoIterator<Item = &'a [(i64, f32)]> + Clone,
+        columns: i64,
+        device: Device,
+    ) -> Self {
+        let mut by_column: Vec<Vec<(i64, f32)>> = vec![Vec::new(); columns as usize];
+        for (row, entries) in rows.clone().into_iter().enumerate() {
+            for &(column, value) in entries {
+                by_column[column as usize].push((row as i64, value));
+            }
+        }
+        Self {
+            rows: BagInput::from_rows(rows, device),
+            columns: BagInput::from_rows(by_column.iter().map(Vec::as_slice), device),
+        }
+    }
+}
+
+/// What a linear classifier reads, row by row: word bags (sparse) or dense
+/// features `[rows, width]` (the cover classifier's).
+#[derive(Clone, Copy)]
+pub(super) enum Inputs<'a> {
+    Bags(&'a SparseRows),
+    Dense(&'a Tensor),
+}
+
+impl Inputs<'_> {
+    /// The rows times `weights` (`[width, columns]`): `[rows, columns]`.
+    fn times(self, weights: &Tensor) -> Tensor {
+        match self {
+            Inputs::Bags(bags) => bag_sum(weights, &bags.rows),
+            Inputs::Dense(features) => features.matmul(weights),
+        }
+    }
+
+    /// The transposed rows times `per_row` (`[rows, columns]`): `[width,
+    /// columns]`, the weights' gradient.
+    fn transposed_times(self, per_row: &Tensor) -> Tensor {
+        match self {
+            Inputs::Bags(bags) => bag_sum(per_row, &bags.columns),
+            Inputs::Dense(features) => features.tr().matmul(per_row),
+        }
+    }
+}
+
+/// Adam's running moments of one tensor.
+struct Moments {
+    mean: Tensor,
+    square: Tensor,
+}
+
+impl Moments {
+    fn like(tensor: &Tensor) -> Self {
+        Self {
+            mean: tensor.zeros_like(),
+            square: tensor.zeros_like(),
+        }
+    }
+
+    /// One step of libtorch's Adam (`torch::optim::Adam`, no weight decay),
+    /// `step` counted from 1.
+    fn step(&mut self, parameter: &mut Tensor, gradient: &Tensor, step: i32, rate: f64) {
+        let first = 1.0 - BETA1.powi(step);
+        let second = 1.0 - BETA2.powi(step);
+        let _ = self
+            .mean
+            .g_mul_scalar_(BETA1)
+            .g_add_(&(gradient * (1.0 - BETA1)));
+        let _ = self
+            .square
+            .g_mul_scalar_(BETA2)
+            .addcmul_(gradient, &(gradient * (1.0 - BETA2)));
+        let denominator = (self.square.sqrt() / second.sqrt()).g_add_scalar_(EPSILON);
+        let _ = parameter.g_sub_(&(&self.mean / denominator * (rate / first)));
+    }
+}
+
+/// Logistic regression on `inputs` against `labels` (`[rows]` int64), with
+/// scikit-learn's objective divided by the number of rows, for every setting
+/// at once: the settings' classifiers sit side by side in one table, so one
+/// pass over the inputs serves them all. Adam works weight by weight, so
+/// each fit is the one it would be alone.
+pub(super) fn fit_grid(
+    inputs: Inputs<'_>,
+    labels: &Tensor,
+    (width, categories): (i64, i64),
+    settings: &[Setting],
+    stop: &Cancel,
+) -> Result<Vec<Fitted>, TrainError> {
+    let device = labels.device();
+    let grid = settings.len() as i64;
+    let columns = grid * categories;
+    let rows = labels.size()[0] as f64;
+    let counts = labels
+        .bincount(None::<Tensor>, categories)
+        .to_kind(Kind::Float);
+    let balanced_weights =
+        (Tensor::from(rows) / (counts.clamp_min(1.0) * categories as f64)).to_kind(Kind::Float);
+    let alike = Tensor::ones([categories], (Kind::Float, device));
+    // [rows, grid, 1]: each book's weight under each setting, over the rows.
+    let row_scale = (Tensor::stack(
+        &settings
+            .iter()
+            .map(|&(_, balanced)| {
+                if balanced { &balanced_weights } else { &alike }.index_select(0, labels)
+            })
+            .collect::<Vec<_>>(),
+        1,
+    ) / rows)
+        .unsqueeze(2);
+    // Each column's L2 term is `|w|^2 / (2 C rows)`, its gradient `w / (C rows)`.
+    let penalty_slopes: Vec<f32> = settings
+        .iter()
+        .flat_map(|&(c, _)| std::iter::repeat_n((1.0 / (c * rows)) as f32, categories as usize))
+        .collect();
+    let penalty_slopes = Tensor::from_slice(&penalty_slopes).to_device(device);
+    let targets = labels.one_hot(categories).to_kind(Kind::Float).unsqueeze(1);
+    let mut weights = Tensor::zeros([width, columns], (Kind::Float, device));
+    let mut bias = Tensor::zeros([columns], (Kind::Float, device));
+    let (mut weight_moments, mut bias_moments) = (Moments::like(&weights), Moments::like(&bias));
+    tch::no_grad(|| -> Result<(), TrainError> {
+        for step in 0..STEPS {
+            if step % 25 == 0 && is_cancelled(stop) {
+                return Err(TrainError::Cancelled);
+            }
+            let progress = step as f64 / STEPS as f64;
+            let rate = RATE * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+            let logits = (inputs.times(&weights) + &bias).view([-1, grid, categories]);
+            // The loss's gradient at the logits: (softmax - one-hot) x weight.
+            let per_row =
+                ((logits.softmax(2, Kind::Float) - &targets) * &row_scale).view([-1, columns]);
+            let weight_gradient = inputs.transposed_times(&per_row) + &weights * &penalty_slopes;
+            let bias_gradient = per_row.sum_dim_intlist([0i64].as_slice(), false, Kind::Float);
+            let step = step as i32 + 1;
+            weight_moments.step(&mut weights, &weight_gradient, step, rate);
+            bias_moments.step(&mut bias, &bias_gradient, step, rate);
+        }
+        Ok(())
+    })?;
+    let (weights, bias) = (
+        weights.view([width, grid, categories]),
+        bias.view([grid, categories]),
+    );
+    Ok((0..grid)
+        .map(|g| Fitted {
+            weights: weights.select(1, g).contiguous(),
+            bias: bias.get(g).contiguous(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::nn::{self, OptimizerConfig as _};
+
+    /// The fit as it was written before, by autograd through `embedding_bag`
+    /// and tch's Adam: what the written-out gradient must reproduce.
+    fn autograd_fit(
+        bags: &BagInput,
+        labels: &Tensor,
+        (width, categories): (i64, i64),
+        settings: &[Setting],
+    ) -> Vec<(Tensor, Tensor)> {
+        let grid = settings.len() as i64;
+        let store = nn::VarStore::new(Device::Cpu);
+        let weights = store.root().zeros("weights", &[width, grid * categories]);
+        let bias = store.root().zeros("bias", &[grid * categories]);
+        let mut optimizer = nn::Adam::default().build(&store, RATE).unwrap();
+        let rows = labels.size()[0] as f64;
+        let counts = labels
+            .bincount(None::<Tensor>, categories)
+            .to_kind(Kind::Float);
+        let balanced = Tensor::from(rows) / (counts.clamp_min(1.0) * categories as f64);
+        let alike = Tensor::ones([categories], (Kind::Float, Device::Cpu));
+        let row_weights = Tensor::stack(
+            &settings
+                .iter()
+                .map(|&(_, b)| if b { &balanced } else { &alike }.index_select(0, labels))
+                .collect::<Vec<_>>(),
+            1,
+        )
+        .to_kind(Kind::Float);
+        let strengths: Vec<f32> = settings
+            .iter()
+            .flat_map(|&(c, _)| {
+                std::iter::repeat_n((1.0 / (2.0 * c * rows)) as f32, categories as usize)
+            })
+            .collect();
+        let strengths = Tensor::from_slice(&strengths);
+        let targets = labels.view([-1, 1, 1]).expand([-1, grid, 1], false);
+        for step in 0..STEPS {
+            let progress = step as f64 / STEPS as f64;
+            optimizer.set_lr(RATE * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
+            let logits = (bag_sum(&weights, bags) + &bias).view([-1, grid, categories]);
+            let loss_per_row = -logits
+                .log_softmax(2, Kind::Float)
+                .gather(2, &targets, false)
+                .squeeze_dim(2);
+            let penalty = weights
+                .square()
+                .sum_dim_intlist([0i64].as_slice(), false, Kind::Float);
+            let loss = (loss_per_row * &row_weights).sum(Kind::Float) / rows
+                + (penalty * &strengths).sum(Kind::Float);
+            optimizer.backward_step(&loss);
+        }
+        let weights = weights.detach().view([width, grid, categories]);
+        let bias = bias.detach().view([grid, categories]);
+        (0..grid)
+            .map(|g| (weights.select(1, g), bias.get(g)))
+            .collect()
+    }
+
+    /// 60 books of three categories over 12 columns, a few words telling
+    /// their category and a few noise, one column named twice in a row.
+    fn books() -> (Vec<Vec<(i64, f32)>>, Vec<i64>) {
+        let mut state = 7u64;
+        let mut next = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (state >> 33) as i64
+        };
+        (0..60)
+            .map(|book| {
+                let label = book % 3;
+                let mut row = vec![(label * 2, 0.7), (label * 2 + 1, 0.3)];
+                for _ in 0..3 {
+                    row.push((6 + next() % 6, 0.25 + (next() % 4) as f32 * 0.1));
+                }
+                row.push((label * 2, 0.2));
+                (row, label)
+            })
+            .unzip()
+    }
+
+    /// The written-out gradient and Adam give the fits autograd through
+    /// `embedding_bag` and tch's Adam gave, setting by setting. The bias is
+    /// compared less its mean: the softmax does not see a shift of every
+    /// category's bias, and rounding moves the two fits apart along it.
+    #[test]
+    fn the_fit_is_the_one_autograd_and_tch_adam_gave() {
+        let (rows, labels) = books();
+        let labels = Tensor::from_slice(&labels);
+        let settings = [(0.3, false), (30.0, false), (1.0, true)];
+        let sparse = SparseRows::new(rows.iter().map(Vec::as_slice), 12, Device::Cpu);
+        let ours = fit_grid(
+            Inputs::Bags(&sparse),
+            &labels,
+            (12, 3),
+            &settings,
+            &Cancel::new(false),
+        )
+        .unwrap();
+        let bags = BagInput::from_rows(rows.iter().map(Vec::as_slice), Device::Cpu);
+        let theirs = autograd_fit(&bags, &labels, (12, 3), &settings);
+        let centred = |bias: &Tensor| bias - bias.mean(Kind::Float);
+        for (fitted, (weights, bias)) in ours.iter().zip(&theirs) {
+            let size = weights.abs().max().double_value(&[]);
+            assert!(size > 0.1, "the fit learnt something: {size}");
+            let apart = (&fitted.weights - weights).abs().max().double_value(&[]);
+            assert!(apart < 1e-4 * size.max(1.0), "weights {apart} apart");
+            let bias_apart = (centred(&fitted.bias) - centred(bias))
+                .abs()
+                .max()
+                .double_value(&[]);
+            assert!(bias_apart < 1e-4 * size.max(1.0), "bias {bias_apart} apart");
+        }
+    }
+
+    /// Dense inputs (the cover classifier's) and the same values as sparse
+    /// rows give the same fit.
+    #[test]
+    fn dense_and_sparse_inputs_give_the_same_fit() {
+        let (rows, labels) = books();
+        let labels = Tensor::from_slice(&labels);
+        let mut dense = vec![0f32; rows.len() * 12];
+        for (row, entries) in rows.iter().enumerate() {
+            for &(column, value) in entries {
+                dense[row * 12 + column as usize] += value;
+            }
+        }
+        let dense = Tensor::from_slice(&dense).view([-1, 12]);
+        let sparse = SparseRows::new(rows.iter().map(Vec::as_slice), 12, Device::Cpu);
+        let settings = [(3.0, true)];
+        let go_on = Cancel::new(false);
+        let from_dense =
+            fit_grid(Inputs::Dense(&dense), &labels, (12, 3), &settings, &go_on).unwrap();
+        let from_sparse =
+            fit_grid(Inputs::Bags(&sparse), &labels, (12, 3), &settings, &go_on).unwrap();
+        let apart = (&from_dense[0].weights - &from_sparse[0].weights)
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(apart < 1e-4, "{apart}");
+    }
+
+    #[test]
+    fn a_stopped_fit_says_cancelled() {
+        let (rows, labels) = books();
+        let sparse = SparseRows::new(rows.iter().map(Vec::as_slice), 12, Device::Cpu);
+        let result = fit_grid(
+            Inputs::Bags(&sparse),
+            &Tensor::from_slice(&labels),
+            (12, 3),
+            &[(1.0, false)],
+            &Cancel::new(true),
+        );
+        assert!(matches!(result, Err(TrainError::Cancelled)));
+    }
+}
