@@ -48,8 +48,10 @@ pub(super) type Setting = (f64, bool);
 /// Rows of `(column, value)` pairs (word bags) as a sparse matrix, with its
 /// transpose kept beside it for the gradient: both products are then sums
 /// of bags (`embedding_bag`'s forward), one of the weights' rows for each
-/// row, one of the rows' gradients for each column. That measured three
-/// times as fast as libtorch's sparse CSR product on bags of this size.
+/// row, one of the rows' gradients for each column. Both ways took 32 ms
+/// against 100 ms for libtorch's sparse CSR products (PyTorch, one core,
+/// 4,760 random bags of 500 entries over 100,000 columns, 50 columns of
+/// weights), and CSR tensors print a warning that they are in beta.
 pub(super) struct SparseRows {
     rows: BagInput,
     columns: BagInput,
