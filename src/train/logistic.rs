@@ -58,21 +58,44 @@ pub(super) struct SparseRows {
 }
 
 impl SparseRows {
-    /// `rows` over `columns` columns (every column index below it).
+    /// `rows` over `columns` columns (every column index below it). The
+    /// transpose is laid out in place (a counting sort by column), so that
+    /// it costs its entries' memory and no more.
     pub(super) fn new<'a>(
         rows: impl IntoIterator<Item = &'a [(i64, f32)]> + Clone,
         columns: i64,
         device: Device,
     ) -> Self {
-        let mut by_column: Vec<Vec<(i64, f32)>> = vec![Vec::new(); columns as usize];
-        for (row, entries) in rows.clone().into_iter().enumerate() {
-            for &(column, value) in entries {
-                by_column[column as usize].push((row as i64, value));
+        let columns = columns as usize;
+        // Where each column's entries start in the transpose, then one past.
+        let mut starts = vec![0i64; columns + 1];
+        for entries in rows.clone() {
+            for &(column, _) in entries {
+                starts[column as usize + 1] += 1;
             }
         }
+        for column in 1..=columns {
+            starts[column] += starts[column - 1];
+        }
+        let total = starts[columns] as usize;
+        let (mut row_of, mut value_of) = (vec![0i64; total], vec![0f32; total]);
+        let mut next: Vec<i64> = starts[..columns].to_vec();
+        for (row, entries) in rows.clone().into_iter().enumerate() {
+            for &(column, value) in entries {
+                let at = next[column as usize] as usize;
+                (row_of[at], value_of[at]) = (row as i64, value);
+                next[column as usize] += 1;
+            }
+        }
+        let columns = BagInput {
+            buckets: Tensor::from_slice(&row_of).to_device(device),
+            offsets: Tensor::from_slice(&starts[..columns]).to_device(device),
+            weights: Tensor::from_slice(&value_of).to_device(device),
+        };
+        drop((row_of, value_of, next, starts));
         Self {
             rows: BagInput::from_rows(rows, device),
-            columns: BagInput::from_rows(by_column.iter().map(Vec::as_slice), device),
+            columns,
         }
     }
 }

@@ -385,12 +385,16 @@ impl Problem {
         // ones these books use.
         let rows_bags = || rows.iter().map(|&row| self.bags[row].as_slice());
         let (local, local_row) = bucket_rows(rows_bags());
-        let bags = renumbered(rows_bags(), &local_row);
-        let bags = SparseRows::new(
-            bags.iter().map(Vec::as_slice),
-            local.len() as i64,
-            self.device,
-        );
+        // The renumbered copy is dropped before the steps: at 100,000 books
+        // it is as large as the sparse rows themselves.
+        let bags = {
+            let renumbered = renumbered(rows_bags(), &local_row);
+            SparseRows::new(
+                renumbered.iter().map(Vec::as_slice),
+                local.len() as i64,
+                self.device,
+            )
+        };
         let shape = (local.len() as i64, self.shape.1);
         let spread_rows = Tensor::from_slice(&local).to_device(self.device);
         Ok(
