@@ -285,6 +285,16 @@ fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
             times[kind].1.push(elapsed);
         }
     }
+    // The typed descriptions' pass of the text branch alone: the part of a
+    // typed query that no kept data can spare.
+    let mut text_branch: Vec<f64> = Vec::new();
+    for query in &real.queries {
+        if let Query::Text(description) = query {
+            let started = Instant::now();
+            std::hint::black_box(real.run.embed_description(description));
+            text_branch.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+    }
     for (name, times) in &mut times {
         if !times.is_empty() {
             println!(
@@ -294,6 +304,14 @@ fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
                 percentile(times, 0.99)
             );
         }
+    }
+    if !text_branch.is_empty() {
+        println!(
+            "  its text branch alone    ({:>3}) p50 {:7.2} ms  p99 {:7.2} ms",
+            text_branch.len(),
+            percentile(&mut text_branch, 0.5),
+            percentile(&mut text_branch, 0.99)
+        );
     }
 }
 

@@ -23,6 +23,7 @@ use crate::jobs::{Cancel, OnProgress};
 use crate::model::FusionHeads;
 use crate::model::trunk::Vgg16Trunk;
 use crate::store::{BookId, BookText, Library, Modalities, RunId, RunStatus};
+use crate::text::kept_words::WordKeeper;
 use crate::text::preprocess::Token;
 use crate::text::{Vocab, WordBagWeights, corpus, preprocess};
 use crate::train::batches::Layout;
@@ -120,11 +121,6 @@ impl TrainedRun {
     pub fn tokens(&self, text: &BookText) -> Vec<Token> {
         let language = corpus::book_language(text);
         corpus::book_tokens(text, &language)
-    }
-
-    /// A book's stems, as the run reads its text.
-    pub fn stems(&self, text: &BookText) -> Vec<String> {
-        self.tokens(text).into_iter().map(|t| t.stem).collect()
     }
 
     /// The tokens of a typed description (language detected, English
@@ -299,6 +295,7 @@ impl TrainedRun {
         let cover_of: BTreeMap<BookId, String> = library.book_cover_hashes()?.into_iter().collect();
         let mut books = Vec::new();
         let mut examples = Vec::new();
+        let mut keeper = WordKeeper::new(library)?;
         for text in library.book_texts()? {
             let hash = cover_of.get(&text.book_id);
             if !keep(&text, hash.is_some()) {
@@ -307,7 +304,9 @@ impl TrainedRun {
             let cover = hash
                 .filter(|_| reads_covers)
                 .and_then(|hash| covers.entry(hash));
-            let (word_ids, bag) = self.words(&self.tokens(&text));
+            let tokens = self.tokens(&text);
+            keeper.offer(text.book_id, &tokens);
+            let (word_ids, bag) = self.words(&tokens);
             examples.push(Example {
                 book_id: Some(text.book_id),
                 label: 0,
@@ -317,6 +316,7 @@ impl TrainedRun {
             });
             books.push(text);
         }
+        keeper.keep(library)?;
         Ok((books, examples))
     }
 

@@ -11,7 +11,9 @@ use super::index::{maximal_marginal_relevance, reader_profile};
 use super::{EmbeddingIndex, Query, RecommendError, RecommendOptions, find_book};
 use crate::inference::TrainedRun;
 use crate::inference::attention::{self, cover_counted};
-use crate::store::{BookId, BookText, Library, StoredFocus};
+use crate::store::{BookId, Library, StoredFocus};
+use crate::text::kept_words::words_of_books;
+use crate::text::preprocess::Token;
 
 /// One suggestion and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -40,19 +42,18 @@ pub struct Suggestion {
 fn shared_words(
     run: &TrainedRun,
     query_stems: &BTreeSet<String>,
-    book: Option<&BookText>,
+    book_tokens: Option<&Vec<Token>>,
 ) -> Vec<String> {
-    let Some(book) = book else {
+    let Some(book_tokens) = book_tokens else {
         return Vec::new();
     };
-    let language = crate::text::corpus::book_language(book);
     let mut seen = BTreeSet::new();
-    let mut shared: Vec<(u64, String)> = crate::text::corpus::book_tokens(book, &language)
-        .into_iter()
-        .filter(|token| query_stems.contains(&token.stem) && seen.insert(token.stem.clone()))
+    let mut shared: Vec<(u64, String)> = book_tokens
+        .iter()
+        .filter(|token| query_stems.contains(&token.stem) && seen.insert(&token.stem))
         .map(|token| match run.vocab.get(&token.stem) {
             Some(id) => (run.vocab.count(id), run.vocab.surface(id).to_string()),
-            None => (0, token.word),
+            None => (0, token.word.clone()),
         })
         .collect();
     // The rarest words say the most ("mutiny" before "published").
@@ -75,11 +76,8 @@ struct Asked {
     stems: BTreeSet<String>,
 }
 
-type Texts = HashMap<BookId, BookText>;
-
 fn reader_query(
     library: &Library,
-    run: &TrainedRun,
     index: &EmbeddingIndex,
     reader: &str,
 ) -> Result<Asked, RecommendError> {
@@ -96,10 +94,10 @@ fn reader_query(
     let vector = reader_profile(index, &read)
         .ok_or_else(|| RecommendError::EmptyProfile(reader.to_string()))?;
     let read_ids: Vec<BookId> = read.iter().map(|(id, _)| *id).collect();
-    let stems = library
-        .book_texts_of(&read_ids)?
-        .iter()
-        .flat_map(|t| run.stems(t))
+    let stems = words_of_books(library, &read_ids)?
+        .into_values()
+        .flatten()
+        .map(|token| token.stem)
         .collect();
     Ok(Asked {
         vector,
@@ -120,15 +118,15 @@ fn asked(
             let row = index
                 .row(book_id)
                 .ok_or_else(|| RecommendError::UnknownBook(book.clone()))?;
-            let stems = library
-                .book_texts_of(&[book_id])?
-                .first()
-                .map(|t| run.stems(t))
-                .unwrap_or_default();
+            let stems = words_of_books(library, &[book_id])?
+                .into_values()
+                .flatten()
+                .map(|token| token.stem)
+                .collect();
             Asked {
                 vector: index.embedding(row).to_vec(),
                 excluded: BTreeSet::from([book_id]),
-                stems: stems.into_iter().collect(),
+                stems,
             }
         }
         Query::Text(description) => {
@@ -147,7 +145,7 @@ fn asked(
             excluded: BTreeSet::new(),
             stems: BTreeSet::new(),
         },
-        Query::Reader(reader) => reader_query(library, run, index, reader)?,
+        Query::Reader(reader) => reader_query(library, index, reader)?,
     })
 }
 
@@ -160,7 +158,6 @@ fn looked_at(
     run: &TrainedRun,
     index: &EmbeddingIndex,
     ranked: &[(usize, f32)],
-    texts: &Texts,
 ) -> Result<HashMap<BookId, [f32; 2]>, RecommendError> {
     let unknown: Vec<usize> = ranked
         .iter()
@@ -177,12 +174,12 @@ fn looked_at(
         return Ok(HashMap::new());
     }
     let cache = run.feature_cache(library)?;
+    let unknown_ids: Vec<BookId> = unknown.iter().map(|&row| index.book_ids[row]).collect();
+    let texts = library.book_texts_of(&unknown_ids)?;
     let mut looked_at = Vec::new();
-    for row in unknown {
-        let book_id = index.book_ids[row];
-        if let Some(text) = texts.get(&book_id)
-            && let Some(cover) =
-                run.book_cover(library, &cache, book_id, text.cover_hash.as_deref())?
+    for text in &texts {
+        if let Some(cover) =
+            run.book_cover(library, &cache, text.book_id, text.cover_hash.as_deref())?
         {
             looked_at.push((text, cover));
         }
@@ -206,17 +203,14 @@ fn explain(
     ranked: Vec<(usize, f32)>,
     asked: &Asked,
 ) -> Result<Vec<Suggestion>, RecommendError> {
-    // The suggested books' texts and covers alone: a library of 100,000
-    // books is not read for ten suggestions.
+    // The suggested books' words alone (kept with the library, or read from
+    // their texts): a library of 100,000 books is not read for ten
+    // suggestions.
     let ranked_ids: Vec<BookId> = ranked.iter().map(|&(row, _)| index.book_ids[row]).collect();
-    let texts: Texts = library
-        .book_texts_of(&ranked_ids)?
-        .into_iter()
-        .map(|t| (t.book_id, t))
-        .collect();
     let share =
         |row: usize| attention::image_share(index.image_weights[row], index.text_weights[row]);
-    let focus_of = looked_at(library, run, index, &ranked, &texts)?;
+    let focus_of = looked_at(library, run, index, &ranked)?;
+    let words = words_of_books(library, &ranked_ids)?;
     let mut suggestions = Vec::with_capacity(ranked.len());
     for (row, score) in ranked {
         let book_id = index.book_ids[row];
@@ -240,7 +234,7 @@ fn explain(
             image_weight,
             text_weight,
             image_share,
-            shared_words: shared_words(run, &asked.stems, texts.get(&book_id)),
+            shared_words: shared_words(run, &asked.stems, words.get(&book_id)),
             focus,
         });
     }

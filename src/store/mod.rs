@@ -4,6 +4,7 @@
 //! This is the only module that writes SQL. Every multi-row write runs in one
 //! transaction, so a process killed in the middle leaves whole rows only.
 
+mod book_words;
 mod books;
 mod curation;
 mod embeddings;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+pub use book_words::*;
 pub use books::*;
 pub use curation::*;
 pub use embeddings::*;

@@ -200,4 +200,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE run_embeddings ADD COLUMN focus BLOB;
     "#,
+    // 12: each book's distinct words as the text preprocessing read it, so
+    // that a query's reasons (the words a suggestion shares with it) need not
+    // tokenise and stem the suggested books' texts again. A row counts only
+    // while the book's `updated_at` and the preprocessing version match it.
+    r#"
+    CREATE TABLE book_words (
+        book_id             INTEGER PRIMARY KEY REFERENCES books(book_id) ON DELETE CASCADE,
+        book_updated_at     TEXT NOT NULL,
+        preprocess_version  INTEGER NOT NULL,
+        words               TEXT NOT NULL
+    );
+    "#,
 ];

@@ -7,6 +7,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization as _;
 
+use super::kept_words::WordKeeper;
 use super::preprocess::{self, DEFAULT_LANGUAGE, PREPROCESS_VERSION, Token};
 use super::vocab::Vocab;
 use super::word2vec::{self, TrainError, TrainStats, Word2VecConfig, WordVectors};
@@ -145,8 +146,10 @@ fn language_and_detection(book: &BookText) -> (String, Option<String>) {
     (language, detected)
 }
 
-/// Tokenises every book on all cores, and stores the languages it detected.
+/// Tokenises every book on all cores, and stores the languages it detected
+/// and each book's distinct words (for queries' reasons).
 pub fn library_corpus(library: &mut Library) -> Result<Corpus, CorpusError> {
+    let mut keeper = WordKeeper::new(library)?;
     let books = library.book_texts()?;
     let processed: Vec<(Option<String>, Vec<Token>)> = books
         .par_iter()
@@ -169,6 +172,10 @@ pub fn library_corpus(library: &mut Library) -> Result<Corpus, CorpusError> {
         }
     }
     let documents: Vec<Vec<Token>> = processed.into_iter().map(|(_, tokens)| tokens).collect();
+    for (book, tokens) in books.iter().zip(&documents) {
+        keeper.offer(book.book_id, tokens);
+    }
+    keeper.keep(library)?;
     let mut hasher = Sha256::new();
     hasher.update(format!("preprocess v{PREPROCESS_VERSION}\n"));
     for doc in &documents {

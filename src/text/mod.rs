@@ -3,6 +3,7 @@
 
 pub mod corpus;
 mod hogwild;
+pub mod kept_words;
 pub mod preprocess;
 pub mod vocab;
 pub mod word2vec;

@@ -1,0 +1,285 @@
+//! Each book's distinct words kept with the library (see
+//! [`crate::store::KeptWords`]): written whenever the corpus is read, read by
+//! a query for the words a suggestion shares with it.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::corpus::{book_language, book_tokens};
+use super::preprocess::{PREPROCESS_VERSION, Token};
+use crate::store::{BookId, KeptWords, Library, StoreError};
+
+/// A text's tokens once per stem, each with the first word it was written
+/// as, in the order they first appear: all a query's reasons need of a text
+/// (they show a shared stem as its first word).
+pub fn distinct_tokens(tokens: impl IntoIterator<Item = Token>) -> Vec<Token> {
+    let mut seen = BTreeSet::new();
+    tokens
+        .into_iter()
+        .filter(|token| seen.insert(token.stem.clone()))
+        .collect()
+}
+
+/// The kept form: one token a line, its stem, then a tab and its word where
+/// the word differs. `None` when a token holds a tab or a line break (such a
+/// book is not kept; its text is read again).
+pub fn encode(tokens: &[Token]) -> Option<String> {
+    let mut kept = String::new();
+    for token in tokens {
+        if [&token.stem, &token.word]
+            .iter()
+            .any(|part| part.contains(['\t', '\n']))
+        {
+            return None;
+        }
+        if !kept.is_empty() {
+            kept.push('\n');
+        }
+        kept.push_str(&token.stem);
+        if token.word != token.stem {
+            kept.push('\t');
+            kept.push_str(&token.word);
+        }
+    }
+    Some(kept)
+}
+
+/// The tokens [`encode`] kept.
+pub fn decode(kept: &str) -> Vec<Token> {
+    kept.lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| match line.split_once('\t') {
+            Some((stem, word)) => Token {
+                stem: stem.to_string(),
+                word: word.to_string(),
+            },
+            None => Token {
+                stem: line.to_string(),
+                word: line.to_string(),
+            },
+        })
+        .collect()
+}
+
+/// Gathers the words of books whose kept words are not current, as a pass
+/// over the library reads their texts, and keeps them at the end: the corpus
+/// and a run's placements of every book both read every text anyway.
+pub struct WordKeeper {
+    /// Each book's `updated_at`, read before the texts: a book edited after
+    /// gets words that are stale at once, never words that pass for current.
+    stamps: HashMap<BookId, String>,
+    current: BTreeSet<BookId>,
+    rows: Vec<KeptWords>,
+    /// False on a read-only library (nothing is kept).
+    writable: bool,
+}
+
+impl WordKeeper {
+    /// Made before the pass reads the texts.
+    pub fn new(library: &Library) -> Result<Self, StoreError> {
+        let writable = !library.is_read_only();
+        let (stamps, current) = if writable {
+            (
+                library.book_update_stamps()?.into_iter().collect(),
+                library
+                    .books_with_current_words(PREPROCESS_VERSION)?
+                    .into_iter()
+                    .collect(),
+            )
+        } else {
+            Default::default()
+        };
+        Ok(Self {
+            stamps,
+            current,
+            rows: Vec::new(),
+            writable,
+        })
+    }
+
+    /// One book's tokens as the pass read them.
+    pub fn offer(&mut self, book_id: BookId, tokens: &[Token]) {
+        if !self.writable || self.current.contains(&book_id) {
+            return;
+        }
+        let Some(book_updated_at) = self.stamps.get(&book_id) else {
+            return;
+        };
+        if let Some(words) = encode(&distinct_tokens(tokens.iter().cloned())) {
+            self.rows.push(KeptWords {
+                book_id,
+                book_updated_at: book_updated_at.clone(),
+                words,
+            });
+        }
+    }
+
+    /// Keeps what was offered; returns how many books' words it kept.
+    pub fn keep(self, library: &mut Library) -> Result<usize, StoreError> {
+        if !self.rows.is_empty() {
+            library.keep_book_words(&self.rows, PREPROCESS_VERSION)?;
+        }
+        Ok(self.rows.len())
+    }
+}
+
+/// The distinct tokens of each of `book_ids` (those not in the trash): the
+/// kept ones where current, the others read from the book's text as the
+/// corpus reads it.
+pub fn words_of_books(
+    library: &Library,
+    book_ids: &[BookId],
+) -> Result<HashMap<BookId, Vec<Token>>, StoreError> {
+    let kept = library.current_words_of(book_ids, PREPROCESS_VERSION)?;
+    let missing: Vec<BookId> = book_ids
+        .iter()
+        .filter(|id| !kept.contains_key(id))
+        .copied()
+        .collect();
+    let mut words: HashMap<BookId, Vec<Token>> = kept
+        .into_iter()
+        .map(|(book_id, kept)| (book_id, decode(&kept)))
+        .collect();
+    for text in library.book_texts_of(&missing)? {
+        let tokens = book_tokens(&text, &book_language(&text));
+        words.insert(text.book_id, distinct_tokens(tokens));
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(stem: &str, word: &str) -> Token {
+        Token {
+            stem: stem.into(),
+            word: word.into(),
+        }
+    }
+
+    #[test]
+    fn distinct_tokens_keep_each_stems_first_word_in_order() {
+        let tokens = vec![
+            token("sail", "sailing"),
+            token("sea", "sea"),
+            token("sail", "sails"),
+            token("mutini", "mutiny"),
+        ];
+        assert_eq!(
+            distinct_tokens(tokens),
+            vec![
+                token("sail", "sailing"),
+                token("sea", "sea"),
+                token("mutini", "mutiny")
+            ]
+        );
+    }
+
+    #[test]
+    fn encoding_round_trips_and_refuses_what_it_cannot_hold() {
+        let tokens = vec![
+            token("sail", "sailing"),
+            token("sea", "sea"),
+            token("@joseph_conrad", "@joseph_conrad"),
+            token("東京", "東京"),
+        ];
+        let kept = encode(&tokens).unwrap();
+        assert_eq!(kept, "sail\tsailing\nsea\n@joseph_conrad\n東京");
+        assert_eq!(decode(&kept), tokens);
+        assert_eq!(decode(""), Vec::<Token>::new());
+        assert_eq!(encode(&[token("a\tb", "a")]), None);
+        assert_eq!(encode(&[token("ab", "a\nb")]), None);
+    }
+
+    fn new_book(external_id: &str, title: &str, synopsis: &str) -> crate::store::NewBook {
+        crate::store::NewBook {
+            external_id: external_id.into(),
+            title: title.into(),
+            author: "Joseph Conrad".into(),
+            synopsis: synopsis.into(),
+            category: "Sea".into(),
+            language: None,
+            cover: None,
+        }
+    }
+
+    fn live_words(library: &Library, book_id: BookId) -> Vec<Token> {
+        let text = library.book_texts_of(&[book_id]).unwrap().remove(0);
+        distinct_tokens(book_tokens(&text, &book_language(&text)))
+    }
+
+    /// The corpus keeps every book's words; a query reads them back as the
+    /// text would give them, and a book edited since is read from its new
+    /// text, not from its stale kept words.
+    #[test]
+    fn kept_words_are_read_while_current_and_an_edit_makes_them_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut library = Library::open(dir.path()).unwrap();
+        library
+            .upsert_books(
+                &[
+                    new_book(
+                        "a",
+                        "Typhoon",
+                        "The steamer sails into a typhoon; the sailors' courage holds.",
+                    ),
+                    new_book(
+                        "b",
+                        "Lord Jim",
+                        "A young seaman abandons a ship and seeks redemption.",
+                    ),
+                ],
+                "test",
+            )
+            .unwrap();
+        let ids: Vec<BookId> = library
+            .book_texts()
+            .unwrap()
+            .iter()
+            .map(|t| t.book_id)
+            .collect();
+        assert!(
+            library
+                .current_words_of(&ids, PREPROCESS_VERSION)
+                .unwrap()
+                .is_empty()
+        );
+
+        crate::text::corpus::library_corpus(&mut library).unwrap();
+        let kept = library.current_words_of(&ids, PREPROCESS_VERSION).unwrap();
+        assert_eq!(kept.len(), 2);
+        let words = words_of_books(&library, &ids).unwrap();
+        for &id in &ids {
+            assert_eq!(decode(&kept[&id]), live_words(&library, id));
+            assert_eq!(words[&id], live_words(&library, id));
+        }
+        assert!(
+            words[&ids[0]]
+                .iter()
+                .any(|t| t.stem == "sailor" && t.word == "sailors")
+        );
+
+        let edit = crate::store::BookEdit {
+            synopsis: Some("A storm at sea, and a captain who will not turn away.".into()),
+            ..Default::default()
+        };
+        library.edit_book(ids[0], &edit).unwrap();
+        assert_eq!(
+            library
+                .books_with_current_words(PREPROCESS_VERSION)
+                .unwrap(),
+            vec![ids[1]]
+        );
+        let words = words_of_books(&library, &ids).unwrap();
+        assert_eq!(words[&ids[0]], live_words(&library, ids[0]));
+        assert!(words[&ids[0]].iter().any(|t| t.stem == "captain"));
+        assert!(!words[&ids[0]].iter().any(|t| t.stem == "sailor"));
+        // Another preprocessing version's words do not count.
+        assert!(
+            library
+                .current_words_of(&ids, PREPROCESS_VERSION + 1)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
