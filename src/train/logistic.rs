@@ -14,7 +14,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::TrainError;
 use crate::jobs::{Cancel, is_cancelled};
-use crate::model::word_bag::{BagInput, bag_sum};
+use crate::model::word_bag::{BagEntry, BagInput, bag_sum};
 
 /// Full-batch Adam steps of one fit (the objective is convex).
 const STEPS: usize = 300;
@@ -61,8 +61,8 @@ impl SparseRows {
     /// `rows` over `columns` columns (every column index below it). The
     /// transpose is laid out in place (a counting sort by column), so that
     /// it costs its entries' memory and no more.
-    pub(super) fn new<'a>(
-        rows: impl IntoIterator<Item = &'a [(i64, f32)]> + Clone,
+    pub(super) fn new<'a, E: BagEntry + 'a>(
+        rows: impl IntoIterator<Item = &'a [E]> + Clone,
         columns: i64,
         device: Device,
     ) -> Self {
@@ -70,8 +70,8 @@ impl SparseRows {
         // Where each column's entries start in the transpose, then one past.
         let mut starts = vec![0i64; columns + 1];
         for entries in rows.clone() {
-            for &(column, _) in entries {
-                starts[column as usize + 1] += 1;
+            for &entry in entries {
+                starts[entry.bucket() as usize + 1] += 1;
             }
         }
         for column in 1..=columns {
@@ -81,10 +81,11 @@ impl SparseRows {
         let (mut row_of, mut value_of) = (vec![0i64; total], vec![0f32; total]);
         let mut next: Vec<i64> = starts[..columns].to_vec();
         for (row, entries) in rows.clone().into_iter().enumerate() {
-            for &(column, value) in entries {
-                let at = next[column as usize] as usize;
-                (row_of[at], value_of[at]) = (row as i64, value);
-                next[column as usize] += 1;
+            for &entry in entries {
+                let column = entry.bucket() as usize;
+                let at = next[column] as usize;
+                (row_of[at], value_of[at]) = (row as i64, entry.weight());
+                next[column] += 1;
             }
         }
         let columns = BagInput {

@@ -18,7 +18,7 @@ use super::logistic::{Fitted, Inputs, Setting, SparseRows, fit_grid};
 use super::mixes::choose_mixes;
 use crate::eval::ConfusionMatrix;
 use crate::jobs::Cancel;
-use crate::model::word_bag::{BagInput, bag_sum};
+use crate::model::word_bag::{BagEntry, BagInput, bag_sum};
 
 /// scikit-learn's `C` (inverse L2 strength) tried, the baseline's own grid.
 pub(super) const STRENGTHS: [f64; 5] = [0.3, 1.0, 3.0, 10.0, 30.0];
@@ -76,7 +76,7 @@ fn renumbered_bags(
     dataset: &Dataset,
     indices: &[usize],
     rows: &HashMap<i64, i64>,
-) -> Vec<Vec<(i64, f32)>> {
+) -> Vec<Vec<(u32, f32)>> {
     renumbered(
         indices.iter().map(|&i| dataset.examples[i].bag.as_slice()),
         rows,
@@ -84,14 +84,17 @@ fn renumbered_bags(
 }
 
 /// `bags` with their buckets renumbered by `rows` (buckets it lacks are
-/// left out).
-fn renumbered<'a>(
-    bags: impl Iterator<Item = &'a [(i64, f32)]>,
+/// left out), as `u32` rows (see [`BagEntry`]).
+fn renumbered<'a, E: BagEntry + 'a>(
+    bags: impl Iterator<Item = &'a [E]>,
     rows: &HashMap<i64, i64>,
-) -> Vec<Vec<(i64, f32)>> {
+) -> Vec<Vec<(u32, f32)>> {
     bags.map(|bag| {
         bag.iter()
-            .filter_map(|(bucket, weight)| rows.get(bucket).map(|&row| (row, *weight)))
+            .filter_map(|entry| {
+                rows.get(&entry.bucket())
+                    .map(|&row| (row as u32, entry.weight()))
+            })
             .collect()
     })
     .collect()
@@ -118,9 +121,11 @@ pub(super) fn used_buckets(dataset: &Dataset, train: &[usize]) -> (Vec<i64>, Has
 }
 
 /// The buckets `bags` use, sorted, and each one's row among them.
-fn bucket_rows<'a>(bags: impl Iterator<Item = &'a [(i64, f32)]>) -> (Vec<i64>, HashMap<i64, i64>) {
+fn bucket_rows<'a, E: BagEntry + 'a>(
+    bags: impl Iterator<Item = &'a [E]>,
+) -> (Vec<i64>, HashMap<i64, i64>) {
     let mut used: Vec<i64> = bags
-        .flat_map(|bag| bag.iter().map(|&(bucket, _)| bucket))
+        .flat_map(|bag| bag.iter().map(|&entry| entry.bucket()))
         .collect();
     used.sort_unstable();
     used.dedup();
@@ -282,7 +287,8 @@ fn keep_fits(key: u64, fits: &KeptFits) {
 /// ([`Problem::prepare`]: 28 s of the demo library's first run).
 pub(crate) struct Problem {
     labels: Vec<usize>,
-    bags: Vec<Vec<(i64, f32)>>,
+    /// Each labelled book's bag, its buckets as rows of `used`.
+    bags: Vec<Vec<(u32, f32)>>,
     train_len: usize,
     /// The table's buckets the rows use, sorted (row `r` of a fit's table
     /// is bucket `used[r]`).
