@@ -2,27 +2,33 @@
 //! [`crate::store::KeptWords`]): written whenever the corpus is read, read by
 //! a query for the words a suggestion shares with it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::corpus::{book_language, book_tokens};
 use super::preprocess::{PREPROCESS_VERSION, Token};
 use crate::store::{BookId, KeptWords, Library, StoreError};
 
-/// A text's tokens once per stem, each with the first word it was written
-/// as, in the order they first appear: all a query's reasons need of a text
-/// (they show a shared stem as its first word).
-pub fn distinct_tokens(tokens: impl IntoIterator<Item = Token>) -> Vec<Token> {
-    let mut seen = BTreeSet::new();
+/// The first token of each stem among `tokens`, in the order they appear:
+/// all a query's reasons need of a text (they show a shared stem as its
+/// first word).
+fn first_of_each_stem<'a>(
+    tokens: impl IntoIterator<Item = &'a Token>,
+) -> impl Iterator<Item = &'a Token> {
+    let mut seen = HashSet::new();
     tokens
         .into_iter()
-        .filter(|token| seen.insert(token.stem.clone()))
-        .collect()
+        .filter(move |token| seen.insert(token.stem.as_str()))
+}
+
+/// A text's tokens once per stem (see [`first_of_each_stem`]).
+pub fn distinct_tokens(tokens: &[Token]) -> Vec<Token> {
+    first_of_each_stem(tokens).cloned().collect()
 }
 
 /// The kept form: one token a line, its stem, then a tab and its word where
 /// the word differs. `None` when a token holds a tab or a line break (such a
 /// book is not kept; its text is read again).
-pub fn encode(tokens: &[Token]) -> Option<String> {
+pub fn encode<'a>(tokens: impl IntoIterator<Item = &'a Token>) -> Option<String> {
     let mut kept = String::new();
     for token in tokens {
         if [&token.stem, &token.word]
@@ -104,7 +110,7 @@ impl WordKeeper {
         let Some(book_updated_at) = self.stamps.get(&book_id) else {
             return;
         };
-        if let Some(words) = encode(&distinct_tokens(tokens.iter().cloned())) {
+        if let Some(words) = encode(first_of_each_stem(tokens)) {
             self.rows.push(KeptWords {
                 book_id,
                 book_updated_at: book_updated_at.clone(),
@@ -141,7 +147,7 @@ pub fn words_of_books(
         .collect();
     for text in library.book_texts_of(&missing)? {
         let tokens = book_tokens(&text, &book_language(&text));
-        words.insert(text.book_id, distinct_tokens(tokens));
+        words.insert(text.book_id, distinct_tokens(&tokens));
     }
     Ok(words)
 }
@@ -166,7 +172,7 @@ mod tests {
             token("mutini", "mutiny"),
         ];
         assert_eq!(
-            distinct_tokens(tokens),
+            distinct_tokens(&tokens),
             vec![
                 token("sail", "sailing"),
                 token("sea", "sea"),
@@ -205,7 +211,7 @@ mod tests {
 
     fn live_words(library: &Library, book_id: BookId) -> Vec<Token> {
         let text = library.book_texts_of(&[book_id]).unwrap().remove(0);
-        distinct_tokens(book_tokens(&text, &book_language(&text)))
+        distinct_tokens(&book_tokens(&text, &book_language(&text)))
     }
 
     /// The corpus keeps every book's words; a query reads them back as the
