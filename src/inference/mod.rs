@@ -139,7 +139,7 @@ impl TrainedRun {
     }
 
     /// The word ids and word bag of a text's tokens, as the run reads them.
-    fn words(&self, tokens: &[Token]) -> (Vec<i64>, Vec<(i64, f32)>) {
+    fn words(&self, tokens: &[Token]) -> (Vec<i64>, Vec<(u32, f32)>) {
         let bag = self
             .word_bag
             .as_ref()

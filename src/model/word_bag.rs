@@ -40,10 +40,10 @@ pub struct BagInput {
     pub weights: Tensor,
 }
 
-/// One `(bucket, weight)` entry of a bag. A fit's renumbered bags hold
-/// their rows as `u32` (8 bytes an entry, not 16): at 100,000 books of
-/// character n-grams the word classifier's copies of the bags were most of
-/// a run's memory.
+/// One `(bucket, weight)` entry of a bag. Bags are held as `u32` buckets
+/// (8 bytes an entry, not 16): at 100,000 books of character n-grams the
+/// bags and the word classifier's copies of them were most of a run's
+/// memory.
 pub trait BagEntry: Copy {
     fn bucket(self) -> i64;
     fn weight(self) -> f32;
@@ -67,24 +67,70 @@ impl BagEntry for (u32, f32) {
     }
 }
 
+impl<E: BagEntry> BagEntry for &E {
+    fn bucket(self) -> i64 {
+        (*self).bucket()
+    }
+    fn weight(self) -> f32 {
+        (*self).weight()
+    }
+}
+
+/// `values` (`len` of them) as a tensor of `int32` where `narrow`, else of
+/// `int64`: `embedding_bag` reads either, as long as a bag's buckets and
+/// offsets agree, and `int32` halves the indices' memory. Built at its exact
+/// size and copied once.
+fn index_tensor(
+    values: impl Iterator<Item = i64>,
+    len: usize,
+    narrow: bool,
+    device: tch::Device,
+) -> Tensor {
+    if narrow {
+        let mut narrowed = Vec::with_capacity(len);
+        narrowed.extend(values.map(|value| value as i32));
+        Tensor::from_slice(&narrowed).to_device(device)
+    } else {
+        let mut wide = Vec::with_capacity(len);
+        wide.extend(values);
+        Tensor::from_slice(&wide).to_device(device)
+    }
+}
+
 impl BagInput {
-    /// Each row's `(bucket, weight)` pairs, one row per bag (an empty row is
-    /// an empty bag).
-    pub fn from_rows<'a, E: BagEntry + 'a>(
-        rows: impl IntoIterator<Item = &'a [E]>,
-        device: tch::Device,
-    ) -> Self {
-        let (mut buckets, mut offsets, mut weights) = (vec![], vec![], vec![]);
-        for row in rows {
-            offsets.push(buckets.len() as i64);
-            for &entry in row {
-                buckets.push(entry.bucket());
-                weights.push(entry.weight());
+    /// Each row's `(bucket, weight)` entries, one row per bag (an empty row
+    /// is an empty bag). The rows are read a few times over, so that each
+    /// tensor is laid out at its exact size, one after another: at 100,000
+    /// books a run's bags, built by growing vectors and copied, took several
+    /// times their own size at once. Indices are `int32` while every bucket
+    /// and offset fits.
+    pub fn from_rows<R, E>(rows: impl IntoIterator<Item = R> + Clone, device: tch::Device) -> Self
+    where
+        R: IntoIterator<Item = E>,
+        E: BagEntry,
+    {
+        let (mut count, mut entries, mut largest) = (0usize, 0usize, 0i64);
+        for row in rows.clone() {
+            count += 1;
+            for entry in row {
+                entries += 1;
+                largest = largest.max(entry.bucket());
             }
         }
+        let narrow = entries <= i32::MAX as usize && largest <= i64::from(i32::MAX);
+        let offsets = rows.clone().into_iter().scan(0i64, |start, row| {
+            let offset = *start;
+            *start += row.into_iter().count() as i64;
+            Some(offset)
+        });
+        let offsets = index_tensor(offsets, count, narrow, device);
+        let buckets = rows.clone().into_iter().flatten().map(BagEntry::bucket);
+        let buckets = index_tensor(buckets, entries, narrow, device);
+        let mut weights = Vec::with_capacity(entries);
+        weights.extend(rows.into_iter().flatten().map(BagEntry::weight));
         Self {
-            buckets: Tensor::from_slice(&buckets).to_device(device),
-            offsets: Tensor::from_slice(&offsets).to_device(device),
+            buckets,
+            offsets,
             weights: Tensor::from_slice(&weights).to_device(device),
         }
     }
@@ -193,6 +239,31 @@ mod tests {
     use super::*;
     use tch::Device;
 
+    /// Bags are laid out with `int32` indices (half the memory), and with
+    /// `int64` where a bucket does not fit; `embedding_bag` sums them alike.
+    #[test]
+    fn bags_take_int32_indices_while_they_fit() {
+        let rows: [&[(i64, f32)]; 3] = [&[(1, 0.5), (3, 2.0)], &[], &[(2, 1.0)]];
+        let narrow = BagInput::from_rows(rows, Device::Cpu);
+        assert_eq!(narrow.buckets.kind(), Kind::Int);
+        assert_eq!(narrow.offsets.kind(), Kind::Int);
+        assert_eq!(Vec::<i64>::try_from(&narrow.buckets).unwrap(), [1, 3, 2]);
+        assert_eq!(Vec::<i64>::try_from(&narrow.offsets).unwrap(), [0, 2, 2]);
+        assert_eq!(
+            Vec::<f32>::try_from(&narrow.weights).unwrap(),
+            [0.5, 2.0, 1.0]
+        );
+        let table = Tensor::arange(8, (Kind::Float, Device::Cpu)).view([4, 2]);
+        assert_eq!(
+            Vec::<f32>::try_from(bag_sum(&table, &narrow).view([-1])).unwrap(),
+            [13.0, 15.5, 0.0, 0.0, 4.0, 5.0]
+        );
+        let past_i32: [&[(i64, f32)]; 1] = [&[(1 << 33, 1.0)]];
+        let wide = BagInput::from_rows(past_i32, Device::Cpu);
+        assert_eq!(wide.buckets.kind(), Kind::Int64);
+        assert_eq!(wide.offsets.kind(), Kind::Int64);
+    }
+
     #[test]
     fn the_network_reads_words_and_pairs_and_the_classifier_character_grams_too() {
         let store = nn::VarStore::new(Device::Cpu);
@@ -211,7 +282,7 @@ mod tests {
             &Tensor::zeros([2], (Kind::Float, Device::Cpu)),
             1.0,
         );
-        let bags = |rows: &[&[(i64, f32)]]| BagInput::from_rows(rows.iter().copied(), Device::Cpu);
+        let bags = |rows: &[&[(u32, f32)]]| BagInput::from_rows(rows.iter().copied(), Device::Cpu);
         let words_only = bags(&[&[(1, 0.6), (3, 0.8)]]);
         let with_grams = bags(&[&[(1, 0.6), (3, 0.8), (6, 1.0)]]);
         assert_eq!(path.vectors.size(), [4, BAG_WIDTH], "no rows for the grams");

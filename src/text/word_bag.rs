@@ -196,21 +196,27 @@ impl WordBagWeights {
     /// The text's features and their weights: sublinear term frequency
     /// (`1 + ln tf`) times IDF, each block (words and pairs, character
     /// n-grams) scaled to unit length; buckets of weight 0 are left out.
-    pub fn bag(&self, tokens: &[Token]) -> Vec<(i64, f32)> {
+    /// Buckets are `u32` and the bag is as long as its entries, no longer:
+    /// a run holds every book's bag, and with character n-grams at 100,000
+    /// books `i64` buckets and a grown vector's spare room came to gigabytes.
+    pub fn bag(&self, tokens: &[Token]) -> Vec<(u32, f32)> {
         let (words, characters) = text_buckets(tokens, self.shape());
-        let mut bag = self.block(words);
-        bag.extend(self.block(characters));
+        let (words, characters) = (self.block(words), self.block(characters));
+        let mut bag = Vec::with_capacity(words.len() + characters.len());
+        bag.extend(words);
+        bag.extend(characters);
         bag
     }
 
     /// One block's weighted features, of unit length.
-    fn block(&self, mut features: Vec<i64>) -> Vec<(i64, f32)> {
+    fn block(&self, mut features: Vec<i64>) -> Vec<(u32, f32)> {
         features.sort_unstable();
-        let mut bag: Vec<(i64, f32)> = Vec::new();
+        let mut bag: Vec<(u32, f32)> = Vec::new();
         for chunk in features.chunk_by(|a, b| a == b) {
             let bucket = chunk[0];
             let idf = self.idf[bucket as usize];
             if idf > 0.0 {
+                let bucket = u32::try_from(bucket).expect("a bag's table has under 2^32 buckets");
                 bag.push((bucket, (1.0 + (chunk.len() as f32).ln()) * idf));
             }
         }
@@ -290,7 +296,7 @@ mod tests {
         assert!((norm - 1.0).abs() < 1e-5);
         let weight_of = |stems: &[&str]| {
             let bucket = feature_buckets(stems, 1 << 20)[0];
-            bag.iter().find(|(b, _)| *b == bucket).unwrap().1
+            bag.iter().find(|(b, _)| i64::from(*b) == bucket).unwrap().1
         };
         let idf_sea = (3.0f32 / 3.0).ln() + 1.0;
         let idf_ship = (3.0f32 / 2.0).ln() + 1.0;
@@ -323,13 +329,18 @@ mod tests {
                 word: "zq".into(),
             },
         ]);
-        let (words, characters): (Vec<_>, Vec<_>) =
-            bag.iter().partition(|(bucket, _)| *bucket < shape.words);
+        let (words, characters): (Vec<_>, Vec<_>) = bag
+            .iter()
+            .partition(|(bucket, _)| i64::from(*bucket) < shape.words);
         // sail and zq; `sail zq` is in no book.
         assert_eq!(words.len(), 2, "{words:?}");
         // sailing's grams are in two books; zq's in one, so they count nothing.
         let sailing_grams = character_buckets(&["sailing"], shape);
-        assert!(characters.iter().all(|(b, _)| sailing_grams.contains(b)));
+        assert!(
+            characters
+                .iter()
+                .all(|(b, _)| sailing_grams.contains(&i64::from(*b)))
+        );
         assert!(!characters.is_empty());
         for block in [&words, &characters] {
             let norm: f32 = block.iter().map(|(_, w)| w * w).sum();

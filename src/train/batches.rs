@@ -120,7 +120,7 @@ pub(crate) fn batch_tensors(
     let (mut lengths, mut image_present, mut text_present, mut labels) =
         (vec![], vec![], vec![], vec![]);
     let mut maps: [Vec<Tensor>; 3] = Default::default();
-    let mut bags: Vec<&[(i64, f32)]> = Vec::with_capacity(batch.len());
+    let mut bags: Vec<&[(u32, f32)]> = Vec::with_capacity(batch.len());
     for &index in batch {
         let example = &dataset.examples[index];
         let (has_image, has_text) = shown(example, modalities, &mut dropout);

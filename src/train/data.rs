@@ -21,7 +21,7 @@ pub(crate) struct Example {
     pub label: usize,
     pub word_ids: Vec<i64>,
     /// The linear word path's features and weights (empty without the path).
-    pub bag: Vec<(i64, f32)>,
+    pub bag: Vec<(u32, f32)>,
     pub cover: Option<CoverMaps>,
 }
 

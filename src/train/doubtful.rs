@@ -99,13 +99,13 @@ fn cross_fitted(
         }
         let (train, held): (Vec<usize>, Vec<usize>) =
             (0..labels.len()).partition(|&i| fold_of[i] != fold);
-        let (used, rows) = used_buckets(dataset, &train);
+        let rows = used_buckets(dataset, &train);
         let bags = sparse_bags_of(dataset, &train, &rows, device);
         let targets: Vec<i64> = train.iter().map(|&i| labels[i] as i64).collect();
         let fitted = fit_grid(
             Inputs::Bags(&bags),
             &Tensor::from_slice(&targets),
-            (used.len() as i64, categories as i64),
+            (rows.len() as i64, categories as i64),
             &settings,
             cancel,
         )?;

@@ -59,18 +59,26 @@ pub(super) struct SparseRows {
 
 impl SparseRows {
     /// `rows` over `columns` columns (every column index below it). The
-    /// transpose is laid out in place (a counting sort by column), so that
-    /// it costs its entries' memory and no more.
-    pub(super) fn new<'a, E: BagEntry + 'a>(
-        rows: impl IntoIterator<Item = &'a [E]> + Clone,
+    /// transpose is laid out in place (a counting sort by column), each of
+    /// its tensors on its own pass over the rows, so that it costs its
+    /// entries' memory and no more; indices are `int32` while they fit (see
+    /// [`BagInput::from_rows`]).
+    pub(super) fn new<R, E>(
+        rows: impl IntoIterator<Item = R> + Clone,
         columns: i64,
         device: Device,
-    ) -> Self {
+    ) -> Self
+    where
+        R: IntoIterator<Item = E>,
+        E: BagEntry,
+    {
         let columns = columns as usize;
         // Where each column's entries start in the transpose, then one past.
         let mut starts = vec![0i64; columns + 1];
+        let mut row_count = 0usize;
         for entries in rows.clone() {
-            for &entry in entries {
+            row_count += 1;
+            for entry in entries {
                 starts[entry.bucket() as usize + 1] += 1;
             }
         }
@@ -78,22 +86,42 @@ impl SparseRows {
             starts[column] += starts[column - 1];
         }
         let total = starts[columns] as usize;
-        let (mut row_of, mut value_of) = (vec![0i64; total], vec![0f32; total]);
-        let mut next: Vec<i64> = starts[..columns].to_vec();
-        for (row, entries) in rows.clone().into_iter().enumerate() {
-            for &entry in entries {
-                let column = entry.bucket() as usize;
-                let at = next[column] as usize;
-                (row_of[at], value_of[at]) = (row as i64, entry.weight());
-                next[column] += 1;
+        let narrow = total.max(row_count) <= i32::MAX as usize;
+        // One pass of the counting sort: `place(at, row, entry)` for every
+        // entry, `at` its place in the transpose.
+        let sorted = |place: &mut dyn FnMut(usize, usize, E)| {
+            let mut next: Vec<i64> = starts[..columns].to_vec();
+            for (row, entries) in rows.clone().into_iter().enumerate() {
+                for entry in entries {
+                    let column = entry.bucket() as usize;
+                    place(next[column] as usize, row, entry);
+                    next[column] += 1;
+                }
             }
-        }
-        let columns = BagInput {
-            buckets: Tensor::from_slice(&row_of).to_device(device),
-            offsets: Tensor::from_slice(&starts[..columns]).to_device(device),
-            weights: Tensor::from_slice(&value_of).to_device(device),
         };
-        drop((row_of, value_of, next, starts));
+        let row_of = if narrow {
+            let mut row_of = vec![0i32; total];
+            sorted(&mut |at, row, _| row_of[at] = row as i32);
+            Tensor::from_slice(&row_of).to_device(device)
+        } else {
+            let mut row_of = vec![0i64; total];
+            sorted(&mut |at, row, _| row_of[at] = row as i64);
+            Tensor::from_slice(&row_of).to_device(device)
+        };
+        let mut value_of = vec![0f32; total];
+        sorted(&mut |at, _, entry| value_of[at] = entry.weight());
+        let value_of = Tensor::from_slice(&value_of).to_device(device);
+        let offsets = Tensor::from_slice(&starts[..columns]).to_device(device);
+        let columns = BagInput {
+            buckets: row_of,
+            offsets: if narrow {
+                offsets.to_kind(Kind::Int)
+            } else {
+                offsets
+            },
+            weights: value_of,
+        };
+        drop(starts);
         Self {
             rows: BagInput::from_rows(rows, device),
             columns,

@@ -6,8 +6,6 @@
 //! validation figures come from the classifier fitted on its training books
 //! alone; the run keeps the one refitted on all its labelled books.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
@@ -47,11 +45,10 @@ pub struct WordClassifierChoice {
 pub(super) fn bags_of(
     dataset: &Dataset,
     indices: &[usize],
-    rows: &HashMap<i64, i64>,
+    rows: &BucketRows,
     device: Device,
 ) -> BagInput {
-    let renumbered = renumbered_bags(dataset, indices, rows);
-    BagInput::from_rows(renumbered.iter().map(Vec::as_slice), device)
+    BagInput::from_rows(example_bags(dataset, indices, rows), device)
 }
 
 /// The bags of `indices` as sparse rows over the `rows.len()` buckets a
@@ -59,45 +56,82 @@ pub(super) fn bags_of(
 pub(super) fn sparse_bags_of(
     dataset: &Dataset,
     indices: &[usize],
-    rows: &HashMap<i64, i64>,
+    rows: &BucketRows,
     device: Device,
 ) -> SparseRows {
-    let renumbered = renumbered_bags(dataset, indices, rows);
     SparseRows::new(
-        renumbered.iter().map(Vec::as_slice),
+        example_bags(dataset, indices, rows),
         rows.len() as i64,
         device,
     )
 }
 
-/// The bags of `indices`, their buckets renumbered by `rows` (buckets it
-/// lacks are left out).
-fn renumbered_bags(
-    dataset: &Dataset,
-    indices: &[usize],
-    rows: &HashMap<i64, i64>,
-) -> Vec<Vec<(u32, f32)>> {
-    renumbered(
-        indices.iter().map(|&i| dataset.examples[i].bag.as_slice()),
-        rows,
-    )
+/// The bags of `indices`, renumbered by `rows` as they are read.
+fn example_bags<'a>(
+    dataset: &'a Dataset,
+    indices: &'a [usize],
+    rows: &'a BucketRows,
+) -> impl Iterator<Item = impl Iterator<Item = (u32, f32)> + 'a> + Clone + 'a {
+    indices
+        .iter()
+        .map(move |&i| rows.renumbered(&dataset.examples[i].bag))
 }
 
-/// `bags` with their buckets renumbered by `rows` (buckets it lacks are
-/// left out), as `u32` rows (see [`BagEntry`]).
-fn renumbered<'a, E: BagEntry + 'a>(
-    bags: impl Iterator<Item = &'a [E]>,
-    rows: &HashMap<i64, i64>,
-) -> Vec<Vec<(u32, f32)>> {
-    bags.map(|bag| {
-        bag.iter()
-            .filter_map(|entry| {
-                rows.get(&entry.bucket())
-                    .map(|&row| (row as u32, entry.weight()))
-            })
-            .collect()
-    })
-    .collect()
+/// The buckets some bags use, sorted, and each one's row among them: a fit
+/// reads those rows of the table alone.
+pub(super) struct BucketRows {
+    /// The buckets used, sorted (row `r` is bucket `used[r]`).
+    pub used: Vec<i64>,
+    /// Each bucket's row, [`BucketRows::ABSENT`] where it is not used.
+    row_of: Vec<u32>,
+}
+
+impl BucketRows {
+    const ABSENT: u32 = u32::MAX;
+
+    /// The buckets of `bags`, marked in a table as large as the largest
+    /// bucket: collecting every entry to sort it took a copy of all the
+    /// bags (800 MB at 100,000 books).
+    fn of<R, E>(bags: impl IntoIterator<Item = R>) -> Self
+    where
+        R: IntoIterator<Item = E>,
+        E: BagEntry,
+    {
+        let mut row_of: Vec<u32> = Vec::new();
+        for bag in bags {
+            for entry in bag {
+                let bucket = entry.bucket() as usize;
+                if bucket >= row_of.len() {
+                    row_of.resize(bucket + 1, Self::ABSENT);
+                }
+                row_of[bucket] = 0;
+            }
+        }
+        let mut used = Vec::new();
+        for (bucket, row) in row_of.iter_mut().enumerate() {
+            if *row != Self::ABSENT {
+                *row = used.len() as u32;
+                used.push(bucket as i64);
+            }
+        }
+        Self { used, row_of }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.used.len()
+    }
+
+    /// `bag`'s entries as rows of these buckets (those it lacks are left
+    /// out), read as they are asked for.
+    fn renumbered<'a, E: BagEntry + 'a>(
+        &'a self,
+        bag: &'a [E],
+    ) -> impl Iterator<Item = (u32, f32)> + Clone + 'a {
+        bag.iter().filter_map(move |&entry| {
+            let row = *self.row_of.get(entry.bucket() as usize)?;
+            (row != Self::ABSENT).then(|| (row, entry.weight()))
+        })
+    }
 }
 
 pub(super) fn macro_f1(probabilities: &Tensor, actual: &[usize], categories: usize) -> f64 {
@@ -116,25 +150,8 @@ pub(super) fn macro_f1(probabilities: &Tensor, actual: &[usize], categories: usi
 /// them. Only those can get weights (the L2 term keeps the others at 0): the
 /// fits run on those rows alone, a few thousand of the table's buckets, and
 /// are spread back over the table at the end.
-pub(super) fn used_buckets(dataset: &Dataset, train: &[usize]) -> (Vec<i64>, HashMap<i64, i64>) {
-    bucket_rows(train.iter().map(|&i| dataset.examples[i].bag.as_slice()))
-}
-
-/// The buckets `bags` use, sorted, and each one's row among them.
-fn bucket_rows<'a, E: BagEntry + 'a>(
-    bags: impl Iterator<Item = &'a [E]>,
-) -> (Vec<i64>, HashMap<i64, i64>) {
-    let mut used: Vec<i64> = bags
-        .flat_map(|bag| bag.iter().map(|&entry| entry.bucket()))
-        .collect();
-    used.sort_unstable();
-    used.dedup();
-    let rows = used
-        .iter()
-        .enumerate()
-        .map(|(row, &bucket)| (bucket, row as i64))
-        .collect();
-    (used, rows)
+pub(super) fn used_buckets(dataset: &Dataset, train: &[usize]) -> BucketRows {
+    BucketRows::of(train.iter().map(|&i| dataset.examples[i].bag.as_slice()))
 }
 
 /// Labelled books the folds are drawn from at most (see
@@ -310,8 +327,19 @@ impl Problem {
         device: Device,
     ) -> Self {
         let labelled: Vec<usize> = train.iter().chain(validation).copied().collect();
-        let (used, rows) = used_buckets(dataset, &labelled);
-        let bags = renumbered_bags(dataset, &labelled, &rows);
+        let rows = used_buckets(dataset, &labelled);
+        // Every entry of these books has its row, so each bag is exactly as
+        // long as the book's own.
+        let bags = labelled
+            .iter()
+            .map(|&i| {
+                let bag = &dataset.examples[i].bag;
+                let mut renumbered = Vec::with_capacity(bag.len());
+                renumbered.extend(rows.renumbered(bag));
+                renumbered
+            })
+            .collect();
+        let used = rows.used;
         Self {
             labels: labelled
                 .iter()
@@ -388,21 +416,16 @@ impl Problem {
         let labels: Vec<i64> = self.labels_of(rows).iter().map(|&l| l as i64).collect();
         let labels = Tensor::from_slice(&labels).to_device(self.device);
         // The bags' entries are rows of `used`; renumbered again among the
-        // ones these books use.
-        let rows_bags = || rows.iter().map(|&row| self.bags[row].as_slice());
-        let (local, local_row) = bucket_rows(rows_bags());
-        // The renumbered copy is dropped before the steps: at 100,000 books
-        // it is as large as the sparse rows themselves.
-        let bags = {
-            let renumbered = renumbered(rows_bags(), &local_row);
-            SparseRows::new(
-                renumbered.iter().map(Vec::as_slice),
-                local.len() as i64,
-                self.device,
-            )
-        };
+        // ones these books use, as the sparse rows are laid out (a renumbered
+        // copy first was as large as the sparse rows themselves).
+        let local = BucketRows::of(rows.iter().map(|&row| self.bags[row].as_slice()));
+        let bags = SparseRows::new(
+            rows.iter().map(|&row| local.renumbered(&self.bags[row])),
+            local.len() as i64,
+            self.device,
+        );
         let shape = (local.len() as i64, self.shape.1);
-        let spread_rows = Tensor::from_slice(&local).to_device(self.device);
+        let spread_rows = Tensor::from_slice(&local.used).to_device(self.device);
         Ok(
             fit_grid(Inputs::Bags(&bags), &labels, shape, settings, stop)?
                 .into_iter()
@@ -455,7 +478,7 @@ mod tests {
     use super::*;
     use crate::train::data::Example;
 
-    fn example(label: usize, bag: Vec<(i64, f32)>) -> Example {
+    fn example(label: usize, bag: Vec<(u32, f32)>) -> Example {
         Example {
             book_id: None,
             label,
@@ -467,9 +490,9 @@ mod tests {
 
     /// 40 books, alternately of category 0 (bucket `1 + shift`) and 1
     /// (bucket `2 + shift`), all with bucket 3.
-    fn alternating(shift: i64) -> Vec<Example> {
+    fn alternating(shift: u32) -> Vec<Example> {
         (0..40)
-            .map(|i| example(i % 2, vec![(1 + (i % 2) as i64 + shift, 0.8), (3, 0.6)]))
+            .map(|i| example(i % 2, vec![(1 + (i % 2) as u32 + shift, 0.8), (3, 0.6)]))
             .collect()
     }
 
@@ -501,6 +524,20 @@ mod tests {
     /// The runs of one seed share the folds' fits: a second choice on the
     /// same books gives the same classifier; other words or another seed
     /// are other fits.
+    /// Rows follow the buckets' order, and a bag read through rows it
+    /// lacks keeps only the entries that have one.
+    #[test]
+    fn bucket_rows_number_the_used_buckets_in_order() {
+        let bags: [&[(u32, f32)]; 2] = [&[(9, 1.0), (2, 0.5)], &[(5, 0.25), (9, 2.0)]];
+        let rows = BucketRows::of(bags);
+        assert_eq!(rows.used, [2, 5, 9]);
+        assert_eq!(rows.len(), 3);
+        let read: Vec<(u32, f32)> = rows
+            .renumbered(&[(9u32, 1.0f32), (7, 3.0), (2, 0.5), (40, 1.0)])
+            .collect();
+        assert_eq!(read, [(2, 1.0), (0, 0.5)]);
+    }
+
     #[test]
     fn fits_are_shared_by_choices_on_the_same_books_only() {
         let first = choose_on_forty(alternating(0));
@@ -590,7 +627,7 @@ mod tests {
         let examples: Vec<Example> = (0..40)
             .map(|i| {
                 let label = i % 2;
-                example(label, vec![(1 + label as i64, 0.8), (3, 0.6)])
+                example(label, vec![(1 + label as u32, 0.8), (3, 0.6)])
             })
             .collect();
         let chosen = choose_on_forty(examples);
@@ -619,7 +656,7 @@ mod tests {
                 let only_in_validation = if i >= 30 && label == 1 { 4 } else { 3 };
                 example(
                     label,
-                    vec![(1 + label as i64, 0.8), (only_in_validation, 0.6)],
+                    vec![(1 + label as u32, 0.8), (only_in_validation, 0.6)],
                 )
             })
             .collect();
