@@ -10,6 +10,7 @@ pub mod evaluate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use tch::nn;
 use tch::{Device, Tensor};
@@ -139,11 +140,11 @@ impl TrainedRun {
     }
 
     /// The word ids and word bag of a text's tokens, as the run reads them.
-    fn words(&self, tokens: &[Token]) -> (Vec<i64>, Vec<(u32, f32)>) {
+    fn words(&self, tokens: &[Token]) -> (Vec<i64>, Arc<[(u32, f32)]>) {
         let bag = self
             .word_bag
             .as_ref()
-            .map(|weights| weights.bag(tokens))
+            .map(|weights| weights.bag(tokens).into())
             .unwrap_or_default();
         let stems: Vec<&str> = tokens.iter().map(|t| t.stem.as_str()).collect();
         (word_ids(&self.vocab, &stems, self.config.max_words), bag)
@@ -250,7 +251,7 @@ impl TrainedRun {
             book_id: None,
             label: 0,
             word_ids: Vec::new(),
-            bag: Vec::new(),
+            bag: Arc::default(),
             cover: Some(CoverMaps::Loaded(self.cover_maps(path)?)),
         };
         Ok(self.place_one(example, Modalities::Image))

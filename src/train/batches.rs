@@ -184,7 +184,7 @@ mod tests {
             book_id: None,
             label: 1,
             word_ids: words.to_vec(),
-            bag: vec![(7, 0.5)],
+            bag: vec![(7, 0.5)].into(),
             cover: cover.then(|| {
                 CoverMaps::Loaded(
                     [4, 8, 16].map(|c| Tensor::ones([c, 2, 2], (Kind::Float, Device::Cpu))),

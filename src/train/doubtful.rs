@@ -67,7 +67,7 @@ fn labelled_bags(library: &mut Library) -> Result<(Dataset, Vec<BookId>), TrainE
                 book_id: Some(text.book_ids[row]),
                 label,
                 word_ids: Vec::new(),
-                bag: weights.bag(&text.documents[row]),
+                bag: weights.bag(&text.documents[row]).into(),
                 cover: None,
             });
             books.push(text.book_ids[row]);

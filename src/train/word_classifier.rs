@@ -6,6 +6,8 @@
 //! validation figures come from the classifier fitted on its training books
 //! alone; the run keeps the one refitted on all its labelled books.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
@@ -151,7 +153,7 @@ pub(super) fn macro_f1(probabilities: &Tensor, actual: &[usize], categories: usi
 /// fits run on those rows alone, a few thousand of the table's buckets, and
 /// are spread back over the table at the end.
 pub(super) fn used_buckets(dataset: &Dataset, train: &[usize]) -> BucketRows {
-    BucketRows::of(train.iter().map(|&i| dataset.examples[i].bag.as_slice()))
+    BucketRows::of(train.iter().map(|&i| &dataset.examples[i].bag[..]))
 }
 
 /// Labelled books the folds are drawn from at most (see
@@ -211,7 +213,7 @@ pub(crate) fn choose(
         weights: Tensor::zeros([problem.buckets, problem.shape.1], (Kind::Float, device))
             .index_copy(
                 0,
-                &Tensor::from_slice(&problem.used).to_device(device),
+                &Tensor::from_slice(&problem.used.used).to_device(device),
                 &compact.weights,
             ),
         bias: compact.bias,
@@ -277,7 +279,7 @@ fn fits_key(
     for &index in train.iter().chain(validation) {
         let example = &dataset.examples[index];
         (index, example.label, example.bag.len()).hash(&mut hasher);
-        for &(bucket, weight) in &example.bag {
+        for &(bucket, weight) in example.bag.iter() {
             (bucket, weight.to_bits()).hash(&mut hasher);
         }
     }
@@ -304,12 +306,13 @@ fn keep_fits(key: u64, fits: &KeptFits) {
 /// ([`Problem::prepare`]: 28 s of the demo library's first run).
 pub(crate) struct Problem {
     labels: Vec<usize>,
-    /// Each labelled book's bag, its buckets as rows of `used`.
-    bags: Vec<Vec<(u32, f32)>>,
+    /// Each labelled book's bag, shared with the dataset (the table's
+    /// buckets).
+    bags: Vec<Arc<[(u32, f32)]>>,
     train_len: usize,
-    /// The table's buckets the rows use, sorted (row `r` of a fit's table
-    /// is bucket `used[r]`).
-    used: Vec<i64>,
+    /// The table's buckets the books use (row `r` of a fit's table is
+    /// bucket `used.used[r]`).
+    used: BucketRows,
     buckets: i64,
     /// Used buckets, categories.
     shape: (i64, i64),
@@ -327,19 +330,11 @@ impl Problem {
         device: Device,
     ) -> Self {
         let labelled: Vec<usize> = train.iter().chain(validation).copied().collect();
-        let rows = used_buckets(dataset, &labelled);
-        // Every entry of these books has its row, so each bag is exactly as
-        // long as the book's own.
+        let used = used_buckets(dataset, &labelled);
         let bags = labelled
             .iter()
-            .map(|&i| {
-                let bag = &dataset.examples[i].bag;
-                let mut renumbered = Vec::with_capacity(bag.len());
-                renumbered.extend(rows.renumbered(bag));
-                renumbered
-            })
+            .map(|&i| Arc::clone(&dataset.examples[i].bag))
             .collect();
-        let used = rows.used;
         Self {
             labels: labelled
                 .iter()
@@ -398,7 +393,8 @@ impl Problem {
 
     fn bags_of(&self, rows: &[usize]) -> BagInput {
         BagInput::from_rows(
-            rows.iter().map(|&row| self.bags[row].as_slice()),
+            rows.iter()
+                .map(|&row| self.used.renumbered(&self.bags[row])),
             self.device,
         )
     }
@@ -415,17 +411,23 @@ impl Problem {
     ) -> Result<Vec<Fitted>, TrainError> {
         let labels: Vec<i64> = self.labels_of(rows).iter().map(|&l| l as i64).collect();
         let labels = Tensor::from_slice(&labels).to_device(self.device);
-        // The bags' entries are rows of `used`; renumbered again among the
-        // ones these books use, as the sparse rows are laid out (a renumbered
-        // copy first was as large as the sparse rows themselves).
-        let local = BucketRows::of(rows.iter().map(|&row| self.bags[row].as_slice()));
+        // The bags are renumbered among the buckets these books use as the
+        // sparse rows are laid out (a renumbered copy first was as large as
+        // the sparse rows themselves).
+        let local = BucketRows::of(rows.iter().map(|&row| &self.bags[row][..]));
         let bags = SparseRows::new(
             rows.iter().map(|&row| local.renumbered(&self.bags[row])),
             local.len() as i64,
             self.device,
         );
         let shape = (local.len() as i64, self.shape.1);
-        let spread_rows = Tensor::from_slice(&local.used).to_device(self.device);
+        // Each local bucket's row among the problem's.
+        let spread_rows: Vec<i64> = local
+            .used
+            .iter()
+            .map(|&bucket| i64::from(self.used.row_of[bucket as usize]))
+            .collect();
+        let spread_rows = Tensor::from_slice(&spread_rows).to_device(self.device);
         Ok(
             fit_grid(Inputs::Bags(&bags), &labels, shape, settings, stop)?
                 .into_iter()
@@ -483,7 +485,7 @@ mod tests {
             book_id: None,
             label,
             word_ids: vec![1],
-            bag,
+            bag: bag.into(),
             cover: None,
         }
     }
@@ -593,9 +595,9 @@ mod tests {
     fn the_folds_draw_a_stratified_sample_of_a_large_library() {
         let problem = |books: usize| Problem {
             labels: (0..books).map(|i| usize::from(i % 4 == 0)).collect(),
-            bags: vec![vec![]; books],
+            bags: vec![Arc::default(); books],
             train_len: books,
-            used: vec![],
+            used: BucketRows::of(Vec::<Vec<(u32, f32)>>::new()),
             buckets: 8,
             shape: (0, 2),
             seed: 1,
