@@ -332,6 +332,11 @@ mod tests {
         let (words, characters): (Vec<_>, Vec<_>) = bag
             .iter()
             .partition(|(bucket, _)| i64::from(*bucket) < shape.words);
+        assert_eq!(
+            bag.capacity(),
+            bag.len(),
+            "a run holds every bag: no spare room"
+        );
         // sail and zq; `sail zq` is in no book.
         assert_eq!(words.len(), 2, "{words:?}");
         // sailing's grams are in two books; zq's in one, so they count nothing.
