@@ -81,15 +81,9 @@ fn reader_query(
     index: &EmbeddingIndex,
     reader: &str,
 ) -> Result<Asked, RecommendError> {
-    let readings = library.readings_of(reader)?;
-    if readings.is_empty() && !library.reader_ids()?.iter().any(|r| r == reader) {
+    let read = library.books_read_by(reader)?;
+    if read.is_empty() && !library.has_reader(reader)? {
         return Err(RecommendError::UnknownReader(reader.to_string()));
-    }
-    let mut read = Vec::new();
-    for reading in &readings {
-        if let Some(book_id) = library.book_id_by_external(&reading.book_external_id)? {
-            read.push((book_id, reading.rating));
-        }
     }
     let vector = reader_profile(index, &read)
         .ok_or_else(|| RecommendError::EmptyProfile(reader.to_string()))?;

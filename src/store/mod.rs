@@ -531,6 +531,41 @@ mod tests {
         assert_eq!(library.trashed_books().unwrap()[0].title, "B");
     }
 
+    /// A reader's books come back as row ids with their ratings, in one
+    /// query, as `readings_of` and a lookup per book gave them.
+    #[test]
+    fn books_read_by_a_reader_are_their_readings_row_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut library = Library::open(dir.path()).unwrap();
+        library
+            .upsert_books(&[book("a", "A"), book("b", "B"), book("c", "C")], "test")
+            .unwrap();
+        let reading = |book: &str, rating| NewReading {
+            reader: "r1".into(),
+            book_external_id: book.into(),
+            rating,
+            read_on: None,
+        };
+        library
+            .upsert_readings(&[reading("c", Some(4.0)), reading("a", None)])
+            .unwrap();
+        let mut expected: Vec<(BookId, Option<f64>)> = library
+            .readings_of("r1")
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let id = library.book_id_by_external(&r.book_external_id).unwrap();
+                (id.unwrap(), r.rating)
+            })
+            .collect();
+        expected.sort_by_key(|(id, _)| id.0);
+        assert_eq!(library.books_read_by("r1").unwrap(), expected);
+        assert_eq!(expected.len(), 2);
+        assert!(library.has_reader("r1").unwrap());
+        assert!(!library.has_reader("r2").unwrap());
+        assert!(library.books_read_by("r2").unwrap().is_empty());
+    }
+
     #[test]
     fn a_reading_of_an_unknown_book_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,6 @@
 //! Readers and their reading history.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension as _, params};
 
 use super::{BookId, Library, StoreError, WriteCounts};
 
@@ -76,6 +76,30 @@ impl Library {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The books `reader` read, as row ids with their ratings, in one query:
+    /// a reader's recommendations looked each book up by its external id
+    /// after [`Library::readings_of`], one query a book (60 for a keen
+    /// reader, most of the whole query's time at 100,000 books).
+    pub fn books_read_by(&self, reader: &str) -> Result<Vec<(BookId, Option<f64>)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT r.book_id, r.rating FROM readings r
+             JOIN readers p ON p.reader_id = r.reader_id
+             WHERE p.external_id = ?1 ORDER BY r.book_id",
+        )?;
+        let rows = stmt.query_map([reader], |row| Ok((BookId(row.get(0)?), row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether `reader` is in the library (with readings or none).
+    pub fn has_reader(&self, reader: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM readers WHERE external_id = ?1")?
+            .query_row([reader], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
     /// Readers' external ids, sorted.
