@@ -88,16 +88,21 @@ fn reader_query(
     let vector = reader_profile(index, &read)
         .ok_or_else(|| RecommendError::EmptyProfile(reader.to_string()))?;
     let read_ids: Vec<BookId> = read.iter().map(|(id, _)| *id).collect();
-    let stems = words_of_books(library, &read_ids)?
-        .into_values()
-        .flatten()
-        .map(|token| token.stem)
-        .collect();
     Ok(Asked {
         vector,
         excluded: read.iter().map(|(id, _)| *id).collect(),
-        stems,
+        stems: stems_of_books(library, &read_ids)?,
     })
+}
+
+/// The stems of `books`' words, as the library keeps them (or reads them
+/// from the books' texts), for the words suggestions share with a query.
+fn stems_of_books(library: &Library, books: &[BookId]) -> Result<BTreeSet<String>, RecommendError> {
+    Ok(words_of_books(library, books)?
+        .into_values()
+        .flatten()
+        .map(|token| token.stem)
+        .collect())
 }
 
 fn asked(
@@ -112,15 +117,10 @@ fn asked(
             let row = index
                 .row(book_id)
                 .ok_or_else(|| RecommendError::UnknownBook(book.clone()))?;
-            let stems = words_of_books(library, &[book_id])?
-                .into_values()
-                .flatten()
-                .map(|token| token.stem)
-                .collect();
             Asked {
                 vector: index.embedding(row).to_vec(),
                 excluded: BTreeSet::from([book_id]),
-                stems,
+                stems: stems_of_books(library, &[book_id])?,
             }
         }
         Query::Text(description) => {
