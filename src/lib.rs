@@ -6,6 +6,7 @@
 //! `jobs`, `paths`, `eval`, `store`, `text`, `import`, `model`, `backbone`, `embed`,
 //! `train`, `inference`, `recommend`, `project`, `check`, `export`, `duplicates`, `app`, `ui`, `cli`.
 
+pub mod allocator;
 pub mod analysis;
 pub mod app;
 pub mod backbone;

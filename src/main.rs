@@ -8,6 +8,7 @@ use shelfwise::cli::output::Output;
 use shelfwise::cli::{Cli, run_command};
 
 fn main() -> ExitCode {
+    shelfwise::allocator::keep_freed_memory();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(code) => code,

@@ -4,9 +4,10 @@
 
 use std::sync::Mutex;
 
-use tch::nn::{self, OptimizerConfig as _};
+use tch::nn;
 use tch::{Device, Tensor};
 
+use super::adamw::AdamW;
 use super::averaging::WeightAverage;
 use super::batches::{BatchTensors, Dropouts, batch_tensors};
 use super::checkpoints::{Checkpoint, RunDir};
@@ -168,7 +169,7 @@ impl<'a> Trainer<'a> {
     /// One epoch of P x K batches; returns the mean loss.
     fn epoch(
         &mut self,
-        optimizer: &mut nn::Optimizer,
+        optimizer: &mut AdamW,
         epoch: usize,
         step: &mut usize,
         on_event: &mut dyn FnMut(TrainEvent),
@@ -205,7 +206,8 @@ impl<'a> Trainer<'a> {
                 Some((dropouts, &mut rng)),
             );
             let texts = self.heads.encode_text(&tensors.ids, &tensors.lengths, true);
-            let output = self.pass(&tensors, &texts);
+            let bag_words = self.heads.encode_bags(&tensors.bags);
+            let output = self.pass(&tensors, &texts, bag_words.as_ref());
             let (mut objective, cross_entropy, triplet) = loss::objective_smoothed(
                 &output.logits,
                 &output.embeddings,
@@ -214,7 +216,8 @@ impl<'a> Trainer<'a> {
                 config.alpha(),
                 config.label_smoothing,
             );
-            let alignment = self.alignment_term(batch, &tensors, &texts).map(|term| {
+            let encoded = (&texts, bag_words.as_ref());
+            let alignment = self.alignment_term(batch, &tensors, encoded).map(|term| {
                 let value = term.double_value(&[]);
                 objective += term * config.alignment;
                 value
@@ -235,12 +238,18 @@ impl<'a> Trainer<'a> {
         Ok(epoch_loss / batches.len() as f64)
     }
 
-    /// A training pass of the heads over `part`, its words already encoded.
-    fn pass(&self, part: &BatchTensors, texts: &[Tensor; 3]) -> crate::model::ModelOutput {
+    /// A training pass of the heads over `part`, its words and word bags
+    /// already encoded.
+    fn pass(
+        &self,
+        part: &BatchTensors,
+        texts: &[Tensor; 3],
+        bag_words: Option<&Tensor>,
+    ) -> crate::model::ModelOutput {
         self.heads.forward_encoded(
             &part.scales,
             texts,
-            Some(&part.bags),
+            bag_words,
             &part.image_present,
             &part.text_present,
             true,
@@ -248,23 +257,27 @@ impl<'a> Trainer<'a> {
     }
 
     /// The alignment term of a step (see [`Self::alignment_rows`]): the
-    /// text-only placements read the words as the step's pass read them
-    /// (`texts`: one LSTM pass serves both, and it is most of a step's
-    /// cost); the cover-only pass ignores the words.
+    /// text-only placements read the words and word bags as the step's pass
+    /// read them (`encoded`: one LSTM pass and one read of the bag table
+    /// serve both); the cover-only pass ignores the words.
     fn alignment_term(
         &self,
         batch: &[usize],
         tensors: &BatchTensors,
-        texts: &[Tensor; 3],
+        (texts, bag_words): (&[Tensor; 3], Option<&Tensor>),
     ) -> Option<Tensor> {
         let (books, rows) = self.alignment_rows(batch, tensors)?;
         let data = self.data;
         let texts = texts.each_ref().map(|u| u.index_select(0, &rows));
+        let text_bag_words = bag_words.map(|words| words.index_select(0, &rows));
         let [text, image] = [Modalities::Text, Modalities::Image]
             .map(|only| batch_tensors(&data.dataset, &books, data.layout, only, None));
+        let image_bag_words = self.heads.encode_bags(&image.bags);
         Some(loss::alignment(
-            &self.pass(&text, &texts).embeddings,
-            &self.pass(&image, &texts).embeddings,
+            &self.pass(&text, &texts, text_bag_words.as_ref()).embeddings,
+            &self
+                .pass(&image, &texts, image_bag_words.as_ref())
+                .embeddings,
         ))
     }
 
@@ -308,7 +321,7 @@ impl<'a> Trainer<'a> {
     /// `best` replaced when it validates better; then the averaged weights.
     fn train_epochs(
         &mut self,
-        optimizer: &mut nn::Optimizer,
+        optimizer: &mut AdamW,
         (first_epoch, step): (usize, &mut usize),
         best: &mut Option<RunSummary>,
         on_event: &mut dyn FnMut(TrainEvent),
@@ -452,12 +465,8 @@ pub fn train_run(
             words,
         )?;
     }
-    let mut optimizer = nn::AdamW {
-        wd: config.weight_decay,
-        ..Default::default()
-    }
-    .build(&trainer.store, config.learning_rate)
-    .map_err(|e| TrainError::Optimizer(e.to_string()))?;
+    let mut optimizer = AdamW::new(&trainer.store, config.learning_rate, config.weight_decay)
+        .map_err(|e| TrainError::Optimizer(e.to_string()))?;
     let resume = match start {
         RunStart::Resume(point) => Some(point),
         _ => None,
