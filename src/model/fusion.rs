@@ -59,11 +59,36 @@ impl ModalityFusion {
         text_present: &Tensor,
     ) -> Fused {
         let image = self.image_nin.forward(image_map);
-        let text = self.text_nin.forward(text);
         let image_logit = self
             .image_gate
             .forward(&image.mean_dim([2i64, 3].as_slice(), false, None))
             .squeeze_dim(1);
+        self.combine((image, image_logit), text, image_present, text_present)
+    }
+
+    /// [`Self::forward`] for rows none of which shows its cover (a
+    /// text-only run's, the alignment term's text pass): the cover's half is
+    /// zeros and its share 0, as `forward` makes them with `image_present` 0
+    /// (and with no gradient for the cover's side), without reading maps
+    /// that cannot count. `side`: the maps' side.
+    pub fn forward_without_covers(&self, text: &Tensor, side: i64, text_present: &Tensor) -> Fused {
+        let rows = text.size()[0];
+        let options = (text.kind(), text.device());
+        let half = self.image_nin.ws.size()[0];
+        let image = Tensor::zeros([rows, half, side, side], options);
+        let absent = Tensor::zeros([rows], options);
+        self.combine((image, absent.zeros_like()), text, &absent, text_present)
+    }
+
+    /// The fused map from the cover's NIN map and gate logit.
+    fn combine(
+        &self,
+        (image, image_logit): (Tensor, Tensor),
+        text: &Tensor,
+        image_present: &Tensor,
+        text_present: &Tensor,
+    ) -> Fused {
+        let text = self.text_nin.forward(text);
         let text_logit = self.text_gate.forward(&text).squeeze_dim(1);
         let image_weight = image_logit.sigmoid() * image_present;
         let text_weight = text_logit.sigmoid() * text_present;

@@ -310,7 +310,7 @@ impl FusionHeads {
         let texts = self.encode_text(text.ids, text.lengths, train);
         let bag_words = text.bags.and_then(|bags| self.encode_bags(bags));
         self.forward_encoded(
-            scales,
+            Covers::Maps(scales),
             &texts,
             bag_words.as_ref(),
             image_present,
@@ -342,33 +342,17 @@ impl FusionHeads {
     /// ([`Self::encode_text`]) and word bags ([`Self::encode_bags`]).
     pub fn forward_encoded(
         &self,
-        scales: &[Tensor; 3],
+        covers: Covers<'_>,
         texts: &[Tensor; 3],
         bag_words: Option<&Tensor>,
         image_present: &Tensor,
         text_present: &Tensor,
         train: bool,
     ) -> ModelOutput {
-        let scales = self.trunk_scales(scales);
-        // Whole channels of the cached maps dropped while training: a random
-        // trunk's maps are a fingerprint of each cover, easy to learn by heart.
-        let scales: [Tensor; 3] = std::array::from_fn(|s| {
-            let map = match &self.cover_statistics {
-                Some(statistics) => {
-                    let (mean, spread) = &statistics[s];
-                    let as_map = |t: &Tensor| t.view([1, -1, 1, 1]);
-                    (&scales[s] - as_map(mean)) / as_map(spread)
-                }
-                None => scales[s].shallow_clone(),
-            };
-            map.feature_dropout(self.dropout, train)
-        });
-        let attended = self.attention.forward(&scales[2]);
-        let images = [
-            scales[0].shallow_clone(),
-            scales[1].shallow_clone(),
-            attended.c3,
-        ];
+        let (images, side) = match covers {
+            Covers::Maps(scales) => (Some(self.cover_maps(scales, train)), scales[0].size()[2]),
+            Covers::NoneShown { side } => (None, side),
+        };
         let mut pooled = Vec::with_capacity(3);
         let mut output = ModelOutput {
             embeddings: Tensor::new(),
@@ -379,7 +363,12 @@ impl FusionHeads {
             channel_weights: Vec::new(),
         };
         for s in 0..3 {
-            let fused = self.fusions[s].forward(&images[s], &texts[s], image_present, text_present);
+            let fused = match &images {
+                Some(images) => {
+                    self.fusions[s].forward(&images[s], &texts[s], image_present, text_present)
+                }
+                None => self.fusions[s].forward_without_covers(&texts[s], side, text_present),
+            };
             let refined = self.cbams[s].forward(&fused.features);
             pooled.push(refined.features.mean_dim([2i64, 3].as_slice(), false, None));
             output.image_weights.push(fused.image_weight);
@@ -402,6 +391,41 @@ impl FusionHeads {
         output.embeddings = raw / norm;
         output
     }
+
+    /// The cover maps each scale's fusion reads: standardised, whole
+    /// channels dropped while training, and C3 attended.
+    fn cover_maps(&self, scales: &[Tensor; 3], train: bool) -> [Tensor; 3] {
+        let scales = self.trunk_scales(scales);
+        // Whole channels of the cached maps dropped while training: a random
+        // trunk's maps are a fingerprint of each cover, easy to learn by heart.
+        let scales: [Tensor; 3] = std::array::from_fn(|s| {
+            let map = match &self.cover_statistics {
+                Some(statistics) => {
+                    let (mean, spread) = &statistics[s];
+                    let as_map = |t: &Tensor| t.view([1, -1, 1, 1]);
+                    (&scales[s] - as_map(mean)) / as_map(spread)
+                }
+                None => scales[s].shallow_clone(),
+            };
+            map.feature_dropout(self.dropout, train)
+        });
+        let attended = self.attention.forward(&scales[2]);
+        let [c1, c2, _] = scales;
+        [c1, c2, attended.c3]
+    }
+}
+
+/// The covers a pass of the heads reads.
+#[derive(Clone, Copy)]
+pub enum Covers<'a> {
+    /// C1, C2, C3 from the trunk or the feature cache (block 5's input in
+    /// place of C3 when it trains with the heads).
+    Maps(&'a [Tensor; 3]),
+    /// No row shows its cover (a text-only run, the alignment term's text
+    /// pass): the cover's side of the fusion is zeros with no share, as the
+    /// maps would give with `image_present` 0, without the work on maps
+    /// that cannot count. `side`: the grid's side.
+    NoneShown { side: i64 },
 }
 
 /// The LSTM text encoder over `words` (the run's known words in id order;

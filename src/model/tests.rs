@@ -301,6 +301,41 @@ fn fusion_by_hand() {
     assert_close(&values(&neither.features), &[0.0, 0.0]);
 }
 
+/// Rows that show no cover fuse as the maps would with `image_present` 0
+/// (the text-only runs' and the alignment term's text pass), and the
+/// cover's side gets no gradient either way.
+#[test]
+fn fusion_without_covers_is_fusion_with_absent_covers() {
+    tch::manual_seed(5);
+    let store = nn::VarStore::new(Device::Cpu);
+    let fusion = ModalityFusion::new(&store.root(), 3, 4, 6);
+    let image = Tensor::randn([2, 3, 5, 5], (Kind::Float, Device::Cpu));
+    let text = Tensor::randn([2, 4], (Kind::Float, Device::Cpu));
+    let absent = Tensor::zeros([2], (Kind::Float, Device::Cpu));
+    let text_present = Tensor::from_slice(&[1.0f32, 0.0]);
+    let with_maps = fusion.forward(&image, &text, &absent, &text_present);
+    let without = fusion.forward_without_covers(&text, 5, &text_present);
+    assert_eq!(with_maps.features.size(), without.features.size());
+    assert!(
+        with_maps
+            .features
+            .allclose(&without.features, 1e-6, 1e-6, false)
+    );
+    assert!(
+        with_maps
+            .image_weight
+            .allclose(&without.image_weight, 0.0, 0.0, false)
+    );
+    assert!(
+        with_maps
+            .text_weight
+            .allclose(&without.text_weight, 1e-6, 1e-6, false)
+    );
+    with_maps.features.sum(Kind::Float).backward();
+    let cover_gradient = fusion.image_nin.ws.grad().abs().max().double_value(&[]);
+    assert_eq!(cover_gradient, 0.0);
+}
+
 #[test]
 fn a_saturated_gate_does_not_erase_a_lone_cover() {
     let store = nn::VarStore::new(Device::Cpu);

@@ -36,6 +36,8 @@ pub(crate) struct BatchTensors {
     pub ids: Tensor,
     pub lengths: Tensor,
     pub image_present: Tensor,
+    /// Whether any row shows its cover (`image_present` not all 0).
+    pub any_cover: bool,
     pub text_present: Tensor,
     /// Each row's word bag (empty where the text is not shown).
     pub bags: BagInput,
@@ -168,6 +170,7 @@ pub(crate) fn batch_tensors(
             .reshape([batch.len() as i64, longest as i64])
             .to_device(device),
         lengths: Tensor::from_slice(&lengths).to_device(device),
+        any_cover: image_present.iter().any(|&shown| shown > 0.0),
         image_present: Tensor::from_slice(&image_present).to_device(device),
         text_present: Tensor::from_slice(&text_present).to_device(device),
         bags: BagInput::from_rows(bags, device),
