@@ -7,7 +7,6 @@
 //! from start to summary ([`run`]) and sweeps recorded in the library
 //! ([`sweep`]).
 
-pub mod adamw;
 pub mod averaging;
 pub(crate) mod batches;
 pub mod checkpoints;

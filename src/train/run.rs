@@ -4,10 +4,9 @@
 
 use std::sync::Mutex;
 
-use tch::nn;
+use tch::nn::{self, OptimizerConfig as _};
 use tch::{Device, Tensor};
 
-use super::adamw::AdamW;
 use super::averaging::WeightAverage;
 use super::batches::{BatchTensors, Dropouts, batch_tensors};
 use super::checkpoints::{Checkpoint, RunDir};
@@ -169,7 +168,7 @@ impl<'a> Trainer<'a> {
     /// One epoch of P x K batches; returns the mean loss.
     fn epoch(
         &mut self,
-        optimizer: &mut AdamW,
+        optimizer: &mut nn::Optimizer,
         epoch: usize,
         step: &mut usize,
         on_event: &mut dyn FnMut(TrainEvent),
@@ -328,7 +327,7 @@ impl<'a> Trainer<'a> {
     /// `best` replaced when it validates better; then the averaged weights.
     fn train_epochs(
         &mut self,
-        optimizer: &mut AdamW,
+        optimizer: &mut nn::Optimizer,
         (first_epoch, step): (usize, &mut usize),
         best: &mut Option<RunSummary>,
         on_event: &mut dyn FnMut(TrainEvent),
@@ -472,8 +471,12 @@ pub fn train_run(
             words,
         )?;
     }
-    let mut optimizer = AdamW::new(&trainer.store, config.learning_rate, config.weight_decay)
-        .map_err(|e| TrainError::Optimizer(e.to_string()))?;
+    let mut optimizer = nn::AdamW {
+        wd: config.weight_decay,
+        ..Default::default()
+    }
+    .build(&trainer.store, config.learning_rate)
+    .map_err(|e| TrainError::Optimizer(e.to_string()))?;
     let resume = match start {
         RunStart::Resume(point) => Some(point),
         _ => None,
