@@ -26,7 +26,7 @@ pub struct TrainArgs {
     /// Also train an image-only and a text-only run on the same split and seed.
     #[arg(long)]
     pub single_modal: bool,
-    /// Epochs per run (default 15; with --resume: the run's own).
+    /// Epochs per run (default 8; with --resume: the run's own).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Runs of a sweep training at once, each on its share of the cores

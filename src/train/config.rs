@@ -94,7 +94,7 @@ impl Default for TrainConfig {
         Self {
             beta: 0.3,
             alpha: None,
-            epochs: 15,
+            epochs: 8,
             categories_per_batch: 5,
             books_per_category: 16,
             learning_rate: 3e-3,
