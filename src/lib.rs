@@ -3,7 +3,7 @@
 //! the window, the command line, tests and benchmarks share one code path.
 //!
 //! Modules, from the bottom up (each uses only those listed before it):
-//! `jobs`, `paths`, `eval`, `store`, `text`, `import`, `model`, `backbone`, `embed`,
+//! `allocator`, `jobs`, `paths`, `eval`, `store`, `text`, `import`, `model`, `backbone`, `embed`,
 //! `train`, `inference`, `recommend`, `project`, `check`, `export`, `duplicates`, `app`, `ui`, `cli`.
 
 pub mod allocator;
