@@ -77,7 +77,7 @@ impl ModalityFusion {
         let half = self.image_nin.ws.size()[0];
         let image = Tensor::zeros([rows, half, side, side], options);
         let absent = Tensor::zeros([rows], options);
-        self.combine((image, absent.zeros_like()), text, &absent, text_present)
+        self.combine((image, absent.shallow_clone()), text, &absent, text_present)
     }
 
     /// The fused map from the cover's NIN map and gate logit.

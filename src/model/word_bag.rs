@@ -204,6 +204,7 @@ impl WordBagPath {
     /// The path reads the words and pairs only: the character n-grams
     /// (buckets past the vectors' rows) are the word classifier's alone, so
     /// the network's table stays the size it was.
+    ///
     /// Empty bags (a batch without words: an image-only run's, or the cover
     /// pass of the alignment term) give the bias without reading the table,
     /// whose gradient would be all zeros at the table's size.
