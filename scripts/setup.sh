@@ -14,7 +14,7 @@ VENV=${SHELFWISE_VENV:-$CACHE_DIR/torch-venv}
 say() { echo "setup: $*" >&2; }
 
 # --- system packages -------------------------------------------------------
-build_pkgs="pkg-config libwayland-dev libxkbcommon-dev"
+build_pkgs="pkg-config g++ libwayland-dev libxkbcommon-dev"
 window_pkgs="xvfb x11-apps libgl1-mesa-dri libegl1"
 missing=""
 if command -v dpkg >/dev/null 2>&1; then

@@ -511,9 +511,20 @@ fn a_run_with_subwords_learns_the_books_places_a_typed_description_and_looks_at_
     let run = shelfwise::inference::TrainedRun::load(&library, runs[0].run, Device::Cpu).unwrap();
     // The run reads its n-gram vectors back from its checkpoint: a
     // description in one category's words lands in that category.
+    // A typed query's vector alone is the description's placement.
     for (category, words) in common::CATEGORY_WORDS {
-        let placement = run.embed_description(&words.join(" "));
+        let description = words.join(" ");
+        let placement = run.embed_description(&description);
         assert_eq!(placement.category, category, "{words:?}");
+        let vector = run.description_vector(&run.query_tokens(&description));
+        assert_eq!(vector.len(), placement.embedding.len());
+        assert!(
+            vector
+                .iter()
+                .zip(&placement.embedding)
+                .all(|(a, b)| (a - b).abs() < 1e-5),
+            "{words:?}"
+        );
     }
 
     // Where the model looked on several covers, in one pass of the heads (as

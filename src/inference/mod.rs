@@ -131,14 +131,6 @@ impl TrainedRun {
         preprocess::tokens_with_words(description, &language)
     }
 
-    /// The stems of a typed description.
-    pub fn query_stems(&self, description: &str) -> Vec<String> {
-        self.query_tokens(description)
-            .into_iter()
-            .map(|t| t.stem)
-            .collect()
-    }
-
     /// The word ids and word bag of a text's tokens, as the run reads them.
     fn words(&self, tokens: &[Token]) -> (Vec<i64>, Arc<[(u32, f32)]>) {
         let bag = self
@@ -234,15 +226,33 @@ impl TrainedRun {
 
     /// A typed description, embedded with the text modality alone.
     pub fn embed_description(&self, description: &str) -> Placement {
-        let (word_ids, bag) = self.words(&self.query_tokens(description));
-        let example = Example {
+        self.place_one(
+            self.description_example(&self.query_tokens(description)),
+            Modalities::Text,
+        )
+    }
+
+    /// The embedding of a typed description's tokens
+    /// ([`Self::query_tokens`]), as [`Self::embed_description`] places it:
+    /// what a typed query ranks by, without the category and the attention
+    /// that a placement works out too, for a query that reads the
+    /// description's stems as well (its language found and its words
+    /// stemmed once).
+    pub fn description_vector(&self, tokens: &[Token]) -> Vec<f32> {
+        let dataset = self.dataset(vec![self.description_example(tokens)]);
+        self.predictor()
+            .embeddings(&dataset, &[0], Modalities::Text)
+    }
+
+    fn description_example(&self, tokens: &[Token]) -> Example {
+        let (word_ids, bag) = self.words(tokens);
+        Example {
             book_id: None,
             label: 0,
             word_ids,
             bag,
             cover: None,
-        };
-        self.place_one(example, Modalities::Text)
+        }
     }
 
     /// An image file, embedded with the cover modality alone.

@@ -284,24 +284,24 @@ impl FusionHeads {
         }
     }
 
-    /// `scales`: C1, C2, C3 from the trunk (or the feature cache; block 5's
-    /// input in place of C3 when it trains with the heads); `text`:
-    /// the words; `image_present`, `text_present`: `[batch]` 0/1 floats
-    /// (modality dropout and missing covers or synopses set them to 0).
+    /// `covers`: C1, C2, C3 from the trunk (or the feature cache; block 5's
+    /// input in place of C3 when it trains with the heads), or none shown;
+    /// `text`: the words; `image_present`, `text_present`: `[batch]` 0/1
+    /// floats (modality dropout and missing covers or synopses set them to 0).
     pub fn forward(
         &self,
-        scales: &[Tensor; 3],
+        covers: Covers<'_>,
         text: TextInput<'_>,
         image_present: &Tensor,
         text_present: &Tensor,
     ) -> ModelOutput {
-        self.forward_t(scales, text, image_present, text_present, false)
+        self.forward_t(covers, text, image_present, text_present, false)
     }
 
     /// [`Self::forward`], with dropout on when `train` is set.
     pub fn forward_t(
         &self,
-        scales: &[Tensor; 3],
+        covers: Covers<'_>,
         text: TextInput<'_>,
         image_present: &Tensor,
         text_present: &Tensor,
@@ -310,7 +310,7 @@ impl FusionHeads {
         let texts = self.encode_text(text.ids, text.lengths, train);
         let bag_words = text.bags.and_then(|bags| self.encode_bags(bags));
         self.forward_encoded(
-            Covers::Maps(scales),
+            covers,
             &texts,
             bag_words.as_ref(),
             image_present,
@@ -500,7 +500,7 @@ impl MultimodalModel {
             None => self.trunk.forward(images),
         });
         self.heads
-            .forward(&scales, text, image_present, text_present)
+            .forward(Covers::Maps(&scales), text, image_present, text_present)
     }
 }
 

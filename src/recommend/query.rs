@@ -124,14 +124,17 @@ fn asked(
             }
         }
         Query::Text(description) => {
-            let stems = run.query_stems(description);
-            if stems.iter().all(|s| run.vocab.get(s).is_none()) {
+            let tokens = run.query_tokens(description);
+            if tokens
+                .iter()
+                .all(|token| run.vocab.get(&token.stem).is_none())
+            {
                 return Err(RecommendError::NoKnownWords(description.clone()));
             }
             Asked {
-                vector: run.embed_description(description).embedding,
+                vector: run.description_vector(&tokens),
                 excluded: BTreeSet::new(),
-                stems: stems.into_iter().collect(),
+                stems: tokens.into_iter().map(|token| token.stem).collect(),
             }
         }
         Query::Image(path) => Asked {

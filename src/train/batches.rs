@@ -8,8 +8,8 @@ use tch::{Device, Kind, Tensor};
 
 use super::covers::CoverMaps;
 use super::data::{Dataset, Example};
-use crate::model::TextInput;
 use crate::model::word_bag::BagInput;
+use crate::model::{Covers, TextInput};
 use crate::store::Modalities;
 
 /// The shape of the trunk's cached maps and where the heads run: what every
@@ -90,7 +90,53 @@ fn row_words(
     }
 }
 
+/// Each scale's maps of a batch's rows, `[rows, channels, side, side]`:
+/// zeros where a row shows no cover. When no row shows one, a broadcast view
+/// of one row of zeros (the heads skip the maps then, see
+/// [`BatchTensors::covers`]), not a batch of them: 83 MB a batch of 64 at
+/// the CPU defaults, made and zeroed for nothing.
+fn batch_maps(row_covers: &[Option<[Tensor; 3]>], layout: Layout) -> [Tensor; 3] {
+    let zeros = |scale: usize| {
+        let side = layout.sides[scale];
+        Tensor::zeros(
+            [layout.channels[scale], side, side],
+            (Kind::Float, Device::Cpu),
+        )
+    };
+    std::array::from_fn(|scale| {
+        if row_covers.iter().all(Option::is_none) {
+            let side = layout.sides[scale];
+            return zeros(scale).unsqueeze(0).expand(
+                [row_covers.len() as i64, layout.channels[scale], side, side],
+                false,
+            );
+        }
+        let rows: Vec<Tensor> = row_covers
+            .iter()
+            .map(|cover| match cover {
+                Some(cover) => cover[scale].shallow_clone(),
+                None => zeros(scale),
+            })
+            .collect();
+        Tensor::stack(&rows, 0)
+    })
+}
+
 impl BatchTensors {
+    /// The batch's covers as the heads read them: none shown when no row
+    /// shows its cover, so that the heads skip the work on maps that cannot
+    /// count (text-only runs, typed descriptions, the alignment term's text
+    /// pass).
+    pub fn covers(&self) -> Covers<'_> {
+        if self.any_cover {
+            Covers::Maps(&self.scales)
+        } else {
+            Covers::NoneShown {
+                side: self.scales[0].size()[2],
+            }
+        }
+    }
+
     /// The batch's text as the heads read it.
     pub fn text(&self) -> TextInput<'_> {
         TextInput {
@@ -121,7 +167,7 @@ pub(crate) fn batch_tensors(
     let mut ids = Vec::with_capacity(batch.len() * longest);
     let (mut lengths, mut image_present, mut text_present, mut labels) =
         (vec![], vec![], vec![], vec![]);
-    let mut maps: [Vec<Tensor>; 3] = Default::default();
+    let mut row_covers: Vec<Option<[Tensor; 3]>> = Vec::with_capacity(batch.len());
     let mut bags: Vec<&[(u32, f32)]> = Vec::with_capacity(batch.len());
     for &index in batch {
         let example = &dataset.examples[index];
@@ -134,19 +180,7 @@ pub(crate) fn batch_tensors(
             .filter(|_| has_image)
             .and_then(CoverMaps::maps);
         let has_image = cover.is_some();
-        for (scale, scale_maps) in maps.iter_mut().enumerate() {
-            scale_maps.push(match &cover {
-                Some(cover) => cover[scale].shallow_clone(),
-                None => Tensor::zeros(
-                    [
-                        layout.channels[scale],
-                        layout.sides[scale],
-                        layout.sides[scale],
-                    ],
-                    (Kind::Float, Device::Cpu),
-                ),
-            });
-        }
+        row_covers.push(cover);
         let words = if has_text {
             &example.word_ids[..]
         } else {
@@ -165,7 +199,7 @@ pub(crate) fn batch_tensors(
     }
     let device = layout.device;
     BatchTensors {
-        scales: maps.map(|scale| Tensor::stack(&scale, 0).to_device(device)),
+        scales: batch_maps(&row_covers, layout).map(|scale| scale.to_device(device)),
         ids: Tensor::from_slice(&ids)
             .reshape([batch.len() as i64, longest as i64])
             .to_device(device),
@@ -216,7 +250,7 @@ mod tests {
             [1, 2, 3, 4, 9, 9]
         );
         assert_eq!(
-            Vec::<f32>::try_from(batch.image_present).unwrap(),
+            Vec::<f32>::try_from(&batch.image_present).unwrap(),
             [1.0, 0.0]
         );
         assert_eq!(batch.scales[2].size(), [2, 16, 2, 2]);
@@ -229,13 +263,31 @@ mod tests {
             Vec::<i64>::try_from(&image_only.bags.offsets).unwrap(),
             [0, 0]
         );
-        let text_only = batch_tensors(&dataset, &[0], layout, Modalities::Text, None);
+        let text_only = batch_tensors(&dataset, &[0, 1], layout, Modalities::Text, None);
         assert_eq!(
-            Vec::<f32>::try_from(text_only.image_present).unwrap(),
-            [0.0]
+            Vec::<f32>::try_from(&text_only.image_present).unwrap(),
+            [0.0, 0.0]
         );
+        // No row shows a cover: the heads are told so, and the maps are
+        // zeros of the batch's shape.
+        assert!(matches!(text_only.covers(), Covers::NoneShown { side: 2 }));
+        assert_eq!(text_only.scales[1].size(), [2, 8, 2, 2]);
         assert_eq!(
             text_only.scales[0].abs().sum(Kind::Float).double_value(&[]),
+            0.0
+        );
+        assert!(matches!(batch.covers(), Covers::Maps(_)));
+        // The row without a cover has zeros, the row with one its maps.
+        assert_eq!(
+            batch.scales[0].get(0).sum(Kind::Float).double_value(&[]),
+            16.0
+        );
+        assert_eq!(
+            batch.scales[0]
+                .get(1)
+                .abs()
+                .sum(Kind::Float)
+                .double_value(&[]),
             0.0
         );
     }

@@ -74,12 +74,31 @@ impl Predictor<'_> {
     pub fn forward(&self, batch: &BatchTensors) -> ModelOutput {
         tch::no_grad(|| {
             self.heads.forward(
-                &batch.scales,
+                batch.covers(),
                 batch.text(),
                 &batch.image_present,
                 &batch.text_present,
             )
         })
+    }
+
+    /// The L2-normalised embeddings of `indices` alone, `embedding_dim`
+    /// values per row: what a query ranks by, without the categories'
+    /// probabilities, their fitted classifiers (the cover classifier reads
+    /// the maps even of rows that show no cover) and the attention's peaks.
+    pub fn embeddings(
+        &self,
+        dataset: &Dataset,
+        indices: &[usize],
+        modalities: Modalities,
+    ) -> Vec<f32> {
+        indices
+            .chunks(BATCH)
+            .flat_map(|chunk| {
+                let batch = batch_tensors(dataset, chunk, self.layout, modalities, None);
+                to_vec(&self.forward(&batch).embeddings.flatten(0, -1))
+            })
+            .collect()
     }
 
     /// Category probabilities of one batch (unnormalised when summed). With

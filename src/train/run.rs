@@ -26,7 +26,7 @@ use crate::eval::ConfusionMatrix;
 use crate::jobs::{Cancel, is_cancelled};
 use crate::model::block5::BLOCK5_GROUP;
 use crate::model::word_bag::WORD_BAG_GROUP;
-use crate::model::{Covers, FusionHeads, loss};
+use crate::model::{FusionHeads, loss};
 use crate::store::{Library, Modalities};
 use crate::text::Vocab;
 use crate::text::corpus::LibraryVectors;
@@ -245,15 +245,8 @@ impl<'a> Trainer<'a> {
         texts: &[Tensor; 3],
         bag_words: Option<&Tensor>,
     ) -> crate::model::ModelOutput {
-        let covers = if part.any_cover {
-            Covers::Maps(&part.scales)
-        } else {
-            Covers::NoneShown {
-                side: part.scales[0].size()[2],
-            }
-        };
         self.heads.forward_encoded(
-            covers,
+            part.covers(),
             texts,
             bag_words,
             &part.image_present,
