@@ -22,7 +22,8 @@ pub const GRAPH_MIN_BOOKS: usize = 20_000;
 const LINKS: usize = 16;
 /// Candidates kept while inserting a book (HNSW's ef_construction).
 const BUILD_CANDIDATES: usize = 128;
-/// Candidates kept while searching (HNSW's ef).
+/// Candidates kept while searching (HNSW's ef), at least; more for a large
+/// number of books wanted (see [`NeighbourGraph::search`]).
 const SEARCH_CANDIDATES: usize = 128;
 /// Books inserted between two looks at the stop flag, per thread.
 const INSERT_CHUNK: usize = 2_000;
@@ -96,9 +97,24 @@ impl NeighbourGraph {
     /// fewer.
     pub fn search(&self, query: &[f32], wanted: usize, keep: &dyn Fn(usize) -> bool) -> Vec<usize> {
         let query = quantized(query, self.scale);
+        // usearch walks with max(ef, count) candidates: asking for twice the
+        // books wanted once that is over ef walks with as many as a search
+        // of 2 x wanted (a diverse query's 120 candidates walk with 240).
+        let count = if 2 * wanted > SEARCH_CANDIDATES {
+            2 * wanted
+        } else {
+            wanted
+        };
         self.graph
-            .filtered_search(&query, wanted, |key| keep(key as usize))
-            .map(|found| found.keys.into_iter().map(|key| key as usize).collect())
+            .filtered_search(&query, count, |key| keep(key as usize))
+            .map(|found| {
+                found
+                    .keys
+                    .into_iter()
+                    .take(wanted)
+                    .map(|key| key as usize)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -185,6 +201,45 @@ mod tests {
             (approximate - exact).abs() < 5e-3,
             "{approximate} against {exact}"
         );
+    }
+
+    /// Asked for more books than its candidates (a diverse query's 120),
+    /// the graph hands back that many, distinct, nearly all of the exact
+    /// nearest.
+    #[test]
+    fn a_search_for_many_books_finds_them() {
+        let (rows, dim) = (2_000, 16);
+        let embeddings: Vec<f32> = (0..rows)
+            .flat_map(|row| {
+                let values: Vec<f32> = (0..dim)
+                    .map(|i| ((row * 31 + i * 17) as f32 * 0.37).sin())
+                    .collect();
+                let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt();
+                values.into_iter().map(move |v| v / norm)
+            })
+            .collect();
+        let graph = NeighbourGraph::build(&embeddings, dim, &AtomicBool::new(false)).unwrap();
+        let query = &embeddings[..dim];
+        let found = graph.search(query, 150, &|row| row != 0);
+        assert_eq!(found.len(), 150);
+        let distinct: std::collections::BTreeSet<usize> = found.iter().copied().collect();
+        assert_eq!(distinct.len(), 150);
+        let mut exact: Vec<(f32, usize)> = (1..rows)
+            .map(|row| {
+                let score: f32 = embeddings[row * dim..][..dim]
+                    .iter()
+                    .zip(query)
+                    .map(|(a, b)| a * b)
+                    .sum();
+                (score, row)
+            })
+            .collect();
+        exact.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let hits = exact[..150]
+            .iter()
+            .filter(|(_, row)| distinct.contains(row))
+            .count();
+        assert!(hits >= 135, "{hits} of the exact 150");
     }
 
     /// A build stopped before it starts gives no graph.
