@@ -73,17 +73,15 @@ impl NeighbourGraph {
             multi: false,
         })
         .ok()?;
-        graph
-            .reserve_capacity_and_threads(rows, rayon::current_num_threads().max(1))
-            .ok()?;
-        let row_numbers: Vec<usize> = (0..rows).collect();
-        for chunk in row_numbers.chunks(INSERT_CHUNK * rayon::current_num_threads().max(1)) {
+        let threads = rayon::current_num_threads().max(1);
+        graph.reserve_capacity_and_threads(rows, threads).ok()?;
+        for first in (0..rows).step_by(INSERT_CHUNK * threads) {
             if stop.load(Ordering::Relaxed) {
                 return None;
             }
-            chunk
-                .par_iter()
-                .try_for_each(|&row| {
+            (first..rows.min(first + INSERT_CHUNK * threads))
+                .into_par_iter()
+                .try_for_each(|row| {
                     let vector = quantized(&embeddings[row * dim..][..dim], scale);
                     graph.add(row as u64, &vector)
                 })

@@ -103,8 +103,9 @@ fn batch_maps(row_covers: &[Option<[Tensor; 3]>], layout: Layout) -> [Tensor; 3]
             (Kind::Float, Device::Cpu),
         )
     };
+    let none_shown = row_covers.iter().all(Option::is_none);
     std::array::from_fn(|scale| {
-        if row_covers.iter().all(Option::is_none) {
+        if none_shown {
             let side = layout.sides[scale];
             return zeros(scale).unsqueeze(0).expand(
                 [row_covers.len() as i64, layout.channels[scale], side, side],
