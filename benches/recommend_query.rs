@@ -17,7 +17,8 @@
 //!
 //! `cargo bench --bench recommend_query` (BOOKS / DIM / QUERIES to change
 //! the size; TRAINING=0 to skip the second half; SEARCH=0, with LIBRARY, to
-//! time the whole queries alone, idle, as for a profile of them).
+//! time the whole queries alone, idle, as for a profile of them; KEEP_FREED=0
+//! to let glibc unmap freed blocks at once, as the app does not).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -329,6 +330,12 @@ fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
 }
 
 fn main() {
+    // As shelfwise's own `main` does: without it, the training thread's
+    // step-sized blocks are mapped and unmapped at every step, which the app
+    // never does (KEEP_FREED=0 to measure that anyway).
+    if setting("KEEP_FREED", 1) == 1 {
+        shelfwise::allocator::keep_freed_memory();
+    }
     let (books, dim, queries) = (
         setting("BOOKS", 100_000),
         setting("DIM", 256),
