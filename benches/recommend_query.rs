@@ -6,7 +6,8 @@
 //! while a training run of the demo library trains in the same process on
 //! the cores the window gives it (as the window trains and queries at once).
 //! Prints p50 / p99 per query, the graph's recall@10 against the exact
-//! ranking, its build time and the process's peak memory.
+//! ranking, its build time and the process's peak memory; for whole queries
+//! also the page faults and context switches the slowest ones met.
 //!
 //! The placements are synthetic but shaped like a trained run's: books
 //! gather round one centre per category (30 of them), with noise. With
@@ -260,6 +261,55 @@ fn real_library(folder: &str, queries: usize) -> (EmbeddingIndex, RealLibrary) {
     )
 }
 
+/// Page faults (minor, major) and context switches (voluntary,
+/// involuntary) of the calling thread so far (`getrusage(RUSAGE_THREAD)`):
+/// what a slow query met that a quick one did not.
+#[derive(Debug, Default, Clone, Copy)]
+struct ThreadCounts([i64; 4]);
+
+impl ThreadCounts {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    fn now() -> Self {
+        // SAFETY: getrusage fills the zeroed struct it is given.
+        let usage = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+            usage
+        };
+        Self([
+            usage.ru_minflt,
+            usage.ru_majflt,
+            usage.ru_nvcsw,
+            usage.ru_nivcsw,
+        ])
+    }
+
+    /// Zeros where the thread's own counts are not at hand.
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    fn now() -> Self {
+        Self::default()
+    }
+
+    fn since(self, before: Self) -> Self {
+        Self(std::array::from_fn(|i| self.0[i] - before.0[i]))
+    }
+
+    fn plus(self, other: Self) -> Self {
+        Self(std::array::from_fn(|i| self.0[i] + other.0[i]))
+    }
+}
+
+impl std::fmt::Display for ThreadCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [minor, major, voluntary, involuntary] = self.0;
+        write!(
+            f,
+            "faults {minor}/{major}, switches {voluntary}/{involuntary}"
+        )
+    }
+}
+
 /// Each whole query's time (ms) by kind, as `recommend::recommend` answers it.
 fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
     use shelfwise::recommend::{Query, RecommendOptions, recommend};
@@ -268,7 +318,11 @@ fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
         ("typed description", Vec::new()),
         ("reader", Vec::new()),
     ];
+    // Each answered query's time with the page faults and context switches
+    // its thread met, for the slowest ones' report below.
+    let mut costs: [Vec<(f64, ThreadCounts)>; 3] = Default::default();
     for query in &real.queries {
+        let before = ThreadCounts::now();
         let started = Instant::now();
         let answered = recommend(
             &real.library,
@@ -278,6 +332,7 @@ fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
             &RecommendOptions::default(),
         );
         let elapsed = started.elapsed().as_secs_f64() * 1e3;
+        let met = ThreadCounts::now().since(before);
         let kind = match query {
             Query::Like(_) => 0,
             Query::Text(_) => 1,
@@ -285,7 +340,27 @@ fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
         };
         if answered.is_ok() {
             times[kind].1.push(elapsed);
+            costs[kind].push((elapsed, met));
         }
+    }
+    for ((name, _), costs) in times.iter().zip(&mut costs) {
+        if costs.is_empty() {
+            continue;
+        }
+        let total = costs
+            .iter()
+            .fold(ThreadCounts::default(), |sum, (_, c)| sum.plus(*c));
+        costs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let slowest: Vec<String> = costs
+            .iter()
+            .take(4)
+            .map(|(ms, c)| format!("{ms:.2} ms {c}"))
+            .collect();
+        println!(
+            "  {name}: all {} queries met {total}; the slowest: {}",
+            costs.len(),
+            slowest.join("; ")
+        );
     }
     // The typed descriptions' tokens and pass of the text branch alone: the
     // part of a typed query that no kept data can spare.
