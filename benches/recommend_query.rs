@@ -19,7 +19,8 @@
 //! `cargo bench --bench recommend_query` (BOOKS / DIM / QUERIES to change
 //! the size; TRAINING=0 to skip the second half; SEARCH=0, with LIBRARY, to
 //! time the whole queries alone, idle, as for a profile of them; KEEP_FREED=0
-//! to let glibc unmap freed blocks at once, as the app does not).
+//! to let glibc unmap freed blocks at once, as the app does not;
+//! TRAIN_EPOCHS=N for training runs of N epochs in place of the demo's 12).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -173,7 +174,10 @@ fn train_in_background(
         .expect("the demo library imports");
         let mut request = TrainForm::demo().request(None).expect("the demo settings");
         request.single_modal = false;
-        let config = request.configs().remove(0);
+        let mut config = request.configs().remove(0);
+        // TRAIN_EPOCHS=N: runs of N epochs, so that a run starts (and reads
+        // its library on rayon's pool) less often than the demo's few seconds.
+        config.epochs = setting("TRAIN_EPOCHS", config.epochs);
         while !stop.load(Ordering::Relaxed) {
             let _ = shelfwise::train::train_run(
                 &mut library,
