@@ -81,4 +81,25 @@ impl Cbam {
             spatial,
         }
     }
+
+    /// [`Self::forward`] of a map flat in space, given as its one value per
+    /// channel (`[batch, channels]`, as
+    /// [`super::fusion::ModalityFusion::flat_without_covers`] makes it) on a
+    /// `side` x `side` grid: the same output, without the map. Both poolings
+    /// of a flat map are its values, and its centred poolings are zeros, so
+    /// `Ms` is the convolution's bias through the sigmoid at every place.
+    /// `features` comes out `[batch, channels, 1, 1]`, the map's mean over
+    /// the grid; `spatial` is a broadcast view of its one value.
+    pub fn forward_flat(&self, values: &Tensor, side: i64) -> CbamOutput {
+        let rows = values.size()[0];
+        let channel = (self.mlp(values) * 2.0).sigmoid();
+        let refined = values * &channel;
+        let centred = Tensor::zeros([rows, 2, 1, 1], (values.kind(), values.device()));
+        let spatial = self.spatial.forward(&centred).sigmoid();
+        CbamOutput {
+            features: (refined.unsqueeze(-1).unsqueeze(-1) * &spatial),
+            channel,
+            spatial: spatial.expand([rows, 1, side, side], false),
+        }
+    }
 }

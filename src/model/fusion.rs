@@ -80,6 +80,53 @@ impl ModalityFusion {
         self.combine((image, absent.shallow_clone()), text, &absent, text_present)
     }
 
+    /// [`Self::forward_without_covers`] as one value per channel, `[batch,
+    /// k]`: the map it makes is flat in space (the cover's half zeros, the
+    /// words' half the same at every place), so a pass that takes no gradient
+    /// need not build it. A typed description's query spent most of its time
+    /// on the full maps of its one row.
+    pub fn flat_without_covers(&self, text: &Tensor, text_present: &Tensor) -> Fused {
+        let rows = text.size()[0];
+        let options = (text.kind(), text.device());
+        let half = self.image_nin.ws.size()[0];
+        let absent = Tensor::zeros([rows], options);
+        let gated = self.gate_text(text, (&absent, &absent), text_present);
+        let features = Tensor::cat(
+            &[
+                Tensor::zeros([rows, half], options),
+                gated.text * gated.text_share.unsqueeze(-1),
+            ],
+            1,
+        );
+        Fused {
+            features,
+            image_weight: gated.image_weight,
+            text_weight: gated.text_weight,
+        }
+    }
+
+    /// The words' NIN vector, both gates' weights and the modalities' shares.
+    fn gate_text(
+        &self,
+        text: &Tensor,
+        (image_logit, image_present): (&Tensor, &Tensor),
+        text_present: &Tensor,
+    ) -> GatedText {
+        let text = self.text_nin.forward(text);
+        let text_logit = self.text_gate.forward(&text).squeeze_dim(1);
+        let image_weight = image_logit.sigmoid() * image_present;
+        let text_weight = text_logit.sigmoid() * text_present;
+        let (image_share, text_share) =
+            modality_shares(image_logit, &text_logit, image_present, text_present);
+        GatedText {
+            text,
+            image_weight,
+            text_weight,
+            image_share,
+            text_share,
+        }
+    }
+
     /// The fused map from the cover's NIN map and gate logit.
     fn combine(
         &self,
@@ -88,12 +135,13 @@ impl ModalityFusion {
         image_present: &Tensor,
         text_present: &Tensor,
     ) -> Fused {
-        let text = self.text_nin.forward(text);
-        let text_logit = self.text_gate.forward(&text).squeeze_dim(1);
-        let image_weight = image_logit.sigmoid() * image_present;
-        let text_weight = text_logit.sigmoid() * text_present;
-        let (image_share, text_share) =
-            modality_shares(&image_logit, &text_logit, image_present, text_present);
+        let GatedText {
+            text,
+            image_weight,
+            text_weight,
+            image_share,
+            text_share,
+        } = self.gate_text(text, (&image_logit, image_present), text_present);
         let as_map = |t: &Tensor| t.unsqueeze(-1).unsqueeze(-1).unsqueeze(-1);
         let (height, width) = (image.size()[2], image.size()[3]);
         let text_map = text
@@ -113,6 +161,16 @@ impl ModalityFusion {
             text_weight,
         }
     }
+}
+
+/// What the gates make of a batch's words and covers' presence.
+struct GatedText {
+    /// The words' NIN vector, `[batch, k / 2]`.
+    text: Tensor,
+    image_weight: Tensor,
+    text_weight: Tensor,
+    image_share: Tensor,
+    text_share: Tensor,
 }
 
 /// `S_c / S_t` and `S_u / S_t` from the gates' logits and the 0/1 presence

@@ -362,14 +362,30 @@ impl FusionHeads {
             heatmaps: Vec::new(),
             channel_weights: Vec::new(),
         };
+        // Without covers and without a gradient to take, each scale's fused
+        // map is flat in space and CBAM's output is computed from its one
+        // value per channel (see `Cbam::forward_flat`).
+        let flat = images.is_none() && !train && !texts[0].requires_grad();
         for s in 0..3 {
-            let fused = match &images {
+            let (fused, refined) = match &images {
                 Some(images) => {
-                    self.fusions[s].forward(&images[s], &texts[s], image_present, text_present)
+                    let fused =
+                        self.fusions[s].forward(&images[s], &texts[s], image_present, text_present);
+                    let refined = self.cbams[s].forward(&fused.features);
+                    (fused, refined)
                 }
-                None => self.fusions[s].forward_without_covers(&texts[s], side, text_present),
+                None if flat => {
+                    let fused = self.fusions[s].flat_without_covers(&texts[s], text_present);
+                    let refined = self.cbams[s].forward_flat(&fused.features, side);
+                    (fused, refined)
+                }
+                None => {
+                    let fused =
+                        self.fusions[s].forward_without_covers(&texts[s], side, text_present);
+                    let refined = self.cbams[s].forward(&fused.features);
+                    (fused, refined)
+                }
             };
-            let refined = self.cbams[s].forward(&fused.features);
             pooled.push(refined.features.mean_dim([2i64, 3].as_slice(), false, None));
             output.image_weights.push(fused.image_weight);
             output.text_weights.push(fused.text_weight);

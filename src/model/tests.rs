@@ -654,3 +654,47 @@ fn a_trainable_block5_starts_as_the_frozen_trunk_and_trains() {
     let gradient = variables["block5.features.24.weight"].grad();
     assert!(gradient.abs().sum(Kind::Float).double_value(&[]) > 0.0);
 }
+
+/// Without covers and without gradients, the heads compute each scale's
+/// flat fused map from its one value per channel: a typed description's
+/// placement, weights and heatmaps are what the full maps give.
+#[test]
+fn a_pass_without_covers_or_gradients_matches_the_full_maps() {
+    let trunk_store = nn::VarStore::new(Device::Cpu);
+    let heads_store = nn::VarStore::new(Device::Cpu);
+    let model = MultimodalModel::new(
+        &trunk_store.root(),
+        &heads_store.root(),
+        &tiny_config(),
+        &words(8),
+    );
+    let batch = tiny_batch();
+    let text_present = Tensor::from_slice(&[1.0f32, 1.0, 0.0, 1.0]);
+    let absent = Tensor::zeros([4], (Kind::Float, Device::Cpu));
+    let pass = || {
+        let text = TextInput {
+            ids: &batch.ids,
+            lengths: &batch.lengths,
+            bags: Some(&batch.bags),
+        };
+        model
+            .heads
+            .forward(Covers::NoneShown { side: 4 }, text, &absent, &text_present)
+    };
+    // With gradients on, the maps are built (the path training takes).
+    let full = pass();
+    assert!(full.embeddings.requires_grad());
+    let flat = tch::no_grad(pass);
+    let same = |a: &Tensor, b: &Tensor| {
+        assert_eq!(a.size(), b.size());
+        assert!(a.detach().allclose(b, 1e-5, 1e-6, false), "{a} against {b}");
+    };
+    same(&full.embeddings, &flat.embeddings);
+    same(&full.logits, &flat.logits);
+    for s in 0..3 {
+        same(&full.image_weights[s], &flat.image_weights[s]);
+        same(&full.text_weights[s], &flat.text_weights[s]);
+        same(&full.heatmaps[s], &flat.heatmaps[s]);
+        same(&full.channel_weights[s], &flat.channel_weights[s]);
+    }
+}
