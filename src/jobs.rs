@@ -14,29 +14,10 @@ use std::time::Instant;
 /// window's own threads and its queries on the same cores. At equal
 /// priority, "more like this" over 100,000 books measured p99 7.9 ms beside
 /// the demo library's training against 4.1 ms idle (`cargo bench --bench
-/// recommend_query`). On Linux the thread is also put under `SCHED_IDLE`:
-/// at nice 19 alone, Linux's scheduler (EEVDF, since 6.6) let a training
-/// thread that had just woken a query's thread finish its slice first, and
-/// the query waited 3 to 5 ms for its core (`perf sched timehist`), while
-/// a `SCHED_IDLE` thread gives way as soon as another thread wakes. Threads
-/// it starts inherit both. A thread whose priority cannot be changed goes on
-/// at its own: it is only slower to give way.
+/// recommend_query`). A thread whose priority cannot be changed goes on at
+/// its own: it is only slower to give way.
 pub fn lower_thread_priority() {
     let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    idle_scheduling();
-}
-
-/// Puts the calling thread under `SCHED_IDLE` (see [`lower_thread_priority`]).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-fn idle_scheduling() {
-    let parameters = libc::sched_param { sched_priority: 0 };
-    // SAFETY: sched_setscheduler reads the parameters it is given; pid 0 is
-    // the calling thread on Linux. A refusal leaves the thread as it was.
-    unsafe {
-        libc::sched_setscheduler(0, libc::SCHED_IDLE, &parameters);
-    }
 }
 
 /// How far a piece of long work is: `done` of `total` units (books, covers,
@@ -281,32 +262,6 @@ mod tests {
         .unwrap();
         assert_eq!(lowered, 19);
         assert_eq!(nice_of_this_thread(), before);
-    }
-
-    /// The calling thread's scheduling policy.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    #[allow(unsafe_code)]
-    fn policy_of_this_thread() -> libc::c_int {
-        // SAFETY: sched_getscheduler only reads; pid 0 is the calling thread.
-        unsafe { libc::sched_getscheduler(0) }
-    }
-
-    /// A lowered thread is scheduled as idle, and so are the threads it
-    /// starts: a query's thread waking beside it gets the core at once.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    #[test]
-    fn a_lowered_thread_and_its_threads_are_scheduled_as_idle() {
-        let before = policy_of_this_thread();
-        let (lowered, inherited) = std::thread::spawn(|| {
-            lower_thread_priority();
-            let inherited =
-                std::thread::scope(|scope| scope.spawn(policy_of_this_thread).join().unwrap());
-            (policy_of_this_thread(), inherited)
-        })
-        .join()
-        .unwrap();
-        assert_eq!((lowered, inherited), (libc::SCHED_IDLE, libc::SCHED_IDLE));
-        assert_eq!(policy_of_this_thread(), before);
     }
 
     /// A thread a lowered thread starts runs as low (what keeps a training
