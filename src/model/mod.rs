@@ -367,24 +367,17 @@ impl FusionHeads {
         // value per channel (see `Cbam::forward_flat`).
         let flat = images.is_none() && !train && !texts[0].requires_grad();
         for s in 0..3 {
-            let (fused, refined) = match &images {
+            let fused = match &images {
                 Some(images) => {
-                    let fused =
-                        self.fusions[s].forward(&images[s], &texts[s], image_present, text_present);
-                    let refined = self.cbams[s].forward(&fused.features);
-                    (fused, refined)
+                    self.fusions[s].forward(&images[s], &texts[s], image_present, text_present)
                 }
-                None if flat => {
-                    let fused = self.fusions[s].flat_without_covers(&texts[s], text_present);
-                    let refined = self.cbams[s].forward_flat(&fused.features, side);
-                    (fused, refined)
-                }
-                None => {
-                    let fused =
-                        self.fusions[s].forward_without_covers(&texts[s], side, text_present);
-                    let refined = self.cbams[s].forward(&fused.features);
-                    (fused, refined)
-                }
+                None if flat => self.fusions[s].flat_without_covers(&texts[s], text_present),
+                None => self.fusions[s].forward_without_covers(&texts[s], side, text_present),
+            };
+            let refined = if flat {
+                self.cbams[s].forward_flat(&fused.features, side)
+            } else {
+                self.cbams[s].forward(&fused.features)
             };
             pooled.push(refined.features.mean_dim([2i64, 3].as_slice(), false, None));
             output.image_weights.push(fused.image_weight);
