@@ -94,8 +94,15 @@ impl Cbam {
         let rows = values.size()[0];
         let channel = (self.mlp(values) * 2.0).sigmoid();
         let refined = values * &channel;
-        let centred = Tensor::zeros([rows, 2, 1, 1], (values.kind(), values.device()));
-        let spatial = self.spatial.forward(&centred).sigmoid();
+        // The convolution of the zero centred poolings is its bias alone
+        // (computed so: the 7x7 convolution of a 1x1 input cost a sixth of
+        // a typed description's text branch).
+        let options = (values.kind(), values.device());
+        let bias = match &self.spatial.bs {
+            Some(bias) => bias.reshape([1, 1, 1, 1]),
+            None => Tensor::zeros([1, 1, 1, 1], options),
+        };
+        let spatial = bias.sigmoid().expand([rows, 1, 1, 1], false);
         CbamOutput {
             features: (refined.unsqueeze(-1).unsqueeze(-1) * &spatial),
             channel,

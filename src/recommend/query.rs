@@ -3,7 +3,7 @@
 //! fusion's weights, the words it shares with the query, where the model
 //! looked on its cover).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -11,9 +11,8 @@ use super::index::{maximal_marginal_relevance, reader_profile};
 use super::{EmbeddingIndex, Query, RecommendError, RecommendOptions, find_book};
 use crate::inference::TrainedRun;
 use crate::inference::attention::{self, cover_counted};
-use crate::store::{BookId, Library, StoredFocus};
-use crate::text::kept_words::words_of_books;
-use crate::text::preprocess::Token;
+use crate::store::{BookId, BookSummary, Library, StoredFocus};
+use crate::text::kept_words::{BookWords, words_of_books};
 
 /// One suggestion and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,19 +40,19 @@ pub struct Suggestion {
 /// The query's words that the book's text has too, as the book writes them.
 fn shared_words(
     run: &TrainedRun,
-    query_stems: &BTreeSet<String>,
-    book_tokens: Option<&Vec<Token>>,
+    query_stems: &HashSet<&str>,
+    book_words: Option<&BookWords>,
 ) -> Vec<String> {
-    let Some(book_tokens) = book_tokens else {
+    let Some(book_words) = book_words else {
         return Vec::new();
     };
-    let mut seen = BTreeSet::new();
-    let mut shared: Vec<(u64, String)> = book_tokens
-        .iter()
-        .filter(|token| query_stems.contains(&token.stem) && seen.insert(&token.stem))
-        .map(|token| match run.vocab.get(&token.stem) {
+    let mut seen = HashSet::new();
+    let mut shared: Vec<(u64, String)> = book_words
+        .stems_and_words()
+        .filter(|&(stem, _)| query_stems.contains(stem) && seen.insert(stem))
+        .map(|(stem, word)| match run.vocab.get(stem) {
             Some(id) => (run.vocab.count(id), run.vocab.surface(id).to_string()),
-            None => (0, token.word.clone()),
+            None => (0, word.to_string()),
         })
         .collect();
     // The rarest words say the most ("mutiny" before "published").
@@ -69,11 +68,32 @@ fn shared_words(
 pub const MAX_SHARED_WORDS: usize = 8;
 
 /// What a query asks: its vector, the books it leaves out (the query book, a
-/// reader's own books) and its stems, for the words a suggestion shares.
+/// reader's own books) and its words, for the words a suggestion shares.
 struct Asked {
     vector: Vec<f32>,
     excluded: BTreeSet<BookId>,
-    stems: BTreeSet<String>,
+    words: AskedWords,
+}
+
+/// The words a query asks with.
+enum AskedWords {
+    /// A typed description's stems (none for a cover image).
+    Stems(BTreeSet<String>),
+    /// The query book's words, or a reader's books'.
+    OfBooks(HashMap<BookId, BookWords>),
+}
+
+impl AskedWords {
+    /// The stems, borrowed.
+    fn stems(&self) -> HashSet<&str> {
+        match self {
+            Self::Stems(stems) => stems.iter().map(String::as_str).collect(),
+            Self::OfBooks(books) => books
+                .values()
+                .flat_map(|words| words.stems_and_words().map(|(stem, _)| stem))
+                .collect(),
+        }
+    }
 }
 
 fn reader_query(
@@ -91,18 +111,8 @@ fn reader_query(
     Ok(Asked {
         vector,
         excluded: read.iter().map(|(id, _)| *id).collect(),
-        stems: stems_of_books(library, &read_ids)?,
+        words: AskedWords::OfBooks(words_of_books(library, &read_ids)?),
     })
-}
-
-/// The stems of `books`' words, as the library keeps them (or reads them
-/// from the books' texts), for the words suggestions share with a query.
-fn stems_of_books(library: &Library, books: &[BookId]) -> Result<BTreeSet<String>, RecommendError> {
-    Ok(words_of_books(library, books)?
-        .into_values()
-        .flatten()
-        .map(|token| token.stem)
-        .collect())
 }
 
 fn asked(
@@ -120,7 +130,7 @@ fn asked(
             Asked {
                 vector: index.embedding(row).to_vec(),
                 excluded: BTreeSet::from([book_id]),
-                stems: stems_of_books(library, &[book_id])?,
+                words: AskedWords::OfBooks(words_of_books(library, &[book_id])?),
             }
         }
         Query::Text(description) => {
@@ -134,13 +144,13 @@ fn asked(
             Asked {
                 vector: run.description_vector(&tokens),
                 excluded: BTreeSet::new(),
-                stems: tokens.into_iter().map(|token| token.stem).collect(),
+                words: AskedWords::Stems(tokens.into_iter().map(|token| token.stem).collect()),
             }
         }
         Query::Image(path) => Asked {
             vector: run.embed_image(path)?.embedding,
             excluded: BTreeSet::new(),
-            stems: BTreeSet::new(),
+            words: AskedWords::Stems(BTreeSet::new()),
         },
         Query::Reader(reader) => reader_query(library, index, reader)?,
     })
@@ -208,11 +218,17 @@ fn explain(
         |row: usize| attention::image_share(index.image_weights[row], index.text_weights[row]);
     let focus_of = looked_at(library, run, index, &ranked)?;
     let words = words_of_books(library, &ranked_ids)?;
+    let asked_stems = asked.words.stems();
+    let mut summaries: HashMap<BookId, BookSummary> = library
+        .book_summaries_of(&ranked_ids)?
+        .into_iter()
+        .map(|summary| (summary.book_id, summary))
+        .collect();
     let mut suggestions = Vec::with_capacity(ranked.len());
     for (row, score) in ranked {
         let book_id = index.book_ids[row];
-        let detail = library
-            .book_detail(book_id)?
+        let summary = summaries
+            .remove(&book_id)
             .ok_or_else(|| RecommendError::UnknownBook(book_id.to_string()))?;
         let (image_weight, text_weight) = (index.image_weights[row], index.text_weights[row]);
         let image_share = share(row);
@@ -223,15 +239,15 @@ fn explain(
         };
         suggestions.push(Suggestion {
             book_id,
-            external_id: detail.external_id,
-            title: detail.title,
-            author: detail.author,
-            category: detail.category,
+            external_id: summary.external_id,
+            title: summary.title,
+            author: summary.author,
+            category: summary.category,
             score,
             image_weight,
             text_weight,
             image_share,
-            shared_words: shared_words(run, &asked.stems, words.get(&book_id)),
+            shared_words: shared_words(run, &asked_stems, words.get(&book_id)),
             focus,
         });
     }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use rusqlite::params;
 
+use super::ids::id_list;
 use super::{BookId, Library, StoreError};
 
 /// One book's words to keep, in the text layer's encoding, with the stamp of
@@ -68,17 +69,22 @@ impl Library {
         book_ids: &[BookId],
         preprocess_version: u32,
     ) -> Result<HashMap<BookId, String>, StoreError> {
+        // One statement for all of them: a reader's query asks for thirty
+        // books or more, and each statement of its own began a read of the
+        // database anew.
         let mut stmt = self.conn.prepare_cached(
-            "SELECT w.words FROM book_words w JOIN books b ON b.book_id = w.book_id
-             WHERE w.book_id = ?1 AND w.book_updated_at = b.updated_at
+            "SELECT w.book_id, w.words FROM book_words w JOIN books b ON b.book_id = w.book_id
+             WHERE w.book_id IN (SELECT value FROM json_each(?1))
+               AND w.book_updated_at = b.updated_at
                AND w.preprocess_version = ?2 AND b.deleted_at IS NULL",
         )?;
         let mut found = HashMap::with_capacity(book_ids.len());
-        for &book_id in book_ids {
-            let mut rows = stmt.query(params![book_id.0, preprocess_version])?;
-            if let Some(row) = rows.next()? {
-                found.insert(book_id, row.get(0)?);
-            }
+        let rows = stmt.query_map(params![id_list(book_ids), preprocess_version], |row| {
+            Ok((BookId(row.get(0)?), row.get(1)?))
+        })?;
+        for row in rows {
+            let (book_id, words) = row?;
+            found.insert(book_id, words);
         }
         Ok(found)
     }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::ids::id_list;
 use super::{BookId, Library, StoreError};
 
 /// A cover stored in the library: original bytes and thumbnail, named by content hash.
@@ -317,22 +318,36 @@ impl Library {
              WHERE b.deleted_at IS NULL
              ORDER BY b.title COLLATE NOCASE, b.book_id",
         )?;
-        let rows = stmt.query_map([], |row| {
-            let thumb_name: Option<String> = row.get(5)?;
-            Ok(BookSummary {
-                book_id: BookId(row.get(0)?),
-                external_id: row.get(1)?,
-                title: row.get(2)?,
-                author: row.get(3)?,
-                category: row.get(4)?,
-                thumb_path: thumb_name.map(|name| self.thumb_path(&name)),
-            })
-        })?;
+        let rows = stmt.query_map([], |row| self.summary_row(row))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// One book, whole. The statement is kept prepared: a list of
-    /// suggestions asks for ten books in a row.
+    /// `book_ids` with just what a list of suggestions shows (not their
+    /// synopses, which a suggestion does not show and which are most of a
+    /// book's row), in one statement; a book not found is left out.
+    pub fn book_summaries_of(&self, book_ids: &[BookId]) -> Result<Vec<BookSummary>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT b.book_id, b.external_id, b.title, b.author, b.category, c.thumb_name
+             FROM books b LEFT JOIN covers c ON c.cover_hash = b.cover_hash
+             WHERE b.book_id IN (SELECT value FROM json_each(?1))",
+        )?;
+        let rows = stmt.query_map([id_list(book_ids)], |row| self.summary_row(row))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn summary_row(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<BookSummary> {
+        let thumb_name: Option<String> = row.get(5)?;
+        Ok(BookSummary {
+            book_id: BookId(row.get(0)?),
+            external_id: row.get(1)?,
+            title: row.get(2)?,
+            author: row.get(3)?,
+            category: row.get(4)?,
+            thumb_path: thumb_name.map(|name| self.thumb_path(&name)),
+        })
+    }
+
+    /// One book, whole.
     pub fn book_detail(&self, book_id: BookId) -> Result<Option<BookDetail>, StoreError> {
         Ok(self
             .conn

@@ -44,6 +44,14 @@ macro_rules! row_id {
     };
 }
 
+/// Book ids as one JSON array, the one parameter a statement reads them
+/// from (`IN (SELECT value FROM json_each(?))`): a statement per book began a
+/// read of the database per book.
+pub(crate) fn id_list(book_ids: &[BookId]) -> String {
+    let numbers: Vec<String> = book_ids.iter().map(|id| id.0.to_string()).collect();
+    format!("[{}]", numbers.join(","))
+}
+
 row_id!(
     /// Database row id of a book; the external id is what import files use.
     BookId

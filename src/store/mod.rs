@@ -496,6 +496,23 @@ mod tests {
         assert_eq!(titles, ["A, revised", "B", "C"]);
     }
 
+    /// A list of suggestions reads its books in one statement: each asked
+    /// book that exists, as the grid's summary has it, and no other.
+    #[test]
+    fn summaries_of_some_books_are_those_books_and_skip_unknown_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut library = Library::open(dir.path()).unwrap();
+        library
+            .upsert_books(&[book("a", "A"), book("b", "B"), book("c", "C")], "test")
+            .unwrap();
+        let all = library.book_summaries().unwrap();
+        let asked = [all[2].book_id, BookId(999), all[0].book_id];
+        let mut found = library.book_summaries_of(&asked).unwrap();
+        found.sort_by_key(|summary| summary.title.clone());
+        assert_eq!(found, vec![all[0].clone(), all[2].clone()]);
+        assert!(library.book_summaries_of(&[]).unwrap().is_empty());
+    }
+
     /// A field the librarian edited keeps the librarian's value when the
     /// same source is imported again, and a trashed book stays in the trash;
     /// the write names both.

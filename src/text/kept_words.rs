@@ -49,21 +49,52 @@ pub fn encode<'a>(tokens: impl IntoIterator<Item = &'a Token>) -> Option<String>
     Some(kept)
 }
 
-/// The tokens [`encode`] kept.
-pub fn decode(kept: &str) -> Vec<Token> {
+/// Each (stem, word) [`encode`] kept, borrowed from the kept form.
+fn kept_stems_and_words(kept: &str) -> impl Iterator<Item = (&str, &str)> {
     kept.lines()
         .filter(|line| !line.is_empty())
-        .map(|line| match line.split_once('\t') {
-            Some((stem, word)) => Token {
-                stem: stem.to_string(),
-                word: word.to_string(),
-            },
-            None => Token {
-                stem: line.to_string(),
-                word: line.to_string(),
-            },
+        .map(|line| line.split_once('\t').unwrap_or((line, line)))
+}
+
+/// The tokens [`encode`] kept.
+pub fn decode(kept: &str) -> Vec<Token> {
+    kept_stems_and_words(kept)
+        .map(|(stem, word)| Token {
+            stem: stem.to_string(),
+            word: word.to_string(),
         })
         .collect()
+}
+
+/// One book's distinct words: as the library keeps them, or as read from its
+/// text when they were not kept. Read in place: decoding a reader's thirty
+/// books into two strings a word was a quarter of a reader's query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BookWords {
+    Kept(String),
+    Read(Vec<Token>),
+}
+
+impl BookWords {
+    /// Each distinct word's stem and the word as the book first writes it.
+    pub fn stems_and_words(&self) -> Box<dyn Iterator<Item = (&str, &str)> + '_> {
+        match self {
+            Self::Kept(kept) => Box::new(kept_stems_and_words(kept)),
+            Self::Read(tokens) => Box::new(
+                tokens
+                    .iter()
+                    .map(|token| (token.stem.as_str(), token.word.as_str())),
+            ),
+        }
+    }
+
+    /// The words as tokens.
+    pub fn to_tokens(&self) -> Vec<Token> {
+        match self {
+            Self::Kept(kept) => decode(kept),
+            Self::Read(tokens) => tokens.clone(),
+        }
+    }
 }
 
 /// Gathers the words of books whose kept words are not current, as a pass
@@ -134,20 +165,22 @@ impl WordKeeper {
 pub fn words_of_books(
     library: &Library,
     book_ids: &[BookId],
-) -> Result<HashMap<BookId, Vec<Token>>, StoreError> {
+) -> Result<HashMap<BookId, BookWords>, StoreError> {
     let kept = library.current_words_of(book_ids, PREPROCESS_VERSION)?;
     let missing: Vec<BookId> = book_ids
         .iter()
         .filter(|id| !kept.contains_key(id))
         .copied()
         .collect();
-    let mut words: HashMap<BookId, Vec<Token>> = kept
+    let mut words: HashMap<BookId, BookWords> = kept
         .into_iter()
-        .map(|(book_id, kept)| (book_id, decode(&kept)))
+        .map(|(book_id, kept)| (book_id, BookWords::Kept(kept)))
         .collect();
-    for text in library.book_texts_of(&missing)? {
-        let tokens = book_tokens(&text, &book_language(&text));
-        words.insert(text.book_id, distinct_tokens(&tokens));
+    if !missing.is_empty() {
+        for text in library.book_texts_of(&missing)? {
+            let tokens = book_tokens(&text, &book_language(&text));
+            words.insert(text.book_id, BookWords::Read(distinct_tokens(&tokens)));
+        }
     }
     Ok(words)
 }
@@ -257,12 +290,13 @@ mod tests {
         let words = words_of_books(&library, &ids).unwrap();
         for &id in &ids {
             assert_eq!(decode(&kept[&id]), live_words(&library, id));
-            assert_eq!(words[&id], live_words(&library, id));
+            assert_eq!(words[&id].to_tokens(), live_words(&library, id));
         }
+        assert!(matches!(words[&ids[0]], BookWords::Kept(_)));
         assert!(
             words[&ids[0]]
-                .iter()
-                .any(|t| t.stem == "sailor" && t.word == "sailors")
+                .stems_and_words()
+                .any(|pair| pair == ("sailor", "sailors"))
         );
 
         let edit = crate::store::BookEdit {
@@ -277,9 +311,11 @@ mod tests {
             vec![ids[1]]
         );
         let words = words_of_books(&library, &ids).unwrap();
-        assert_eq!(words[&ids[0]], live_words(&library, ids[0]));
-        assert!(words[&ids[0]].iter().any(|t| t.stem == "captain"));
-        assert!(!words[&ids[0]].iter().any(|t| t.stem == "sailor"));
+        assert!(matches!(words[&ids[0]], BookWords::Read(_)));
+        assert_eq!(words[&ids[0]].to_tokens(), live_words(&library, ids[0]));
+        let stems = || words[&ids[0]].stems_and_words().map(|(stem, _)| stem);
+        assert!(stems().any(|stem| stem == "captain"));
+        assert!(!stems().any(|stem| stem == "sailor"));
         // Another preprocessing version's words do not count.
         assert!(
             library
