@@ -22,12 +22,13 @@ pub use evaluate::{CategoryReport, EvalReport, evaluate_csv};
 use crate::embed::{self, EmbedError, FeatureCache, PlaceBooks};
 use crate::jobs::{Cancel, OnProgress};
 use crate::model::FusionHeads;
+use crate::model::flat_heads::FlatTextHeads;
 use crate::model::trunk::Vgg16Trunk;
 use crate::store::{BookId, BookText, Library, Modalities, RunId, RunStatus};
 use crate::text::kept_words::WordKeeper;
 use crate::text::preprocess::Token;
 use crate::text::{Vocab, WordBagWeights, corpus, preprocess};
-use crate::train::batches::Layout;
+use crate::train::batches::{Layout, batch_tensors};
 use crate::train::covers::{CachedCovers, CoverMaps};
 use crate::train::data::{Dataset, Example, word_ids};
 use crate::train::predict::{Predictions, Predictor};
@@ -44,6 +45,8 @@ pub struct TrainedRun {
     trunk: Vgg16Trunk,
     _heads_store: nn::VarStore,
     heads: FusionHeads,
+    /// The heads' weights a typed description's placement reads.
+    flat_heads: FlatTextHeads,
     /// The linear word path's weights, read from the checkpoint.
     word_bag: Option<WordBagWeights>,
     device: Device,
@@ -113,6 +116,7 @@ impl TrainedRun {
             _trunk_store: trunk_store,
             trunk,
             _heads_store: heads_store,
+            flat_heads: FlatTextHeads::new(&heads),
             heads,
             device,
         })
@@ -238,10 +242,20 @@ impl TrainedRun {
     /// that a placement works out too, for a query that reads the
     /// description's stems as well (its language found and its words
     /// stemmed once).
+    ///
+    /// The heads' part is worked out by [`FlatTextHeads`], from the text
+    /// encoder's output; a description without words takes the model's own
+    /// pass.
     pub fn description_vector(&self, tokens: &[Token]) -> Vec<f32> {
         let dataset = self.dataset(vec![self.description_example(tokens)]);
-        self.predictor()
-            .embeddings(&dataset, &[0], Modalities::Text)
+        if dataset.examples[0].word_ids.is_empty() {
+            return self
+                .predictor()
+                .embeddings(&dataset, &[0], Modalities::Text);
+        }
+        let batch = batch_tensors(&dataset, &[0], self.layout(), Modalities::Text, None);
+        self.flat_heads
+            .embedding_of_words(&self.heads, batch.text())
     }
 
     fn description_example(&self, tokens: &[Token]) -> Example {

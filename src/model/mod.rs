@@ -8,6 +8,7 @@ pub mod block5;
 pub mod cbam;
 pub mod cover_classifier;
 pub mod device;
+pub mod flat_heads;
 pub mod focus;
 pub mod fusion;
 pub mod loss;

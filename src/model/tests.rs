@@ -655,11 +655,8 @@ fn a_trainable_block5_starts_as_the_frozen_trunk_and_trains() {
     assert!(gradient.abs().sum(Kind::Float).double_value(&[]) > 0.0);
 }
 
-/// Without covers and without gradients, the heads compute each scale's
-/// flat fused map from its one value per channel: a typed description's
-/// placement, weights and heatmaps are what the full maps give.
-#[test]
-fn a_pass_without_covers_or_gradients_matches_the_full_maps() {
+/// A tiny model on the CPU, with its trunk's and heads' stores.
+fn tiny_model() -> ([nn::VarStore; 2], MultimodalModel) {
     let trunk_store = nn::VarStore::new(Device::Cpu);
     let heads_store = nn::VarStore::new(Device::Cpu);
     let model = MultimodalModel::new(
@@ -668,6 +665,15 @@ fn a_pass_without_covers_or_gradients_matches_the_full_maps() {
         &tiny_config(),
         &words(8),
     );
+    ([trunk_store, heads_store], model)
+}
+
+/// Without covers and without gradients, the heads compute each scale's
+/// flat fused map from its one value per channel: a typed description's
+/// placement, weights and heatmaps are what the full maps give.
+#[test]
+fn a_pass_without_covers_or_gradients_matches_the_full_maps() {
+    let (_stores, model) = tiny_model();
     let batch = tiny_batch();
     let text_present = Tensor::from_slice(&[1.0f32, 1.0, 0.0, 1.0]);
     let absent = Tensor::zeros([4], (Kind::Float, Device::Cpu));
@@ -696,5 +702,58 @@ fn a_pass_without_covers_or_gradients_matches_the_full_maps() {
         same(&full.text_weights[s], &flat.text_weights[s]);
         same(&full.heatmaps[s], &flat.heatmaps[s]);
         same(&full.channel_weights[s], &flat.channel_weights[s]);
+    }
+}
+
+/// A typed description's placement in plain arithmetic is the model's own:
+/// each row of a batch, alone, against the batch's pass without covers.
+#[test]
+fn the_flat_heads_place_a_text_only_row_as_the_model_does() {
+    let ([_, heads_store], model) = tiny_model();
+    // Weights away from their start (the word bag path's and the n-grams'
+    // start at zero and would be left out unnoticed).
+    tch::no_grad(|| {
+        for (_, mut variable) in heads_store.variables() {
+            let noise = variable.randn_like() * 0.3;
+            let _ = variable.g_add_(&noise);
+        }
+    });
+    let flat = crate::model::flat_heads::FlatTextHeads::new(&model.heads);
+    let batch = tiny_batch();
+    let present = Tensor::ones([4], (Kind::Float, Device::Cpu));
+    let absent = Tensor::zeros([4], (Kind::Float, Device::Cpu));
+    let text = TextInput {
+        ids: &batch.ids,
+        lengths: &batch.lengths,
+        bags: Some(&batch.bags),
+    };
+    let whole = tch::no_grad(|| {
+        model
+            .heads
+            .forward(Covers::NoneShown { side: 4 }, text, &absent, &present)
+    });
+    let offsets = [0i64, 2, 3, 4, 4];
+    for row in 0..4i64 {
+        let (start, end) = (offsets[row as usize], offsets[row as usize + 1]);
+        let bags = word_bag::BagInput {
+            buckets: batch.bags.buckets.narrow(0, start, end - start),
+            offsets: Tensor::from_slice(&[0i64]),
+            weights: batch.bags.weights.narrow(0, start, end - start),
+        };
+        let (ids, lengths) = (batch.ids.narrow(0, row, 1), batch.lengths.narrow(0, row, 1));
+        let one = TextInput {
+            ids: &ids,
+            lengths: &lengths,
+            bags: Some(&bags),
+        };
+        let placed = flat.embedding_of_words(&model.heads, one);
+        let expected = Vec::<f32>::try_from(whole.embeddings.get(row)).unwrap();
+        assert_eq!(placed.len(), expected.len());
+        for (a, b) in placed.iter().zip(&expected) {
+            assert!(
+                (a - b).abs() < 1e-5,
+                "row {row}: {placed:?} against {expected:?}"
+            );
+        }
     }
 }

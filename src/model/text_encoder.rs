@@ -91,6 +91,11 @@ pub fn word_ngrams(word: &str) -> impl Iterator<Item = u64> + '_ {
     })
 }
 
+/// The group of a text of `length` words: the powers of two from 8.
+fn length_bucket(length: i64) -> i64 {
+    (length.max(1) as u64).next_power_of_two().max(8) as i64
+}
+
 #[derive(Debug)]
 pub struct TextEncoder {
     pub(crate) embedding: nn::Embedding,
@@ -232,19 +237,20 @@ impl TextEncoder {
             .unwrap_or_else(|_| vec![ids.size()[1]; ids.size()[0] as usize]);
         let mut groups: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
         for (row, &length) in row_lengths.iter().enumerate() {
-            let bucket = (length.max(1) as u64).next_power_of_two().max(8) as i64;
-            groups.entry(bucket).or_default().push(row as i64);
+            groups
+                .entry(length_bucket(length))
+                .or_default()
+                .push(row as i64);
         }
         let steps = ids.size()[1];
         let table = self.word_table();
         if groups.len() <= 1 {
-            let longest = row_lengths
-                .iter()
-                .copied()
-                .max()
-                .unwrap_or(1)
-                .clamp(1, steps);
-            return self.forward_padded(&table, &ids.narrow(1, 0, longest), lengths);
+            // Padded to the bucket's length, not the longest row's: the LSTM
+            // makes its kernels anew for each length it meets first, and a
+            // typed description of a length not met yet took ten times as
+            // long. One row's result does not change with its padding.
+            let bucket = groups.keys().next().copied().unwrap_or(1);
+            return self.forward_padded(&table, &ids.narrow(1, 0, bucket.min(steps)), lengths);
         }
         let mut parts: [Vec<Tensor>; 3] = Default::default();
         let mut order = Vec::with_capacity(row_lengths.len());

@@ -190,7 +190,9 @@ impl Kernel for Fused {
     }
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// A dot product in eight lanes kept in vector registers (a plain sum of
+/// products is added in order, one at a time).
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     Plain::dot(a, b)
 }
 
