@@ -12,9 +12,11 @@
 //! The placements are synthetic but shaped like a trained run's: books
 //! gather round one centre per category (30 of them), with noise. With
 //! LIBRARY=<folder> (and RUN=<id>, else the newest finished run) they are that
-//! run's placements of the library's books instead, and whole queries as
-//! the window asks them ("more like this", a typed description, a reader:
-//! `recommend::recommend`, explanations included) are timed too.
+//! run's placements of the library's books instead, and whole queries
+//! ("more like this", a typed description, a reader:
+//! `recommend::recommend`, explanations included) are timed too, alone and
+//! as the window's query job asks them (its kept library, run and index
+//! checked against the library first: `recommend::IndexCache`).
 //!
 //! `cargo bench --bench recommend_query` (BOOKS / DIM / QUERIES to change
 //! the size; TRAINING=0 to skip the second half; SEARCH=0, with LIBRARY, to
@@ -211,6 +213,10 @@ struct RealLibrary {
     library: shelfwise::store::Library,
     run: shelfwise::inference::TrainedRun,
     queries: Vec<shelfwise::recommend::Query>,
+    /// The window's kept library, run and index (built before the timing).
+    window: shelfwise::recommend::IndexCache,
+    folder: std::path::PathBuf,
+    run_id: shelfwise::store::RunId,
 }
 
 /// The run's index of `folder`'s books and whole queries to ask: "more like
@@ -255,12 +261,37 @@ fn real_library(folder: &str, queries: usize) -> (EmbeddingIndex, RealLibrary) {
             _ => Query::Like(book.external_id.clone()),
         });
     }
+    // The window's query job keeps the library, run and index between
+    // queries; the first query builds them.
+    let folder = std::path::PathBuf::from(folder);
+    let window = shelfwise::recommend::IndexCache::default();
+    drop(
+        window
+            .prepare(
+                &folder,
+                run_id,
+                &asked[0],
+                |library| {
+                    Ok(shelfwise::inference::TrainedRun::load(
+                        library,
+                        run_id,
+                        tch::Device::Cpu,
+                    )?)
+                },
+                &|_| {},
+                &AtomicBool::new(false),
+            )
+            .expect("the window's index"),
+    );
     (
         index,
         RealLibrary {
             library,
             run,
             queries: asked,
+            window,
+            folder,
+            run_id,
         },
     )
 }
@@ -315,6 +346,16 @@ impl std::fmt::Display for ThreadCounts {
 }
 
 /// Each whole query's time (ms) by kind, as `recommend::recommend` answers it.
+/// 0: "more like this", 1: a typed description, 2: a reader.
+fn kind_of(query: &shelfwise::recommend::Query) -> usize {
+    use shelfwise::recommend::Query;
+    match query {
+        Query::Like(_) => 0,
+        Query::Text(_) => 1,
+        _ => 2,
+    }
+}
+
 fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
     use shelfwise::recommend::{Query, RecommendOptions, recommend};
     let mut times: [(&str, Vec<f64>); 3] = [
@@ -337,11 +378,7 @@ fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
         );
         let elapsed = started.elapsed().as_secs_f64() * 1e3;
         let met = ThreadCounts::now().since(before);
-        let kind = match query {
-            Query::Like(_) => 0,
-            Query::Text(_) => 1,
-            _ => 2,
-        };
+        let kind = kind_of(query);
         if answered.is_ok() {
             times[kind].1.push(elapsed);
             costs[kind].push((elapsed, met));
@@ -366,6 +403,33 @@ fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
             slowest.join("; ")
         );
     }
+    // The same queries as the window's query job asks them: its kept
+    // library, run and index checked against the library, then the answer.
+    let mut window: [Vec<f64>; 3] = Default::default();
+    for query in &real.queries {
+        let started = Instant::now();
+        let prepared = real.window.prepare(
+            &real.folder,
+            real.run_id,
+            query,
+            |_| panic!("the kept run is current"),
+            &|_| {},
+            &AtomicBool::new(false),
+        );
+        let answered = prepared.and_then(|prepared| {
+            recommend(
+                prepared.library(),
+                prepared.run(),
+                prepared.index(),
+                query,
+                &RecommendOptions::default(),
+            )
+        });
+        let elapsed = started.elapsed().as_secs_f64() * 1e3;
+        if answered.is_ok() {
+            window[kind_of(query)].push(elapsed);
+        }
+    }
     // The typed descriptions' tokens and pass of the text branch alone: the
     // part of a typed query that no kept data can spare.
     // And the search for the description's vector alone (a typed query's
@@ -386,6 +450,16 @@ fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
         if !times.is_empty() {
             println!(
                 "  whole query, {name:<18} ({:>3}) p50 {:7.2} ms  p99 {:7.2} ms",
+                times.len(),
+                percentile(times, 0.5),
+                percentile(times, 0.99)
+            );
+        }
+    }
+    for ((name, _), times) in times.iter().zip(&mut window) {
+        if !times.is_empty() {
+            println!(
+                "  the window's query, {name:<18} ({:>3}) p50 {:7.2} ms  p99 {:7.2} ms",
                 times.len(),
                 percentile(times, 0.5),
                 percentile(times, 0.99)

@@ -251,6 +251,21 @@ fn after_a_sweep_attention_projection_and_suggestions_are_on_screen() {
                 .value()
                 .is_some_and(|v| v.contains("Adventure")))
     );
+
+    // The window keeps the library, run and index between queries, and
+    // still sees a change made elsewhere (here the command line's
+    // connection): the book trashed there is not suggested again.
+    let first = harness.state().recommend.suggestions[0].clone();
+    {
+        let mut elsewhere = shelfwise::store::Library::open(library_dir.path()).unwrap();
+        elsewhere.trash_books(&[first.book_id]).unwrap();
+    }
+    harness.state_mut().recommend.suggestions.clear();
+    harness.get_by_label("Suggest").click();
+    wait_for_text(&mut harness, "similarity ", 120);
+    let again = &harness.state().recommend.suggestions;
+    assert_eq!(again.len(), count);
+    assert!(again.iter().all(|s| s.book_id != first.book_id));
 }
 
 /// eframe's storage, in memory.

@@ -524,10 +524,9 @@ impl ShelfwiseApp {
         self.message = None;
         let cache = self.recommend.index_cache.clone();
         self.recommend.job = Some(self.job_setup(ctx).spawn("suggestions", move |job, setup| {
-            let mut library = setup.open()?;
             let progress = |p: Progress| job.progress(p, "embedding books");
             let prepared = cache.prepare(
-                &mut library,
+                &setup.library_dir,
                 run_id,
                 &query,
                 |library| Ok(TrainedRun::load(library, run_id, setup.compute.device())?),
@@ -535,7 +534,7 @@ impl ShelfwiseApp {
                 job.cancel_flag(),
             )?;
             Ok(recommend::recommend(
-                &library,
+                prepared.library(),
                 prepared.run(),
                 prepared.index(),
                 &query,

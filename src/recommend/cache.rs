@@ -3,6 +3,7 @@
 //! seconds, a query on them milliseconds. Reused while the run, the
 //! modalities and the library's books are the same.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::{EmbeddingIndex, Query, RecommendError, modality_index, query_modalities};
@@ -28,64 +29,100 @@ struct Kept {
     index: EmbeddingIndex,
 }
 
+/// The library a query reads, opened once for the queries that follow: a
+/// library opened anew for each query looked through its folders for
+/// leftover temporary files first (100,000 covers and as many thumbnails).
+struct QueryLibrary {
+    folder: PathBuf,
+    library: Library,
+}
+
+#[derive(Default)]
+struct KeptState {
+    library: Option<QueryLibrary>,
+    kept: Option<Kept>,
+}
+
 /// Shared between the window and its query jobs (clones share one index;
 /// libtorch's tensors are not `Sync`, so one query at a time holds it).
 #[derive(Clone, Default)]
 pub struct IndexCache {
-    kept: Arc<Mutex<Option<Kept>>>,
+    state: Arc<Mutex<KeptState>>,
 }
 
 impl IndexCache {
-    /// The run `run_id` and the index `query` is ranked against
+    /// The library in `folder` (kept open from an earlier query, or opened),
+    /// the run `run_id` and the index `query` is ranked against
     /// ([`query_modalities`]): the kept ones when they were built from the
     /// same run, kind of index and books, else loaded (`load_run`), built and
     /// kept for the next query. Held until the returned guard is dropped.
     pub fn prepare(
         &self,
-        library: &mut Library,
+        folder: &Path,
         run_id: RunId,
         query: &Query,
         load_run: impl FnOnce(&Library) -> Result<TrainedRun, RecommendError>,
         progress: OnProgress,
         cancel: &Cancel,
     ) -> Result<PreparedIndex<'_>, RecommendError> {
+        let mut state = self.lock();
+        let state_now = &mut *state;
+        if state_now
+            .library
+            .as_ref()
+            .is_none_or(|open| open.folder != folder)
+        {
+            state_now.kept = None;
+            state_now.library = Some(QueryLibrary {
+                folder: folder.to_path_buf(),
+                library: Library::open(folder)?,
+            });
+        }
+        let library = &mut state_now.library.as_mut().expect("opened above").library;
         let key = Key {
             run_id,
             run_summary: library.run_record(run_id)?.and_then(|r| r.summary),
             covers_only: matches!(query, Query::Image(_)),
             books: library.books_fingerprint()?,
         };
-        let mut kept = self.lock();
-        if kept.as_ref().is_none_or(|kept| kept.key != key) {
-            *kept = None;
+        if state_now.kept.as_ref().is_none_or(|kept| kept.key != key) {
+            state_now.kept = None;
             let run = load_run(library)?;
             let modalities = query_modalities(&run, query);
             let index = modality_index(library, &run, modalities, progress, cancel)?;
             // Building the index may have stored placements, never books.
-            *kept = Some(Kept { key, run, index });
+            state_now.kept = Some(Kept { key, run, index });
         }
-        Ok(PreparedIndex { kept })
+        Ok(PreparedIndex { state })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Kept>> {
-        self.kept
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeptState> {
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-/// A kept run and index, held for one query.
+/// A kept library, run and index, held for one query.
 pub struct PreparedIndex<'a> {
-    kept: std::sync::MutexGuard<'a, Option<Kept>>,
+    state: std::sync::MutexGuard<'a, KeptState>,
 }
 
 impl PreparedIndex<'_> {
+    pub fn library(&self) -> &Library {
+        &self.state.library.as_ref().expect("prepared").library
+    }
+
     pub fn run(&self) -> &TrainedRun {
-        &self.kept.as_ref().expect("prepared").run
+        &self.kept().run
     }
 
     pub fn index(&self) -> &EmbeddingIndex {
-        &self.kept.as_ref().expect("prepared").index
+        &self.kept().index
+    }
+
+    fn kept(&self) -> &Kept {
+        self.state.kept.as_ref().expect("prepared")
     }
 }
 
@@ -122,5 +159,22 @@ mod tests {
             library.books_fingerprint().unwrap(),
             "a deletion changes it"
         );
+        let trashed = library.books_fingerprint().unwrap();
+        library.restore_books(&[id]).unwrap();
+        let restored = library.books_fingerprint().unwrap();
+        assert_ne!(trashed, restored, "a restore changes it");
+        let edit = crate::store::BookEdit {
+            synopsis: Some("A new synopsis.".into()),
+            ..Default::default()
+        };
+        library.edit_book(id, &edit).unwrap();
+        let edited = library.books_fingerprint().unwrap();
+        assert_ne!(restored, edited, "an edit changes it");
+        // Reading the books' languages changes no book's text: the index
+        // stays (a training run's start reads them).
+        library
+            .set_detected_languages(&[(id, Some("en".into()))])
+            .unwrap();
+        assert_eq!(edited, library.books_fingerprint().unwrap());
     }
 }
