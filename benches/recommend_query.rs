@@ -363,6 +363,34 @@ fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
         ("typed description", Vec::new()),
         ("reader", Vec::new()),
     ];
+    // The queries as the window's query job asks them, first (a query's
+    // first reads of the database meet it): its kept library, run, index
+    // and words checked against the library, then the answer.
+    let mut window: [Vec<f64>; 3] = Default::default();
+    for query in &real.queries {
+        let started = Instant::now();
+        let prepared = real.window.prepare(
+            &real.folder,
+            real.run_id,
+            query,
+            |_| panic!("the kept run is current"),
+            &|_| {},
+            &AtomicBool::new(false),
+        );
+        let answered = prepared.and_then(|prepared| {
+            recommend(
+                prepared.library(),
+                prepared.run(),
+                prepared.index(),
+                query,
+                &RecommendOptions::default(),
+            )
+        });
+        let elapsed = started.elapsed().as_secs_f64() * 1e3;
+        if answered.is_ok() {
+            window[kind_of(query)].push(elapsed);
+        }
+    }
     // Each answered query's time with the page faults and context switches
     // its thread met, for the slowest ones' report below.
     let mut costs: [Vec<(f64, ThreadCounts)>; 3] = Default::default();
@@ -402,33 +430,6 @@ fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
             costs.len(),
             slowest.join("; ")
         );
-    }
-    // The same queries as the window's query job asks them: its kept
-    // library, run and index checked against the library, then the answer.
-    let mut window: [Vec<f64>; 3] = Default::default();
-    for query in &real.queries {
-        let started = Instant::now();
-        let prepared = real.window.prepare(
-            &real.folder,
-            real.run_id,
-            query,
-            |_| panic!("the kept run is current"),
-            &|_| {},
-            &AtomicBool::new(false),
-        );
-        let answered = prepared.and_then(|prepared| {
-            recommend(
-                prepared.library(),
-                prepared.run(),
-                prepared.index(),
-                query,
-                &RecommendOptions::default(),
-            )
-        });
-        let elapsed = started.elapsed().as_secs_f64() * 1e3;
-        if answered.is_ok() {
-            window[kind_of(query)].push(elapsed);
-        }
     }
     // The typed descriptions' tokens and pass of the text branch alone: the
     // part of a typed query that no kept data can spare.

@@ -89,7 +89,8 @@ impl IndexCache {
             state_now.kept = None;
             let run = load_run(library)?;
             let modalities = query_modalities(&run, query);
-            let index = modality_index(library, &run, modalities, progress, cancel)?;
+            let mut index = modality_index(library, &run, modalities, progress, cancel)?;
+            index.keep_words(library)?;
             // Building the index may have stored placements, never books.
             state_now.kept = Some(Kept { key, run, index });
         }

@@ -111,7 +111,7 @@ fn reader_query(
     Ok(Asked {
         vector,
         excluded: read.iter().map(|(id, _)| *id).collect(),
-        words: AskedWords::OfBooks(words_of_books(library, &read_ids)?),
+        words: AskedWords::OfBooks(words_of_books(library, index.kept_words(), &read_ids)?),
     })
 }
 
@@ -130,7 +130,11 @@ fn asked(
             Asked {
                 vector: index.embedding(row).to_vec(),
                 excluded: BTreeSet::from([book_id]),
-                words: AskedWords::OfBooks(words_of_books(library, &[book_id])?),
+                words: AskedWords::OfBooks(words_of_books(
+                    library,
+                    index.kept_words(),
+                    &[book_id],
+                )?),
             }
         }
         Query::Text(description) => {
@@ -217,7 +221,7 @@ fn explain(
     let share =
         |row: usize| attention::image_share(index.image_weights[row], index.text_weights[row]);
     let focus_of = looked_at(library, run, index, &ranked)?;
-    let words = words_of_books(library, &ranked_ids)?;
+    let words = words_of_books(library, index.kept_words(), &ranked_ids)?;
     let asked_stems = asked.words.stems();
     let mut summaries: HashMap<BookId, BookSummary> = library
         .book_summaries_of(&ranked_ids)?

@@ -61,6 +61,23 @@ impl Library {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Every book's current kept words (books in the trash left out), for
+    /// an index that keeps them beside the placements.
+    pub fn all_current_words(
+        &self,
+        preprocess_version: u32,
+    ) -> Result<Vec<(BookId, String)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT w.book_id, w.words FROM book_words w JOIN books b ON b.book_id = w.book_id
+             WHERE w.book_updated_at = b.updated_at
+               AND w.preprocess_version = ?1 AND b.deleted_at IS NULL",
+        )?;
+        let rows = stmt.query_map([preprocess_version], |row| {
+            Ok((BookId(row.get(0)?), row.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The current kept words of those of `book_ids` that have them; a book
     /// edited since, or read by another preprocessing version, is left out
     /// (its text is read again by the caller).

@@ -159,23 +159,38 @@ impl WordKeeper {
     }
 }
 
-/// The distinct tokens of each of `book_ids` (those not in the trash): the
-/// kept ones where current, the others read from the book's text as the
-/// corpus reads it.
+/// The distinct tokens of each of `book_ids` (those not in the trash): from
+/// `in_memory` (the kept words an index holds, current when it was built),
+/// else the library's kept ones where current, the others read from the
+/// book's text as the corpus reads it.
 pub fn words_of_books(
     library: &Library,
+    in_memory: &HashMap<BookId, String>,
     book_ids: &[BookId],
 ) -> Result<HashMap<BookId, BookWords>, StoreError> {
-    let kept = library.current_words_of(book_ids, PREPROCESS_VERSION)?;
-    let missing: Vec<BookId> = book_ids
+    let mut words: HashMap<BookId, BookWords> = book_ids
+        .iter()
+        .filter_map(|id| Some((*id, BookWords::Kept(in_memory.get(id)?.clone()))))
+        .collect();
+    let not_in_memory: Vec<BookId> = book_ids
+        .iter()
+        .filter(|id| !words.contains_key(id))
+        .copied()
+        .collect();
+    let kept = if not_in_memory.is_empty() {
+        HashMap::new()
+    } else {
+        library.current_words_of(&not_in_memory, PREPROCESS_VERSION)?
+    };
+    let missing: Vec<BookId> = not_in_memory
         .iter()
         .filter(|id| !kept.contains_key(id))
         .copied()
         .collect();
-    let mut words: HashMap<BookId, BookWords> = kept
-        .into_iter()
-        .map(|(book_id, kept)| (book_id, BookWords::Kept(kept)))
-        .collect();
+    words.extend(
+        kept.into_iter()
+            .map(|(book_id, kept)| (book_id, BookWords::Kept(kept))),
+    );
     if !missing.is_empty() {
         for text in library.book_texts_of(&missing)? {
             let tokens = book_tokens(&text, &book_language(&text));
@@ -287,7 +302,7 @@ mod tests {
         crate::text::corpus::library_corpus(&mut library).unwrap();
         let kept = library.current_words_of(&ids, PREPROCESS_VERSION).unwrap();
         assert_eq!(kept.len(), 2);
-        let words = words_of_books(&library, &ids).unwrap();
+        let words = words_of_books(&library, &HashMap::new(), &ids).unwrap();
         for &id in &ids {
             assert_eq!(decode(&kept[&id]), live_words(&library, id));
             assert_eq!(words[&id].to_tokens(), live_words(&library, id));
@@ -310,12 +325,28 @@ mod tests {
                 .unwrap(),
             vec![ids[1]]
         );
-        let words = words_of_books(&library, &ids).unwrap();
+        let words = words_of_books(&library, &HashMap::new(), &ids).unwrap();
         assert!(matches!(words[&ids[0]], BookWords::Read(_)));
         assert_eq!(words[&ids[0]].to_tokens(), live_words(&library, ids[0]));
         let stems = || words[&ids[0]].stems_and_words().map(|(stem, _)| stem);
         assert!(stems().any(|stem| stem == "captain"));
         assert!(!stems().any(|stem| stem == "sailor"));
+        // Words an index keeps in memory are read from there, the others
+        // from the library.
+        let in_memory = HashMap::from([(ids[1], "kept\tin memory".to_string())]);
+        let words = words_of_books(&library, &in_memory, &ids).unwrap();
+        assert_eq!(words[&ids[1]].to_tokens(), vec![token("kept", "in memory")]);
+        assert_eq!(words[&ids[0]].to_tokens(), live_words(&library, ids[0]));
+        let all: HashMap<BookId, String> = library
+            .all_current_words(PREPROCESS_VERSION)
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(
+            all.keys().collect::<Vec<_>>(),
+            vec![&ids[1]],
+            "the edited book's are stale"
+        );
         // Another preprocessing version's words do not count.
         assert!(
             library
