@@ -99,12 +99,22 @@ fn tiny_batch() -> Batch {
     }
 }
 
-#[test]
-fn every_piece_has_the_shapes_of_model_md() {
+/// A tiny model on the CPU, with its trunk's and heads' stores.
+fn tiny_model() -> ([nn::VarStore; 2], MultimodalModel) {
     let trunk_store = nn::VarStore::new(Device::Cpu);
     let heads_store = nn::VarStore::new(Device::Cpu);
-    let config = tiny_config();
-    let model = MultimodalModel::new(&trunk_store.root(), &heads_store.root(), &config, &words(8));
+    let model = MultimodalModel::new(
+        &trunk_store.root(),
+        &heads_store.root(),
+        &tiny_config(),
+        &words(8),
+    );
+    ([trunk_store, heads_store], model)
+}
+
+#[test]
+fn every_piece_has_the_shapes_of_model_md() {
+    let (_stores, model) = tiny_model();
     let batch = tiny_batch();
     let [c1, c2, c3] = model.trunk.forward(&batch.images);
     assert_eq!(
@@ -144,14 +154,7 @@ fn every_piece_has_the_shapes_of_model_md() {
 
 #[test]
 fn gradients_reach_every_head_and_not_the_frozen_trunk() {
-    let mut trunk_store = nn::VarStore::new(Device::Cpu);
-    let heads_store = nn::VarStore::new(Device::Cpu);
-    let model = MultimodalModel::new(
-        &trunk_store.root(),
-        &heads_store.root(),
-        &tiny_config(),
-        &words(8),
-    );
+    let ([mut trunk_store, heads_store], model) = tiny_model();
     trunk_store.freeze();
     let batch = tiny_batch();
     let output = batch.run(&model);
@@ -653,19 +656,6 @@ fn a_trainable_block5_starts_as_the_frozen_trunk_and_trains() {
     c3.backward();
     let gradient = variables["block5.features.24.weight"].grad();
     assert!(gradient.abs().sum(Kind::Float).double_value(&[]) > 0.0);
-}
-
-/// A tiny model on the CPU, with its trunk's and heads' stores.
-fn tiny_model() -> ([nn::VarStore; 2], MultimodalModel) {
-    let trunk_store = nn::VarStore::new(Device::Cpu);
-    let heads_store = nn::VarStore::new(Device::Cpu);
-    let model = MultimodalModel::new(
-        &trunk_store.root(),
-        &heads_store.root(),
-        &tiny_config(),
-        &words(8),
-    );
-    ([trunk_store, heads_store], model)
 }
 
 /// Without covers and without gradients, the heads compute each scale's
