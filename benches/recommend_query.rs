@@ -22,7 +22,11 @@
 //! the size; TRAINING=0 to skip the second half; SEARCH=0, with LIBRARY, to
 //! time the whole queries alone, idle, as for a profile of them; KEEP_FREED=0
 //! to let glibc unmap freed blocks at once, as the app does not;
-//! TRAIN_EPOCHS=N for training runs of N epochs in place of the demo's 12).
+//! TRAIN_EPOCHS=N for training runs of N epochs in place of the demo's 12;
+//! FREE_CORE=0 to let the training share the window's first core, as it did
+//! before `jobs::leave_first_core_free`; GRAPHS=<folder> to keep the
+//! synthetic placements' graph there and load it from there the next time,
+//! as a library's index does in its `graphs` folder).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -163,6 +167,9 @@ fn train_in_background(
         tch::set_num_threads(cores.saturating_sub(1).max(1) as i32);
         // As the window's training job does.
         shelfwise::jobs::lower_thread_priority();
+        if setting("FREE_CORE", 1) == 1 {
+            shelfwise::jobs::leave_first_core_free();
+        }
         let folder = tempfile::tempdir().expect("a temporary folder");
         let mut library = Library::open(folder.path()).expect("a library");
         let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/books.csv");
@@ -296,11 +303,30 @@ fn real_library(folder: &str, queries: usize) -> (EmbeddingIndex, RealLibrary) {
     )
 }
 
+impl RealLibrary {
+    fn window_has_graph(&self) -> bool {
+        self.window
+            .prepare(
+                &self.folder,
+                self.run_id,
+                &self.queries[0],
+                |_| panic!("the kept run is current"),
+                &|_| {},
+                &AtomicBool::new(false),
+            )
+            .is_ok_and(|prepared| prepared.index().graph().is_some())
+    }
+}
+
 /// Page faults (minor, major) and context switches (voluntary,
-/// involuntary) of the calling thread so far (`getrusage(RUSAGE_THREAD)`):
-/// what a slow query met that a quick one did not.
+/// involuntary) of the calling thread so far (`getrusage(RUSAGE_THREAD)`),
+/// and its time on a core and waiting for one, in microseconds
+/// (`/proc/thread-self/schedstat`): what a slow query met that a quick one
+/// did not. A query's time on neither (with no voluntary switch) is time
+/// its virtual core was not running at all (the host's steal: this kernel's
+/// scheduler clock leaves steal out of a thread's time on a core).
 #[derive(Debug, Default, Clone, Copy)]
-struct ThreadCounts([i64; 4]);
+struct ThreadCounts([i64; 6]);
 
 impl ThreadCounts {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -312,11 +338,14 @@ impl ThreadCounts {
             libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
             usage
         };
+        let [on_core, waited] = scheduled_micros();
         Self([
             usage.ru_minflt,
             usage.ru_majflt,
             usage.ru_nvcsw,
             usage.ru_nivcsw,
+            on_core,
+            waited,
         ])
     }
 
@@ -335,12 +364,24 @@ impl ThreadCounts {
     }
 }
 
+/// The calling thread's time on a core and waiting on a run queue so far,
+/// in microseconds; zeros where the kernel does not say.
+fn scheduled_micros() -> [i64; 2] {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let mut fields = stat
+        .split_whitespace()
+        .map(|field| field.parse::<i64>().unwrap_or(0) / 1000);
+    [fields.next().unwrap_or(0), fields.next().unwrap_or(0)]
+}
+
 impl std::fmt::Display for ThreadCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let [minor, major, voluntary, involuntary] = self.0;
+        let [minor, major, voluntary, involuntary, on_core, waited] = self.0;
         write!(
             f,
-            "faults {minor}/{major}, switches {voluntary}/{involuntary}"
+            "faults {minor}/{major}, switches {voluntary}/{involuntary}, on a core {:.2} ms, waiting for one {:.2} ms",
+            on_core as f64 / 1e3,
+            waited as f64 / 1e3
         )
     }
 }
@@ -356,6 +397,32 @@ fn kind_of(query: &shelfwise::recommend::Query) -> usize {
     }
 }
 
+/// Per query kind, what all its queries met and its four slowest queries,
+/// each with what its thread met.
+fn report_slowest(
+    pass: &str,
+    times: &[(&str, Vec<f64>); 3],
+    costs: &mut [Vec<(f64, ThreadCounts)>; 3],
+) {
+    for ((name, _), costs) in times.iter().zip(costs.iter_mut()) {
+        if costs.is_empty() {
+            continue;
+        }
+        let total = costs
+            .iter()
+            .fold(ThreadCounts::default(), |sum, (_, c)| sum.plus(*c));
+        costs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let over = costs.iter().filter(|(ms, _)| *ms >= 5.0).count();
+        println!(
+            "  {pass} {name}: all {} queries met {total}; {over} took 5 ms or more; the slowest:",
+            costs.len()
+        );
+        for (ms, met) in costs.iter().take(4) {
+            println!("    {ms:.2} ms: {met}");
+        }
+    }
+}
+
 fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
     use shelfwise::recommend::{Query, RecommendOptions, recommend};
     let mut times: [(&str, Vec<f64>); 3] = [
@@ -367,7 +434,9 @@ fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
     // first reads of the database meet it): its kept library, run, index
     // and words checked against the library, then the answer.
     let mut window: [Vec<f64>; 3] = Default::default();
+    let mut window_costs: [Vec<(f64, ThreadCounts)>; 3] = Default::default();
     for query in &real.queries {
+        let before = ThreadCounts::now();
         let started = Instant::now();
         let prepared = real.window.prepare(
             &real.folder,
@@ -387,8 +456,10 @@ fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
             )
         });
         let elapsed = started.elapsed().as_secs_f64() * 1e3;
+        let met = ThreadCounts::now().since(before);
         if answered.is_ok() {
             window[kind_of(query)].push(elapsed);
+            window_costs[kind_of(query)].push((elapsed, met));
         }
     }
     // Each answered query's time with the page faults and context switches
@@ -412,25 +483,8 @@ fn measure_whole_queries(index: &EmbeddingIndex, real: &RealLibrary) {
             costs[kind].push((elapsed, met));
         }
     }
-    for ((name, _), costs) in times.iter().zip(&mut costs) {
-        if costs.is_empty() {
-            continue;
-        }
-        let total = costs
-            .iter()
-            .fold(ThreadCounts::default(), |sum, (_, c)| sum.plus(*c));
-        costs.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let slowest: Vec<String> = costs
-            .iter()
-            .take(4)
-            .map(|(ms, c)| format!("{ms:.2} ms {c}"))
-            .collect();
-        println!(
-            "  {name}: all {} queries met {total}; the slowest: {}",
-            costs.len(),
-            slowest.join("; ")
-        );
-    }
+    report_slowest("the window's", &times, &mut window_costs);
+    report_slowest("whole", &times, &mut costs);
     // The typed descriptions' tokens and pass of the text branch alone: the
     // part of a typed query that no kept data can spare.
     // And the search for the description's vector alone (a typed query's
@@ -507,24 +561,34 @@ fn main() {
             (index, Some(real))
         }
         Err(_) => (
-            EmbeddingIndex::new(
+            EmbeddingIndex::with_graph_shelf(
                 (0..books as i64).map(BookId).collect(),
                 clustered_embeddings(books, dim),
                 dim,
                 vec![0.5; books],
                 vec![0.5; books],
+                std::env::var("GRAPHS").ok().map(|folder| {
+                    shelfwise::recommend::graph_shelf::GraphShelf::new(folder.into(), true)
+                }),
             ),
             None,
         ),
     };
     let (books, dim) = (index.len(), index.dim);
     let has_graph = index.wait_for_graph();
+    if let Some(real) = &real {
+        // The window's own index builds its graph on a thread too: until it
+        // is built its queries are answered exactly (about 7 ms each).
+        while has_graph && !real.window_has_graph() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
     println!(
-        "{books} books x {dim} dimensions, {queries} queries, top 10; index{} built in {:.1} s; peak memory {:.0} MB",
-        if has_graph {
-            " and graph"
-        } else {
-            " (no graph: exact search)"
+        "{books} books x {dim} dimensions, {queries} queries, top 10; index{} in {:.1} s; peak memory {:.0} MB",
+        match index.graph() {
+            Some(graph) if graph.was_loaded() => " built and graph loaded",
+            Some(_) => " and graph built",
+            None => " built (no graph: exact search)",
         },
         started.elapsed().as_secs_f64(),
         peak_memory_mb()

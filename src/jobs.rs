@@ -20,6 +20,63 @@ pub fn lower_thread_priority() {
     let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
 }
 
+/// Keeps the calling thread, and the threads it starts from now on, off the
+/// first core the process may use, when it may use more than one: the
+/// window's training leaves that core to the window and its queries, rather
+/// than sharing it at a low priority. A nice-19 thread still takes a whole
+/// time slice of a core now and then (Linux's EEVDF scheduler lets the one
+/// eligible thread run its slice out): with training at nice 19 alone, the
+/// slowest queries beside it had each been switched out once and waited
+/// about 4 ms for their core (`recommend_query`'s report of what the slowest
+/// queries met). Returns whether the thread was moved.
+pub fn leave_first_core_free() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        affinity::leave_first_core_free()
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
+/// The calling thread's cores (Linux's `sched_getaffinity`).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+mod affinity {
+    /// The cores the calling thread may run on, in order.
+    pub fn allowed_cores() -> Vec<usize> {
+        // SAFETY: the set is zeroed, then filled by the kernel within its size.
+        let set = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+                return Vec::new();
+            }
+            set
+        };
+        (0..libc::CPU_SETSIZE as usize)
+            // SAFETY: every core number is below the set's size.
+            .filter(|&core| unsafe { libc::CPU_ISSET(core, &set) })
+            .collect()
+    }
+
+    pub fn leave_first_core_free() -> bool {
+        let cores = allowed_cores();
+        if cores.len() < 2 {
+            return false;
+        }
+        // SAFETY: the set is zeroed, filled with core numbers below its size
+        // and read by the kernel within its size; pid 0 is the calling thread.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            for &core in &cores[1..] {
+                libc::CPU_SET(core, &mut set);
+            }
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+        }
+    }
+}
+
 /// How far a piece of long work is: `done` of `total` units (books, covers,
 /// words, steps, iterations: the job says which).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -277,6 +334,32 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(inherited, 19);
+    }
+
+    /// Background work leaves the first core to the window, the threads it
+    /// starts too, and only it: the window's own threads keep every core.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn a_thread_that_leaves_the_first_core_free_and_its_threads_stay_off_it() {
+        let all = affinity::allowed_cores();
+        let (moved, own, started) = std::thread::spawn(|| {
+            let moved = leave_first_core_free();
+            let own = affinity::allowed_cores();
+            let started =
+                std::thread::scope(|scope| scope.spawn(affinity::allowed_cores).join().unwrap());
+            (moved, own, started)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(affinity::allowed_cores(), all);
+        if all.len() < 2 {
+            assert!(!moved);
+            assert_eq!(own, all);
+        } else {
+            assert!(moved);
+            assert_eq!(own, all[1..]);
+            assert_eq!(started, all[1..]);
+        }
     }
 
     fn wait<T: Send + 'static>(job: &mut Job<T>) -> JobOutcome<T> {

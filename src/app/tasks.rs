@@ -434,8 +434,10 @@ impl ShelfwiseApp {
         self.message = None;
         let live = Arc::clone(&self.train.live);
         self.train.job = Some(self.job_setup(ctx).spawn(name, move |job, setup| {
-            // The window's queries and frames come first on the cores.
+            // The window's queries and frames come first on the cores, and
+            // keep one of their own.
             crate::jobs::lower_thread_priority();
+            crate::jobs::leave_first_core_free();
             let mut steps = 0usize;
             let mut on_event = |run_id: RunId, event: &TrainEvent| {
                 if let Ok(mut live) = live.lock() {

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
+use super::graph_shelf::GraphShelf;
+
 /// Below this many books every query scores every book (exact and fast
 /// enough: about 1 ms at 20,000 books); from it on, a graph is built.
 pub const GRAPH_MIN_BOOKS: usize = 20_000;
@@ -50,29 +52,69 @@ pub struct NeighbourGraph {
     /// What every vector (the library's and the queries') is multiplied by
     /// before rounding: its largest component reaches 127.
     scale: f32,
+    /// Read from a kept file rather than built ([`super::graph_shelf`]).
+    loaded: bool,
+}
+
+/// The scale that brings the largest component of `embeddings` to 127.
+fn scale_of(embeddings: &[f32]) -> f32 {
+    let largest = embeddings.iter().fold(0f32, |m, v| m.max(v.abs()));
+    if largest > 0.0 { 127.0 / largest } else { 1.0 }
+}
+
+fn options(dim: usize) -> IndexOptions {
+    IndexOptions {
+        dimensions: dim,
+        // Cosine of the rounded vectors: rounding changes their lengths
+        // a little, which the inner product would count.
+        metric: MetricKind::Cos,
+        quantization: ScalarKind::I8,
+        connectivity: LINKS,
+        expansion_add: BUILD_CANDIDATES,
+        expansion_search: SEARCH_CANDIDATES,
+        multi: false,
+    }
 }
 
 impl NeighbourGraph {
+    /// What a kept graph was built with, beside its embeddings: a graph
+    /// built with other settings is not loaded.
+    pub fn settings_signature() -> String {
+        format!("usearch cos i8 links {LINKS} build {BUILD_CANDIDATES} keys rows v1")
+    }
+
+    /// True when the graph was read from a kept file.
+    pub fn was_loaded(&self) -> bool {
+        self.loaded
+    }
+
+    /// Writes the graph to `path` (usearch's own format).
+    pub fn save(&self, path: &std::path::Path) -> Result<(), String> {
+        let path = path.to_str().ok_or("the path is not UTF-8")?;
+        self.graph.save(path).map_err(|e| e.to_string())
+    }
+
+    /// The graph kept in `path` for `embeddings`, when it reads back whole
+    /// with one point per row.
+    pub fn load(path: &std::path::Path, embeddings: &[f32], dim: usize) -> Option<Self> {
+        let rows = embeddings.len() / dim.max(1);
+        let graph = Index::new(&options(dim)).ok()?;
+        graph.load(path.to_str()?).ok()?;
+        (graph.size() == rows && graph.dimensions() == dim).then(|| Self {
+            graph,
+            scale: scale_of(embeddings),
+            loaded: true,
+        })
+    }
+
     /// Builds the graph of `embeddings` (row-major, `dim` wide) on rayon's
     /// threads; `None` when `stop` is raised first (the index was dropped)
     /// or when the library refuses (no memory for the graph).
     pub fn build(embeddings: &[f32], dim: usize, stop: &AtomicBool) -> Option<Self> {
         use rayon::prelude::*;
         let rows = embeddings.len() / dim.max(1);
-        let largest = embeddings.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let scale = if largest > 0.0 { 127.0 / largest } else { 1.0 };
-        let graph = Index::new(&IndexOptions {
-            dimensions: dim,
-            // Cosine of the rounded vectors: rounding changes their lengths
-            // a little, which the inner product would count.
-            metric: MetricKind::Cos,
-            quantization: ScalarKind::I8,
-            connectivity: LINKS,
-            expansion_add: BUILD_CANDIDATES,
-            expansion_search: SEARCH_CANDIDATES,
-            multi: false,
-        })
-        .ok()?;
+        let scale = scale_of(embeddings);
+        let graph = Index::new(&options(dim)).ok()?;
         let threads = rayon::current_num_threads().max(1);
         graph.reserve_capacity_and_threads(rows, threads).ok()?;
         for first in (0..rows).step_by(INSERT_CHUNK * threads) {
@@ -87,7 +129,11 @@ impl NeighbourGraph {
                 })
                 .ok()?;
         }
-        Some(Self { graph, scale })
+        Some(Self {
+            graph,
+            scale,
+            loaded: false,
+        })
     }
 
     /// The rows of the `wanted` books nearest `query` that `keep` accepts,
@@ -126,8 +172,9 @@ pub struct PendingGraph {
 }
 
 impl PendingGraph {
-    /// Starts building the graph of `embeddings`.
-    pub fn start(embeddings: Arc<[f32]>, dim: usize) -> Self {
+    /// Starts building the graph of `embeddings`, or loading it from
+    /// `shelf` where it was kept (and keeping it there once built).
+    pub fn start(embeddings: Arc<[f32]>, dim: usize, shelf: Option<GraphShelf>) -> Self {
         let cell = Arc::new(std::sync::OnceLock::new());
         let stop = Arc::new(AtomicBool::new(false));
         let builder = {
@@ -135,7 +182,16 @@ impl PendingGraph {
             std::thread::Builder::new()
                 .name("neighbour-graph".into())
                 .spawn(move || {
-                    if let Some(graph) = NeighbourGraph::build(&embeddings, dim, &stop) {
+                    let kept = shelf.as_ref().and_then(|s| s.load(&embeddings, dim));
+                    let graph = kept.or_else(|| {
+                        let built = NeighbourGraph::build(&embeddings, dim, &stop)?;
+                        if let Some(shelf) = &shelf {
+                            // Not kept (a full disk): built again next session.
+                            let _ = shelf.keep(&embeddings, dim, &built);
+                        }
+                        Some(built)
+                    });
+                    if let Some(graph) = graph {
                         let _ = cell.set(graph);
                     }
                 })

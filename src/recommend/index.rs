@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tch::{Kind, Tensor};
 
 use super::graph::{GRAPH_MIN_BOOKS, NeighbourGraph, PendingGraph, RESCORED_PER_NEIGHBOUR};
+use super::graph_shelf::GraphShelf;
 use crate::store::{BookId, Library, StoreError, StoredFocus};
 use crate::text::preprocess::PREPROCESS_VERSION;
 
@@ -42,6 +43,19 @@ impl EmbeddingIndex {
         image_weights: Vec<f32>,
         text_weights: Vec<f32>,
     ) -> Self {
+        Self::with_graph_shelf(book_ids, embeddings, dim, image_weights, text_weights, None)
+    }
+
+    /// [`Self::new`], whose graph (from [`GRAPH_MIN_BOOKS`] books) is loaded
+    /// from `shelf` when it was kept there, and kept there once built.
+    pub fn with_graph_shelf(
+        book_ids: Vec<BookId>,
+        embeddings: Vec<f32>,
+        dim: usize,
+        image_weights: Vec<f32>,
+        text_weights: Vec<f32>,
+        shelf: Option<GraphShelf>,
+    ) -> Self {
         let matrix = Tensor::from_slice(&embeddings)
             .reshape([book_ids.len() as i64, dim as i64])
             .to_kind(Kind::BFloat16);
@@ -52,7 +66,7 @@ impl EmbeddingIndex {
             .collect();
         let embeddings: Arc<[f32]> = embeddings.into();
         let graph = (book_ids.len() >= GRAPH_MIN_BOOKS)
-            .then(|| PendingGraph::start(Arc::clone(&embeddings), dim));
+            .then(|| PendingGraph::start(Arc::clone(&embeddings), dim, shelf));
         Self {
             focus: vec![StoredFocus::Unknown; book_ids.len()],
             book_ids,

@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod graph;
+pub mod graph_shelf;
 pub mod index;
 pub mod quality;
 pub mod query;
@@ -76,12 +77,13 @@ pub fn modality_index(
         text_weights.push(row.text_weight);
         focus.push(row.focus);
     }
-    Ok(EmbeddingIndex::new(
+    Ok(EmbeddingIndex::with_graph_shelf(
         book_ids,
         embeddings,
         run.embedding_dim,
         image_weights,
         text_weights,
+        Some(graph_shelf::GraphShelf::of_library(library)),
     )
     .with_focus(focus))
 }

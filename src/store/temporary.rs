@@ -92,6 +92,7 @@ pub fn remove_leftovers(root: &Path) -> Vec<PathBuf> {
     let mut candidates = files_under(&root.join("covers"), 1);
     candidates.extend(files_under(&root.join("thumbs"), 1));
     candidates.extend(files_under(&root.join("runs"), 1));
+    candidates.extend(files_under(&root.join("graphs"), 0));
     candidates
         .into_iter()
         .filter(|path| is_leftover(path) && std::fs::remove_file(path).is_ok())
