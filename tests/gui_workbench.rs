@@ -263,9 +263,31 @@ fn after_a_sweep_attention_projection_and_suggestions_are_on_screen() {
     harness.state_mut().recommend.suggestions.clear();
     harness.get_by_label("Suggest").click();
     wait_for_text(&mut harness, "similarity ", 120);
-    let again = &harness.state().recommend.suggestions;
+    let again = harness.state().recommend.suggestions.clone();
     assert_eq!(again.len(), count);
     assert!(again.iter().all(|s| s.book_id != first.book_id));
+
+    // What the window keeps of each book for its suggestions is current too:
+    // a category set elsewhere shows in the next answer.
+    let moved = &again[0];
+    {
+        let mut elsewhere = shelfwise::store::Library::open(library_dir.path()).unwrap();
+        elsewhere
+            .set_category(&[moved.book_id], "Shelved elsewhere", "set_category")
+            .unwrap();
+    }
+    harness.state_mut().recommend.suggestions.clear();
+    harness.get_by_label("Suggest").click();
+    wait_for_text(&mut harness, "similarity ", 120);
+    let shown = harness
+        .state()
+        .recommend
+        .suggestions
+        .iter()
+        .find(|s| s.book_id == moved.book_id)
+        .cloned()
+        .expect("the book is still suggested");
+    assert_eq!(shown.category, "Shelved elsewhere");
 }
 
 /// eframe's storage, in memory.

@@ -91,6 +91,7 @@ impl IndexCache {
             let modalities = query_modalities(&run, query);
             let mut index = modality_index(library, &run, modalities, progress, cancel)?;
             index.keep_words(library)?;
+            index.keep_summaries(library)?;
             // Building the index may have stored placements, never books.
             state_now.kept = Some(Kept { key, run, index });
         }

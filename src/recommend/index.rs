@@ -11,7 +11,7 @@ use tch::{Kind, Tensor};
 
 use super::graph::{GRAPH_MIN_BOOKS, NeighbourGraph, PendingGraph, RESCORED_PER_NEIGHBOUR};
 use super::graph_shelf::GraphShelf;
-use crate::store::{BookId, Library, StoreError, StoredFocus};
+use crate::store::{BookId, BookSummary, Library, StoreError, StoredFocus};
 use crate::text::preprocess::PREPROCESS_VERSION;
 
 /// A run's book embeddings, one row per book, ready to rank.
@@ -33,6 +33,9 @@ pub struct EmbeddingIndex {
     /// The books' kept words, when the index keeps them
     /// ([`Self::keep_words`]).
     kept_words: HashMap<BookId, String>,
+    /// What a suggestion shows of each book, when the index keeps it
+    /// ([`Self::keep_summaries`]).
+    kept_summaries: HashMap<BookId, BookSummary>,
 }
 
 impl EmbeddingIndex {
@@ -78,6 +81,7 @@ impl EmbeddingIndex {
             row_of,
             graph,
             kept_words: HashMap::new(),
+            kept_summaries: HashMap::new(),
         }
     }
 
@@ -99,6 +103,29 @@ impl EmbeddingIndex {
     /// The words [`Self::keep_words`] kept (none otherwise).
     pub fn kept_words(&self) -> &HashMap<BookId, String> {
         &self.kept_words
+    }
+
+    /// Keeps what a suggestion shows of each indexed book (id, title,
+    /// author, category, thumbnail) in memory, for the queries asked of this
+    /// index (the window's: it is rebuilt when a book changes). Ten
+    /// suggestions' rows are ten random pages of the database, which a query
+    /// waited on the disk for whenever the system had not kept them
+    /// (`perf record -e sched:sched_switch` of the query bench: every wait
+    /// of a query's thread for I/O was such a read). About 20 MB at 100,000
+    /// books. Returns how many books' summaries it keeps.
+    pub fn keep_summaries(&mut self, library: &Library) -> Result<usize, StoreError> {
+        self.kept_summaries = library
+            .book_summaries()?
+            .into_iter()
+            .filter(|summary| self.row_of.contains_key(&summary.book_id))
+            .map(|summary| (summary.book_id, summary))
+            .collect();
+        Ok(self.kept_summaries.len())
+    }
+
+    /// What [`Self::keep_summaries`] kept of `book_id`, if it did.
+    pub fn kept_summary(&self, book_id: BookId) -> Option<&BookSummary> {
+        self.kept_summaries.get(&book_id)
     }
 
     /// The same index with each book's stored focus, row for row (a list

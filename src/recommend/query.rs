@@ -223,11 +223,7 @@ fn explain(
     let focus_of = looked_at(library, run, index, &ranked)?;
     let words = words_of_books(library, index.kept_words(), &ranked_ids)?;
     let asked_stems = asked.words.stems();
-    let mut summaries: HashMap<BookId, BookSummary> = library
-        .book_summaries_of(&ranked_ids)?
-        .into_iter()
-        .map(|summary| (summary.book_id, summary))
-        .collect();
+    let mut summaries = summaries_of(library, index, &ranked_ids)?;
     let mut suggestions = Vec::with_capacity(ranked.len());
     for (row, score) in ranked {
         let book_id = index.book_ids[row];
@@ -256,6 +252,31 @@ fn explain(
         });
     }
     Ok(suggestions)
+}
+
+/// What a suggestion shows of each of `book_ids`: from the index where it
+/// kept them, else read in one statement.
+fn summaries_of(
+    library: &Library,
+    index: &EmbeddingIndex,
+    book_ids: &[BookId],
+) -> Result<HashMap<BookId, BookSummary>, RecommendError> {
+    let kept: Option<HashMap<BookId, BookSummary>> = book_ids
+        .iter()
+        .map(|id| {
+            index
+                .kept_summary(*id)
+                .map(|summary| (*id, summary.clone()))
+        })
+        .collect();
+    Ok(match kept {
+        Some(kept) => kept,
+        None => library
+            .book_summaries_of(book_ids)?
+            .into_iter()
+            .map(|summary| (summary.book_id, summary))
+            .collect(),
+    })
 }
 
 /// Suggestions for `query` from `index` (built for [`super::query_modalities`]);
