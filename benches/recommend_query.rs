@@ -23,8 +23,9 @@
 //! time the whole queries alone, idle, as for a profile of them; KEEP_FREED=0
 //! to let glibc unmap freed blocks at once, as the app does not;
 //! TRAIN_EPOCHS=N for training runs of N epochs in place of the demo's 12;
-//! FREE_CORE=0 to let the training share the window's first core, as it did
-//! before `jobs::leave_first_core_free`; GRAPHS=<folder> to keep the
+//! FREE_CORE=0 to let the training and rayon's threads share the window's
+//! first core, as they did before `jobs::leave_first_core_free` and
+//! `jobs::make_rayon_background`; GRAPHS=<folder> to keep the
 //! synthetic placements' graph there and load it from there the next time,
 //! as a library's index does in its `graphs` folder).
 
@@ -543,6 +544,10 @@ fn main() {
     // never does (KEEP_FREED=0 to measure that anyway).
     if setting("KEEP_FREED", 1) == 1 {
         shelfwise::allocator::keep_freed_memory();
+    }
+    // As the window does: its rayon threads are background work.
+    if setting("FREE_CORE", 1) == 1 {
+        shelfwise::jobs::make_rayon_background();
     }
     let (books, dim, queries) = (
         setting("BOOKS", 100_000),

@@ -40,6 +40,32 @@ pub fn leave_first_core_free() -> bool {
     }
 }
 
+/// The pool the window's rayon work runs on: as many threads as the cores
+/// the window leaves, each at the lowest priority and off the first core.
+fn background_pool_builder() -> rayon::ThreadPoolBuilder {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(cores.saturating_sub(1).max(1))
+        .thread_name(|index| format!("background-{index}"))
+        .start_handler(|_| {
+            lower_thread_priority();
+            leave_first_core_free();
+        })
+}
+
+/// Makes rayon's global pool the window's background pool (see
+/// [`background_pool_builder`]): every rayon pass of the window's jobs (a
+/// training run reading its corpus at its start, an import, a graph's build)
+/// then gives way to the window and its queries. Without it, rayon's
+/// threads ran at normal priority on every core, and queries beside a
+/// training run still waited 3-4 ms for a core after the training thread
+/// had left the first one (README, "What the slowest queries waited for").
+/// For the window only: the command line's work keeps every core. Call
+/// before any rayon work; false when the pool was already built.
+pub fn make_rayon_background() -> bool {
+    background_pool_builder().build_global().is_ok()
+}
+
 /// The calling thread's cores (Linux's `sched_getaffinity`).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
@@ -359,6 +385,26 @@ mod tests {
             assert!(moved);
             assert_eq!(own, all[1..]);
             assert_eq!(started, all[1..]);
+        }
+    }
+
+    /// The window's rayon threads run as background work: the lowest
+    /// priority, off the first core, one fewer than the cores.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn the_background_pools_threads_give_way_to_the_window() {
+        let all = affinity::allowed_cores();
+        let pool = background_pool_builder().build().unwrap();
+        assert_eq!(
+            pool.current_num_threads(),
+            all.len().saturating_sub(1).max(1)
+        );
+        let seen = pool.broadcast(|_| (nice_of_this_thread(), affinity::allowed_cores()));
+        for (nice, cores) in seen {
+            assert_eq!(nice, 19);
+            if all.len() >= 2 {
+                assert_eq!(cores, all[1..]);
+            }
         }
     }
 

@@ -23,6 +23,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     if let Some(code) = run_command(cli)? {
         return Ok(code);
     }
+    // The window's rayon work is background work: it leaves the first core
+    // and the window's threads their priority.
+    shelfwise::jobs::make_rayon_background();
     let library_given = cli.library.is_some();
     let library_dir = cli.library_dir()?;
     let demo_csv = shelfwise::paths::demo_books_csv();
