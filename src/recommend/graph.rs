@@ -182,12 +182,16 @@ impl PendingGraph {
             std::thread::Builder::new()
                 .name("neighbour-graph".into())
                 .spawn(move || {
-                    let kept = shelf.as_ref().and_then(|s| s.load(&embeddings, dim));
+                    // Named once: naming reads every placement.
+                    let file = shelf.as_ref().map(|s| (s, s.file_for(&embeddings, dim)));
+                    let kept = file
+                        .as_ref()
+                        .and_then(|(shelf, file)| shelf.load_from(file, &embeddings, dim));
                     let graph = kept.or_else(|| {
                         let built = NeighbourGraph::build(&embeddings, dim, &stop)?;
-                        if let Some(shelf) = &shelf {
+                        if let Some((shelf, file)) = &file {
                             // Not kept (a full disk): built again next session.
-                            let _ = shelf.keep(&embeddings, dim, &built);
+                            let _ = shelf.keep_at(file, &built);
                         }
                         Some(built)
                     });

@@ -65,17 +65,28 @@ impl GraphShelf {
     /// The kept graph of `embeddings`, when there is one and it reads back
     /// whole with one point per row; marked as just used.
     pub fn load(&self, embeddings: &[f32], dim: usize) -> Option<NeighbourGraph> {
-        let file = self.file_for(embeddings, dim);
+        self.load_from(&self.file_for(embeddings, dim), embeddings, dim)
+    }
+
+    /// [`Self::load`] from `file`, [`Self::file_for`] the embeddings (named
+    /// once by a caller that may keep the graph there next: naming reads
+    /// every placement).
+    pub(super) fn load_from(
+        &self,
+        file: &std::path::Path,
+        embeddings: &[f32],
+        dim: usize,
+    ) -> Option<NeighbourGraph> {
         if !file.is_file() {
             return None;
         }
-        let graph = NeighbourGraph::load(&file, embeddings, dim)?;
+        let graph = NeighbourGraph::load(file, embeddings, dim)?;
         if self.writable {
             // The last use orders the graphs for removal; a file whose time
             // cannot be set is only removed sooner.
             let _ = std::fs::File::options()
                 .append(true)
-                .open(&file)
+                .open(file)
                 .and_then(|opened| opened.set_modified(SystemTime::now()));
         }
         Some(graph)
@@ -90,21 +101,32 @@ impl GraphShelf {
         dim: usize,
         graph: &NeighbourGraph,
     ) -> Result<(), ShelfError> {
+        self.keep_at(&self.file_for(embeddings, dim), graph)
+    }
+
+    /// [`Self::keep`] in `file`, [`Self::file_for`] the graph's embeddings.
+    pub(super) fn keep_at(
+        &self,
+        file: &std::path::Path,
+        graph: &NeighbourGraph,
+    ) -> Result<(), ShelfError> {
         if !self.writable {
             return Ok(());
         }
-        let file = self.file_for(embeddings, dim);
         std::fs::create_dir_all(&self.folder).map_err(|source| ShelfError::Write {
             path: self.folder.clone(),
             reason: source.to_string(),
         })?;
-        let temporary = temporary_path(&file);
+        let temporary = temporary_path(file);
         let written = graph
             .save(&temporary)
-            .and_then(|()| std::fs::rename(&temporary, &file).map_err(|e| e.to_string()));
+            .and_then(|()| std::fs::rename(&temporary, file).map_err(|e| e.to_string()));
         if let Err(reason) = written {
             let _ = std::fs::remove_file(&temporary);
-            return Err(ShelfError::Write { path: file, reason });
+            return Err(ShelfError::Write {
+                path: file.to_path_buf(),
+                reason,
+            });
         }
         self.remove_beyond(KEPT_GRAPHS);
         Ok(())
