@@ -8,14 +8,17 @@
 //! fitted on its training covers; the run keeps the one refitted on all its
 //! labelled covers.
 
+use std::sync::Mutex;
+
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use super::TrainError;
-use super::data::Dataset;
+use super::batches::Layout;
+use super::data::{Dataset, Example};
 use super::folds::{cross_validate, cross_validation_sample, settings_grid};
 use super::logistic::{Fitted, Inputs, Setting, fit_grid};
-use super::predict::Predictor;
+use super::predict::{Predictor, pooled_maps};
 use crate::jobs::Cancel;
 use crate::model::cover_classifier::FittedCovers;
 
@@ -76,6 +79,17 @@ pub(crate) struct CoverFits {
 }
 
 impl CoverFits {
+    fn shallow_clone(&self) -> Self {
+        Self {
+            choice: self.choice.clone(),
+            mean: self.mean.shallow_clone(),
+            spread: self.spread.shallow_clone(),
+            on_training: self.on_training.shallow_clone(),
+            on_labelled: self.on_labelled.shallow_clone(),
+            validation: self.validation.shallow_clone(),
+        }
+    }
+
     /// The classifier as the heads keep it, fitted on the training covers
     /// (for the validation figures) or on all labelled ones.
     pub fn for_heads<'a>(&'a self, fitted: &'a Fitted) -> FittedCovers<'a> {
@@ -98,50 +112,123 @@ impl CoverProblem {
         seed: u64,
         stop: &Cancel,
     ) -> Result<Option<Self>, TrainError> {
-        let with_cover = |books: &[usize]| -> Vec<usize> {
-            books
-                .iter()
-                .copied()
-                .filter(|&i| dataset.examples[i].cover.is_some())
-                .collect()
-        };
-        let (training, validating) = (with_cover(train), with_cover(validation));
-        if training.len() < MIN_COVERS {
+        let Some(books) = LabelledCovers::of(dataset, (train, validation)) else {
             return Ok(None);
-        }
-        let mut validation_rows = Vec::with_capacity(validation.len());
-        let mut next = training.len();
-        for &book in validation {
-            let has_cover = dataset.examples[book].cover.is_some();
-            validation_rows.push(has_cover.then_some(next));
-            next += usize::from(has_cover);
-        }
-        let labelled: Vec<usize> = training.iter().chain(&validating).copied().collect();
-        let raw = predictor.pooled_covers(dataset, &labelled, stop)?;
-        let on_training = raw.narrow(0, 0, training.len() as i64);
+        };
+        let raw = predictor.pooled_covers(dataset, &books.labelled, stop)?;
+        Ok(Some(Self::from_pooled(raw, dataset, books, seed)))
+    }
+
+    /// The problem of a run without a trainable block 5 (its cover maps are
+    /// the cache's as they are, whatever the network learns), read from
+    /// what [`CoverProblemAhead`] took: on another thread while the network
+    /// trains.
+    fn from_cached(ahead: CoverProblemAhead, stop: &Cancel) -> Result<Self, TrainError> {
+        let CoverProblemAhead {
+            covers,
+            books,
+            layout,
+            seed,
+        } = ahead;
+        let rows: Vec<usize> = (0..covers.examples.len()).collect();
+        let raw = pooled_maps(&covers, &rows, layout, stop, |cached| {
+            cached.each_ref().map(Tensor::shallow_clone)
+        })?;
+        let books = LabelledCovers {
+            labelled: rows,
+            ..books
+        };
+        Ok(Self::from_pooled(raw, &covers, books, seed))
+    }
+
+    /// The problem from the pooled maps of `books.labelled` (`raw`, a row
+    /// each), standardised by the training covers' statistics.
+    fn from_pooled(raw: Tensor, dataset: &Dataset, books: LabelledCovers, seed: u64) -> Self {
+        let on_training = raw.narrow(0, 0, books.train_len as i64);
         let mean = on_training.mean_dim([0i64].as_slice(), false, Kind::Float);
         let spread = on_training.std_dim([0i64].as_slice(), false, false);
         // A feature constant over the training covers is left unscaled.
         let spread = spread.where_self(&spread.gt(1e-6), &spread.ones_like());
-        Ok(Some(Self {
+        Self {
             features: (raw - &mean) / &spread,
-            labels: labelled
+            labels: books
+                .labelled
                 .iter()
                 .map(|&i| dataset.examples[i].label)
                 .collect(),
-            train_len: training.len(),
+            train_len: books.train_len,
             mean,
             spread,
-            validation_rows,
+            validation_rows: books.validation_rows,
             categories: dataset.categories.len() as i64,
             seed,
-        }))
+        }
+    }
+
+    /// What the fits depend on: every input of [`Self::choose`] (the
+    /// standardised features, bit for bit, their categories, which rows
+    /// train and which validation book each row is) and the folds' seed.
+    fn key(&self) -> u64 {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (
+            &self.labels,
+            self.train_len,
+            &self.validation_rows,
+            self.categories,
+            self.seed,
+            format!("{:?}", self.features.device()),
+            self.features.size(),
+        )
+            .hash(&mut hasher);
+        // In slices of rows, so that no copy of the whole table is made.
+        let rows = self.features.size()[0];
+        for first in (0..rows).step_by(4_096) {
+            let part = self
+                .features
+                .narrow(0, first, (rows - first).min(4_096))
+                .to_device(Device::Cpu)
+                .flatten(0, -1);
+            for value in Vec::<f32>::try_from(part).unwrap_or_default() {
+                hasher.write_u32(value.to_bits());
+            }
+        }
+        hasher.finish()
     }
 
     /// `C` and the weighting by mean macro-F1 over stratified folds of the
     /// labelled covers (an even sample of at most [`CV_COVERS`]), then the fits on
     /// the training covers and on all of them.
+    ///
+    /// The fits depend on the problem alone, not on the network: the runs
+    /// of one seed in a sweep (the same split and covers) share them, and
+    /// a run waits for the fits another run (or its own thread, see
+    /// [`CoverProblemAhead`]) is making rather than making them a second
+    /// time (four runs of the openlibrary_covers5 sweep made them each,
+    /// about 35 s of a core apiece).
     pub(crate) fn choose(&self, stop: &Cancel) -> Result<CoverFits, TrainError> {
+        self.choose_kept(&KEPT_FITS, stop)
+    }
+
+    /// [`Self::choose`], sharing the fits through `kept`.
+    fn choose_kept(&self, kept: &KeptFits, stop: &Cancel) -> Result<CoverFits, TrainError> {
+        let _choosing = kept.choosing.lock().unwrap_or_else(|p| p.into_inner());
+        let key = self.key();
+        if let Some((_, fits)) = kept
+            .last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|(kept_key, _)| *kept_key == key)
+        {
+            return Ok(fits.shallow_clone());
+        }
+        let fits = self.fit_all(stop)?;
+        *kept.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, fits.shallow_clone()));
+        Ok(fits)
+    }
+
+    fn fit_all(&self, stop: &Cancel) -> Result<CoverFits, TrainError> {
         let settings = settings_grid(&STRENGTHS);
         let sample = cross_validation_sample(&self.labels, self.seed, CV_COVERS);
         let ((c, balanced), cv_macro_f1) = cross_validate(
@@ -229,10 +316,132 @@ impl CoverProblem {
     }
 }
 
+/// The last fits chosen, shared by the runs whose problems are the same.
+struct KeptFits {
+    /// Held while fits are chosen, so that a run waits for the fits another
+    /// is making instead of making them a second time.
+    choosing: Mutex<()>,
+    /// The last fits, by their problem's [`CoverProblem::key`].
+    last: Mutex<Option<(u64, CoverFits)>>,
+}
+
+impl KeptFits {
+    const fn new() -> Self {
+        Self {
+            choosing: Mutex::new(()),
+            last: Mutex::new(None),
+        }
+    }
+}
+
+/// The process's kept fits (the runs of a sweep share one process).
+static KEPT_FITS: KeptFits = KeptFits::new();
+
+/// The labelled books with a cover, the training ones first, and each
+/// validation book's row among them.
+struct LabelledCovers {
+    labelled: Vec<usize>,
+    train_len: usize,
+    validation_rows: Vec<Option<usize>>,
+}
+
+impl LabelledCovers {
+    /// `None` when fewer than [`MIN_COVERS`] training books have a cover.
+    fn of(dataset: &Dataset, (train, validation): (&[usize], &[usize])) -> Option<Self> {
+        let with_cover = |books: &[usize]| -> Vec<usize> {
+            books
+                .iter()
+                .copied()
+                .filter(|&i| dataset.examples[i].cover.is_some())
+                .collect()
+        };
+        let (training, validating) = (with_cover(train), with_cover(validation));
+        if training.len() < MIN_COVERS {
+            return None;
+        }
+        let mut validation_rows = Vec::with_capacity(validation.len());
+        let mut next = training.len();
+        for &book in validation {
+            let has_cover = dataset.examples[book].cover.is_some();
+            validation_rows.push(has_cover.then_some(next));
+            next += usize::from(has_cover);
+        }
+        Some(Self {
+            train_len: training.len(),
+            labelled: training.into_iter().chain(validating).collect(),
+            validation_rows,
+        })
+    }
+}
+
+/// What the cover classifier's fits need, taken from a run's dataset so
+/// that they can be made on another thread while the network trains
+/// ([`Self::prepare`]): each labelled book's category and cached maps
+/// (shared, not copied). Only for runs whose cover maps are the cache's as
+/// they are (no trainable block 5): their fits do not depend on the network.
+pub(crate) struct CoverProblemAhead {
+    /// The labelled books with a cover, in the problem's row order, their
+    /// maps and categories alone.
+    covers: Dataset,
+    books: LabelledCovers,
+    layout: Layout,
+    seed: u64,
+}
+
+impl CoverProblemAhead {
+    /// `None` when fewer than [`MIN_COVERS`] training books have a cover.
+    pub(crate) fn new(
+        dataset: &Dataset,
+        split: (&[usize], &[usize]),
+        seed: u64,
+        layout: Layout,
+    ) -> Option<Self> {
+        let books = LabelledCovers::of(dataset, split)?;
+        let examples = books
+            .labelled
+            .iter()
+            .map(|&i| {
+                let example = &dataset.examples[i];
+                Example {
+                    book_id: example.book_id,
+                    label: example.label,
+                    word_ids: Vec::new(),
+                    bag: Vec::new().into(),
+                    cover: example.cover.clone(),
+                }
+            })
+            .collect();
+        Some(Self {
+            covers: Dataset {
+                examples,
+                categories: dataset.categories.clone(),
+                padding_id: dataset.padding_id,
+                word_bag: None,
+            },
+            books,
+            layout,
+            seed,
+        })
+    }
+
+    /// Chooses and fits (see [`CoverProblem::choose`]), kept for the run's
+    /// own choice and the other runs of its seed; a stopped preparation
+    /// keeps nothing.
+    pub(crate) fn prepare(self, stop: &Cancel) {
+        self.prepare_kept(&KEPT_FITS, stop);
+    }
+
+    fn prepare_kept(self, kept: &KeptFits, stop: &Cancel) {
+        if let Ok(problem) = CoverProblem::from_cached(self, stop) {
+            let _ = problem.choose_kept(kept, stop);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::Device;
+    use crate::train::covers::CoverMaps;
 
     /// 60 books of 3 categories whose first three pooled features tell the
     /// category apart (the other five are noise); the first 40 train, the last
@@ -297,5 +506,119 @@ mod tests {
             problem.choose(&Cancel::new(true)),
             Err(TrainError::Cancelled)
         ));
+    }
+    /// A problem with `problem()`'s features, shared, and its labels.
+    fn same_as(problem: &CoverProblem) -> CoverProblem {
+        CoverProblem {
+            features: problem.features.shallow_clone(),
+            labels: problem.labels.clone(),
+            mean: problem.mean.shallow_clone(),
+            spread: problem.spread.shallow_clone(),
+            validation_rows: problem.validation_rows.clone(),
+            ..*problem
+        }
+    }
+
+    fn same_fits(a: &CoverFits, b: &CoverFits) -> bool {
+        a.on_training.weights.data_ptr() == b.on_training.weights.data_ptr()
+            && a.on_labelled.weights.data_ptr() == b.on_labelled.weights.data_ptr()
+    }
+
+    #[test]
+    fn runs_with_the_same_covers_share_the_fits_and_others_fit_their_own() {
+        let kept = KeptFits::new();
+        let stop = Cancel::new(false);
+        let first = problem();
+        let fits = first.choose_kept(&kept, &stop).unwrap();
+        let again = same_as(&first).choose_kept(&kept, &stop).unwrap();
+        assert!(
+            same_fits(&fits, &again),
+            "the same covers were fitted twice"
+        );
+        assert_eq!(fits.choice, again.choice);
+        let mut relabelled = same_as(&first);
+        relabelled.labels[3] = (relabelled.labels[3] + 1) % 3;
+        let other = relabelled.choose_kept(&kept, &stop).unwrap();
+        assert!(!same_fits(&fits, &other), "another split took its fits");
+        let mut reseeded = same_as(&first);
+        reseeded.seed = 2;
+        let other = reseeded.choose_kept(&kept, &stop).unwrap();
+        assert!(!same_fits(&fits, &other), "another seed took its fits");
+        let mut moved = same_as(&first);
+        moved.features = &first.features + 0.5;
+        let other = moved.choose_kept(&kept, &stop).unwrap();
+        assert!(!same_fits(&fits, &other), "other covers took their fits");
+    }
+
+    /// 60 books of 3 categories with cached maps (`[4, 8, 8]` channels, 2 x 2)
+    /// whose mean tells the category apart; every seventh has no cover. The
+    /// first 45 train.
+    fn dataset_with_covers() -> (Dataset, Vec<usize>, Vec<usize>, Layout) {
+        let examples = (0..60usize)
+            .map(|i| Example {
+                book_id: None,
+                label: i % 3,
+                word_ids: vec![1],
+                bag: Vec::new().into(),
+                cover: (i % 7 != 0).then(|| {
+                    CoverMaps::Loaded([4i64, 8, 8].map(|channels| {
+                        Tensor::randn([channels, 2, 2], (Kind::Float, Device::Cpu)) + (i % 3) as f64
+                    }))
+                }),
+            })
+            .collect();
+        let dataset = Dataset {
+            examples,
+            categories: vec!["a".into(), "b".into(), "c".into()],
+            padding_id: 2,
+            word_bag: None,
+        };
+        let layout = Layout {
+            channels: [4, 8, 8],
+            sides: [2, 2, 2],
+            device: Device::Cpu,
+        };
+        (dataset, (0..45).collect(), (45..60).collect(), layout)
+    }
+
+    /// The fits made on another thread while the network trains are the
+    /// ones the run then chooses from its own reading of the covers (the
+    /// heads' trunk scales, the cache's maps as they are without block 5).
+    #[test]
+    fn fits_made_ahead_are_the_ones_the_run_chooses() {
+        let (dataset, train, validation, layout) = dataset_with_covers();
+        let kept = KeptFits::new();
+        let stop = Cancel::new(false);
+        let ahead = CoverProblemAhead::new(&dataset, (&train, &validation), 1, layout).unwrap();
+        std::thread::scope(|scope| {
+            scope.spawn(|| ahead.prepare_kept(&kept, &stop));
+        });
+        let kept_fits = kept
+            .last
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|(_, fits)| fits.shallow_clone())
+            .expect("the fits were made ahead");
+        let books = LabelledCovers::of(&dataset, (&train, &validation)).unwrap();
+        let raw = pooled_maps(&dataset, &books.labelled, layout, &stop, |cached| {
+            cached.each_ref().map(Tensor::shallow_clone)
+        })
+        .unwrap();
+        let run = CoverProblem::from_pooled(raw, &dataset, books, 1);
+        let chosen = run.choose_kept(&kept, &stop).unwrap();
+        assert!(same_fits(&kept_fits, &chosen), "the run fitted again");
+        assert_eq!(chosen.validation.size(), [15, 3]);
+        assert!(chosen.choice.cv_macro_f1 > 0.9, "{:?}", chosen.choice);
+    }
+
+    #[test]
+    fn a_stopped_preparation_keeps_nothing() {
+        let (dataset, train, validation, layout) = dataset_with_covers();
+        let kept = KeptFits::new();
+        CoverProblemAhead::new(&dataset, (&train, &validation), 1, layout)
+            .unwrap()
+            .prepare_kept(&kept, &Cancel::new(true));
+        assert!(kept.last.lock().unwrap().is_none());
     }
 }

@@ -69,6 +69,28 @@ fn peak_cells(heatmaps: &[Tensor], rows: usize) -> Vec<Option<usize>> {
         .collect()
 }
 
+/// The pooled maps of `indices` (books with a cover), `[rows, features]`:
+/// the cached maps of each batch as `scales` makes them (the heads' trunk
+/// scales, or the cache's maps as they are), pooled; stops early
+/// (`Cancelled`) once `stop` is set.
+pub(crate) fn pooled_maps(
+    dataset: &Dataset,
+    indices: &[usize],
+    layout: Layout,
+    stop: &Cancel,
+    scales: impl Fn(&[Tensor; 3]) -> [Tensor; 3],
+) -> Result<Tensor, TrainError> {
+    let mut parts = Vec::with_capacity(indices.len().div_ceil(BATCH));
+    for chunk in indices.chunks(BATCH) {
+        if is_cancelled(stop) {
+            return Err(TrainError::Cancelled);
+        }
+        let batch = batch_tensors(dataset, chunk, layout, Modalities::Image, None);
+        parts.push(tch::no_grad(|| pooled_features(&scales(&batch.scales))));
+    }
+    Ok(Tensor::cat(&parts, 0))
+}
+
 impl Predictor<'_> {
     /// The heads on one batch, without gradients.
     pub fn forward(&self, batch: &BatchTensors) -> ModelOutput {
@@ -161,17 +183,9 @@ impl Predictor<'_> {
         indices: &[usize],
         stop: &Cancel,
     ) -> Result<Tensor, TrainError> {
-        let mut parts = Vec::with_capacity(indices.len().div_ceil(BATCH));
-        for chunk in indices.chunks(BATCH) {
-            if is_cancelled(stop) {
-                return Err(TrainError::Cancelled);
-            }
-            let batch = batch_tensors(dataset, chunk, self.layout, Modalities::Image, None);
-            parts.push(tch::no_grad(|| {
-                pooled_features(&self.heads.trunk_scales(&batch.scales))
-            }));
-        }
-        Ok(Tensor::cat(&parts, 0))
+        pooled_maps(dataset, indices, self.layout, stop, |cached| {
+            self.heads.trunk_scales(cached)
+        })
     }
 
     /// The network's category probabilities on `indices`, without the

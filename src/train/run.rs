@@ -11,6 +11,7 @@ use super::averaging::WeightAverage;
 use super::batches::{BatchTensors, Dropouts, batch_tensors};
 use super::checkpoints::{Checkpoint, RunDir};
 use super::config::TrainConfig;
+use super::cover_classifier::CoverProblemAhead;
 use super::data::cover_statistics;
 use super::fitted_classifiers::{Fit, fit_classifiers, set_classifiers};
 use super::predict::Predictor;
@@ -417,6 +418,26 @@ impl<'a> Trainer<'a> {
         Ok(summary)
     }
 
+    /// The cover classifier's books, to be fitted while the epochs run
+    /// (see [`CoverProblemAhead`]); `None` where the classifier is not
+    /// fitted, or depends on the network (a trainable block 5).
+    fn cover_problem_ahead(&self) -> Option<CoverProblemAhead> {
+        let (config, data) = (self.config, self.data);
+        if self.heads.cover_classifier.is_none()
+            || config.trunk.train_block5
+            || config.modalities == Modalities::Text
+            || data.validation.is_empty()
+        {
+            return None;
+        }
+        CoverProblemAhead::new(
+            &data.dataset,
+            (&data.train, &data.validation),
+            config.seed,
+            data.layout,
+        )
+    }
+
     /// The word classifier's books (see [`word_classifier::Problem`]);
     /// `None` without the word path, a text to read, or books held out.
     fn word_problem(&self) -> Option<word_classifier::Problem> {
@@ -496,16 +517,24 @@ pub fn train_run(
     let mut step = resume.map_or(0, |point| point.next_step.saturating_sub(1));
     let first_epoch = resume.map_or(1, |point| point.next_epoch);
     let problem = trainer.word_problem();
-    // The word classifier's folds depend on the books alone: they are fitted
-    // on a thread of their own while the epochs run (on a 2-core machine,
-    // the core training leaves free), and stop with the run. The thread
-    // inherits the training thread's priority: lowered in the window, not
-    // below a headless run's own epochs, which then waited for them.
+    let covers_ahead = trainer.cover_problem_ahead();
+    // The word and cover classifiers' folds depend on the books alone: they
+    // are fitted on a thread of their own while the epochs run (on a 2-core
+    // machine, the core training leaves free), and stop with the run. The
+    // thread inherits the training thread's priority: lowered in the window,
+    // not below a headless run's own epochs, which then waited for them.
     let abandon = Cancel::new(false);
     std::thread::scope(|scope| {
-        if let Some(problem) = &problem {
-            let abandon = &abandon;
-            scope.spawn(move || problem.prepare_ahead(abandon));
+        if problem.is_some() || covers_ahead.is_some() {
+            let (abandon, problem) = (&abandon, &problem);
+            scope.spawn(move || {
+                if let Some(problem) = problem {
+                    problem.prepare_ahead(abandon);
+                }
+                if let Some(covers) = covers_ahead {
+                    covers.prepare(abandon);
+                }
+            });
         }
         let trained = trainer.train_epochs(
             &mut optimizer,
