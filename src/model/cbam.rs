@@ -19,6 +19,8 @@
 use tch::Tensor;
 use tch::nn::{self, Module as _};
 
+use super::pooling;
+
 pub const REDUCTION: i64 = 16;
 
 #[derive(Debug)]
@@ -63,13 +65,13 @@ impl Cbam {
 
     pub fn forward(&self, features: &Tensor) -> CbamOutput {
         let average = features.mean_dim([2i64, 3].as_slice(), false, None);
-        let maximum = features.amax([2i64, 3].as_slice(), false);
+        let maximum = pooling::spatial_max(features);
         let channel = (self.mlp(&average) + self.mlp(&maximum)).sigmoid();
         let refined = features * channel.unsqueeze(-1).unsqueeze(-1);
         let pooled = Tensor::cat(
             &[
                 refined.mean_dim([1i64].as_slice(), true, None),
-                refined.amax([1i64].as_slice(), true),
+                pooling::max_over(&refined, 1, true),
             ],
             1,
         );

@@ -21,6 +21,8 @@ use std::collections::BTreeMap;
 use tch::nn::{self, RNN as _};
 use tch::{Kind, Tensor};
 
+use super::pooling;
+
 /// Each vocabulary row's character n-grams as bucket ids, in the flat form
 /// `embedding_bag` reads: `ids` of every row one after another, `offsets`
 /// where each row starts.
@@ -308,7 +310,7 @@ impl TextEncoder {
                 output = Tensor::cat(&[output, back], 2);
             }
             let mean = (&output * &mask).sum_dim_intlist([1i64].as_slice(), false, None) / &count;
-            let max = (&output + (&mask - 1.0) * 1e9).amax([1i64].as_slice(), false);
+            let max = pooling::max_over(&(&output + (&mask - 1.0) * 1e9), 1, false);
             pooled.push(Tensor::cat(&[mean, max], 1));
             xs = output;
         }
