@@ -527,14 +527,7 @@ pub fn train_run(
     std::thread::scope(|scope| {
         if problem.is_some() || covers_ahead.is_some() {
             let (abandon, problem) = (&abandon, &problem);
-            scope.spawn(move || {
-                if let Some(problem) = problem {
-                    problem.prepare_ahead(abandon);
-                }
-                if let Some(covers) = covers_ahead {
-                    covers.prepare(abandon);
-                }
-            });
+            scope.spawn(move || prepare_fits(problem.as_ref(), covers_ahead, abandon));
         }
         let trained = trainer.train_epochs(
             &mut optimizer,
@@ -552,4 +545,18 @@ pub fn train_run(
         trained
     })?;
     trainer.finish(best, problem.as_ref(), cancel)
+}
+
+/// The word and cover classifiers' fits, made ahead of the run's choice.
+fn prepare_fits(
+    words: Option<&word_classifier::Problem>,
+    covers: Option<CoverProblemAhead>,
+    stop: &Cancel,
+) {
+    if let Some(words) = words {
+        words.prepare_ahead(stop);
+    }
+    if let Some(covers) = covers {
+        covers.prepare(stop);
+    }
 }
