@@ -1,5 +1,6 @@
-//! The cover classifier fitted after the epochs (see
-//! `model::cover_classifier`): multinomial logistic regression on the
+//! The cover classifier fitted beside the network (see
+//! `model::cover_classifier`), while the epochs run and once for the runs
+//! of a seed (see [`CoverProblemAhead`]): multinomial logistic regression on the
 //! labelled books' pooled trunk maps, standardised by the training covers'
 //! statistics, its L2 strength `C` and class weighting chosen by
 //! cross-validation over the labelled books' covers as the word classifier's
