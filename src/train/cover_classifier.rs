@@ -425,17 +425,17 @@ impl CoverProblemAhead {
         })
     }
 
-    /// Chooses and fits (see [`CoverProblem::choose`]), kept for the run's
-    /// own choice and the other runs of its seed; a stopped preparation
-    /// keeps nothing.
-    pub(crate) fn prepare(self, stop: &Cancel) {
-        self.prepare_kept(&KEPT_FITS, stop);
+    /// Chooses and fits (see [`CoverProblem::choose`]), kept for the other
+    /// runs of its seed; a stopped preparation keeps nothing.
+    /// Returns them for the run itself, which then need not read its
+    /// covers again (`None` when stopped).
+    pub(crate) fn prepare(self, stop: &Cancel) -> Option<CoverFits> {
+        self.prepare_kept(&KEPT_FITS, stop)
     }
 
-    fn prepare_kept(self, kept: &KeptFits, stop: &Cancel) {
-        if let Ok(problem) = CoverProblem::from_cached(self, stop) {
-            let _ = problem.choose_kept(kept, stop);
-        }
+    fn prepare_kept(self, kept: &KeptFits, stop: &Cancel) -> Option<CoverFits> {
+        let problem = CoverProblem::from_cached(self, stop).ok()?;
+        problem.choose_kept(kept, stop).ok()
     }
 }
 

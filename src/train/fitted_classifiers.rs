@@ -34,10 +34,13 @@ pub(super) enum Fit {
 /// the cover classifier (see [`CoverProblem`]; none for a text-only run, a
 /// model without one, or too few covers), and chooses their weights
 /// together on the validation books. Nothing without validation books.
+/// `cover_fits`: the cover classifier's fits when they were made while the
+/// epochs ran (see `CoverProblemAhead`), so that its covers are not read
+/// again.
 pub(super) fn fit_classifiers(
     predictor: &Predictor<'_>,
     (config, data): (&TrainConfig, &RunData),
-    problem: Option<&word_classifier::Problem>,
+    (problem, cover_fits): (Option<&word_classifier::Problem>, Option<CoverFits>),
     cancel: &Cancel,
 ) -> Result<Classifiers, TrainError> {
     let mut chosen = Classifiers::default();
@@ -47,6 +50,7 @@ pub(super) fn fit_classifiers(
         return Ok(chosen);
     }
     let covers = match &predictor.heads.cover_classifier {
+        Some(_) if cover_fits.is_some() => cover_fits,
         Some(_) if config.modalities != Modalities::Text => CoverProblem::new(
             predictor,
             &data.dataset,

@@ -11,7 +11,7 @@ use super::averaging::WeightAverage;
 use super::batches::{BatchTensors, Dropouts, batch_tensors};
 use super::checkpoints::{Checkpoint, RunDir};
 use super::config::TrainConfig;
-use super::cover_classifier::CoverProblemAhead;
+use super::cover_classifier::{CoverFits, CoverProblemAhead};
 use super::data::cover_statistics;
 use super::fitted_classifiers::{Fit, fit_classifiers, set_classifiers};
 use super::predict::Predictor;
@@ -380,7 +380,7 @@ impl<'a> Trainer<'a> {
     fn finish(
         mut self,
         best: Option<RunSummary>,
-        problem: Option<&word_classifier::Problem>,
+        ahead: (Option<&word_classifier::Problem>, Option<CoverFits>),
         cancel: &Cancel,
     ) -> Result<RunSummary, TrainError> {
         let mut summary =
@@ -392,7 +392,7 @@ impl<'a> Trainer<'a> {
             summary.train_accuracy = self.confusion(&self.data.train).accuracy();
         }
         let config = self.config;
-        let chosen = fit_classifiers(&self.predictor(), (config, self.data), problem, cancel)?;
+        let chosen = fit_classifiers(&self.predictor(), (config, self.data), ahead, cancel)?;
         set_classifiers(&mut self.heads, &chosen, Fit::OnTraining);
         let (tables, held_out) = validation_tables(
             &self.predictor(),
@@ -518,17 +518,13 @@ pub fn train_run(
     let first_epoch = resume.map_or(1, |point| point.next_epoch);
     let problem = trainer.word_problem();
     let covers_ahead = trainer.cover_problem_ahead();
-    // The word and cover classifiers' folds depend on the books alone: they
-    // are fitted on a thread of their own while the epochs run (on a 2-core
-    // machine, the core training leaves free), and stop with the run. The
-    // thread inherits the training thread's priority: lowered in the window,
-    // not below a headless run's own epochs, which then waited for them.
+    // The classifiers' fits on a thread beside the epochs (see prepare_fits).
     let abandon = Cancel::new(false);
-    std::thread::scope(|scope| {
-        if problem.is_some() || covers_ahead.is_some() {
+    let (trained, cover_fits) = std::thread::scope(|scope| {
+        let fits = (problem.is_some() || covers_ahead.is_some()).then(|| {
             let (abandon, problem) = (&abandon, &problem);
-            scope.spawn(move || prepare_fits(problem.as_ref(), covers_ahead, abandon));
-        }
+            scope.spawn(move || prepare_fits(problem.as_ref(), covers_ahead, abandon))
+        });
         let trained = trainer.train_epochs(
             &mut optimizer,
             (first_epoch, &mut step),
@@ -542,21 +538,30 @@ pub fn train_run(
             // Said before the scope waits for the folds' thread.
             on_event(TrainEvent::Finishing);
         }
-        trained
-    })?;
-    trainer.finish(best, problem.as_ref(), cancel)
+        (
+            trained,
+            fits.and_then(|thread| thread.join().ok().flatten()),
+        )
+    });
+    trained?;
+    trainer.finish(best, (problem.as_ref(), cover_fits), cancel)
 }
 
-/// The word and cover classifiers' fits, made ahead of the run's choice.
+/// The word and cover classifiers' fits, made ahead of the run's choice;
+/// the cover classifier's are returned (the word classifier's are taken
+/// from where [`word_classifier::choose`] keeps them). They depend on the
+/// books alone, so they are fitted on a thread of their own while the
+/// epochs run (on a 2-core machine, the core training leaves free), and
+/// stop with the run. The thread inherits the training thread's priority:
+/// lowered in the window, not below a headless run's own epochs, which then
+/// waited for them.
 fn prepare_fits(
     words: Option<&word_classifier::Problem>,
     covers: Option<CoverProblemAhead>,
     stop: &Cancel,
-) {
+) -> Option<CoverFits> {
     if let Some(words) = words {
         words.prepare_ahead(stop);
     }
-    if let Some(covers) = covers {
-        covers.prepare(stop);
-    }
+    covers.and_then(|covers| covers.prepare(stop))
 }
