@@ -17,6 +17,7 @@ pub mod text_encoder;
 pub mod trunk;
 pub mod weights;
 pub mod word_bag;
+pub mod word_bag_rows;
 
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module as _};

@@ -216,7 +216,7 @@ impl WordBagPath {
         }
         let words = self.vectors.size()[0];
         if self.idf.size()[0] == words {
-            return self.project.forward(&bag_sum(&self.vectors, bags));
+            return self.project_sum(&self.vectors, bags);
         }
         let in_words = bags.buckets.lt(words);
         let word_bags = BagInput {
@@ -224,7 +224,13 @@ impl WordBagPath {
             offsets: bags.offsets.shallow_clone(),
             weights: &bags.weights * in_words.to_kind(bags.weights.kind()),
         };
-        self.project.forward(&bag_sum(&self.vectors, &word_bags))
+        self.project_sum(&self.vectors, &word_bags)
+    }
+
+    /// Each bag's rows of `table` (the path's own, or the rows a run trains
+    /// of it, see `word_bag_rows`), summed and projected.
+    pub(crate) fn project_sum(&self, table: &Tensor, bags: &BagInput) -> Tensor {
+        self.project.forward(&bag_sum(table, bags))
     }
 }
 

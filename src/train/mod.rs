@@ -8,6 +8,7 @@
 //! ([`sweep`]).
 
 pub mod averaging;
+mod bag_rows;
 pub(crate) mod batches;
 pub mod checkpoints;
 pub mod config;

@@ -8,6 +8,7 @@ use tch::nn::{self, OptimizerConfig as _};
 use tch::{Device, Tensor};
 
 use super::averaging::WeightAverage;
+use super::bag_rows::TrainedBagRows;
 use super::batches::{BatchTensors, Dropouts, batch_tensors};
 use super::checkpoints::{Checkpoint, RunDir};
 use super::config::TrainConfig;
@@ -15,7 +16,7 @@ use super::cover_classifier::{CoverFits, CoverProblemAhead};
 use super::data::cover_statistics;
 use super::fitted_classifiers::{Fit, fit_classifiers, set_classifiers};
 use super::predict::Predictor;
-use super::run_data::RunData;
+use super::run_data::{RunData, word_table};
 use super::split::{epoch_rng, pk_batches};
 pub use super::start::{ResumePoint, RunStart};
 use super::summary::RunSummary;
@@ -26,35 +27,14 @@ use super::{TrainError, TrainEvent, schedule};
 use crate::eval::ConfusionMatrix;
 use crate::jobs::{Cancel, is_cancelled};
 use crate::model::block5::BLOCK5_GROUP;
-use crate::model::word_bag::WORD_BAG_GROUP;
+use crate::model::word_bag::{BagInput, WORD_BAG_GROUP};
 use crate::model::{FusionHeads, loss};
 use crate::store::{Library, Modalities};
-use crate::text::Vocab;
-use crate::text::corpus::LibraryVectors;
 
 /// Serialises the seeding and initialisation of heads: libtorch's generator is
 /// global, so models built at once on other threads (a window training while
 /// it embeds) must not draw from the same sequence.
 pub(crate) static HEADS_INITIALISATION: Mutex<()> = Mutex::new(());
-
-/// The starting rows of a run's known words: each word's library vector where
-/// the library's Word2Vec has one of the right width, zero otherwise (the
-/// words below its minimum count, a fine-tuned run's words the library no
-/// longer has; their n-grams or training place them).
-fn word_table(vectors: &LibraryVectors, vocab: &Vocab, word_dim: i64) -> Tensor {
-    let library = &vectors.vectors;
-    let dim = word_dim as usize;
-    let mut table = vec![0f32; vocab.len() * dim];
-    if library.dim == dim {
-        for id in 0..vocab.unknown_id() {
-            if let Some(row) = library.vocab.get(vocab.word(id)) {
-                let (from, to) = (row as usize * dim, id as usize * dim);
-                table[to..to + dim].copy_from_slice(&library.vectors[from..from + dim]);
-            }
-        }
-    }
-    Tensor::from_slice(&table).reshape([vocab.len() as i64, word_dim])
-}
 
 /// The heads being trained, with their variables and settings.
 struct Trainer<'a> {
@@ -64,6 +44,8 @@ struct Trainer<'a> {
     store: nn::VarStore,
     heads: FusionHeads,
     embedding_dim: usize,
+    /// The word bag rows the epochs train, while they run.
+    bag_rows: Option<TrainedBagRows>,
 }
 
 impl<'a> Trainer<'a> {
@@ -110,6 +92,7 @@ impl<'a> Trainer<'a> {
             store,
             heads,
             embedding_dim: model_config.embedding_dim as usize,
+            bag_rows: None,
         }
     }
 
@@ -188,8 +171,12 @@ impl<'a> Trainer<'a> {
         for (index, batch) in batches.iter().enumerate() {
             let rate = schedule::learning_rate(config, epoch, index, batches.len());
             optimizer.set_lr(rate);
+            let bag_rate = rate * config.word_bag_rate_scale;
             if self.heads.word_bag.is_some() {
-                optimizer.set_lr_group(WORD_BAG_GROUP, rate * config.word_bag_rate_scale);
+                optimizer.set_lr_group(WORD_BAG_GROUP, bag_rate);
+            }
+            if let Some(rows) = self.bag_rows.as_mut() {
+                rows.set_lr(bag_rate);
             }
             if config.trunk.train_block5 {
                 optimizer.set_lr_group(BLOCK5_GROUP, rate * config.block5_rate_scale);
@@ -206,7 +193,7 @@ impl<'a> Trainer<'a> {
                 Some((dropouts, &mut rng)),
             );
             let texts = self.heads.encode_text(&tensors.ids, &tensors.lengths, true);
-            let bag_words = self.heads.encode_bags(&tensors.bags);
+            let bag_words = self.encode_bags(&tensors.bags);
             let output = self.pass(&tensors, &texts, bag_words.as_ref());
             let (mut objective, cross_entropy, triplet) = loss::objective_smoothed(
                 &output.logits,
@@ -222,7 +209,7 @@ impl<'a> Trainer<'a> {
                 objective += term * config.alignment;
                 value
             });
-            optimizer.backward_step(&objective);
+            self.backward_step(optimizer, &objective);
             let value = objective.double_value(&[]);
             epoch_loss += value;
             *step += 1;
@@ -236,6 +223,28 @@ impl<'a> Trainer<'a> {
             });
         }
         Ok(epoch_loss / batches.len() as f64)
+    }
+
+    /// The batch's word bags, read from the rows the epochs train.
+    fn encode_bags(&self, bags: &BagInput) -> Option<Tensor> {
+        match &self.bag_rows {
+            Some(rows) => rows.encode(&self.heads, bags),
+            None => self.heads.encode_bags(bags),
+        }
+    }
+
+    /// The step's backward pass and updates, of the heads and of the word
+    /// bag rows the epochs train.
+    fn backward_step(&mut self, optimizer: &mut nn::Optimizer, objective: &Tensor) {
+        optimizer.zero_grad();
+        if let Some(rows) = self.bag_rows.as_mut() {
+            rows.zero_grad();
+        }
+        objective.backward();
+        optimizer.step();
+        if let Some(rows) = self.bag_rows.as_mut() {
+            rows.step();
+        }
     }
 
     /// A training pass of the heads over `part`, its words and word bags
@@ -329,8 +338,12 @@ impl<'a> Trainer<'a> {
     ) -> Result<(), TrainError> {
         let config = self.config;
         let mut average = WeightAverage::new(config.weight_averaging, config.epochs);
+        self.bag_rows = TrainedBagRows::start(&self.heads, self.data, config)?;
         for epoch in first_epoch..=config.epochs {
             let train_loss = self.epoch(optimizer, epoch, step, on_event, cancel)?;
+            if let Some(rows) = &self.bag_rows {
+                rows.write_back(&self.heads);
+            }
             let matrix = self.confusion(self.data.measured());
             self.data.dataset.check_covers()?;
             on_event(TrainEvent::Epoch {
@@ -348,6 +361,9 @@ impl<'a> Trainer<'a> {
                 *best = Some(self.keep_best(epoch, &matrix, None)?);
             }
             average.add(&self.store, epoch);
+        }
+        if let Some(rows) = self.bag_rows.take() {
+            rows.finish(&self.heads);
         }
         self.try_average(&average, best, first_epoch)
     }

@@ -115,3 +115,22 @@ impl RunData {
         }
     }
 }
+
+/// The starting rows of a run's known words: each word's library vector where
+/// the library's Word2Vec has one of the right width, zero otherwise (the
+/// words below its minimum count, a fine-tuned run's words the library no
+/// longer has; their n-grams or training place them).
+pub(super) fn word_table(vectors: &LibraryVectors, vocab: &Vocab, word_dim: i64) -> Tensor {
+    let library = &vectors.vectors;
+    let dim = word_dim as usize;
+    let mut table = vec![0f32; vocab.len() * dim];
+    if library.dim == dim {
+        for id in 0..vocab.unknown_id() {
+            if let Some(row) = library.vocab.get(vocab.word(id)) {
+                let (from, to) = (row as usize * dim, id as usize * dim);
+                table[to..to + dim].copy_from_slice(&library.vectors[from..from + dim]);
+            }
+        }
+    }
+    Tensor::from_slice(&table).reshape([vocab.len() as i64, word_dim])
+}
