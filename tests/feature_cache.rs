@@ -295,3 +295,100 @@ fn a_text_only_run_neither_fills_nor_reads_the_cover_cache() {
         "placing the books filled the cache"
     );
 }
+
+/// Workers side by side (the command line's cache on a 2-core machine)
+/// store what one worker stores, cover for cover, and report the same;
+/// cancelled, they stop.
+#[test]
+fn workers_side_by_side_fill_the_cache_one_worker_fills() {
+    let source = tempfile::tempdir().unwrap();
+    let rows: Vec<[String; 5]> = (0..37)
+        .map(|i| {
+            let category = ["Drama", "Poetry", "Horror"][i % 3];
+            [
+                format!("b{i}"),
+                format!("Book {i}"),
+                format!("Author {i}"),
+                category.into(),
+                String::new(),
+            ]
+        })
+        .collect();
+    let rows: Vec<(&str, &str, &str, &str, &str)> = rows
+        .iter()
+        .map(|[a, b, c, d, e]| (a.as_str(), b.as_str(), c.as_str(), d.as_str(), e.as_str()))
+        .collect();
+    let csv = common::write_books(source.path(), &rows);
+    let settings = settings();
+    let [alone, side_by_side] = [1, 3].map(|workers| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut library = Library::open(dir.path()).unwrap();
+        common::import(&mut library, &csv);
+        let trunks: Vec<_> = (0..workers)
+            .map(|_| embed::build_trunk(&settings, Device::Cpu).unwrap().1)
+            .collect();
+        let cache = FeatureCache::for_settings(library.root(), &settings, trunks[0].scale_channels)
+            .unwrap();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let report = embed::fill_cache_side_by_side(
+            &library,
+            trunks,
+            &cache,
+            &settings,
+            Device::Cpu,
+            &|progress| seen.lock().unwrap().push(progress.done),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(seen.iter().max(), Some(&37), "progress reaches every cover");
+        let mut entries: Vec<(String, Vec<u8>)> = walk(&dir.path().join("features"))
+            .into_iter()
+            .map(|path| {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(&path).unwrap())
+            })
+            .collect();
+        entries.sort();
+        (report, entries, dir)
+    });
+    assert_eq!(
+        (alone.0.computed, alone.0.reused, alone.0.failed),
+        (37, 0, 0)
+    );
+    assert_eq!(side_by_side.0, alone.0);
+    assert_eq!(side_by_side.1.len(), 37);
+    assert!(side_by_side.1 == alone.1, "the same entries, byte for byte");
+
+    let library = Library::open(alone.2.path()).unwrap();
+    let trunks: Vec<_> = (0..2)
+        .map(|_| embed::build_trunk(&settings, Device::Cpu).unwrap().1)
+        .collect();
+    let cache =
+        FeatureCache::for_settings(library.root(), &settings, trunks[0].scale_channels).unwrap();
+    std::fs::remove_dir_all(alone.2.path().join("features")).unwrap();
+    let cancelled = embed::fill_cache_side_by_side(
+        &library,
+        trunks,
+        &cache,
+        &settings,
+        Device::Cpu,
+        &|_| {},
+        &AtomicBool::new(true),
+    );
+    assert!(matches!(cancelled, Err(EmbedError::Cancelled)));
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -179,18 +179,23 @@ pub fn cache(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
     config.validate()?;
     let device = training_device();
     // No window needs a core: the cache takes the cores a sweep's runs would
-    // (all of them by default; one left free with `--parallel-runs 1`).
+    // (all of them by default, a worker for each run's share; one left free
+    // with `--parallel-runs 1`).
     let parallelism = parallelism(args, device);
-    tch::set_num_threads((parallelism.runs * parallelism.threads_per_run) as i32);
+    tch::set_num_threads(parallelism.threads_per_run as i32);
     let library = context.open()?;
     library.ensure_writable("filling the feature cache")?;
     let (_store, trunk, provenance) = embed::build_trunk(&config.trunk, device)?;
     let cache = FeatureCache::for_settings(library.root(), &config.trunk, trunk.scale_channels)?;
+    let mut trunks = vec![trunk];
+    for _ in 1..parallelism.runs {
+        trunks.push(embed::build_trunk(&config.trunk, device)?.1);
+    }
     let started = std::time::Instant::now();
     let printer = ProgressPrinter::new("feature cache");
-    let report = embed::fill_cache(
+    let report = embed::fill_cache_side_by_side(
         &library,
-        &trunk,
+        trunks,
         &cache,
         &config.trunk,
         device,

@@ -6,6 +6,8 @@
 //! simply misses the cache.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -130,11 +132,62 @@ impl FeatureCache {
 }
 
 /// How a cache build went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct CacheReport {
     pub computed: usize,
     pub reused: usize,
     pub failed: usize,
+}
+
+/// The library's covers the cache lacks, in a stable order, and how many it
+/// holds already.
+fn missing_covers(
+    library: &Library,
+    cache: &FeatureCache,
+) -> Result<(Vec<(String, PathBuf)>, usize), EmbedError> {
+    let covers = library.stored_covers()?;
+    let mut missing: Vec<(String, PathBuf)> = covers
+        .values()
+        .filter(|cover| !cache.contains(&cover.cover_hash))
+        .map(|cover| {
+            (
+                cover.cover_hash.clone(),
+                library.cover_path(&cover.file_name),
+            )
+        })
+        .collect();
+    missing.sort();
+    let reused = covers.len() - missing.len();
+    Ok((missing, reused))
+}
+
+/// One batch of covers decoded, run through the trunk and stored; returns
+/// how many were computed and how many failed to decode.
+fn cache_batch(
+    batch: &[(String, PathBuf)],
+    trunk: &Vgg16Trunk,
+    cache: &FeatureCache,
+    (settings, device): (&TrunkSettings, Device),
+) -> Result<(usize, usize), EmbedError> {
+    let decoded: Vec<(String, Result<Tensor, EmbedError>)> = batch
+        .par_iter()
+        .map(|(hash, path)| (hash.clone(), cover_tensor(path, settings.image_size)))
+        .collect();
+    let (good, bad): (Vec<_>, Vec<_>) = decoded.into_iter().partition(|(_, t)| t.is_ok());
+    if good.is_empty() {
+        return Ok((0, bad.len()));
+    }
+    let (hashes, images): (Vec<String>, Vec<Tensor>) = good
+        .into_iter()
+        .map(|(hash, tensor)| (hash, tensor.expect("partitioned")))
+        .unzip();
+    let images = Tensor::stack(&images, 0).to_device(device);
+    let pooled = settings.cached_maps(trunk, &images);
+    for (row, hash) in hashes.iter().enumerate() {
+        let maps: Vec<Tensor> = pooled.iter().map(|p| p.get(row as i64)).collect();
+        cache.store(hash, &maps)?;
+    }
+    Ok((hashes.len(), bad.len()))
 }
 
 /// Runs the trunk over every cover of the library that the cache lacks.
@@ -149,21 +202,10 @@ pub fn fill_cache(
     on_progress: OnProgress,
     cancel: &Cancel,
 ) -> Result<CacheReport, EmbedError> {
-    let covers = library.stored_covers()?;
-    let mut missing: Vec<(String, PathBuf)> = covers
-        .values()
-        .filter(|cover| !cache.contains(&cover.cover_hash))
-        .map(|cover| {
-            (
-                cover.cover_hash.clone(),
-                library.cover_path(&cover.file_name),
-            )
-        })
-        .collect();
-    missing.sort();
+    let (missing, reused) = missing_covers(library, cache)?;
     let mut report = CacheReport {
         computed: 0,
-        reused: covers.len() - missing.len(),
+        reused,
         failed: 0,
     };
     on_progress(Progress::new(0, missing.len()));
@@ -171,29 +213,82 @@ pub fn fill_cache(
         if is_cancelled(cancel) {
             return Err(EmbedError::Cancelled);
         }
-        let decoded: Vec<(String, Result<Tensor, EmbedError>)> = batch
-            .par_iter()
-            .map(|(hash, path)| (hash.clone(), cover_tensor(path, settings.image_size)))
-            .collect();
-        let (good, bad): (Vec<_>, Vec<_>) = decoded.into_iter().partition(|(_, t)| t.is_ok());
-        report.failed += bad.len();
-        if !good.is_empty() {
-            let (hashes, images): (Vec<String>, Vec<Tensor>) = good
-                .into_iter()
-                .map(|(hash, tensor)| (hash, tensor.expect("partitioned")))
-                .unzip();
-            let images = Tensor::stack(&images, 0).to_device(device);
-            let pooled = settings.cached_maps(trunk, &images);
-            for (row, hash) in hashes.iter().enumerate() {
-                let maps: Vec<Tensor> = pooled.iter().map(|p| p.get(row as i64)).collect();
-                cache.store(hash, &maps)?;
-                report.computed += 1;
-            }
-        }
+        let (computed, failed) = cache_batch(batch, trunk, cache, (settings, device))?;
+        report.computed += computed;
+        report.failed += failed;
         on_progress(Progress::new(
             (batch_index * BATCH + batch.len()).min(missing.len()),
             missing.len(),
         ));
     }
     Ok(report)
+}
+
+/// [`fill_cache`] with a worker for each of `trunks` (copies of one trunk),
+/// each taking the next batch of covers, for a machine no window needs a
+/// core of. With libtorch's threads set to one a worker, two workers side
+/// by side on a 2-core machine filled openlibrary_covers5's cache in 109.7-
+/// 117.9 s, against 109.9-145.8 s for one batch at a time on both threads
+/// (four of each, alternated): a batch's decoding and storing run on one
+/// core, and a parallel step waits for its slower thread when another
+/// process takes a core. The first error stops handing out batches.
+pub fn fill_cache_side_by_side(
+    library: &Library,
+    trunks: Vec<Vgg16Trunk>,
+    cache: &FeatureCache,
+    settings: &TrunkSettings,
+    device: Device,
+    on_progress: OnProgress,
+    cancel: &Cancel,
+) -> Result<CacheReport, EmbedError> {
+    if trunks.len() <= 1 {
+        let Some(trunk) = trunks.first() else {
+            return Ok(CacheReport::default());
+        };
+        return fill_cache(library, trunk, cache, settings, device, on_progress, cancel);
+    }
+    let (missing, reused) = missing_covers(library, cache)?;
+    let batches: Vec<&[(String, PathBuf)]> = missing.chunks(BATCH).collect();
+    on_progress(Progress::new(0, missing.len()));
+    let next = AtomicUsize::new(0);
+    let stopped = AtomicBool::new(false);
+    // Computed, failed, and covers done.
+    let counts = Mutex::new((0usize, 0usize, 0usize));
+    let worker = |trunk: Vgg16Trunk| -> Result<(), EmbedError> {
+        while !stopped.load(Ordering::Relaxed) {
+            if is_cancelled(cancel) {
+                return Err(EmbedError::Cancelled);
+            }
+            let Some(batch) = batches.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                return Ok(());
+            };
+            let done = cache_batch(batch, &trunk, cache, (settings, device));
+            let (computed, failed) =
+                done.inspect_err(|_| stopped.store(true, Ordering::Relaxed))?;
+            let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
+            *counts = (
+                counts.0 + computed,
+                counts.1 + failed,
+                counts.2 + batch.len(),
+            );
+            on_progress(Progress::new(counts.2, missing.len()));
+        }
+        Ok(())
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = trunks
+            .into_iter()
+            .map(|trunk| scope.spawn(move || worker(trunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("a cache worker panicked"))
+            .collect::<Result<Vec<()>, EmbedError>>()
+    })?;
+    let (computed, failed, _) = counts.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok(CacheReport {
+        computed,
+        reused,
+        failed,
+    })
 }

@@ -12,7 +12,7 @@ use image::imageops::FilterType;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor, nn};
 
-pub use cache::{CacheReport, FeatureCache, fill_cache};
+pub use cache::{CacheReport, FeatureCache, fill_cache, fill_cache_side_by_side};
 pub use stored::{PlaceBooks, Placement, current_embeddings};
 
 use crate::model::trunk::{Vgg16Trunk, torchvision_parameter_names};

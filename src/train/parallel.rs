@@ -13,7 +13,7 @@ use tch::Device;
 use super::config::{SweepRequest, TrainConfig};
 use super::sweep::{RunContext, SweepRun, fresh_run, run_sweep};
 use super::{TrainError, TrainEvent};
-use crate::embed::{FeatureCache, build_trunk, fill_cache};
+use crate::embed::{FeatureCache, build_trunk, fill_cache_side_by_side};
 use crate::jobs::{Cancel, Progress, is_cancelled};
 use crate::store::{Library, Modalities, RunId};
 use crate::text::Word2VecConfig;
@@ -54,7 +54,8 @@ impl Parallelism {
 /// own connections to the library and with `threads_per_run` of libtorch's
 /// threads (it sets libtorch's thread count, which is the process's). The
 /// word vectors and the cover cache, which every run reads, are made first
-/// with all the cores, so that runs started together do not make them twice.
+/// with all the cores (the cache with a worker a run), so that runs started
+/// together do not make them twice.
 /// The runs are created in the sweep's order; `on_event` hears the runs'
 /// events as they come, interleaved. Runs side by side share libtorch's one
 /// random generator (dropout), so their figures are not bit for bit those of
@@ -80,10 +81,10 @@ pub fn run_sweep_in_parallel(
         );
     }
     request.validate()?;
-    tch::set_num_threads((parallelism.threads_per_run * workers) as i32);
     let reads_covers = configs.iter().any(|c| c.modalities != Modalities::Text);
-    prepare_shared(library_root, &request.base, (reads_covers, device), cancel)?;
+    let cache_workers = reads_covers.then_some(workers);
     tch::set_num_threads(parallelism.threads_per_run as i32);
+    prepare_shared(library_root, &request.base, (cache_workers, device), cancel)?;
     let mut recorder = Library::open(library_root)?;
     recorder.ensure_writable("training")?;
     let sweep_id = recorder.create_sweep()?;
@@ -157,12 +158,13 @@ fn on_threads(
     })
 }
 
-/// The word vectors and (when a run reads covers) the cover cache of
-/// `base`'s trunk, as a run's preparation would make them.
+/// The word vectors and (when a run reads covers: `cache_workers`) the
+/// cover cache of `base`'s trunk, as a run's preparation would make them,
+/// with a worker for each run that will train at once.
 fn prepare_shared(
     library_root: &Path,
     base: &TrainConfig,
-    (reads_covers, device): (bool, Device),
+    (cache_workers, device): (Option<usize>, Device),
     cancel: &Cancel,
 ) -> Result<(), TrainError> {
     let mut library = Library::open(library_root)?;
@@ -174,14 +176,18 @@ fn prepare_shared(
         &|_: Progress| {},
         cancel,
     )?;
-    if !reads_covers {
+    let Some(workers) = cache_workers else {
         return Ok(());
-    }
+    };
     let (_store, trunk, _) = build_trunk(&base.trunk, device)?;
     let cache = FeatureCache::for_settings(library.root(), &base.trunk, trunk.scale_channels)?;
-    fill_cache(
+    let mut trunks = vec![trunk];
+    for _ in 1..workers {
+        trunks.push(build_trunk(&base.trunk, device)?.1);
+    }
+    fill_cache_side_by_side(
         &library,
-        &trunk,
+        trunks,
         &cache,
         &base.trunk,
         device,
