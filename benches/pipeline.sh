@@ -29,7 +29,7 @@ stage() {
 # The whole pipeline in a fresh library; `one` trains the sweep's runs one
 # after the other with one core left free (and fills the cover cache so), as
 # before runs trained side by side; `two` is the default: the cache on every
-# core, two runs at a time, each on its share of the cores.
+# core (a worker a run), two runs at a time, each on its share of the cores.
 pipeline() {
     local mode=$1
     local runs_flag
