@@ -241,6 +241,18 @@ mod tests {
         ));
     }
 
+    /// Texts without words reach no row; the table trains again after.
+    #[test]
+    fn no_words_reach_no_rows_and_the_table_trains_again_after() {
+        let store = nn::VarStore::new(Device::Cpu);
+        let path = path(&store, None);
+        let reached = ReachedRows::new(&path, [SHAPE.words, SHAPE.words + 3]);
+        assert!(reached.is_empty());
+        assert!(!path.vectors.requires_grad());
+        reached.finish(&path);
+        assert!(path.vectors.requires_grad());
+    }
+
     #[test]
     fn the_rows_read_bags_as_the_table_does() {
         let store = nn::VarStore::new(Device::Cpu);

@@ -43,6 +43,12 @@ impl TrainedBagRows {
                 .map(|&(bucket, _)| i64::from(bucket))
         });
         let rows = ReachedRows::new(path, buckets);
+        if rows.is_empty() {
+            // No training text has a word: nothing to train, and no row
+            // for a bag's unknown buckets to point at.
+            rows.finish(path);
+            return Ok(None);
+        }
         let optimizer = nn::AdamW {
             wd: config.weight_decay,
             ..Default::default()
