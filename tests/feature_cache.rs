@@ -324,9 +324,7 @@ fn workers_side_by_side_fill_the_cache_one_worker_fills() {
         let dir = tempfile::tempdir().unwrap();
         let mut library = Library::open(dir.path()).unwrap();
         common::import(&mut library, &csv);
-        let trunks: Vec<_> = (0..workers)
-            .map(|_| embed::build_trunk(&settings, Device::Cpu).unwrap().1)
-            .collect();
+        let (trunks, _) = embed::build_trunks(&settings, Device::Cpu, workers).unwrap();
         let cache = FeatureCache::for_settings(library.root(), &settings, trunks[0].scale_channels)
             .unwrap();
         let seen = std::sync::Mutex::new(Vec::new());
@@ -342,7 +340,7 @@ fn workers_side_by_side_fill_the_cache_one_worker_fills() {
         .unwrap();
         let seen = seen.into_inner().unwrap();
         assert_eq!(seen.iter().max(), Some(&37), "progress reaches every cover");
-        let mut entries: Vec<(String, Vec<u8>)> = walk(&dir.path().join("features"))
+        let mut entries: Vec<(String, Vec<u8>)> = common::walk(&dir.path().join("features"))
             .into_iter()
             .map(|path| {
                 let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -361,9 +359,7 @@ fn workers_side_by_side_fill_the_cache_one_worker_fills() {
     assert!(side_by_side.1 == alone.1, "the same entries, byte for byte");
 
     let library = Library::open(alone.2.path()).unwrap();
-    let trunks: Vec<_> = (0..2)
-        .map(|_| embed::build_trunk(&settings, Device::Cpu).unwrap().1)
-        .collect();
+    let (trunks, _) = embed::build_trunks(&settings, Device::Cpu, 2).unwrap();
     let cache =
         FeatureCache::for_settings(library.root(), &settings, trunks[0].scale_channels).unwrap();
     std::fs::remove_dir_all(alone.2.path().join("features")).unwrap();
@@ -377,18 +373,4 @@ fn workers_side_by_side_fill_the_cache_one_worker_fills() {
         &AtomicBool::new(true),
     );
     assert!(matches!(cancelled, Err(EmbedError::Cancelled)));
-}
-
-/// Every file under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }

@@ -185,12 +185,9 @@ pub fn cache(context: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
     tch::set_num_threads(parallelism.threads_per_run as i32);
     let library = context.open()?;
     library.ensure_writable("filling the feature cache")?;
-    let (_store, trunk, provenance) = embed::build_trunk(&config.trunk, device)?;
-    let cache = FeatureCache::for_settings(library.root(), &config.trunk, trunk.scale_channels)?;
-    let mut trunks = vec![trunk];
-    for _ in 1..parallelism.runs {
-        trunks.push(embed::build_trunk(&config.trunk, device)?.1);
-    }
+    let (trunks, provenance) = embed::build_trunks(&config.trunk, device, parallelism.runs)?;
+    let channels = trunks[0].scale_channels;
+    let cache = FeatureCache::for_settings(library.root(), &config.trunk, channels)?;
     let started = std::time::Instant::now();
     let printer = ProgressPrinter::new("feature cache");
     let report = embed::fill_cache_side_by_side(

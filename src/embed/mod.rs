@@ -160,6 +160,22 @@ pub fn build_trunk(
     Ok((store, trunk, provenance))
 }
 
+/// `count` copies of the trunk these settings describe (at least one), one
+/// for each worker of [`fill_cache_side_by_side`], with where its weights
+/// came from.
+pub fn build_trunks(
+    settings: &TrunkSettings,
+    device: Device,
+    count: usize,
+) -> Result<(Vec<Vgg16Trunk>, TrunkProvenance), EmbedError> {
+    let (_store, trunk, provenance) = build_trunk(settings, device)?;
+    let mut trunks = vec![trunk];
+    for _ in 1..count {
+        trunks.push(build_trunk(settings, device)?.1);
+    }
+    Ok((trunks, provenance))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

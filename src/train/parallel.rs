@@ -13,7 +13,7 @@ use tch::Device;
 use super::config::{SweepRequest, TrainConfig};
 use super::sweep::{RunContext, SweepRun, fresh_run, run_sweep};
 use super::{TrainError, TrainEvent};
-use crate::embed::{FeatureCache, build_trunk, fill_cache_side_by_side};
+use crate::embed::{FeatureCache, build_trunks, fill_cache_side_by_side};
 use crate::jobs::{Cancel, Progress, is_cancelled};
 use crate::store::{Library, Modalities, RunId};
 use crate::text::Word2VecConfig;
@@ -179,12 +179,9 @@ fn prepare_shared(
     let Some(workers) = cache_workers else {
         return Ok(());
     };
-    let (_store, trunk, _) = build_trunk(&base.trunk, device)?;
-    let cache = FeatureCache::for_settings(library.root(), &base.trunk, trunk.scale_channels)?;
-    let mut trunks = vec![trunk];
-    for _ in 1..workers {
-        trunks.push(build_trunk(&base.trunk, device)?.1);
-    }
+    let (trunks, _) = build_trunks(&base.trunk, device, workers)?;
+    let channels = trunks[0].scale_channels;
+    let cache = FeatureCache::for_settings(library.root(), &base.trunk, channels)?;
     fill_cache_side_by_side(
         &library,
         trunks,
