@@ -66,25 +66,14 @@ impl ModalityFusion {
         self.combine((image, image_logit), text, image_present, text_present)
     }
 
-    /// [`Self::forward`] for rows none of which shows its cover (a
-    /// text-only run's, the alignment term's text pass): the cover's half is
-    /// zeros and its share 0, as `forward` makes them with `image_present` 0
-    /// (and with no gradient for the cover's side), without reading maps
-    /// that cannot count. `side`: the maps' side.
-    pub fn forward_without_covers(&self, text: &Tensor, side: i64, text_present: &Tensor) -> Fused {
-        let rows = text.size()[0];
-        let options = (text.kind(), text.device());
-        let half = self.image_nin.ws.size()[0];
-        let image = Tensor::zeros([rows, half, side, side], options);
-        let absent = Tensor::zeros([rows], options);
-        self.combine((image, absent.shallow_clone()), text, &absent, text_present)
-    }
-
-    /// [`Self::forward_without_covers`] as one value per channel, `[batch,
-    /// k]`: the map it makes is flat in space (the cover's half zeros, the
-    /// words' half the same at every place), so a pass that takes no gradient
-    /// need not build it. A typed description's query spent most of its time
-    /// on the full maps of its one row.
+    /// [`Self::forward`] for rows none of which shows its cover (a typed
+    /// description, a text-only run's steps, the alignment term's text
+    /// pass), as one value per channel, `[batch, k]`: with `image_present` 0
+    /// the cover's half is zeros with no share (and no gradient), and the
+    /// words' half is the same at every place, so the map is flat in space
+    /// and need not be built. A typed description's query spent most of its
+    /// time on the full maps of its one row; training, on maps of a few
+    /// hundred places that all hold the same values.
     pub fn flat_without_covers(&self, text: &Tensor, text_present: &Tensor) -> Fused {
         let rows = text.size()[0];
         let options = (text.kind(), text.device());

@@ -365,22 +365,22 @@ impl FusionHeads {
             heatmaps: Vec::new(),
             channel_weights: Vec::new(),
         };
-        // Without covers and without a gradient to take, each scale's fused
-        // map is flat in space and CBAM's output is computed from its one
-        // value per channel (see `Cbam::forward_flat`).
-        let flat = images.is_none() && !train && !texts[0].requires_grad();
+        // Without covers each scale's fused map is flat in space, and CBAM's
+        // output, and its gradients, are computed from its one value per
+        // channel (see `Cbam::forward_flat`).
         for s in 0..3 {
-            let fused = match &images {
+            let (fused, refined) = match &images {
                 Some(images) => {
-                    self.fusions[s].forward(&images[s], &texts[s], image_present, text_present)
+                    let fused =
+                        self.fusions[s].forward(&images[s], &texts[s], image_present, text_present);
+                    let refined = self.cbams[s].forward(&fused.features);
+                    (fused, refined)
                 }
-                None if flat => self.fusions[s].flat_without_covers(&texts[s], text_present),
-                None => self.fusions[s].forward_without_covers(&texts[s], side, text_present),
-            };
-            let refined = if flat {
-                self.cbams[s].forward_flat(&fused.features, side)
-            } else {
-                self.cbams[s].forward(&fused.features)
+                None => {
+                    let fused = self.fusions[s].flat_without_covers(&texts[s], text_present);
+                    let refined = self.cbams[s].forward_flat(&fused.features, side);
+                    (fused, refined)
+                }
             };
             pooled.push(refined.features.mean_dim([2i64, 3].as_slice(), false, None));
             output.image_weights.push(fused.image_weight);
@@ -433,10 +433,11 @@ pub enum Covers<'a> {
     /// C1, C2, C3 from the trunk or the feature cache (block 5's input in
     /// place of C3 when it trains with the heads).
     Maps(&'a [Tensor; 3]),
-    /// No row shows its cover (a text-only run, the alignment term's text
-    /// pass): the cover's side of the fusion is zeros with no share, as the
-    /// maps would give with `image_present` 0, without the work on maps
-    /// that cannot count. `side`: the grid's side.
+    /// No row shows its cover (a typed description, a text-only run, the
+    /// alignment term's text pass): the cover's side of the fusion is zeros
+    /// with no share, as the maps would give with `image_present` 0, and
+    /// each scale's fused map is flat in space, computed as one value per
+    /// channel. `side`: the grid's side (the heatmaps' size).
     NoneShown { side: i64 },
 }
 

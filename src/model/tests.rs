@@ -305,8 +305,9 @@ fn fusion_by_hand() {
 }
 
 /// Rows that show no cover fuse as the maps would with `image_present` 0
-/// (the text-only runs' and the alignment term's text pass), and the
-/// cover's side gets no gradient either way.
+/// (the text-only runs' and the alignment term's text pass), as one value
+/// per channel that the maps hold at every place, and the cover's side gets
+/// no gradient.
 #[test]
 fn fusion_without_covers_is_fusion_with_absent_covers() {
     tch::manual_seed(5);
@@ -317,13 +318,14 @@ fn fusion_without_covers_is_fusion_with_absent_covers() {
     let absent = Tensor::zeros([2], (Kind::Float, Device::Cpu));
     let text_present = Tensor::from_slice(&[1.0f32, 0.0]);
     let with_maps = fusion.forward(&image, &text, &absent, &text_present);
-    let without = fusion.forward_without_covers(&text, 5, &text_present);
-    assert_eq!(with_maps.features.size(), without.features.size());
-    assert!(
-        with_maps
-            .features
-            .allclose(&without.features, 1e-6, 1e-6, false)
-    );
+    let without = fusion.flat_without_covers(&text, &text_present);
+    assert_eq!(without.features.size(), [2, 6]);
+    let everywhere = without
+        .features
+        .unsqueeze(-1)
+        .unsqueeze(-1)
+        .expand([2, 6, 5, 5], false);
+    assert!(with_maps.features.allclose(&everywhere, 1e-6, 1e-6, false));
     assert!(
         with_maps
             .image_weight
@@ -658,41 +660,92 @@ fn a_trainable_block5_starts_as_the_frozen_trunk_and_trains() {
     assert!(gradient.abs().sum(Kind::Float).double_value(&[]) > 0.0);
 }
 
-/// Without covers and without gradients, the heads compute each scale's
-/// flat fused map from its one value per channel: a typed description's
-/// placement, weights and heatmaps are what the full maps give.
+/// Without covers the heads compute each scale's flat fused map from its
+/// one value per channel: a typed description's placement, weights and
+/// heatmaps, and a text-only training pass's gradients, are what the full
+/// maps give with every cover absent.
 #[test]
-fn a_pass_without_covers_or_gradients_matches_the_full_maps() {
-    let (_stores, model) = tiny_model();
+fn a_pass_without_covers_matches_the_full_maps_and_their_gradients() {
+    let (stores, model) = tiny_model();
     let batch = tiny_batch();
+    let maps = tch::no_grad(|| model.trunk.forward(&batch.images));
     let text_present = Tensor::from_slice(&[1.0f32, 1.0, 0.0, 1.0]);
     let absent = Tensor::zeros([4], (Kind::Float, Device::Cpu));
-    let pass = || {
+    let heads = stores[1].variables();
+    let pass = |covers: Covers<'_>| {
+        for variable in heads.values() {
+            let mut gradient = variable.grad();
+            if gradient.defined() {
+                let _ = gradient.zero_();
+            }
+        }
         let text = TextInput {
             ids: &batch.ids,
             lengths: &batch.lengths,
             bags: Some(&batch.bags),
         };
-        model
-            .heads
-            .forward(Covers::NoneShown { side: 4 }, text, &absent, &text_present)
+        let output = model.heads.forward(covers, text, &absent, &text_present);
+        // Every output weighed, so that each one's gradient counts.
+        let weighed = |t: &Tensor, seed: i64| {
+            tch::manual_seed(seed);
+            (t * Tensor::randn(t.size(), (Kind::Float, Device::Cpu))).sum(Kind::Float)
+        };
+        let mut objective = weighed(&output.embeddings, 1) + weighed(&output.logits, 2);
+        for s in 0..3 {
+            objective += weighed(&output.text_weights[s], 3 + s as i64);
+            objective += weighed(&output.channel_weights[s], 6 + s as i64);
+        }
+        objective.backward();
+        let gradients: std::collections::BTreeMap<String, Tensor> = heads
+            .iter()
+            .map(|(name, variable)| {
+                let gradient = variable.grad();
+                let gradient = if gradient.defined() {
+                    gradient.copy()
+                } else {
+                    variable.zeros_like()
+                };
+                (name.clone(), gradient)
+            })
+            .collect();
+        (output, gradients)
     };
-    // With gradients on, the maps are built (the path training takes).
-    let full = pass();
-    assert!(full.embeddings.requires_grad());
-    let flat = tch::no_grad(pass);
-    let same = |a: &Tensor, b: &Tensor| {
-        assert_eq!(a.size(), b.size());
-        assert!(a.detach().allclose(b, 1e-5, 1e-6, false), "{a} against {b}");
+    let (full, full_gradients) = pass(Covers::Maps(&maps));
+    let side = maps[0].size()[2];
+    let (flat, flat_gradients) = pass(Covers::NoneShown { side });
+    let same = |a: &Tensor, b: &Tensor, what: &str| {
+        assert_eq!(a.size(), b.size(), "{what}");
+        assert!(
+            a.detach().allclose(&b.detach(), 1e-5, 1e-6, false),
+            "{what}: {a} against {b}"
+        );
     };
-    same(&full.embeddings, &flat.embeddings);
-    same(&full.logits, &flat.logits);
+    same(&full.embeddings, &flat.embeddings, "embeddings");
+    same(&full.logits, &flat.logits, "logits");
     for s in 0..3 {
-        same(&full.image_weights[s], &flat.image_weights[s]);
-        same(&full.text_weights[s], &flat.text_weights[s]);
-        same(&full.heatmaps[s], &flat.heatmaps[s]);
-        same(&full.channel_weights[s], &flat.channel_weights[s]);
+        same(
+            &full.image_weights[s],
+            &flat.image_weights[s],
+            "image weights",
+        );
+        same(&full.text_weights[s], &flat.text_weights[s], "text weights");
+        same(
+            &full.channel_weights[s],
+            &flat.channel_weights[s],
+            "channel weights",
+        );
+        // The flat heatmaps take the first scale's side; the same value at
+        // every place.
+        let [height, width] = [2, 3].map(|d| full.heatmaps[s].size()[d]);
+        let heatmap = flat.heatmaps[s].narrow(2, 0, height).narrow(3, 0, width);
+        same(&full.heatmaps[s], &heatmap, "heatmaps");
     }
+    let mut compared = 0;
+    for (name, gradient) in &full_gradients {
+        same(gradient, &flat_gradients[name], name);
+        compared += i32::from(gradient.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+    }
+    assert!(compared > 10, "only {compared} weights took a gradient");
 }
 
 /// A typed description's placement in plain arithmetic is the model's own:
