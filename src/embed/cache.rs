@@ -202,26 +202,10 @@ pub fn fill_cache(
     on_progress: OnProgress,
     cancel: &Cancel,
 ) -> Result<CacheReport, EmbedError> {
-    let (missing, reused) = missing_covers(library, cache)?;
-    let mut report = CacheReport {
-        computed: 0,
-        reused,
-        failed: 0,
-    };
-    on_progress(Progress::new(0, missing.len()));
-    for (batch_index, batch) in missing.chunks(BATCH).enumerate() {
-        if is_cancelled(cancel) {
-            return Err(EmbedError::Cancelled);
-        }
-        let (computed, failed) = cache_batch(batch, trunk, cache, (settings, device))?;
-        report.computed += computed;
-        report.failed += failed;
-        on_progress(Progress::new(
-            (batch_index * BATCH + batch.len()).min(missing.len()),
-            missing.len(),
-        ));
-    }
-    Ok(report)
+    let jobs = (on_progress, cancel);
+    fill_with_workers(library, cache, (settings, device), jobs, |worker| {
+        worker(trunk)
+    })
 }
 
 /// [`fill_cache`] with a worker for each of `trunks` (copies of one trunk),
@@ -241,12 +225,36 @@ pub fn fill_cache_side_by_side(
     on_progress: OnProgress,
     cancel: &Cancel,
 ) -> Result<CacheReport, EmbedError> {
-    if trunks.len() <= 1 {
-        let Some(trunk) = trunks.first() else {
-            return Ok(CacheReport::default());
-        };
-        return fill_cache(library, trunk, cache, settings, device, on_progress, cancel);
+    if trunks.is_empty() {
+        return Ok(CacheReport::default());
     }
+    let jobs = (on_progress, cancel);
+    fill_with_workers(library, cache, (settings, device), jobs, |worker| {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = trunks
+                .into_iter()
+                .map(|trunk| scope.spawn(move || worker(&trunk)))
+                .collect();
+            handles
+                .into_iter()
+                .try_for_each(|handle| handle.join().expect("a cache worker panicked"))
+        })
+    })
+}
+
+/// A cache worker: takes the next batch of missing covers until none is
+/// left, the cache is cancelled or another worker failed.
+type CacheWorker<'a> = &'a (dyn Fn(&Vgg16Trunk) -> Result<(), EmbedError> + Sync);
+
+/// The covers the cache lacks, in batches handed out to the workers that
+/// `run_workers` runs (on this thread, or on threads of their own).
+fn fill_with_workers(
+    library: &Library,
+    cache: &FeatureCache,
+    (settings, device): (&TrunkSettings, Device),
+    (on_progress, cancel): (OnProgress, &Cancel),
+    run_workers: impl FnOnce(CacheWorker<'_>) -> Result<(), EmbedError>,
+) -> Result<CacheReport, EmbedError> {
     let (missing, reused) = missing_covers(library, cache)?;
     let batches: Vec<&[(String, PathBuf)]> = missing.chunks(BATCH).collect();
     on_progress(Progress::new(0, missing.len()));
@@ -254,7 +262,7 @@ pub fn fill_cache_side_by_side(
     let stopped = AtomicBool::new(false);
     // Computed, failed, and covers done.
     let counts = Mutex::new((0usize, 0usize, 0usize));
-    let worker = |trunk: Vgg16Trunk| -> Result<(), EmbedError> {
+    let worker = |trunk: &Vgg16Trunk| -> Result<(), EmbedError> {
         while !stopped.load(Ordering::Relaxed) {
             if is_cancelled(cancel) {
                 return Err(EmbedError::Cancelled);
@@ -262,7 +270,7 @@ pub fn fill_cache_side_by_side(
             let Some(batch) = batches.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 return Ok(());
             };
-            let done = cache_batch(batch, &trunk, cache, (settings, device));
+            let done = cache_batch(batch, trunk, cache, (settings, device));
             let (computed, failed) =
                 done.inspect_err(|_| stopped.store(true, Ordering::Relaxed))?;
             let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
@@ -275,16 +283,7 @@ pub fn fill_cache_side_by_side(
         }
         Ok(())
     };
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = trunks
-            .into_iter()
-            .map(|trunk| scope.spawn(move || worker(trunk)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| handle.join().expect("a cache worker panicked"))
-            .collect::<Result<Vec<()>, EmbedError>>()
-    })?;
+    run_workers(&worker)?;
     let (computed, failed, _) = counts.into_inner().unwrap_or_else(|p| p.into_inner());
     Ok(CacheReport {
         computed,
