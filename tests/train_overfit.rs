@@ -600,3 +600,66 @@ fn a_run_with_subwords_learns_the_books_places_a_typed_description_and_looks_at_
         from_stored
     );
 }
+
+/// Two runs with dropout trained side by side (a sweep on two cores) are
+/// the runs trained one after the other, step for step: their dropout
+/// masks came from libtorch's one global generator, in whatever order the
+/// two threads reached it, so a run's figures changed from sweep to sweep.
+#[test]
+fn runs_trained_side_by_side_are_those_trained_one_at_a_time() {
+    let (library_dir, library, _source) = twenty_book_library();
+    drop(library);
+    let root = library_dir.path();
+    let tiny = tiny_config(Modalities::Fused);
+    let request = train::SweepRequest {
+        betas: vec![0.3, 0.5],
+        single_modal: false,
+        base: TrainConfig {
+            epochs: 30,
+            modality_dropout: 0.1,
+            word_dropout: 0.2,
+            validation_share: 0.2,
+            model: ModelConfig {
+                dropout: 0.3,
+                ..tiny.model.clone()
+            },
+            ..tiny
+        },
+        seeds: Vec::new(),
+    };
+    let cancel = AtomicBool::new(false);
+    // One libtorch thread, as each run side by side has: a sum split
+    // between threads adds in another order.
+    tch::set_num_threads(1);
+    let one_at_a_time = train::run_sweep(root, &request, Device::Cpu, &mut |_, _| {}, &cancel)
+        .expect("the sweep one run at a time");
+    let side_by_side = train::run_sweep_in_parallel(
+        root,
+        &request,
+        (
+            Device::Cpu,
+            train::Parallelism {
+                runs: 2,
+                threads_per_run: 1,
+            },
+        ),
+        &|_, _| {},
+        &cancel,
+    )
+    .expect("the sweep two runs at a time");
+    let library = Library::open(root).unwrap();
+    let losses = |run: RunId| -> Vec<f64> {
+        let steps = library.run_steps(run).unwrap();
+        assert_eq!(steps.len(), 30, "{run:?}");
+        steps.iter().map(|s| s.loss).collect()
+    };
+    for (alone, beside) in one_at_a_time.iter().zip(&side_by_side) {
+        assert_ne!(alone.run, beside.run);
+        assert_eq!(losses(alone.run), losses(beside.run), "beta {}", alone.beta);
+    }
+    assert_ne!(
+        losses(one_at_a_time[0].run),
+        losses(one_at_a_time[1].run),
+        "the two betas train apart"
+    );
+}

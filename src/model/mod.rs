@@ -8,6 +8,7 @@ pub mod block5;
 pub mod cbam;
 pub mod cover_classifier;
 pub mod device;
+pub mod dropout;
 pub mod flat_heads;
 pub mod focus;
 pub mod fusion;
@@ -27,6 +28,7 @@ use attention::AttentionResidual;
 use block5::Block5;
 use cbam::Cbam;
 use cover_classifier::CoverClassifier;
+use dropout::DropoutDraws;
 use fusion::ModalityFusion;
 use text_encoder::{SubwordBags, TextEncoder};
 use trunk::Vgg16Trunk;
@@ -164,6 +166,9 @@ pub struct FusionHeads {
     embed: nn::Linear,
     classify: nn::Linear,
     dropout: f64,
+    /// Where the dropout masks come from: the heads' own generator, which
+    /// training reseeds at each epoch (see [`Self::reseed_dropout`]).
+    dropout_draws: DropoutDraws,
 }
 
 /// One batch's outputs, still as tensors for the loss.
@@ -247,6 +252,23 @@ impl FusionHeads {
                 Default::default(),
             ),
             dropout: config.dropout,
+            dropout_draws: DropoutDraws::new(0),
+        }
+    }
+
+    /// Starts the dropout masks' generator from `seed`: a run's masks then
+    /// depend on its seed and epoch alone, not on what another run training
+    /// beside it draws (see [`dropout`]).
+    pub fn reseed_dropout(&self, seed: u64) {
+        self.dropout_draws.reseed(seed);
+    }
+
+    /// `input` with dropout when `train` is set.
+    fn dropped(&self, input: &Tensor, train: bool) -> Tensor {
+        if train {
+            self.dropout_draws.elements(input, self.dropout)
+        } else {
+            input.shallow_clone()
         }
     }
 
@@ -329,7 +351,7 @@ impl FusionHeads {
     pub fn encode_text(&self, ids: &Tensor, lengths: &Tensor, train: bool) -> [Tensor; 3] {
         self.text
             .forward(ids, lengths)
-            .map(|u| u.dropout(self.dropout, train))
+            .map(|u| self.dropped(&u, train))
     }
 
     /// The word bag path's part of each row's placement, `[batch,
@@ -390,7 +412,7 @@ impl FusionHeads {
         }
         let mut raw = self
             .embed
-            .forward(&Tensor::cat(&pooled, 1).dropout(self.dropout, train));
+            .forward(&self.dropped(&Tensor::cat(&pooled, 1), train));
         if let Some(bag_words) = bag_words {
             raw += bag_words;
         }
@@ -419,7 +441,11 @@ impl FusionHeads {
                 }
                 None => scales[s].shallow_clone(),
             };
-            map.feature_dropout(self.dropout, train)
+            if train {
+                self.dropout_draws.channels(&map, self.dropout)
+            } else {
+                map
+            }
         });
         let attended = self.attention.forward(&scales[2]);
         let [c1, c2, _] = scales;

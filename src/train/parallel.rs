@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tch::Device;
 
@@ -57,10 +57,12 @@ impl Parallelism {
 /// with all the cores (the cache with a worker a run), so that runs started
 /// together do not make them twice.
 /// The runs are created in the sweep's order; `on_event` hears the runs'
-/// events as they come, interleaved. Runs side by side share libtorch's one
-/// random generator (dropout), so their figures are not bit for bit those of
-/// a sweep trained one run at a time. The first error stops handing out
-/// runs; the runs already training finish.
+/// events as they come, interleaved. A run draws its dropout masks from a
+/// generator of its own and keeps its thread count to its end (a run that
+/// took a freed core for its last epochs summed in another order, and
+/// which run that was depended on timing), so its figures are those it has
+/// trained alone on as many threads, whatever trains beside it. The first
+/// error stops handing out runs; the runs already training finish.
 pub fn run_sweep_in_parallel(
     library_root: &Path,
     request: &SweepRequest,
@@ -104,12 +106,9 @@ pub fn run_sweep_in_parallel(
     };
     let stopped = AtomicBool::new(false);
     let results = Mutex::new(Vec::new());
-    let share = CoreShare::new(workers * parallelism.threads_per_run, workers);
     let worker = || -> Result<(), TrainError> {
-        let _training = share.training_until_dropped();
         let mut library = Library::open(library_root)?;
         let mut recorder = Library::open(library_root)?;
-        let mut threads = parallelism.threads_per_run;
         while !stopped.load(Ordering::Relaxed) && !is_cancelled(cancel) {
             let Some((config, run_id)) = next_run()? else {
                 break;
@@ -120,12 +119,7 @@ pub fn run_sweep_in_parallel(
                 device,
                 cancel,
             };
-            let mut hear = |run: RunId, event: &TrainEvent| {
-                if matches!(event, TrainEvent::Step { .. }) {
-                    share.take_free_cores(&mut threads);
-                }
-                on_event(run, event)
-            };
+            let mut hear = |run: RunId, event: &TrainEvent| on_event(run, event);
             let run = fresh_run(&mut library, &mut recorder, &context, &mut hear)?;
             results.lock().unwrap_or_else(|p| p.into_inner()).push(run);
         }
@@ -138,58 +132,6 @@ pub fn run_sweep_in_parallel(
     let mut runs = results.into_inner().unwrap_or_else(|p| p.into_inner());
     runs.sort_by_key(|run| run.run);
     Ok(runs)
-}
-
-/// The cores a sweep's workers share, and how many workers still train: when
-/// a worker finds no run left, the runs still training take its cores for
-/// their remaining steps, instead of one core idling to the sweep's end.
-struct CoreShare {
-    cores: usize,
-    training: AtomicUsize,
-}
-
-/// A worker's place in [`CoreShare::training`], given up when the worker
-/// ends (no run left, an error or a cancel).
-struct Training<'share>(&'share AtomicUsize);
-
-impl Drop for Training<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl CoreShare {
-    fn new(cores: usize, workers: usize) -> Self {
-        Self {
-            cores,
-            // Every worker counts from the start, so that the first to begin
-            // does not take every core before the others have started.
-            training: AtomicUsize::new(workers),
-        }
-    }
-
-    /// The calling worker's place among those training, given up when the
-    /// guard drops.
-    fn training_until_dropped(&self) -> Training<'_> {
-        Training(&self.training)
-    }
-
-    /// Each training worker's share of the cores.
-    fn threads_each(&self) -> usize {
-        (self.cores / self.training.load(Ordering::Relaxed).max(1)).max(1)
-    }
-
-    /// Sets the calling thread's libtorch threads to its share when that
-    /// changed (`threads`: what it has now). libtorch keeps the intra-op
-    /// thread count of each thread that set it, so the other workers keep
-    /// theirs.
-    fn take_free_cores(&self, threads: &mut usize) {
-        let share = self.threads_each();
-        if share != *threads {
-            tch::set_num_threads(share as i32);
-            *threads = share;
-        }
-    }
 }
 
 /// Runs `worker` on `workers` threads and returns their errors; the first
@@ -257,43 +199,6 @@ fn prepare_shared(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_worker_with_no_run_left_gives_its_cores_to_the_runs_still_training() {
-        let share = CoreShare::new(4, 2);
-        let first = share.training_until_dropped();
-        let second = share.training_until_dropped();
-        assert_eq!(share.threads_each(), 2);
-        drop(first);
-        assert_eq!(share.threads_each(), 4);
-        drop(second);
-        assert_eq!(share.threads_each(), 4, "no worker left: the whole machine");
-        let uneven = CoreShare::new(3, 2);
-        assert_eq!(uneven.threads_each(), 1);
-    }
-
-    #[test]
-    fn a_run_takes_the_free_cores_once_and_keeps_them() {
-        let before = tch::get_num_threads();
-        let share = CoreShare::new(2, 2);
-        let leaving = share.training_until_dropped();
-        let _staying = share.training_until_dropped();
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    tch::set_num_threads(1);
-                    let mut threads = 1;
-                    share.take_free_cores(&mut threads);
-                    assert_eq!((threads, tch::get_num_threads()), (1, 1));
-                    drop(leaving);
-                    share.take_free_cores(&mut threads);
-                    assert_eq!((threads, tch::get_num_threads()), (2, 2));
-                })
-                .join()
-                .expect("the worker's thread");
-        });
-        tch::set_num_threads(before);
-    }
 
     #[test]
     fn two_runs_at_once_on_a_cpu_with_two_cores_one_on_a_gpu() {

@@ -4,6 +4,7 @@
 
 use std::sync::Mutex;
 
+use rand::Rng as _;
 use tch::nn::{self, OptimizerConfig as _};
 use tch::{Device, Tensor};
 
@@ -35,6 +36,11 @@ use crate::store::{Library, Modalities};
 /// global, so models built at once on other threads (a window training while
 /// it embeds) must not draw from the same sequence.
 pub(crate) static HEADS_INITIALISATION: Mutex<()> = Mutex::new(());
+
+/// Mixed into the run's seed for each epoch's dropout masks (see
+/// `model::dropout`), so that they are a stream apart from the epoch's
+/// batches and modality dropout, which are drawn as before.
+const DROPOUT_STREAM: u64 = 0xD809_0D7A;
 
 /// The heads being trained, with their variables and settings.
 struct Trainer<'a> {
@@ -163,6 +169,8 @@ impl<'a> Trainer<'a> {
         let labels = &self.data.labels;
         let (p, k) = (config.categories_per_batch, config.books_per_category);
         let batches = pk_batches(&self.data.train, labels, p, k, &mut rng);
+        self.heads
+            .reseed_dropout(epoch_rng(config.seed ^ DROPOUT_STREAM, epoch).next_u64());
         let dropouts = Dropouts {
             modality: config.modality_dropout,
             word: config.word_dropout,
