@@ -19,6 +19,8 @@ pub struct DropoutDraws {
 }
 
 impl DropoutDraws {
+    /// Draws from `seed` until [`Self::reseed`]: heads are made with seed 0,
+    /// and training reseeds them before its first step.
     pub fn new(seed: u64) -> Self {
         Self {
             rng: Mutex::new(SmallRng::seed_from_u64(seed)),
