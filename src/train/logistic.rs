@@ -188,7 +188,11 @@ impl Moments {
     ) {
         let first = 1.0 - BETA1.powi(step);
         let second = 1.0 - BETA2.powi(step);
-        let slopes = penalty_slopes.map(|slopes| Vec::<f32>::try_from(slopes).unwrap_or_default());
+        // Read on the CPU alone: elsewhere the copy would wait on the device
+        // at every step, for a pass that is not taken there.
+        let slopes = penalty_slopes
+            .filter(|_| parameter.device() == Device::Cpu)
+            .map(|slopes| Vec::<f32>::try_from(slopes).unwrap_or_default());
         if one_pass_step(
             [parameter, &mut self.mean, &mut self.square, &mut gradient],
             slopes.as_deref(),
