@@ -10,7 +10,7 @@ use super::progress::ProgressPrinter;
 use crate::embedding_export::{EmbeddingFormat, export_embeddings};
 use crate::inference::TrainedRun;
 use crate::store::{RunId, SweepId};
-use crate::train::training_device;
+use crate::train::headless_device;
 
 /// `shelfwise report --sweep SWEEP [--out DIR]`.
 pub fn report(context: &Context, sweep: SweepId, out: Option<&Path>) -> anyhow::Result<ExitCode> {
@@ -33,7 +33,7 @@ pub fn embeddings(
     out: &Path,
 ) -> anyhow::Result<ExitCode> {
     let mut library = context.open()?;
-    let run = TrainedRun::load(&library, run_id, training_device())?;
+    let run = TrainedRun::load(&library, run_id, headless_device())?;
     let printer = ProgressPrinter::new("placing books");
     let written = export_embeddings(
         &mut library,

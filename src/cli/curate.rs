@@ -380,7 +380,7 @@ pub fn suggest_categories(
 ) -> anyhow::Result<ExitCode> {
     let mut library = context.open()?;
     let run =
-        crate::inference::TrainedRun::load(&library, args.run, crate::train::training_device())?;
+        crate::inference::TrainedRun::load(&library, args.run, crate::train::headless_device())?;
     let printer = super::progress::ProgressPrinter::new("feature cache");
     let suggestions = run.suggest_categories(&mut library, &printer.callback(), context.cancel)?;
     let Some(book) = &args.accept else {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::Context;
 use super::progress::ProgressPrinter;
 use crate::inference::{EvalReport, TrainedRun};
-use crate::model::device::training_device;
+use crate::model::device::headless_device;
 use crate::project::{self, Method, TsneSettings};
 use crate::recommend::{self, Query, RecommendOptions, SuggestionQuality};
 use crate::store::{Library, RunId, StoredProjection};
@@ -74,7 +74,7 @@ impl clap::ValueEnum for Method {
 }
 
 fn load_run(library: &Library, run: RunId) -> anyhow::Result<TrainedRun> {
-    Ok(TrainedRun::load(library, run, training_device())?)
+    Ok(TrainedRun::load(library, run, headless_device())?)
 }
 
 #[derive(Serialize)]
@@ -155,7 +155,7 @@ pub fn eval(context: &Context, run_id: RunId, csv: Option<&Path>) -> anyhow::Res
             &mut library,
             run_id,
             csv,
-            training_device(),
+            headless_device(),
         )?),
         None => None,
     };

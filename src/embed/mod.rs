@@ -15,6 +15,7 @@ use tch::{Device, Tensor, nn};
 pub use cache::{CacheReport, FeatureCache, fill_cache, fill_cache_side_by_side};
 pub use stored::{PlaceBooks, Placement, current_embeddings};
 
+use crate::model::generator::with_generator;
 use crate::model::trunk::{Vgg16Trunk, torchvision_parameter_names};
 use crate::model::weights::{self, TrunkProvenance};
 use crate::store::StoreError;
@@ -139,7 +140,11 @@ pub fn build_trunk(
     device: Device,
 ) -> Result<(nn::VarStore, Vgg16Trunk, TrunkProvenance), EmbedError> {
     let mut store = nn::VarStore::new(device);
-    let trunk = Vgg16Trunk::new(&store.root(), settings.width);
+    // Its convolutions draw starting weights from libtorch's generator
+    // before they are filled: built with the generator to itself, so that a
+    // run seeding its heads on another thread meanwhile (the next run of a
+    // sweep preparing its data) gets its own draws (see `model::generator`).
+    let trunk = with_generator(None, || Vgg16Trunk::new(&store.root(), settings.width));
     let provenance = match &settings.weights {
         Some(file) => match weights::load_by_name(&store, file, &torchvision_parameter_names())? {
             TrunkProvenance::Pretrained {

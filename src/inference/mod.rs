@@ -23,6 +23,7 @@ use crate::embed::{self, EmbedError, FeatureCache, PlaceBooks};
 use crate::jobs::{Cancel, OnProgress};
 use crate::model::FusionHeads;
 use crate::model::flat_heads::FlatTextHeads;
+use crate::model::generator::with_generator;
 use crate::model::trunk::Vgg16Trunk;
 use crate::store::{BookId, BookText, Library, Modalities, RunId, RunStatus};
 use crate::text::kept_words::WordKeeper;
@@ -89,12 +90,16 @@ impl TrainedRun {
         let (trunk_store, trunk, _) = embed::build_trunk(&config.trunk, device)?;
         let mut heads_store = nn::VarStore::new(device);
         let model_config = config.model_config(summary.categories.len());
-        let heads = FusionHeads::new(
-            &heads_store.root(),
-            &model_config,
-            trunk.scale_channels,
-            vocab.words(),
-        );
+        // Built with libtorch's generator to itself: a run may be seeding
+        // its heads on another thread (see `model::generator`).
+        let heads = with_generator(None, || {
+            FusionHeads::new(
+                &heads_store.root(),
+                &model_config,
+                trunk.scale_channels,
+                vocab.words(),
+            )
+        });
         run_dir
             .load(&mut heads_store, Checkpoint::Best)
             .map_err(|e| {

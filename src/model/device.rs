@@ -40,8 +40,7 @@ impl Compute {
         let threads = if self.threads > 0 {
             self.threads
         } else {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            cores.saturating_sub(1).max(1)
+            all_cores().saturating_sub(1).max(1)
         };
         if device == Device::Cpu || self.threads > 0 {
             tch::set_num_threads(threads as i32);
@@ -62,6 +61,24 @@ impl Compute {
 /// one core left free for the window.
 pub fn training_device() -> Device {
     Compute::default().device()
+}
+
+/// The device a command with no window computes on (`eval`, `recommend`,
+/// `embeddings`): CUDA when libtorch sees a GPU, else every core, since no
+/// window needs one. The pipeline's `eval` of three runs took 17-24 s on the
+/// one thread [`training_device`] leaves it on a 2-core machine.
+pub fn headless_device() -> Device {
+    Compute {
+        choice: DeviceChoice::Auto,
+        threads: all_cores(),
+    }
+    .device()
+}
+
+/// The machine's cores as the standard library counts them (1 when it cannot
+/// tell).
+fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[cfg(test)]

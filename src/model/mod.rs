@@ -12,6 +12,7 @@ pub mod dropout;
 pub mod flat_heads;
 pub mod focus;
 pub mod fusion;
+pub mod generator;
 pub mod loss;
 pub mod pooling;
 pub mod text_encoder;

@@ -37,7 +37,7 @@ pub mod word_classifier;
 
 use serde::Serialize;
 
-pub use crate::model::device::training_device;
+pub use crate::model::device::{headless_device, training_device};
 pub use crate::store::Modalities;
 pub use checkpoints::{Checkpoint, RunDir, RunSplit};
 pub use config::{InvalidSetting, SweepRequest, TrainConfig};

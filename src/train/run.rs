@@ -2,8 +2,6 @@
 //! this module: prepare the data, build the heads, train epoch after epoch
 //! (validating, checkpointing and keeping the best), then the tables.
 
-use std::sync::Mutex;
-
 use rand::Rng as _;
 use tch::nn::{self, OptimizerConfig as _};
 use tch::{Device, Tensor};
@@ -28,14 +26,10 @@ use super::{TrainError, TrainEvent, schedule};
 use crate::eval::ConfusionMatrix;
 use crate::jobs::{Cancel, is_cancelled};
 use crate::model::block5::BLOCK5_GROUP;
+use crate::model::generator::with_generator;
 use crate::model::word_bag::{BagInput, WORD_BAG_GROUP};
 use crate::model::{FusionHeads, loss};
 use crate::store::{Library, Modalities};
-
-/// Serialises the seeding and initialisation of heads: libtorch's generator is
-/// global, so models built at once on other threads (a window training while
-/// it embeds) must not draw from the same sequence.
-pub(crate) static HEADS_INITIALISATION: Mutex<()> = Mutex::new(());
 
 /// Mixed into the run's seed for each epoch's dropout masks (see
 /// `model::dropout`), so that they are a stream apart from the epoch's
@@ -58,18 +52,16 @@ impl<'a> Trainer<'a> {
     /// Heads seeded by the run's seed, their word table started from the
     /// library's vectors (words without one start at zero).
     fn new(config: &'a TrainConfig, data: &'a RunData, run_dir: Option<&'a RunDir>) -> Self {
-        let initialising = HEADS_INITIALISATION
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        tch::manual_seed(config.seed as i64);
         let store = nn::VarStore::new(data.layout.device);
         let model_config = config.model_config(data.dataset.categories.len());
-        let mut heads = FusionHeads::new(
-            &store.root(),
-            &model_config,
-            data.layout.channels,
-            data.vocab.words(),
-        );
+        let mut heads = with_generator(Some(config.seed), || {
+            FusionHeads::new(
+                &store.root(),
+                &model_config,
+                data.layout.channels,
+                data.vocab.words(),
+            )
+        });
         heads.text.load_word_vectors(
             &word_table(&data.vectors, &data.vocab, model_config.word_dim)
                 .to_device(data.layout.device),
@@ -90,7 +82,6 @@ impl<'a> Trainer<'a> {
                     .map(|(mean, spread)| (mean.to_device(device), spread.to_device(device))),
             );
         }
-        drop(initialising);
         Self {
             config,
             data,
