@@ -293,15 +293,6 @@ def main():
     done = json.loads(results_path.read_text()) if results_path.is_file() else {}
     earlier = {name: list(results) for name, results in done.items()}
 
-    if not args.table_only:
-        try:
-            import sklearn  # noqa: F401 (the baseline's, checked before hours of training)
-        except ImportError:
-            sys.exit(
-                f"quality: the baseline needs scikit-learn, which {sys.executable} lacks: "
-                f'{sys.executable} -m pip install "scikit-learn>=1.5" (make bench-quality does this)'
-            )
-
     if args.table_only:
         table = {}
         for name in args.sets.split(","):
@@ -313,6 +304,14 @@ def main():
             sys.exit(f"quality: {results_path} has no figures of this version ({args.version})")
         print_table(table)
         return
+
+    try:
+        import sklearn  # noqa: F401 (the baseline's, checked before hours of training)
+    except ImportError:
+        sys.exit(
+            f"quality: the baseline needs scikit-learn, which {sys.executable} lacks: "
+            f'{sys.executable} -m pip install "scikit-learn>=1.5" (make bench-quality does this)'
+        )
 
     def save(name, results):
         # Written after every seed: a long benchmark stopped part-way keeps its figures.
