@@ -685,15 +685,22 @@ fn a_pass_without_covers_matches_the_full_maps_and_their_gradients() {
             bags: Some(&batch.bags),
         };
         let output = model.heads.forward(covers, text, &absent, &text_present);
-        // Every output weighed, so that each one's gradient counts.
-        let weighed = |t: &Tensor, seed: i64| {
-            tch::manual_seed(seed);
-            (t * Tensor::randn(t.size(), (Kind::Float, Device::Cpu))).sum(Kind::Float)
+        // Every output weighed, so that each one's gradient counts. The
+        // weights come from a generator of the test's own: tests on other
+        // threads draw from libtorch's global one between a seed and a draw,
+        // and the two passes were weighed differently.
+        let weighed = |t: &Tensor, seed: u64| {
+            use rand::{Rng as _, SeedableRng as _};
+            let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+            let weights: Vec<f32> = (0..t.numel())
+                .map(|_| (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0)
+                .collect();
+            (t * Tensor::from_slice(&weights).view(t.size().as_slice())).sum(Kind::Float)
         };
         let mut objective = weighed(&output.embeddings, 1) + weighed(&output.logits, 2);
         for s in 0..3 {
-            objective += weighed(&output.text_weights[s], 3 + s as i64);
-            objective += weighed(&output.channel_weights[s], 6 + s as i64);
+            objective += weighed(&output.text_weights[s], 3 + s as u64);
+            objective += weighed(&output.channel_weights[s], 6 + s as u64);
         }
         objective.backward();
         let gradients: std::collections::BTreeMap<String, Tensor> = heads
