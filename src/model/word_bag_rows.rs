@@ -131,12 +131,31 @@ mod tests {
         characters: 6,
     };
 
+    /// A path whose projection starts from the same weights at every call:
+    /// drawn from a generator of the test's own, since tests on other
+    /// threads draw from libtorch's global one between a seed and a build.
     fn path(store: &nn::VarStore, start: Option<&Tensor>) -> WordBagPath {
-        tch::manual_seed(7);
+        use rand::{Rng as _, SeedableRng as _};
         let path = WordBagPath::new(&store.root(), SHAPE, 3, 2);
-        if let Some(start) = start {
-            tch::no_grad(|| path.vectors.shallow_clone().copy_(start));
-        }
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        let mut projection: Vec<_> = store
+            .variables()
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("project"))
+            .collect();
+        projection.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(projection.len(), 2, "the projection's weight and bias");
+        tch::no_grad(|| {
+            for (_, mut variable) in projection {
+                let values: Vec<f32> = (0..variable.numel())
+                    .map(|_| (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32 - 0.5)
+                    .collect();
+                variable.copy_(&Tensor::from_slice(&values).view(variable.size().as_slice()));
+            }
+            if let Some(start) = start {
+                path.vectors.shallow_clone().copy_(start);
+            }
+        });
         path
     }
 
